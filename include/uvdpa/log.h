@@ -1,0 +1,21 @@
+/* Logging: one line per event to stderr, with a level and a subsystem tag. */
+#ifndef UVDPA_LOG_H
+#define UVDPA_LOG_H
+
+enum uvdpa_log_level { UVDPA_LOG_ERR, UVDPA_LOG_WARN, UVDPA_LOG_INFO, UVDPA_LOG_DEBUG };
+
+void uvdpa_log_set_level(enum uvdpa_log_level level);
+enum uvdpa_log_level uvdpa_log_get_level(void);
+void uvdpa_log(enum uvdpa_log_level level, const char *tag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define LOG_ERR(tag, ...) uvdpa_log(UVDPA_LOG_ERR, tag, __VA_ARGS__)
+#define LOG_WARN(tag, ...) uvdpa_log(UVDPA_LOG_WARN, tag, __VA_ARGS__)
+#define LOG_INFO(tag, ...) uvdpa_log(UVDPA_LOG_INFO, tag, __VA_ARGS__)
+#define LOG_DEBUG(tag, ...)                                            \
+	do {                                                           \
+		if (uvdpa_log_get_level() >= UVDPA_LOG_DEBUG)          \
+			uvdpa_log(UVDPA_LOG_DEBUG, tag, __VA_ARGS__);  \
+	} while (0)
+
+#endif

@@ -1,0 +1,180 @@
+/* The vDPA core: devices and their ops (the contract between the framework
+ * and drivers), drivers with PCI match tables, management devices, and the
+ * bus drivers a device is bound to (vhost-user, tap). */
+#ifndef UVDPA_VDPA_H
+#define UVDPA_VDPA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VDPA_NAME_MAX 64
+
+struct vu_dev;	/* a vhost-user session, see vhost_user.h */
+struct vdpa_device;
+struct ev_loop;
+
+enum vdpa_dev_type { VDPA_TYPE_NONE = 0, VDPA_TYPE_NET = 1, VDPA_TYPE_BLK = 2 };
+
+struct vdpa_stat_name {
+	char name[64];
+};
+
+struct vdpa_stat {
+	uint64_t id;
+	uint64_t value;
+};
+
+/* Called by the vhost-user layer from the control thread. A return < 0 is a
+ * negative errno. The vu_dev handle gives access to memory, rings and log
+ * (vhost_user.h accessors); it stays valid from dev_conf until dev_close. */
+struct vdpa_device_ops {
+	/* Virtio ops. */
+	int (*get_queue_num)(struct vdpa_device *dev, uint32_t *queue_num); /* queue pairs (net) or queues (blk) */
+	int (*get_features)(struct vdpa_device *dev, uint64_t *features);
+	int (*get_protocol_features)(struct vdpa_device *dev, uint64_t *features);
+	int (*get_dev_type)(struct vdpa_device *dev, enum vdpa_dev_type *type);
+	int (*get_config)(struct vdpa_device *dev, uint8_t *buf, uint32_t offset, uint32_t len);
+	int (*set_config)(struct vdpa_device *dev, const uint8_t *buf, uint32_t offset, uint32_t len,
+			  uint32_t flags);
+	/* Lifecycle. */
+	int (*dev_conf)(struct vdpa_device *dev, struct vu_dev *vu);
+	int (*dev_close)(struct vdpa_device *dev, struct vu_dev *vu);
+	int (*set_vring_state)(struct vdpa_device *dev, struct vu_dev *vu, uint16_t vring, bool enable);
+	int (*set_features)(struct vdpa_device *dev, struct vu_dev *vu);
+	/* Migration. */
+	int (*migration_done)(struct vdpa_device *dev, struct vu_dev *vu);
+	/* Doorbell: the page a host notifier maps into the guest. */
+	int (*get_notify_area)(struct vdpa_device *dev, uint16_t vring, int *fd, uint64_t *offset,
+			       uint64_t *size);
+	/* Statistics, per queue. */
+	int (*get_stats_names)(struct vdpa_device *dev, struct vdpa_stat_name *names, unsigned int n);
+	int (*get_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats, unsigned int n);
+	int (*reset_stats)(struct vdpa_device *dev, uint16_t vring);
+};
+
+struct vdpa_mgmtdev;
+struct vdpa_bus_driver;
+struct vdpa_driver;
+
+struct vdpa_device {
+	char name[VDPA_NAME_MAX];
+	enum vdpa_dev_type type;
+	const struct vdpa_device_ops *ops;
+	void *priv;			/* the driver's */
+	struct vdpa_mgmtdev *mgmtdev;	/* may be NULL */
+	const struct vdpa_driver *driver; /* may be NULL */
+	/* Bus-driver binding: at most one. */
+	const struct vdpa_bus_driver *bus;
+	void *bus_priv;
+	struct vdpa_device *next;	/* registry list */
+};
+
+int vdpa_device_register(struct vdpa_device *dev);	/* -EEXIST, -EINVAL */
+void vdpa_device_unregister(struct vdpa_device *dev);	/* unbinds first */
+struct vdpa_device *vdpa_device_find(const char *name);
+struct vdpa_device *vdpa_device_first(void);
+#define vdpa_device_foreach(d) for ((d) = vdpa_device_first(); (d); (d) = (d)->next)
+
+/* PCI ids; VDPA_PCI_ANY matches anything. */
+#define VDPA_PCI_ANY 0xffffu
+struct vdpa_pci_id {
+	uint16_t vendor, device, subsys_vendor, subsys_device;
+};
+
+struct vdpa_driver {
+	const char *name;
+	const struct vdpa_pci_id *id_table;	/* terminated by vendor == 0 */
+	struct vdpa_driver *next;
+};
+
+int vdpa_driver_register(struct vdpa_driver *drv);
+void vdpa_driver_unregister(struct vdpa_driver *drv);
+struct vdpa_driver *vdpa_driver_find(const char *name);
+/* The first registered driver whose table matches id (registration order). */
+struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id);
+bool vdpa_pci_id_match(const struct vdpa_pci_id *table, const struct vdpa_pci_id *id);
+
+/* dev add attributes (the kernel's vdpa tool plus uvdpa's). */
+enum vdpa_attr {
+	VDPA_ATTR_MAC = 1u << 0,
+	VDPA_ATTR_MTU = 1u << 1,
+	VDPA_ATTR_MAX_VQP = 1u << 2,
+	VDPA_ATTR_FEATURES = 1u << 3,
+	VDPA_ATTR_DEVARGS = 1u << 4,
+	VDPA_ATTR_PORT = 1u << 5,
+	VDPA_ATTR_FILE = 1u << 6,
+	VDPA_ATTR_CAPACITY = 1u << 7,
+	VDPA_ATTR_NUM_QUEUES = 1u << 8,
+	VDPA_ATTR_READONLY = 1u << 9,
+};
+
+struct vdpa_dev_add_config {
+	char name[VDPA_NAME_MAX];
+	uint32_t attrs;	/* enum vdpa_attr bits that were given */
+	uint8_t mac[6];
+	uint16_t mtu;
+	uint16_t max_vqp;
+	uint64_t device_features;
+	char devargs[256];
+	char port[128];
+	char file[256];
+	uint64_t capacity;	/* bytes */
+	uint16_t num_queues;
+	bool readonly;
+};
+
+struct vdpa_mgmtdev_ops {
+	/* Creates and registers a device; err gets a message for the user. */
+	int (*dev_add)(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+		       size_t errlen);
+	int (*dev_del)(struct vdpa_mgmtdev *m, struct vdpa_device *dev);
+};
+
+struct vdpa_mgmtdev {
+	char name[VDPA_NAME_MAX];	/* "pci/0000:06:00.3", "emu/ifcvf-net" */
+	const struct vdpa_mgmtdev_ops *ops;
+	uint32_t supported_classes;	/* 1u << VDPA_TYPE_* */
+	uint32_t config_attrs;		/* enum vdpa_attr bits it accepts */
+	uint64_t supported_features;
+	uint32_t max_supported_vqs;
+	void *priv;
+	struct vdpa_mgmtdev *next;
+};
+
+int vdpa_mgmtdev_register(struct vdpa_mgmtdev *m);
+void vdpa_mgmtdev_unregister(struct vdpa_mgmtdev *m);
+struct vdpa_mgmtdev *vdpa_mgmtdev_find(const char *name);
+struct vdpa_mgmtdev *vdpa_mgmtdev_first(void);
+/* Validates cfg against the mgmtdev's attributes and the kernel tool's rules
+ * (mtu >= 68, max_vqp >= 1, mac/mtu/max_vqp need MAC/MTU/MQ in
+ * device_features when both are given), then calls dev_add. */
+int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+			 size_t errlen);
+int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen);
+
+/* Bus drivers: what a device is exposed through. */
+struct vdpa_bind_args {
+	const char *path;	/* vhost-user socket path or tap ifname */
+	bool client;		/* vhost-user: connect instead of listen */
+	struct ev_loop *loop;
+};
+
+struct vdpa_bus_driver {
+	const char *name;	/* "vhost-user", "tap" */
+	int (*bind)(struct vdpa_device *dev, const struct vdpa_bind_args *args, char *err, size_t errlen);
+	void (*unbind)(struct vdpa_device *dev);
+	struct vdpa_bus_driver *next;
+};
+
+int vdpa_bus_driver_register(struct vdpa_bus_driver *bd);
+struct vdpa_bus_driver *vdpa_bus_driver_find(const char *name);
+/* -EBUSY when already bound, -ENOENT for an unknown bus driver. */
+int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa_bind_args *args,
+		     char *err, size_t errlen);
+int vdpa_device_unbind(struct vdpa_device *dev);	/* -ENOTCONN when not bound */
+
+/* Tests: drop every registration (does not free anything). */
+void vdpa_registry_reset(void);
+
+#endif
