@@ -174,6 +174,9 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 		     char *err, size_t errlen);
 int vdpa_device_unbind(struct vdpa_device *dev);	/* -ENOTCONN when not bound */
 
+/* Registers the vhost-user bus driver (src/bus/vhost_user_bus.c). */
+int vdpa_bus_vhost_user_register(void);
+
 /* Tests: drop every registration (does not free anything). */
 void vdpa_registry_reset(void);
 

@@ -35,8 +35,9 @@ struct vu_dev *vu_dev_new_detached(struct vdpa_device *vdpa);
 void vu_dev_free(struct vu_dev *dev);
 
 /* Handles one received message (fds owned by the callee from here on; every
- * fd not kept is closed). Fills reply when one must be sent and returns 1,
- * 0 for no reply, or a negative errno when the connection must be failed. */
+ * fd not kept is closed). A reply must be sent when reply->hdr.flags has
+ * VHOST_USER_REPLY_FLAG (reply->fds stay owned by the session). Returns 0, or
+ * a negative errno when the connection must be failed (after the reply). */
 int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
 /* Resets the session as on disconnect (dev_close, release everything). */
 void vu_dev_reset_session(struct vu_dev *dev);

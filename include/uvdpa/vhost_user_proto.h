@@ -177,15 +177,16 @@ union vhost_user_payload {
 	struct vhost_user_config config;
 	struct vhost_user_vring_area area;
 	struct vhost_user_inflight inflight;
-};
+} __attribute__((packed));
 
-/* A whole message as it travels, plus the fds that came with it. */
+/* A whole message as it travels (header and payload are contiguous: both
+ * are byte-aligned), plus the fds that came with it. */
 struct vhost_user_msg {
 	struct vhost_user_header hdr;
 	union vhost_user_payload payload;
 	int fds[VHOST_USER_MAX_FDS];
 	int nfds;
-} __attribute__((packed));
+};
 
 #define VHOST_USER_PAYLOAD_MAX ((uint32_t)sizeof(union vhost_user_payload))
 

@@ -1,0 +1,163 @@
+/* Dirty-page log for live migration: SET_LOG_BASE and the bitmap writers
+ * (one bit per 4 KiB guest-physical page, set with atomic OR). */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "uvdpa/log.h"
+#include "vu_internal.h"
+
+void vu_log_init(struct vu_log *log)
+{
+	memset(log, 0, sizeof(*log));
+	pthread_rwlock_init(&log->lock, NULL);
+	log->fd = -1;
+}
+
+static void log_unmap(struct vu_log *log)
+{
+	if (log->mmap_addr)
+		munmap(log->mmap_addr, log->mmap_size);
+	if (log->fd >= 0)
+		close(log->fd);
+	log->base = NULL;
+	log->size = 0;
+	log->mmap_addr = NULL;
+	log->mmap_size = 0;
+	log->mmap_offset = 0;
+	log->fd = -1;
+}
+
+void vu_log_release(struct vu_log *log)
+{
+	pthread_rwlock_wrlock(&log->lock);
+	log_unmap(log);
+	pthread_rwlock_unlock(&log->lock);
+}
+
+void vu_log_destroy(struct vu_log *log)
+{
+	vu_log_release(log);
+	pthread_rwlock_destroy(&log->lock);
+}
+
+int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_log *l = &msg->payload.log;
+	struct vu_log *log = &dev->log;
+	uint64_t map_size;
+	struct stat st;
+	void *addr;
+	int fd;
+
+	if (l->mmap_size == 0 ||
+	    __builtin_add_overflow(l->mmap_size, l->mmap_offset, &map_size) ||
+	    map_size > (uint64_t)SIZE_MAX / 2) {
+		LOG_ERR(VU_TAG, "SET_LOG_BASE: size 0x%llx + offset 0x%llx is invalid",
+			(unsigned long long)l->mmap_size, (unsigned long long)l->mmap_offset);
+		return -EINVAL;
+	}
+	fd = msg->fds[0];
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < map_size) {
+		LOG_ERR(VU_TAG, "SET_LOG_BASE: log needs %llu bytes, its fd has %lld",
+			(unsigned long long)map_size, (long long)st.st_size);
+		return -EINVAL;
+	}
+	addr = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (addr == MAP_FAILED) {
+		int err = errno;
+
+		LOG_ERR(VU_TAG, "SET_LOG_BASE: mmap of %llu bytes failed: %s",
+			(unsigned long long)map_size, strerror(err));
+		return -err;
+	}
+	vu_msg_take_fd(msg, 0);
+	/* Writers see either the old log or the new one, never a torn one. */
+	pthread_rwlock_wrlock(&log->lock);
+	log_unmap(log);
+	log->mmap_addr = addr;
+	log->mmap_size = map_size;
+	log->mmap_offset = l->mmap_offset;
+	log->base = (uint8_t *)addr + l->mmap_offset;
+	log->size = l->mmap_size;
+	log->fd = fd;
+	pthread_rwlock_unlock(&log->lock);
+	LOG_INFO(VU_TAG, "%s: dirty log set, %llu bytes (%llu MiB of guest memory)", dev->vdpa->name,
+		 (unsigned long long)l->mmap_size,
+		 (unsigned long long)(l->mmap_size * 8 * VHOST_LOG_PAGE >> 20));
+	return 0;
+}
+
+uint64_t vu_log_set_bits(uint8_t *log, uint64_t log_size, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, last, page, npages = 0;
+
+	if (len == 0)
+		return 0;
+	first = gpa / VHOST_LOG_PAGE;
+	/* Clamp instead of wrapping when gpa + len overflows. */
+	if (gpa + len - 1 < gpa)
+		last = UINT64_MAX / VHOST_LOG_PAGE;
+	else
+		last = (gpa + len - 1) / VHOST_LOG_PAGE;
+	if (log_size > UINT64_MAX / 8)
+		log_size = UINT64_MAX / 8;
+	if (first >= log_size * 8)
+		return 0;
+	if (last >= log_size * 8)
+		last = log_size * 8 - 1;
+	for (page = first; page <= last; page++) {
+		__atomic_fetch_or(&log[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELAXED);
+		npages++;
+	}
+	return npages;
+}
+
+bool vu_log_enabled(struct vu_dev *dev)
+{
+	return vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->log.base;
+}
+
+void vu_log_write(struct vu_dev *dev, uint64_t gpa, uint64_t len)
+{
+	struct vu_log *log = &dev->log;
+
+	if (!vu_has_feature(dev, VHOST_F_LOG_ALL) || len == 0)
+		return;
+	pthread_rwlock_rdlock(&log->lock);
+	if (log->base) {
+		/* Make the data visible before the frontend can see the bit. */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		vu_log_set_bits(log->base, log->size, gpa, len);
+	}
+	pthread_rwlock_unlock(&log->lock);
+}
+
+void vu_log_used_ring(struct vu_dev *dev, uint16_t idx, uint64_t offset, uint64_t len)
+{
+	const struct vu_vring *vq;
+
+	if (idx >= VU_MAX_VRINGS)
+		return;
+	vq = &dev->vrings[idx];
+	if (!(vq->addr.flags & (1u << VHOST_VRING_F_LOG)))
+		return;
+	vu_log_write(dev, vq->addr.log_guest_addr + offset, len);
+}
+
+int vu_get_log_base(struct vu_dev *dev, void **base, uint64_t *size, int *fd, uint64_t *mmap_offset)
+{
+	if (!dev->log.base)
+		return -ENOENT;
+	*base = dev->log.base;
+	*size = dev->log.size;
+	if (fd)
+		*fd = dev->log.fd;
+	if (mmap_offset)
+		*mmap_offset = dev->log.mmap_offset;
+	return 0;
+}

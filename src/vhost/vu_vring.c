@@ -1,0 +1,336 @@
+/* Vring state from the frontend: size, addresses, bases, kick/call/err fds,
+ * enable; ring translation and per-ring readiness. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "uvdpa/log.h"
+#include "vu_internal.h"
+
+#define VIRTIO_RING_F_EVENT_IDX_BIT 29
+
+void vu_vring_init(struct vu_vring *vq)
+{
+	memset(vq, 0, sizeof(*vq));
+	vq->kickfd = vq->callfd = vq->errfd = -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vu_vring_release(struct vu_vring *vq)
+{
+	close_fd(&vq->kickfd);
+	close_fd(&vq->callfd);
+	close_fd(&vq->errfd);
+	vu_vring_init(vq);
+}
+
+void vu_vrings_release(struct vu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < VU_MAX_VRINGS; i++)
+		vu_vring_release(&dev->vrings[i]);
+	dev->nr_vring = 0;
+}
+
+/* Maps one ring part, which must lie wholly inside one region. */
+static void *translate_part(struct vu_dev *dev, uint64_t uva, uint64_t len, uint64_t align,
+			    uint64_t *gpa, const char *what, uint16_t idx)
+{
+	const struct vu_mem_region *r;
+	uint64_t contig = 0;
+
+	if (uva & (align - 1)) {
+		LOG_ERR(VU_TAG, "vring %u: %s address 0x%llx is not %llu-byte aligned", idx, what,
+			(unsigned long long)uva, (unsigned long long)align);
+		return NULL;
+	}
+	r = vu_mem_lookup(dev->regions, dev->nregions, VU_ADDR_UVA, uva, len, &contig);
+	if (!r || contig != len) {
+		LOG_ERR(VU_TAG, "vring %u: %s ring at 0x%llx (%llu bytes) is not in guest memory",
+			idx, what, (unsigned long long)uva, (unsigned long long)len);
+		return NULL;
+	}
+	*gpa = r->gpa + (uva - r->uaddr);
+	return (uint8_t *)r->host + (uva - r->uaddr);
+}
+
+bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
+{
+	uint64_t event = vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX_BIT) ? 2 : 0;
+	uint64_t n = vq->size;
+
+	vq->desc = vq->avail = vq->used = NULL;
+	if (!vq->addr_set || !vq->size || !dev->nregions)
+		return false;
+	vq->desc = translate_part(dev, vq->addr.desc_user_addr, 16 * n, 16, &vq->desc_gpa, "descriptor",
+				  idx);
+	vq->avail = translate_part(dev, vq->addr.avail_user_addr, 4 + 2 * n + event, 2,
+				   &vq->avail_gpa, "available", idx);
+	vq->used = translate_part(dev, vq->addr.used_user_addr, 4 + 8 * n + event, 4, &vq->used_gpa,
+				  "used", idx);
+	if (!vq->desc || !vq->avail || !vq->used) {
+		vq->desc = vq->avail = vq->used = NULL;
+		return false;
+	}
+	return true;
+}
+
+bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx)
+{
+	const struct vu_vring *vq = &dev->vrings[idx];
+
+	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
+}
+
+/* A ring whose configuration changes under a running device is reported
+ * disabled first; vu_after_message() re-enables it once it is ready again. */
+static void vring_quiesce(struct vu_dev *dev, uint16_t idx)
+{
+	struct vu_vring *vq = &dev->vrings[idx];
+
+	if (!vq->ready)
+		return;
+	vq->ready = false;
+	if (dev->configured && dev->vdpa->ops->set_vring_state)
+		dev->vdpa->ops->set_vring_state(dev->vdpa, dev, idx, false);
+}
+
+static int check_index(struct vu_dev *dev, uint32_t index, const char *req)
+{
+	if (index >= VU_MAX_VRINGS) {
+		LOG_ERR(VU_TAG, "%s: vring index %u out of range (max %u)", req, index,
+			VU_MAX_VRINGS - 1);
+		return -EINVAL;
+	}
+	if (index >= dev->nr_vring)
+		dev->nr_vring = (uint16_t)(index + 1);
+	return 0;
+}
+
+int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_vring_state *s = &msg->payload.state;
+	struct vu_vring *vq;
+
+	if (check_index(dev, s->index, "SET_VRING_NUM"))
+		return -EINVAL;
+	if (!vu_is_pow2(s->num) || s->num > VU_MAX_QUEUE_SIZE) {
+		LOG_ERR(VU_TAG, "SET_VRING_NUM: vring %u size %u is not a power of two <= %u",
+			s->index, s->num, VU_MAX_QUEUE_SIZE);
+		return -EINVAL;
+	}
+	vq = &dev->vrings[s->index];
+	if (vq->size == s->num)
+		return 0;
+	vring_quiesce(dev, (uint16_t)s->index);
+	vq->size = (uint16_t)s->num;
+	vu_vring_translate(dev, vq, (uint16_t)s->index);
+	return 0;
+}
+
+int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_vring_addr *a = &msg->payload.addr;
+	struct vu_vring *vq;
+
+	if (check_index(dev, a->index, "SET_VRING_ADDR"))
+		return -EINVAL;
+	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+		LOG_ERR(VU_TAG, "SET_VRING_ADDR: vring %u unknown flags 0x%x", a->index, a->flags);
+		return -EINVAL;
+	}
+	vq = &dev->vrings[a->index];
+	if (vq->addr_set && !memcmp(&vq->addr, a, sizeof(*a)) && vq->desc)
+		return 0;
+	vring_quiesce(dev, (uint16_t)a->index);
+	vq->addr = *a;
+	vq->addr_set = true;
+	/* Without memory yet, translation waits for the memory table. */
+	if (dev->nregions && vq->size && !vu_vring_translate(dev, vq, (uint16_t)a->index))
+		return -EFAULT;
+	return 0;
+}
+
+int vu_vring_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_vring_state *s = &msg->payload.state;
+	struct vu_vring *vq;
+
+	if (check_index(dev, s->index, "SET_VRING_BASE"))
+		return -EINVAL;
+	if (s->num > 0xffff) {
+		LOG_ERR(VU_TAG, "SET_VRING_BASE: vring %u base %u is beyond a split ring's index",
+			s->index, s->num);
+		return -EINVAL;
+	}
+	vq = &dev->vrings[s->index];
+	vring_quiesce(dev, (uint16_t)s->index);
+	vq->last_avail_idx = (uint16_t)s->num;
+	vq->last_used_idx = (uint16_t)s->num;
+	return 0;
+}
+
+int vu_vring_get_base(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+{
+	const struct vhost_user_vring_state *s = &msg->payload.state;
+	struct vu_vring *vq;
+
+	if (check_index(dev, s->index, "GET_VRING_BASE"))
+		return -EINVAL;
+	/* The first ring stopped stops the device, which hands back its ring
+	 * state through vu_set_vring_base(). */
+	if (dev->configured)
+		vu_device_close(dev, "GET_VRING_BASE");
+	vq = &dev->vrings[s->index];
+	reply->payload.state.index = s->index;
+	reply->payload.state.num = vq->last_avail_idx;
+	reply->hdr.size = sizeof(reply->payload.state);
+	LOG_DEBUG(VU_TAG, "%s: vring %u stopped at %u", dev->vdpa->name, s->index,
+		  vq->last_avail_idx);
+	/* The ring is stopped: it needs kick, call and addresses again. */
+	close_fd(&vq->kickfd);
+	close_fd(&vq->callfd);
+	close_fd(&vq->errfd);
+	vq->kick_set = vq->call_set = false;
+	vq->addr_set = false;
+	vq->desc = vq->avail = vq->used = NULL;
+	vq->enabled = false;
+	vq->ready = false;
+	return 1;
+}
+
+int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	uint64_t v = msg->payload.u64;
+	uint32_t idx = (uint32_t)(v & VHOST_USER_VRING_IDX_MASK);
+	bool nofd = v & VHOST_USER_VRING_NOFD_MASK;
+	const char *req = vhost_user_request_name(msg->hdr.request);
+	struct vu_vring *vq;
+	int fd = -1;
+
+	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
+		LOG_ERR(VU_TAG, "%s: payload 0x%llx has reserved bits set", req, (unsigned long long)v);
+		return -EINVAL;
+	}
+	if (check_index(dev, idx, req))
+		return -EINVAL;
+	if (nofd != (msg->nfds == 0)) {
+		LOG_ERR(VU_TAG, "%s: vring %u %s but %d fds came", req, idx,
+			nofd ? "says no fd" : "expects an fd", msg->nfds);
+		return -EINVAL;
+	}
+	if (!nofd)
+		fd = vu_msg_take_fd(msg, 0);
+	vq = &dev->vrings[idx];
+	switch (msg->hdr.request) {
+	case VHOST_USER_SET_VRING_KICK:
+		vring_quiesce(dev, (uint16_t)idx);
+		close_fd(&vq->kickfd);
+		vq->kickfd = fd;
+		vq->kick_set = true;
+		/* Without PROTOCOL_FEATURES a ring starts enabled. */
+		if (!vu_has_feature(dev, VHOST_USER_F_PROTOCOL_FEATURES))
+			vq->enabled = true;
+		break;
+	case VHOST_USER_SET_VRING_CALL:
+		vring_quiesce(dev, (uint16_t)idx);
+		close_fd(&vq->callfd);
+		vq->callfd = fd;
+		vq->call_set = true;
+		break;
+	default:
+		close_fd(&vq->errfd);
+		vq->errfd = fd;
+		break;
+	}
+	return 0;
+}
+
+int vu_vring_set_enable(struct vu_dev *dev, struct vhost_user_msg *msg)
+{
+	const struct vhost_user_vring_state *s = &msg->payload.state;
+
+	if (check_index(dev, s->index, "SET_VRING_ENABLE"))
+		return -EINVAL;
+	if (s->num > 1) {
+		LOG_ERR(VU_TAG, "SET_VRING_ENABLE: vring %u value %u is not 0 or 1", s->index, s->num);
+		return -EINVAL;
+	}
+	/* May come before the ring is started: remembered, acted on when ready. */
+	dev->vrings[s->index].enabled = s->num;
+	return 0;
+}
+
+/* ---- Accessors for drivers ---- */
+
+uint16_t vu_get_vring_num(struct vu_dev *dev)
+{
+	return dev->nr_vring;
+}
+
+int vu_get_vring(struct vu_dev *dev, uint16_t idx, struct vu_vring_info *info)
+{
+	const struct vu_vring *vq;
+
+	if (idx >= VU_MAX_VRINGS)
+		return -EINVAL;
+	vq = &dev->vrings[idx];
+	memset(info, 0, sizeof(*info));
+	info->size = vq->size;
+	info->desc = vq->desc;
+	info->avail = vq->avail;
+	info->used = vq->used;
+	info->desc_gpa = vq->desc_gpa;
+	info->avail_gpa = vq->avail_gpa;
+	info->used_gpa = vq->used_gpa;
+	info->log_guest_addr = vq->addr.log_guest_addr;
+	info->log_enabled = vq->addr.flags & (1u << VHOST_VRING_F_LOG);
+	info->last_avail_idx = vq->last_avail_idx;
+	info->last_used_idx = vq->last_used_idx;
+	info->kickfd = vq->kickfd;
+	info->callfd = vq->callfd;
+	info->errfd = vq->errfd;
+	info->enabled = vq->enabled;
+	info->ready = vu_vring_is_ready(dev, idx);
+	return 0;
+}
+
+int vu_get_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t *last_avail, uint16_t *last_used)
+{
+	if (idx >= VU_MAX_VRINGS)
+		return -EINVAL;
+	*last_avail = dev->vrings[idx].last_avail_idx;
+	*last_used = dev->vrings[idx].last_used_idx;
+	return 0;
+}
+
+int vu_set_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t last_avail, uint16_t last_used)
+{
+	if (idx >= VU_MAX_VRINGS)
+		return -EINVAL;
+	dev->vrings[idx].last_avail_idx = last_avail;
+	dev->vrings[idx].last_used_idx = last_used;
+	return 0;
+}
+
+int vu_vring_call(struct vu_dev *dev, uint16_t idx)
+{
+	uint64_t one = 1;
+	int fd;
+
+	if (idx >= VU_MAX_VRINGS)
+		return -EINVAL;
+	fd = dev->vrings[idx].callfd;
+	if (fd < 0)
+		return 0;
+	if (write(fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
