@@ -1,6 +1,7 @@
 /* The vDPA core: devices and their ops (the contract between the framework
  * and drivers), drivers with PCI match tables, management devices, and the
- * bus drivers a device is bound to (vhost-user, tap). */
+ * bus drivers a device is bound to (vhost-user, tap). The registry functions
+ * take no locks: call them from the control thread only. */
 #ifndef UVDPA_VDPA_H
 #define UVDPA_VDPA_H
 
@@ -70,7 +71,8 @@ struct vdpa_device {
 	struct vdpa_device *next;	/* registry list */
 };
 
-int vdpa_device_register(struct vdpa_device *dev);	/* -EEXIST, -EINVAL */
+/* name: 1..VDPA_NAME_MAX-1 characters from [A-Za-z0-9_.:-]. -EEXIST, -EINVAL */
+int vdpa_device_register(struct vdpa_device *dev);
 void vdpa_device_unregister(struct vdpa_device *dev);	/* unbinds first */
 struct vdpa_device *vdpa_device_find(const char *name);
 struct vdpa_device *vdpa_device_first(void);
@@ -128,6 +130,7 @@ struct vdpa_mgmtdev_ops {
 	/* Creates and registers a device; err gets a message for the user. */
 	int (*dev_add)(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 		       size_t errlen);
+	/* Called unbound; must unregister the device, and may free it. */
 	int (*dev_del)(struct vdpa_mgmtdev *m, struct vdpa_device *dev);
 };
 
@@ -143,14 +146,20 @@ struct vdpa_mgmtdev {
 };
 
 int vdpa_mgmtdev_register(struct vdpa_mgmtdev *m);
+/* Deletes the mgmtdev's devices (dev_del) first. */
 void vdpa_mgmtdev_unregister(struct vdpa_mgmtdev *m);
 struct vdpa_mgmtdev *vdpa_mgmtdev_find(const char *name);
 struct vdpa_mgmtdev *vdpa_mgmtdev_first(void);
 /* Validates cfg against the mgmtdev's attributes and the kernel tool's rules
  * (mtu >= 68, max_vqp >= 1, mac/mtu/max_vqp need MAC/MTU/MQ in
- * device_features when both are given), then calls dev_add. */
+ * device_features when both are given), then calls dev_add and sets the new
+ * device's mgmtdev if dev_add left it NULL. -EOPNOTSUPP for attributes not in
+ * config_attrs, -EEXIST for a taken name, -EINVAL for the other rules,
+ * -ENODEV for an unregistered mgmtdev, else dev_add's error. */
 int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 			 size_t errlen);
+/* Unbinds, then calls dev_del. -EOPNOTSUPP for a device no mgmtdev created
+ * (or a mgmtdev without dev_del), -ENODEV for an unregistered device. */
 int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen);
 
 /* Bus drivers: what a device is exposed through. */
@@ -169,7 +178,8 @@ struct vdpa_bus_driver {
 
 int vdpa_bus_driver_register(struct vdpa_bus_driver *bd);
 struct vdpa_bus_driver *vdpa_bus_driver_find(const char *name);
-/* -EBUSY when already bound, -ENOENT for an unknown bus driver. */
+/* -EBUSY when already bound, -ENOENT for an unknown bus driver, -ENODEV for
+ * an unregistered device, else bind's error. args may be NULL. */
 int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa_bind_args *args,
 		     char *err, size_t errlen);
 int vdpa_device_unbind(struct vdpa_device *dev);	/* -ENOTCONN when not bound */

@@ -79,6 +79,7 @@ struct vu_vring_info {
 	uint16_t size;
 	void *desc, *avail, *used;		/* our mappings */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint64_t desc_uva, avail_uva, used_uva;	/* as the frontend gave them */
 	uint64_t log_guest_addr;		/* used ring GPA for logging */
 	bool log_enabled;			/* VHOST_VRING_F_LOG */
 	uint16_t last_avail_idx, last_used_idx;

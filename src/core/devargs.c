@@ -1,0 +1,237 @@
+/* Strict "key=value,key=value" device-argument parsing. Device arguments come
+ * from operators, so every malformed item is refused with a message that
+ * names the offending key or value instead of being guessed at. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "uvdpa/devargs.h"
+
+/* Longest piece of user input echoed back in a message. */
+#define DEVARGS_ECHO_MAX 64
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int echo_len(size_t len)
+{
+	return len > DEVARGS_ECHO_MAX ? DEVARGS_ECHO_MAX : (int)len;
+}
+
+static const char *echo_more(size_t len)
+{
+	return len > DEVARGS_ECHO_MAX ? "..." : "";
+}
+
+/* "a, b, c" into buf, truncated quietly if the spec is huge. */
+static void join_known_keys(const struct devargs_spec *spec, size_t nspec, char *buf, size_t buflen)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (nspec == 0) {
+		snprintf(buf, buflen, "none");
+		return;
+	}
+	for (size_t i = 0; i < nspec && used < buflen; i++) {
+		int n = snprintf(buf + used, buflen - used, "%s%s", i ? ", " : "", spec[i].key);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static int digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Unsigned decimal, or hex with a 0x/0X prefix. No sign, no whitespace.
+ * -EINVAL for anything that is not a number, -ERANGE on overflow. */
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	unsigned int base = 10;
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		i = 2;
+	}
+	if (i == len)
+		return -EINVAL;
+	for (; i < len; i++) {
+		int d = digit_value(s[i]);
+
+		if (d < 0 || (unsigned int)d >= base)
+			return -EINVAL;
+		if (v > (UINT64_MAX - (unsigned int)d) / base)
+			return -ERANGE;
+		v = v * base + (unsigned int)d;
+	}
+	*out = v;
+	return 0;
+}
+
+static bool has_space_or_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (isspace(c) || iscntrl(c))
+			return true;
+	}
+	return false;
+}
+
+/* One "key=value" item, len bytes at item (not NUL-terminated). */
+static int parse_item(const char *item, size_t len, const struct devargs_spec *spec, size_t nspec,
+		      struct devargs_value *out, char *err, size_t errlen)
+{
+	const char *eq, *val;
+	size_t klen, vlen, idx;
+	uint64_t u;
+	int ret;
+
+	if (len == 0) {
+		set_err(err, errlen, "devargs: empty item (stray ',')");
+		return -EINVAL;
+	}
+	if (has_space_or_control(item, len)) {
+		set_err(err, errlen, "devargs: whitespace is not allowed (in \"%.*s%s\")",
+			echo_len(len), item, echo_more(len));
+		return -EINVAL;
+	}
+	eq = memchr(item, '=', len);
+	if (!eq) {
+		set_err(err, errlen, "devargs: missing '=' after key \"%.*s%s\" (expected key=value)",
+			echo_len(len), item, echo_more(len));
+		return -EINVAL;
+	}
+	klen = (size_t)(eq - item);
+	val = eq + 1;
+	vlen = len - klen - 1;
+	if (klen == 0) {
+		set_err(err, errlen, "devargs: empty key in \"%.*s%s\"", echo_len(len), item,
+			echo_more(len));
+		return -EINVAL;
+	}
+
+	for (idx = 0; idx < nspec; idx++) {
+		if (strlen(spec[idx].key) == klen && memcmp(spec[idx].key, item, klen) == 0)
+			break;
+	}
+	if (idx == nspec) {
+		char known[256];
+
+		join_known_keys(spec, nspec, known, sizeof(known));
+		set_err(err, errlen, "devargs: unknown key \"%.*s%s\" (known: %s)", echo_len(klen),
+			item, echo_more(klen), known);
+		return -EINVAL;
+	}
+	if (out[idx].present) {
+		set_err(err, errlen, "devargs: key \"%s\" given more than once", spec[idx].key);
+		return -EINVAL;
+	}
+	if (vlen == 0) {
+		set_err(err, errlen, "devargs: empty value for key \"%s\"", spec[idx].key);
+		return -EINVAL;
+	}
+
+	switch (spec[idx].type) {
+	case DEVARGS_UINT:
+		ret = parse_u64(val, vlen, &u);
+		if (ret == -ERANGE) {
+			set_err(err, errlen,
+				"devargs: value \"%.*s%s\" for key \"%s\" is too large (max %llu)",
+				echo_len(vlen), val, echo_more(vlen), spec[idx].key,
+				(unsigned long long)spec[idx].max);
+			return -EINVAL;
+		}
+		if (ret < 0) {
+			set_err(err, errlen,
+				"devargs: value \"%.*s%s\" for key \"%s\" is not an unsigned number "
+				"(decimal or 0x hex)",
+				echo_len(vlen), val, echo_more(vlen), spec[idx].key);
+			return -EINVAL;
+		}
+		if (u < spec[idx].min || u > spec[idx].max) {
+			set_err(err, errlen,
+				"devargs: value \"%.*s%s\" for key \"%s\" is out of range (%llu..%llu)",
+				echo_len(vlen), val, echo_more(vlen), spec[idx].key,
+				(unsigned long long)spec[idx].min, (unsigned long long)spec[idx].max);
+			return -EINVAL;
+		}
+		out[idx].u = u;
+		break;
+	case DEVARGS_STRING:
+		if (vlen >= sizeof(out[idx].s)) {
+			set_err(err, errlen,
+				"devargs: value for key \"%s\" is too long (%zu characters, max %zu)",
+				spec[idx].key, vlen, sizeof(out[idx].s) - 1);
+			return -EINVAL;
+		}
+		memcpy(out[idx].s, val, vlen);
+		out[idx].s[vlen] = '\0';
+		break;
+	default:
+		set_err(err, errlen, "devargs: key \"%s\" has an invalid type in its spec",
+			spec[idx].key);
+		return -EINVAL;
+	}
+	out[idx].present = true;
+	return 0;
+}
+
+int devargs_parse(const char *str, const struct devargs_spec *spec, size_t nspec,
+		  struct devargs_value *out, char *err, size_t errlen)
+{
+	const char *item;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (nspec && (!spec || !out)) {
+		set_err(err, errlen, "devargs: no spec or output array");
+		return -EINVAL;
+	}
+	if (nspec)
+		memset(out, 0, nspec * sizeof(*out));
+	if (!str || !*str)
+		return 0;
+
+	item = str;
+	for (;;) {
+		const char *comma = strchr(item, ',');
+		size_t len = comma ? (size_t)(comma - item) : strlen(item);
+		int ret = parse_item(item, len, spec, nspec, out, err, errlen);
+
+		if (ret < 0) {
+			/* Never hand back a half-parsed result. */
+			if (nspec)
+				memset(out, 0, nspec * sizeof(*out));
+			return ret;
+		}
+		if (!comma)
+			break;
+		item = comma + 1;
+	}
+	return 0;
+}

@@ -1,0 +1,604 @@
+/* The vDPA core registries: devices, drivers (with PCI id matching),
+ * management devices and bus drivers, plus device <-> bus-driver binding and
+ * the "dev add" validation rules of the kernel's vdpa tool.
+ *
+ * Not thread-safe by design: every function here runs on the control thread
+ * (the event loop), which owns all registration and binding. The lists are
+ * intrusive (the caller owns every object); nothing here allocates or frees. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "uvdpa/log.h"
+#include "uvdpa/vdpa.h"
+
+#define TAG "vdpa"
+
+/* Feature bits that the kernel tool requires alongside mac/mtu/max_vqp. */
+#define VIRTIO_NET_F_MTU_BIT 3
+#define VIRTIO_NET_F_MAC_BIT 5
+#define VIRTIO_NET_F_MQ_BIT 22
+
+#define MIN_MTU 68
+
+/* All lists keep registration order: new entries go at the tail, so
+ * vdpa_driver_match() prefers the driver registered first. */
+static struct vdpa_device *devices;
+static struct vdpa_driver *drivers;
+static struct vdpa_mgmtdev *mgmtdevs;
+static struct vdpa_bus_driver *bus_drivers;
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool name_char_valid(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == ':' || c == '-';
+}
+
+_Static_assert(VDPA_NAME_MAX == 64, "update the \"too long\" message below");
+
+/* Explains what is wrong with a device name, or returns NULL if it is fine.
+ * name points to a char[VDPA_NAME_MAX] that need not be NUL-terminated. */
+static const char *device_name_problem(const char *name)
+{
+	size_t len = strnlen(name, VDPA_NAME_MAX);
+
+	if (len == 0)
+		return "is empty";
+	if (len == VDPA_NAME_MAX)
+		return "is too long (max 63 characters)";
+	for (size_t i = 0; i < len; i++) {
+		if (!name_char_valid(name[i]))
+			return "has a character outside [A-Za-z0-9_.:-]";
+	}
+	return NULL;
+}
+
+/* Generic list helpers: every registry type has a "next" member, so these
+ * work on a pointer to the head and a pointer to an entry's next field. */
+#define LIST_APPEND(head, entry)                                   \
+	do {                                                       \
+		__typeof__(head) *link_ = &(head);                 \
+		while (*link_)                                     \
+			link_ = &(*link_)->next;                   \
+		(entry)->next = NULL;                              \
+		*link_ = (entry);                                  \
+	} while (0)
+
+#define LIST_REMOVE(head, entry)                                   \
+	do {                                                       \
+		__typeof__(head) *link_ = &(head);                 \
+		while (*link_ && *link_ != (entry))                \
+			link_ = &(*link_)->next;                   \
+		if (*link_) {                                      \
+			*link_ = (entry)->next;                    \
+			(entry)->next = NULL;                      \
+		}                                                  \
+	} while (0)
+
+static bool device_registered(const struct vdpa_device *dev)
+{
+	for (const struct vdpa_device *d = devices; d; d = d->next) {
+		if (d == dev)
+			return true;
+	}
+	return false;
+}
+
+static bool mgmtdev_registered(const struct vdpa_mgmtdev *m)
+{
+	for (const struct vdpa_mgmtdev *x = mgmtdevs; x; x = x->next) {
+		if (x == m)
+			return true;
+	}
+	return false;
+}
+
+/* ---- devices ---- */
+
+int vdpa_device_register(struct vdpa_device *dev)
+{
+	const char *problem;
+
+	if (!dev)
+		return -EINVAL;
+	problem = device_name_problem(dev->name);
+	if (problem) {
+		LOG_DEBUG(TAG, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, dev->name, problem);
+		return -EINVAL;
+	}
+	if (device_registered(dev) || vdpa_device_find(dev->name))
+		return -EEXIST;
+	LIST_APPEND(devices, dev);
+	return 0;
+}
+
+void vdpa_device_unregister(struct vdpa_device *dev)
+{
+	if (!dev || !device_registered(dev))
+		return;
+	if (dev->bus)
+		vdpa_device_unbind(dev);
+	LIST_REMOVE(devices, dev);
+}
+
+struct vdpa_device *vdpa_device_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (struct vdpa_device *d = devices; d; d = d->next) {
+		if (strncmp(d->name, name, VDPA_NAME_MAX) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+struct vdpa_device *vdpa_device_first(void)
+{
+	return devices;
+}
+
+/* ---- drivers and PCI id matching ---- */
+
+static bool pci_field_match(uint16_t want, uint16_t have)
+{
+	return want == VDPA_PCI_ANY || want == have;
+}
+
+bool vdpa_pci_id_match(const struct vdpa_pci_id *table, const struct vdpa_pci_id *id)
+{
+	if (!table || !id)
+		return false;
+	for (const struct vdpa_pci_id *t = table; t->vendor != 0; t++) {
+		if (pci_field_match(t->vendor, id->vendor) && pci_field_match(t->device, id->device) &&
+		    pci_field_match(t->subsys_vendor, id->subsys_vendor) &&
+		    pci_field_match(t->subsys_device, id->subsys_device))
+			return true;
+	}
+	return false;
+}
+
+int vdpa_driver_register(struct vdpa_driver *drv)
+{
+	if (!drv || !drv->name || !drv->name[0])
+		return -EINVAL;
+	for (struct vdpa_driver *d = drivers; d; d = d->next) {
+		if (d == drv || strcmp(d->name, drv->name) == 0)
+			return -EEXIST;
+	}
+	LIST_APPEND(drivers, drv);
+	return 0;
+}
+
+void vdpa_driver_unregister(struct vdpa_driver *drv)
+{
+	if (drv)
+		LIST_REMOVE(drivers, drv);
+}
+
+struct vdpa_driver *vdpa_driver_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (struct vdpa_driver *d = drivers; d; d = d->next) {
+		if (strcmp(d->name, name) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id)
+{
+	for (struct vdpa_driver *d = drivers; d; d = d->next) {
+		if (vdpa_pci_id_match(d->id_table, id))
+			return d;
+	}
+	return NULL;
+}
+
+/* ---- management devices ---- */
+
+int vdpa_mgmtdev_register(struct vdpa_mgmtdev *m)
+{
+	size_t len;
+
+	if (!m || !m->ops || !m->ops->dev_add)
+		return -EINVAL;
+	len = strnlen(m->name, VDPA_NAME_MAX);
+	if (len == 0 || len == VDPA_NAME_MAX)
+		return -EINVAL;
+	if (mgmtdev_registered(m) || vdpa_mgmtdev_find(m->name))
+		return -EEXIST;
+	LIST_APPEND(mgmtdevs, m);
+	return 0;
+}
+
+void vdpa_mgmtdev_unregister(struct vdpa_mgmtdev *m)
+{
+	struct vdpa_device *d;
+
+	if (!m || !mgmtdev_registered(m))
+		return;
+	/* Its devices cannot outlive it: delete them, one at a time, since
+	 * each dev_del changes the list. */
+	for (;;) {
+		for (d = devices; d && d->mgmtdev != m; d = d->next)
+			;
+		if (!d)
+			break;
+		if (vdpa_mgmtdev_dev_del(d, NULL, 0) < 0 || device_registered(d)) {
+			/* dev_del failed or left it registered: drop it from
+			 * the registry anyway so nothing points at m. */
+			LOG_WARN(TAG, "mgmtdev %s: device %s not deleted cleanly on unregister",
+				 m->name, d->name);
+			vdpa_device_unregister(d);
+			d->mgmtdev = NULL;
+		}
+	}
+	LIST_REMOVE(mgmtdevs, m);
+}
+
+struct vdpa_mgmtdev *vdpa_mgmtdev_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (struct vdpa_mgmtdev *m = mgmtdevs; m; m = m->next) {
+		if (strncmp(m->name, name, VDPA_NAME_MAX) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+struct vdpa_mgmtdev *vdpa_mgmtdev_first(void)
+{
+	return mgmtdevs;
+}
+
+static const struct {
+	uint32_t bit;
+	const char *name;	/* as the uvdpa tool spells it */
+} attr_names[] = {
+	{ VDPA_ATTR_MAC, "mac" },
+	{ VDPA_ATTR_MTU, "mtu" },
+	{ VDPA_ATTR_MAX_VQP, "max_vqp" },
+	{ VDPA_ATTR_FEATURES, "device_features" },
+	{ VDPA_ATTR_DEVARGS, "devargs" },
+	{ VDPA_ATTR_PORT, "port" },
+	{ VDPA_ATTR_FILE, "file" },
+	{ VDPA_ATTR_CAPACITY, "capacity" },
+	{ VDPA_ATTR_NUM_QUEUES, "num_queues" },
+	{ VDPA_ATTR_READONLY, "readonly" },
+};
+
+#define ATTR_ALL_MASK ((uint32_t)(VDPA_ATTR_READONLY << 1) - 1)
+
+/* "mac, mtu" for the bits in mask, or "none". */
+static void format_attrs(uint32_t mask, char *buf, size_t buflen)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]) && used < buflen; i++) {
+		int n;
+
+		if (!(mask & attr_names[i].bit))
+			continue;
+		n = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "", attr_names[i].name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used == 0)
+		snprintf(buf, buflen, "none");
+}
+
+/* The string attributes come in fixed arrays from the control protocol:
+ * make sure each given one is terminated and, where it must be, non-empty. */
+static int check_string_attr(const struct vdpa_dev_add_config *cfg, uint32_t bit, const char *s,
+			     size_t size, bool may_be_empty, const char *what, char *err,
+			     size_t errlen)
+{
+	size_t len;
+
+	if (!(cfg->attrs & bit))
+		return 0;
+	len = strnlen(s, size);
+	if (len == size) {
+		set_err(err, errlen, "%s is too long (max %zu characters)", what, size - 1);
+		return -EINVAL;
+	}
+	if (len == 0 && !may_be_empty) {
+		set_err(err, errlen, "%s must not be empty", what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_features_for(const struct vdpa_dev_add_config *cfg, uint32_t attr,
+			      unsigned int bit, const char *attr_name, const char *feature_name,
+			      char *err, size_t errlen)
+{
+	if (!(cfg->attrs & attr) || (cfg->device_features & (1ull << bit)))
+		return 0;
+	set_err(err, errlen,
+		"%s given with device_features 0x%llx, which lacks %s (bit %u, 0x%llx): "
+		"add it to device_features or drop %s",
+		attr_name, (unsigned long long)cfg->device_features, feature_name, bit,
+		1ull << bit, attr_name);
+	return -EINVAL;
+}
+
+static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg,
+			    char *err, size_t errlen)
+{
+	const char *problem = device_name_problem(cfg->name);
+	uint32_t unsupported;
+	int ret;
+
+	if (problem) {
+		set_err(err, errlen, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, cfg->name,
+			problem);
+		return -EINVAL;
+	}
+
+	if (cfg->attrs & ~ATTR_ALL_MASK) {
+		set_err(err, errlen, "unknown attribute bits 0x%x",
+			(unsigned int)(cfg->attrs & ~ATTR_ALL_MASK));
+		return -EINVAL;
+	}
+	unsupported = cfg->attrs & ~m->config_attrs;
+	if (unsupported) {
+		char bad[160], ok[160];
+
+		format_attrs(unsupported, bad, sizeof(bad));
+		format_attrs(m->config_attrs, ok, sizeof(ok));
+		set_err(err, errlen, "mgmtdev %s does not support: %s (supported: %s)", m->name, bad,
+			ok);
+		return -EOPNOTSUPP;
+	}
+
+	if (cfg->attrs & VDPA_ATTR_MAX_VQP) {
+		uint32_t max = m->max_supported_vqs / 2;
+
+		if (cfg->max_vqp == 0) {
+			set_err(err, errlen, "max_vqp 0 is invalid: at least one queue pair is needed");
+			return -EINVAL;
+		}
+		if (cfg->max_vqp > max) {
+			set_err(err, errlen,
+				"max_vqp %u is too large: mgmtdev %s supports at most %u "
+				"queue pairs (%u vqs)",
+				(unsigned int)cfg->max_vqp, m->name, (unsigned int)max,
+				(unsigned int)m->max_supported_vqs);
+			return -EINVAL;
+		}
+	}
+	if ((cfg->attrs & VDPA_ATTR_MTU) && cfg->mtu < MIN_MTU) {
+		set_err(err, errlen, "mtu %u is too small (minimum %u)", (unsigned int)cfg->mtu,
+			MIN_MTU);
+		return -EINVAL;
+	}
+	if (cfg->attrs & VDPA_ATTR_FEATURES) {
+		uint64_t extra = cfg->device_features & ~m->supported_features;
+
+		if (extra) {
+			set_err(err, errlen,
+				"device_features 0x%llx include bits mgmtdev %s does not support: "
+				"0x%llx (supported: 0x%llx)",
+				(unsigned long long)cfg->device_features, m->name,
+				(unsigned long long)extra,
+				(unsigned long long)m->supported_features);
+			return -EINVAL;
+		}
+		ret = check_features_for(cfg, VDPA_ATTR_MAC, VIRTIO_NET_F_MAC_BIT, "mac",
+					 "VIRTIO_NET_F_MAC", err, errlen);
+		if (!ret)
+			ret = check_features_for(cfg, VDPA_ATTR_MTU, VIRTIO_NET_F_MTU_BIT, "mtu",
+						 "VIRTIO_NET_F_MTU", err, errlen);
+		if (!ret)
+			ret = check_features_for(cfg, VDPA_ATTR_MAX_VQP, VIRTIO_NET_F_MQ_BIT,
+						 "max_vqp", "VIRTIO_NET_F_MQ", err, errlen);
+		if (ret)
+			return ret;
+	}
+
+	ret = check_string_attr(cfg, VDPA_ATTR_DEVARGS, cfg->devargs, sizeof(cfg->devargs), true,
+				"devargs", err, errlen);
+	if (!ret)
+		ret = check_string_attr(cfg, VDPA_ATTR_PORT, cfg->port, sizeof(cfg->port), false,
+					"port", err, errlen);
+	if (!ret)
+		ret = check_string_attr(cfg, VDPA_ATTR_FILE, cfg->file, sizeof(cfg->file), false,
+					"file", err, errlen);
+	if (ret)
+		return ret;
+
+	if (vdpa_device_find(cfg->name)) {
+		set_err(err, errlen, "device %s already exists", cfg->name);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+			 size_t errlen)
+{
+	struct vdpa_device *dev;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!m || !cfg) {
+		set_err(err, errlen, "dev add: no mgmtdev or configuration");
+		return -EINVAL;
+	}
+	if (!mgmtdev_registered(m)) {
+		set_err(err, errlen, "mgmtdev %.*s is not registered", VDPA_NAME_MAX - 1, m->name);
+		return -ENODEV;
+	}
+	ret = validate_dev_add(m, cfg, err, errlen);
+	if (ret < 0)
+		return ret;
+
+	ret = m->ops->dev_add(m, cfg, err, errlen);
+	if (ret < 0) {
+		if (err && errlen && !err[0])
+			set_err(err, errlen, "mgmtdev %s: cannot add device %s: %s", m->name,
+				cfg->name, strerror(-ret));
+		return ret;
+	}
+	/* dev del finds the mgmtdev through the device: make sure it is set. */
+	dev = vdpa_device_find(cfg->name);
+	if (dev && !dev->mgmtdev)
+		dev->mgmtdev = m;
+	return 0;
+}
+
+int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
+{
+	char name[VDPA_NAME_MAX];
+	struct vdpa_mgmtdev *m;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!dev) {
+		set_err(err, errlen, "dev del: no device");
+		return -EINVAL;
+	}
+	if (!device_registered(dev)) {
+		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		return -ENODEV;
+	}
+	m = dev->mgmtdev;
+	if (!m) {
+		set_err(err, errlen,
+			"device %s was not created by a mgmtdev and cannot be deleted", dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!m->ops->dev_del) {
+		set_err(err, errlen, "mgmtdev %s cannot delete devices", m->name);
+		return -EOPNOTSUPP;
+	}
+	if (dev->bus)
+		vdpa_device_unbind(dev);
+	/* dev_del unregisters and may free dev: keep what the message needs. */
+	snprintf(name, sizeof(name), "%s", dev->name);
+	ret = m->ops->dev_del(m, dev);
+	if (ret < 0 && err && errlen && !err[0])
+		set_err(err, errlen, "mgmtdev %s: cannot delete device %s: %s", m->name, name,
+			strerror(-ret));
+	return ret;
+}
+
+/* ---- bus drivers and binding ---- */
+
+int vdpa_bus_driver_register(struct vdpa_bus_driver *bd)
+{
+	if (!bd || !bd->name || !bd->name[0] || !bd->bind)
+		return -EINVAL;
+	for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next) {
+		if (b == bd || strcmp(b->name, bd->name) == 0)
+			return -EEXIST;
+	}
+	LIST_APPEND(bus_drivers, bd);
+	return 0;
+}
+
+struct vdpa_bus_driver *vdpa_bus_driver_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next) {
+		if (strcmp(b->name, name) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa_bind_args *args,
+		     char *err, size_t errlen)
+{
+	static const struct vdpa_bind_args no_args;
+	struct vdpa_bus_driver *bd;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!dev || !bus) {
+		set_err(err, errlen, "bind: no device or bus driver name");
+		return -EINVAL;
+	}
+	if (!device_registered(dev)) {
+		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		return -ENODEV;
+	}
+	if (dev->bus) {
+		set_err(err, errlen, "device %s is already bound to %s: unbind it first", dev->name,
+			dev->bus->name);
+		return -EBUSY;
+	}
+	bd = vdpa_bus_driver_find(bus);
+	if (!bd) {
+		char known[160];
+		size_t used = 0;
+
+		known[0] = '\0';
+		for (struct vdpa_bus_driver *b = bus_drivers; b && used < sizeof(known); b = b->next) {
+			int n = snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
+					 b->name);
+
+			if (n < 0)
+				break;
+			used += (size_t)n;
+		}
+		set_err(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
+			used ? known : "none");
+		return -ENOENT;
+	}
+
+	ret = bd->bind(dev, args ? args : &no_args, err, errlen);
+	if (ret < 0) {
+		dev->bus = NULL;
+		dev->bus_priv = NULL;
+		if (err && errlen && !err[0])
+			set_err(err, errlen, "cannot bind device %s to %s: %s", dev->name, bd->name,
+				strerror(-ret));
+		return ret;
+	}
+	dev->bus = bd;
+	return 0;
+}
+
+int vdpa_device_unbind(struct vdpa_device *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	if (!dev->bus)
+		return -ENOTCONN;
+	if (dev->bus->unbind)
+		dev->bus->unbind(dev);
+	dev->bus = NULL;
+	dev->bus_priv = NULL;
+	return 0;
+}
+
+void vdpa_registry_reset(void)
+{
+	devices = NULL;
+	drivers = NULL;
+	mgmtdevs = NULL;
+	bus_drivers = NULL;
+}

@@ -290,6 +290,9 @@ int vu_get_vring(struct vu_dev *dev, uint16_t idx, struct vu_vring_info *info)
 	info->desc_gpa = vq->desc_gpa;
 	info->avail_gpa = vq->avail_gpa;
 	info->used_gpa = vq->used_gpa;
+	info->desc_uva = vq->addr.desc_user_addr;
+	info->avail_uva = vq->addr.avail_user_addr;
+	info->used_uva = vq->addr.used_user_addr;
 	info->log_guest_addr = vq->addr.log_guest_addr;
 	info->log_enabled = vq->addr.flags & (1u << VHOST_VRING_F_LOG);
 	info->last_avail_idx = vq->last_avail_idx;
