@@ -1,0 +1,79 @@
+/* PCI access ops: how a driver reaches a PCI function, whether it is a real
+ * function through VFIO (src/pci/vfio.c) or an emulated one (src/pci/emu.c).
+ * The ifcvf driver only ever talks to a function through these. */
+#ifndef UVDPA_PCI_H
+#define UVDPA_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "uvdpa/vdpa.h"
+
+#define PCI_NUM_BARS 6
+
+struct pci_dev;
+
+struct pci_dev_ops {
+	/* Configuration space, any length. */
+	int (*cfg_read)(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t len);
+	int (*cfg_write)(struct pci_dev *pdev, uint32_t off, const void *buf, uint32_t len);
+	/* Sized (1, 2, 4 or 8 bytes) little-endian accesses to a memory BAR. */
+	int (*bar_read)(struct pci_dev *pdev, unsigned int bar, uint64_t off, void *buf, uint32_t len);
+	int (*bar_write)(struct pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
+			 uint32_t len);
+	uint64_t (*bar_size)(struct pci_dev *pdev, unsigned int bar);	/* 0: no such BAR */
+	/* Wires MSI-X vector i to eventfd efds[i] (-1: leave vector i unwired).
+	 * nvec == 0 disables MSI-X. */
+	int (*msix_set)(struct pci_dev *pdev, const int *efds, unsigned int nvec);
+	unsigned int (*msix_count)(struct pci_dev *pdev);
+	/* IOMMU: the function's DMA to [iova, iova+size) reaches vaddr. */
+	int (*dma_map)(struct pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size);
+	int (*dma_unmap)(struct pci_dev *pdev, uint64_t iova, uint64_t size);
+	/* The page holding BAR offset off as an fd another process can mmap (a
+	 * vhost-user host notifier). -ENOTSUP when the function can't. */
+	int (*notify_area)(struct pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
+			   uint64_t *fd_offset, uint64_t *size);
+	void (*release)(struct pci_dev *pdev);
+};
+
+struct pci_dev {
+	char addr[32];		/* "0000:06:00.3", or "emu:N" for emulated functions */
+	struct vdpa_pci_id id;
+	const struct pci_dev_ops *ops;
+	void *priv;		/* the access layer's */
+};
+
+static inline int pci_cfg_read(struct pci_dev *p, uint32_t off, void *buf, uint32_t len)
+{
+	return p->ops->cfg_read(p, off, buf, len);
+}
+
+static inline int pci_cfg_write(struct pci_dev *p, uint32_t off, const void *buf, uint32_t len)
+{
+	return p->ops->cfg_write(p, off, buf, len);
+}
+
+#define PCI_BAR_ACCESSORS(bits)                                                                   \
+	static inline uint##bits##_t pci_bar_read##bits(struct pci_dev *p, unsigned int bar,     \
+							uint64_t off)                             \
+	{                                                                                         \
+		uint##bits##_t v = (uint##bits##_t)~0ull;                                         \
+		p->ops->bar_read(p, bar, off, &v, sizeof(v));                                     \
+		return v;                                                                         \
+	}                                                                                         \
+	static inline void pci_bar_write##bits(struct pci_dev *p, unsigned int bar, uint64_t off, \
+					       uint##bits##_t v)                                  \
+	{                                                                                         \
+		p->ops->bar_write(p, bar, off, &v, sizeof(v));                                    \
+	}
+PCI_BAR_ACCESSORS(8)
+PCI_BAR_ACCESSORS(16)
+PCI_BAR_ACCESSORS(32)
+#undef PCI_BAR_ACCESSORS
+
+/* Opens a function bound to vfio-pci ("0000:06:00.3") with its own VFIO
+ * container. err gets a message that says what to fix. */
+struct pci_dev *pci_vfio_open(const char *addr, char *err, size_t errlen);
+void pci_dev_release(struct pci_dev *pdev);
+
+#endif

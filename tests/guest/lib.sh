@@ -1,0 +1,68 @@
+# Shared setup for guest tests: sourced by tests/guest/test_guest_*.sh with
+# the build dir as $1. Checks prerequisites (skip with 77 outside CI), makes
+# sure the kernel is cached, builds the initramfs, and defines boot/expect/jget.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=${1:-}
+[ -n "$build" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+mkdir -p "$build/guest-tests" || exit 1
+work=$(cd "$build/guest-tests" && pwd)
+cache=${UVDPA_GUEST_CACHE:-$here/cache}
+timeout=${UVDPA_GUEST_TIMEOUT:-240}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+info() { echo "== $*"; }
+
+# ---- prerequisites -------------------------------------------------------------
+missing=
+command -v qemu-system-x86_64 >/dev/null || missing="$missing qemu-system-x86(qemu-system-x86_64)"
+command -v dpdk-testpmd >/dev/null || missing="$missing dpdk-dev(dpdk-testpmd)"
+command -v cpio >/dev/null || missing="$missing cpio"
+command -v python3 >/dev/null || missing="$missing python3"
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+if [ -n "$missing" ]; then
+    msg="missing prerequisites:$missing (apt-get install the Debian packages named)"
+    if [ -n "${CI:-}" ] || [ "${UVDPA_REQUIRE_GUEST:-0}" = 1 ]; then fail "$msg"; fi
+    echo "SKIP: $msg" >&2
+    exit 77
+fi
+
+# ---- kernel + initramfs ---------------------------------------------------------
+if [ ! -f "$cache/vmlinuz" ] || [ ! -f "$cache/modules.load" ]; then
+    info "fetching guest kernel into $cache"
+    "$here/fetch-kernel.sh" "$cache" || fail "fetch-kernel.sh failed (see above)"
+fi
+initrd=$work/initramfs.cpio.gz
+"$here/build-initramfs.sh" -k "$cache" -o "$initrd" || fail "build-initramfs.sh failed"
+info "kernel: $(sed -n 's/^KERNEL_RELEASE=//p' "$cache/kernel.env" 2>/dev/null)"
+
+# jget JSON KEY   marker value ("" if absent); jget JSON .field for top-level fields
+jget() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+k = sys.argv[2]
+v = r.get(k[1:]) if k.startswith(".") else r["markers"].get(k)
+print("" if v is None else v)
+EOF
+}
+
+boot() { # NAME run-guest-args...
+    local name=$1
+    shift
+    info "boot $name"
+    "$here/run-guest.py" --cache "$cache" --initrd "$initrd" --timeout "$timeout" \
+        --log "$work/$name.log" --json "$work/$name.json" --print "$@"
+    local rc=$?
+    [ -f "$work/$name.json" ] || fail "$name: no result (log: $work/$name.log)"
+    echo "   boot time: init after $(jget "$work/$name.json" .seconds_to_init) s," \
+         "done after $(jget "$work/$name.json" .seconds_to_done) s (guest uptime at init" \
+         "$(jget "$work/$name.json" init_start) s)"
+    return $rc
+}
+
+expect() { # NAME KEY VALUE
+    local got
+    got=$(jget "$work/$1.json" "$2")
+    [ "$got" = "$3" ] || fail "$1: $2 is '$got', expected '$3' (log: $work/$1.log)"
+}
+
