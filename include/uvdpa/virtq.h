@@ -103,7 +103,10 @@ struct virtq {
 	int error;			/* negative errno that broke the queue */
 	enum virtq_error reason;
 	uint16_t err_head;		/* chain head being walked when it broke */
-	uint32_t err_value;		/* the offending index or length */
+	/* The descriptor's index in its table; the table length for
+	 * INDIRECT_LEN, the head for HEAD_RANGE, the avail idx for AVAIL_IDX,
+	 * the bad next for NEXT_RANGE. */
+	uint32_t err_value;
 };
 
 /* One descriptor chain taken from the ring. The caller provides the iovec and
@@ -137,11 +140,16 @@ struct virtq_elem_buf {
  * state to 0/0 and clears any error. Nothing is written to guest memory. */
 int virtq_setup(struct virtq *vq, const struct virtq_config *cfg);
 /* Sets the ring state (SET_VRING_BASE, migration, reconnect). Pending
- * unpublished used entries are dropped. With EVENT_IDX, call
- * virtq_enable_notify() afterwards so that avail_event is current. */
+ * unpublished used entries are dropped. The next virtq_should_notify()
+ * returns true.
+ *
+ * Starting a queue: virtq_setup(), virtq_set_base(), then
+ * virtq_enable_notify() (it writes avail_event or clears a stale NO_NOTIFY
+ * flag left by an earlier session) and process what it reports. */
 void virtq_set_base(struct virtq *vq, uint16_t last_avail_idx, uint16_t used_idx);
 void virtq_get_base(const struct virtq *vq, uint16_t *last_avail_idx, uint16_t *used_idx);
-/* The used idx as found in guest memory (reconnect after a lost state). */
+/* The used idx as found in guest memory (reconnect after a lost state);
+ * 0 before a successful setup. */
 uint16_t virtq_read_used_idx(const struct virtq *vq);
 /* Changes the dirty-log callback (LOG_ALL toggled), from the owning thread. */
 void virtq_set_log(struct virtq *vq, virtq_log_fn log, bool has_used_log_addr,
