@@ -200,8 +200,11 @@ static void loopback_pair(struct testdev *td, uint16_t pair)
 
 			memcpy(td->pkt + 10, &one, sizeof(one));
 		}
-		if (!rx_deliver(td, rx, len, mrg))
+		if (!rx_deliver(td, rx, len, mrg)) {
+			/* The TX buffer is already returned: the packet is lost. */
+			td->dropped++;
 			break;
+		}
 		rx_done = true;
 		td->looped_pkts++;
 		td->looped_bytes += len - hdr;
@@ -424,9 +427,11 @@ static int td_migration_done(struct vdpa_device *dev, struct vu_dev *vu)
 
 static int td_get_config(struct vdpa_device *dev, uint8_t *buf, uint32_t off, uint32_t len)
 {
+	struct testdev *td = dev->priv;
 	struct virtio_net_config cfg = { .mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
 					 .status = VIRTIO_NET_S_LINK_UP,
-					 .max_virtqueue_pairs = 1, .mtu = 1500 };
+					 .max_virtqueue_pairs = (uint16_t)td->queue_pairs,
+					 .mtu = 1500 };
 
 	if (off > sizeof(cfg) || len > sizeof(cfg) - off)
 		return -EINVAL;
