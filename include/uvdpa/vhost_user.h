@@ -72,7 +72,8 @@ const struct vu_mem_region *vu_get_mem_table(struct vu_dev *dev, unsigned int *n
 void *vu_gpa_to_hva(struct vu_dev *dev, uint64_t gpa, uint64_t *len);
 /* Same for a frontend virtual address (ring addresses use these). */
 void *vu_uva_to_hva(struct vu_dev *dev, uint64_t uva, uint64_t *len);
-/* Our host pointer back to a guest physical address; 0 with -errno in *err. */
+/* Our host pointer back to a guest physical address: 0, or -EFAULT when the
+ * pointer is in no region. */
 int vu_hva_to_gpa(struct vu_dev *dev, const void *hva, uint64_t *gpa);
 
 struct vu_vring_info {

@@ -418,8 +418,10 @@ static int h_set_status(struct vu_dev *dev, struct vhost_user_msg *msg,
 		return -EINVAL;
 	}
 	dev->status = (uint8_t)s;
-	if (s == 0)
-		vu_device_close(dev, "status reset");
+	/* The device runs only while DRIVER_OK is set (device_ready() waits for
+	 * it): a reset (0) or any status without it stops the device. */
+	if (!(s & VIRTIO_CONFIG_S_DRIVER_OK))
+		vu_device_close(dev, s ? "DRIVER_OK cleared" : "status reset");
 	return VU_OK;
 }
 
@@ -480,9 +482,10 @@ static const struct vu_handler handlers[VHOST_USER_REQUEST_MAX] = {
 
 void vu_msg_close_fds(struct vhost_user_msg *msg)
 {
-	int i;
+	int i, n = msg->nfds < VHOST_USER_MAX_FDS ? msg->nfds : VHOST_USER_MAX_FDS;
 
-	for (i = 0; i < msg->nfds; i++) {
+	/* nfds comes from the caller and may be out of range (refused as such). */
+	for (i = 0; i < n; i++) {
 		if (msg->fds[i] >= 0)
 			close(msg->fds[i]);
 		msg->fds[i] = -1;

@@ -149,6 +149,17 @@ int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg)
 	vq = &dev->vrings[a->index];
 	if (vq->addr_set && !memcmp(&vq->addr, a, sizeof(*a)) && vq->desc)
 		return 0;
+	/* Migration toggles only the LOG flag (and log address) on running
+	 * rings: that must not stop them. */
+	if (vq->addr_set && vq->desc && vq->addr.desc_user_addr == a->desc_user_addr &&
+	    vq->addr.avail_user_addr == a->avail_user_addr &&
+	    vq->addr.used_user_addr == a->used_user_addr) {
+		/* Loggers read flags, then log_guest_addr: address first. */
+		vq->addr.log_guest_addr = a->log_guest_addr;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		vq->addr.flags = a->flags;
+		return 0;
+	}
 	vring_quiesce(dev, (uint16_t)a->index);
 	vq->addr = *a;
 	vq->addr_set = true;
