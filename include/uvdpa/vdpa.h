@@ -68,6 +68,9 @@ struct vdpa_device {
 	/* Bus-driver binding: at most one. */
 	const struct vdpa_bus_driver *bus;
 	void *bus_priv;
+	/* What `dev show` reports; 0 when the driver does not know. */
+	uint32_t vendor_id;		/* virtio vendor id, e.g. 0x1af4 */
+	uint16_t max_vq_size;		/* largest ring the device takes */
 	struct vdpa_device *next;	/* registry list */
 };
 
@@ -126,12 +129,30 @@ struct vdpa_dev_add_config {
 	bool readonly;
 };
 
+/* dev set attributes (`uvdpa dev set name NAME mac MAC | capacity SIZE | link up|down`). */
+enum vdpa_set_attr {
+	VDPA_SET_MAC = 1u << 0,
+	VDPA_SET_CAPACITY = 1u << 1,
+	VDPA_SET_LINK = 1u << 2,
+};
+
+struct vdpa_dev_set_config {
+	uint32_t attrs;		/* enum vdpa_set_attr bits that were given */
+	uint8_t mac[6];
+	uint64_t capacity;	/* bytes */
+	bool link_up;
+};
+
 struct vdpa_mgmtdev_ops {
 	/* Creates and registers a device; err gets a message for the user. */
 	int (*dev_add)(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 		       size_t errlen);
 	/* Called unbound; must unregister the device, and may free it. */
 	int (*dev_del)(struct vdpa_mgmtdev *m, struct vdpa_device *dev);
+	/* Optional: changes attributes of a live device (and signals a config
+	 * change to its driver); err gets a message for the user. */
+	int (*dev_set)(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
+		       const struct vdpa_dev_set_config *cfg, char *err, size_t errlen);
 };
 
 struct vdpa_mgmtdev {
@@ -162,6 +183,12 @@ int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_confi
  * (or a mgmtdev without dev_del), -ENODEV for an unregistered device. */
 int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen);
 
+/* Calls the mgmtdev's dev_set. -EOPNOTSUPP for a device no mgmtdev created or
+ * a mgmtdev without dev_set, -EINVAL for an empty cfg, -ENODEV for an
+ * unregistered device, else dev_set's error. */
+int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_config *cfg, char *err,
+			 size_t errlen);
+
 /* Bus drivers: what a device is exposed through. */
 struct vdpa_bind_args {
 	const char *path;	/* vhost-user socket path or tap ifname */
@@ -169,10 +196,20 @@ struct vdpa_bind_args {
 	struct ev_loop *loop;
 };
 
+/* What a binding looks like from outside, for `dev show` / `dev config show`. */
+struct vdpa_bind_status {
+	char path[256];			/* socket path or interface name */
+	bool connected;			/* a frontend / driver is attached */
+	bool features_ok;		/* negotiated_features is valid */
+	uint64_t negotiated_features;	/* virtio features the driver accepted */
+};
+
 struct vdpa_bus_driver {
 	const char *name;	/* "vhost-user", "tap" */
 	int (*bind)(struct vdpa_device *dev, const struct vdpa_bind_args *args, char *err, size_t errlen);
 	void (*unbind)(struct vdpa_device *dev);
+	/* Optional: fills st for a bound device. */
+	int (*status)(struct vdpa_device *dev, struct vdpa_bind_status *st);
 	struct vdpa_bus_driver *next;
 };
 
@@ -183,6 +220,8 @@ struct vdpa_bus_driver *vdpa_bus_driver_find(const char *name);
 int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa_bind_args *args,
 		     char *err, size_t errlen);
 int vdpa_device_unbind(struct vdpa_device *dev);	/* -ENOTCONN when not bound */
+/* -ENOTCONN when not bound, -EOPNOTSUPP when the bus driver cannot tell. */
+int vdpa_device_bind_status(struct vdpa_device *dev, struct vdpa_bind_status *st);
 
 /* Registers the vhost-user bus driver (src/bus/vhost_user_bus.c). */
 int vdpa_bus_vhost_user_register(void);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <linux/virtio_config.h>
+
 #include "uvdpa/vhost_user.h"
 #include "uvdpa/vdpa.h"
 
@@ -38,10 +40,32 @@ static void vhost_user_unbind(struct vdpa_device *dev)
 	dev->bus_priv = NULL;
 }
 
+/* Features count as negotiated once the frontend sent SET_FEATURES (the
+ * session keeps 0 until then and after a reset) or set FEATURES_OK. The
+ * vhost-user-only bits are not virtio features: leave them out. */
+static int vhost_user_status(struct vdpa_device *dev, struct vdpa_bind_status *st)
+{
+	struct vu_dev *vu = dev->bus_priv;
+	uint64_t f;
+
+	if (!vu)
+		return -ENOTCONN;
+	snprintf(st->path, sizeof(st->path), "%s", vu_dev_path(vu));
+	st->connected = vu_dev_connected(vu);
+	if (!st->connected)
+		return 0;
+	f = vu_get_features(vu);
+	st->features_ok = f != 0 || (vu_get_status(vu) & VIRTIO_CONFIG_S_FEATURES_OK);
+	st->negotiated_features =
+		f & ~((1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL));
+	return 0;
+}
+
 static struct vdpa_bus_driver vhost_user_bus = {
 	.name = "vhost-user",
 	.bind = vhost_user_bind,
 	.unbind = vhost_user_unbind,
+	.status = vhost_user_status,
 };
 
 int vdpa_bus_vhost_user_register(void)

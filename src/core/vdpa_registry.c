@@ -503,6 +503,44 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 	return ret;
 }
 
+int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_config *cfg, char *err,
+			 size_t errlen)
+{
+	struct vdpa_mgmtdev *m;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!dev || !cfg) {
+		set_err(err, errlen, "dev set: no device or configuration");
+		return -EINVAL;
+	}
+	if (!device_registered(dev)) {
+		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		return -ENODEV;
+	}
+	if (!cfg->attrs) {
+		set_err(err, errlen, "dev set %s: nothing to set (give mac, capacity or link)",
+			dev->name);
+		return -EINVAL;
+	}
+	m = dev->mgmtdev;
+	if (!m) {
+		set_err(err, errlen, "device %s was not created by a mgmtdev and cannot be changed",
+			dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!m->ops->dev_set) {
+		set_err(err, errlen, "mgmtdev %s cannot change attributes of its devices", m->name);
+		return -EOPNOTSUPP;
+	}
+	ret = m->ops->dev_set(m, dev, cfg, err, errlen);
+	if (ret < 0 && err && errlen && !err[0])
+		set_err(err, errlen, "mgmtdev %s: cannot change device %s: %s", m->name, dev->name,
+			strerror(-ret));
+	return ret;
+}
+
 /* ---- bus drivers and binding ---- */
 
 int vdpa_bus_driver_register(struct vdpa_bus_driver *bd)
@@ -593,6 +631,18 @@ int vdpa_device_unbind(struct vdpa_device *dev)
 	dev->bus = NULL;
 	dev->bus_priv = NULL;
 	return 0;
+}
+
+int vdpa_device_bind_status(struct vdpa_device *dev, struct vdpa_bind_status *st)
+{
+	if (!dev || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	if (!dev->bus)
+		return -ENOTCONN;
+	if (!dev->bus->status)
+		return -EOPNOTSUPP;
+	return dev->bus->status(dev, st);
 }
 
 void vdpa_registry_reset(void)

@@ -281,6 +281,10 @@ static int h_set_log_base(struct vu_dev *dev, struct vhost_user_msg *msg,
 
 	if (ret < 0)
 		return ret;
+	/* QEMU replaces the log while logging when guest memory grows: a
+	 * driver that handed the old log to hardware must switch to this one. */
+	if (vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->vdpa->ops->set_features)
+		dev->vdpa->ops->set_features(dev->vdpa, dev);
 	/* QEMU waits for this reply when the log is shared memory. */
 	return reply_u64(reply, 0);
 }

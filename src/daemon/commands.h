@@ -1,0 +1,31 @@
+/* The management command interpreter: `uvdpa` grammar (the kernel's `vdpa`
+ * plus binding) run against the vDPA core registries, with output in the
+ * kernel tool's text or JSON format. Runs on the control thread. */
+#ifndef UVDPA_DAEMON_COMMANDS_H
+#define UVDPA_DAEMON_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ev_loop;
+
+struct cmd_env {
+	struct ev_loop *loop;	/* bindings register their sockets here */
+};
+
+struct cmd_result {
+	char *output;		/* malloc'd text for the terminal, or NULL */
+	char error[1024];	/* what went wrong and what to change */
+};
+
+/* Runs one command, argv without the program name. Returns 0 or a negative
+ * errno with res->error filled. res->output must be freed by the caller
+ * (cmd_result_free), on success and on failure. */
+int cmd_execute(const struct cmd_env *env, int argc, char *const argv[], bool json, bool pretty,
+		struct cmd_result *res);
+void cmd_result_free(struct cmd_result *res);
+
+/* The usage text (`uvdpa help`). */
+const char *cmd_usage(void);
+
+#endif

@@ -1,0 +1,316 @@
+/* pci/DDDD:BB:DD.F management devices: one per PCI function bound to
+ * vfio-pci that a registered vDPA driver matches (found in sysfs at start).
+ * `dev add` opens the function through VFIO and probes it with the ifcvf
+ * driver; one vDPA device per function. This file is the only glue between
+ * uvdpad and the VFIO access layer and the ifcvf driver. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/mgmt.h"
+#include "uvdpa/ifcvf_regs.h"
+#include "uvdpa/log.h"
+#include "uvdpa/vdpa.h"
+
+/* 1 once pci_vfio_open() (src/pci/vfio.c), the ifcvf driver
+ * (src/drivers/ifcvf/ifcvf_vdpa.h) and the relay pool (uvdpa/relay.h) are
+ * built into libuvdpa; 0 keeps the stub, whose dev add answers -ENOTSUP. */
+#define MGMT_PCI_WIRED 1
+
+#define TAG "mgmt-pci"
+#define PCI_ADDR_LEN 12		/* "0000:06:00.3" */
+
+struct pci_mgmtdev {
+	struct vdpa_mgmtdev m;
+	char addr[PCI_ADDR_LEN + 1];
+	struct vdpa_pci_id id;
+	const struct vdpa_driver *drv;
+	struct vdpa_device *dev;	/* the one device on this function, or NULL */
+	struct pci_mgmtdev *next;
+};
+
+static struct pci_mgmtdev *pci_mgmtdevs;
+
+static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
+				    const char *devargs, char *err, size_t errlen);
+static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev);
+
+static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+		       size_t errlen)
+{
+	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
+	const char *devargs = "vdpa=1";	/* asking for a vDPA device means vdpa=1 */
+
+	if (pm->dev) {
+		snprintf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
+			 m->name, pm->dev->name, pm->dev->name);
+		return -EBUSY;
+	}
+	if (cfg->attrs & VDPA_ATTR_DEVARGS)
+		devargs = cfg->devargs;
+	return pci_dev_add_stub_or_real(pm, cfg, devargs, err, errlen);
+}
+
+static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
+{
+	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
+	int ret = pci_dev_del_real(pm, dev);
+
+	if (ret == 0 && pm->dev == dev)
+		pm->dev = NULL;
+	return ret;
+}
+
+static const struct vdpa_mgmtdev_ops pci_ops = {
+	.dev_add = pci_dev_add,
+	.dev_del = pci_dev_del,
+};
+
+#if MGMT_PCI_WIRED
+/* ================= Real glue: VFIO + ifcvf driver + relay pool ================= */
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "uvdpa/pci.h"
+#include "uvdpa/relay.h"
+
+static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
+				    const char *devargs, char *err, size_t errlen)
+{
+	struct vdpa_device *dev = NULL;
+	struct pci_dev *pdev;
+	int ret;
+
+	errno = 0;
+	pdev = pci_vfio_open(pm->addr, err, errlen);
+	if (!pdev)
+		return errno ? -errno : -EIO;
+	ret = ifcvf_probe(pdev, devargs, cfg->name, &pm->m, &dev, err, errlen);
+	if (ret < 0) {
+		pci_dev_release(pdev);
+		return ret;
+	}
+	if (!dev->vendor_id)
+		dev->vendor_id = pdev->id.vendor;
+	pm->dev = dev;
+	return 0;
+}
+
+static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev)
+{
+	ifcvf_remove(dev);
+	return 0;
+}
+
+int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
+{
+	int ret = relay_pool_init(relays);
+
+	if (ret < 0 && ret != -EALREADY) {
+		snprintf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
+		return ret;
+	}
+	ret = ifcvf_drivers_register();
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
+		relay_pool_fini();
+	}
+	return ret;
+}
+
+static void pci_glue_fini(void)
+{
+	ifcvf_drivers_unregister();
+	relay_pool_fini();
+}
+
+#else
+/* ================= STUB: VFIO access and ifcvf driver not built yet =================
+ * Waits for pci_vfio_open() and pci_dev_release() (uvdpa/pci.h,
+ * src/pci/vfio.c), ifcvf_drivers_register/unregister(), ifcvf_probe() and
+ * ifcvf_remove() (src/drivers/ifcvf/ifcvf_vdpa.h), relay_pool_init/fini()
+ * (uvdpa/relay.h). Without registered drivers no function matches, so no
+ * pci/ mgmtdev appears unless a test registers a driver itself. */
+
+static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
+				    const char *devargs, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: VFIO access and the ifcvf driver are not built yet: cannot "
+		 "create %s", pm->m.name, cfg->name);
+	return -ENOTSUP;
+}
+
+static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev)
+{
+	return -ENOTSUP;
+}
+
+int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
+{
+	LOG_DEBUG(TAG, "relay pool (%u) and ifcvf drivers not built yet", relays);
+	return 0;
+}
+
+static void pci_glue_fini(void)
+{
+}
+#endif
+
+/* ---- sysfs scan ---- */
+
+static bool hexchars(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* "DDDD:BB:DD.F" with lowercase hex, as sysfs names functions. */
+static bool pci_addr_valid(const char *s)
+{
+	return strlen(s) == PCI_ADDR_LEN && hexchars(s, 4) && s[4] == ':' && hexchars(s + 5, 2) &&
+	       s[7] == ':' && hexchars(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+}
+
+static int read_id(const char *root, const char *addr, const char *attr, uint16_t *out)
+{
+	char path[512], buf[32];
+	unsigned long v;
+	char *end;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", root, addr, attr);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	errno = 0;
+	v = strtoul(buf, &end, 16);
+	if (errno || end == buf || v > 0xffff || (*end && *end != '\n'))
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* REFERENCE.md section 1: the virtio device type from the PCI ids. */
+static enum vdpa_dev_type type_from_ids(const struct vdpa_pci_id *id)
+{
+	unsigned int t;
+
+	if (id->device < 0x1000 || id->device > 0x107f)
+		return VDPA_TYPE_NONE;
+	t = id->device < 0x1040 ? id->subsys_device : (unsigned int)(id->device - 0x1040);
+	if (t == VDPA_TYPE_NET || t == VDPA_TYPE_BLK)
+		return (enum vdpa_dev_type)t;
+	return VDPA_TYPE_NONE;
+}
+
+static bool already_registered(const char *addr)
+{
+	for (struct pci_mgmtdev *pm = pci_mgmtdevs; pm; pm = pm->next)
+		if (!strcmp(pm->addr, addr))
+			return true;
+	return false;
+}
+
+static int register_function(const char *root, const char *addr)
+{
+	struct vdpa_pci_id id;
+	const struct vdpa_driver *drv;
+	struct pci_mgmtdev *pm;
+	enum vdpa_dev_type type;
+	int ret;
+
+	if (read_id(root, addr, "vendor", &id.vendor) < 0 ||
+	    read_id(root, addr, "device", &id.device) < 0 ||
+	    read_id(root, addr, "subsystem_vendor", &id.subsys_vendor) < 0 ||
+	    read_id(root, addr, "subsystem_device", &id.subsys_device) < 0) {
+		LOG_WARN(TAG, "%s: cannot read its PCI ids from sysfs: skipped", addr);
+		return 0;
+	}
+	drv = vdpa_driver_match(&id);
+	type = type_from_ids(&id);
+	if (!drv || type == VDPA_TYPE_NONE) {
+		LOG_DEBUG(TAG, "%s: %04x:%04x (%04x:%04x) has no vDPA driver", addr, id.vendor,
+			  id.device, id.subsys_vendor, id.subsys_device);
+		return 0;
+	}
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	memcpy(pm->addr, addr, PCI_ADDR_LEN + 1);
+	pm->id = id;
+	pm->drv = drv;
+	snprintf(pm->m.name, sizeof(pm->m.name), "pci/%s", addr);
+	pm->m.ops = &pci_ops;
+	pm->m.supported_classes = 1u << type;
+	/* The driver provisions nothing but its devargs: the function's own
+	 * features and queues are what the device gets. */
+	pm->m.config_attrs = VDPA_ATTR_DEVARGS;
+	pm->m.max_supported_vqs = IFCVF_MAX_VRINGS;
+	ret = vdpa_mgmtdev_register(&pm->m);
+	if (ret < 0) {
+		free(pm);
+		return ret;
+	}
+	pm->next = pci_mgmtdevs;
+	pci_mgmtdevs = pm;
+	LOG_INFO(TAG, "%s: %04x:%04x (%04x:%04x) matched by driver %s", pm->m.name, id.vendor,
+		 id.device, id.subsys_vendor, id.subsys_device, drv->name);
+	return 1;
+}
+
+int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
+{
+	char path[512];
+	struct dirent *de;
+	int count = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/drivers/vfio-pci", sysfs_root);
+	dir = opendir(path);
+	if (!dir) {
+		if (errno == ENOENT) {
+			LOG_DEBUG(TAG, "%s: vfio-pci not loaded, no PCI functions", path);
+			return 0;
+		}
+		snprintf(err, errlen, "cannot list %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		int ret;
+
+		if (!pci_addr_valid(de->d_name) || already_registered(de->d_name))
+			continue;
+		ret = register_function(sysfs_root, de->d_name);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot register mgmtdev pci/%s: %s", de->d_name,
+				 strerror(-ret));
+			closedir(dir);
+			return ret;
+		}
+		count += ret;
+	}
+	closedir(dir);
+	return count;
+}
+
+void mgmt_pci_fini(void)
+{
+	while (pci_mgmtdevs) {
+		struct pci_mgmtdev *pm = pci_mgmtdevs;
+
+		pci_mgmtdevs = pm->next;
+		vdpa_mgmtdev_unregister(&pm->m);
+		free(pm);
+	}
+	pci_glue_fini();
+}

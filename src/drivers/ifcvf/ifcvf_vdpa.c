@@ -1,0 +1,1176 @@
+/* The ifcvf vDPA driver: device ops over ifcvf_hw. The guest's rings are
+ * handed to the function (IOVA = guest physical address, one IOMMU domain per
+ * function), its interrupts go straight to the frontend's call eventfds
+ * through MSI-X, and kicks are relayed to the doorbell by the shared relay
+ * pool (also when a host notifier maps the doorbell into the guest, as a
+ * fallback). Live migration uses the IFCVF's hardware dirty logging.
+ *
+ * Threads: every op runs on the control thread. Relay callbacks (kick ->
+ * doorbell, config interrupt -> CONFIG_CHANGE_MSG) run on relay threads and
+ * only read state that is fixed while their watch exists; relay_watch_del()
+ * is synchronous, so no lock is needed here. */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+
+#include "drivers/ifcvf/ifcvf_hw.h"
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "uvdpa/devargs.h"
+#include "uvdpa/log.h"
+#include "uvdpa/relay.h"
+#include "uvdpa/vhost_user.h"
+
+#define TAG "ifcvf"
+
+/* Net config as far as the driver serves it: mac, status,
+ * max_virtqueue_pairs, mtu. */
+#define NET_CONFIG_LEN 12
+#define NET_CONFIG_STATUS_OFF 6
+#define NET_CONFIG_MAX_VQP_OFF 8
+#define CONFIG_MAX_LEN 256
+
+/* Used ring bytes: flags, idx, size entries of 8 bytes, avail_event. */
+#define USED_RING_LEN(size) ((uint64_t)(size) * 8 + 6)
+
+#define PROTOCOL_FEATURES                                                                       \
+	((1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                         \
+	 (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                           \
+	 (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |          \
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+
+struct ifcvf_dev;
+
+/* Driver-side state of one vring. */
+struct ifcvf_ring {
+	struct ifcvf_dev *d;
+	uint16_t idx;
+	bool started;			/* the device runs it */
+	int callfd;			/* our dup of the frontend's, wired to vector idx + 1 */
+	struct relay_watch *kick;	/* kickfd -> doorbell */
+	bool notifier;			/* host notifier installed */
+	const void *avail, *used;	/* our mappings of the guest's rings */
+	uint64_t kicks;			/* atomic: written by the relay thread */
+	uint16_t avail_base, used_base;	/* stats baselines */
+};
+
+struct ifcvf_dma_map {
+	uint64_t iova, size;
+};
+
+struct ifcvf_dev {
+	struct vdpa_device vdpa;
+	struct ifcvf_hw hw;
+	struct pci_dev *pdev;
+	bool generic;			/* matched "virtio-pci", not "ifcvf" */
+	bool sw_lm;			/* devargs sw-live-migration=1 */
+	uint64_t features;		/* offered to the frontend */
+	uint64_t protocol_features;
+	uint32_t queue_num;		/* pairs (net) or queues (blk) */
+	int config_efd;			/* MSI-X vector 0 */
+	bool notify_area_warned;
+
+	/* Between dev_conf and dev_close. */
+	struct vu_dev *vu;
+	struct relay_watch *config_watch;
+	uint16_t nr_vring;		/* vrings the device knows of */
+	unsigned int msix_nvec;
+	struct ifcvf_vring hwr[IFCVF_MAX_VRINGS];	/* what the device got */
+	struct ifcvf_ring rings[IFCVF_MAX_VRINGS];
+	struct ifcvf_dma_map maps[VU_MAX_MEM_SLOTS];
+	unsigned int nmaps;
+	/* Hardware dirty logging: our own mapping of the frontend's log fd, so
+	 * the device's IOMMU entry never outlives the memory behind it. */
+	bool logging;
+	void *log_map;
+	uint64_t log_map_size;
+	void *log_src;		/* the vhost layer's log this mapping is of */
+
+	const struct ifcvf_stats_ops *stats_ops;
+	void *stats_opaque;
+};
+
+static struct ifcvf_dev *to_ifcvf(struct vdpa_device *vdev)
+{
+	return vdev->priv;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static uint16_t ring_idx_read(const void *ring)
+{
+	/* avail->idx and used->idx are the second le16 of their ring. */
+	return le16toh(__atomic_load_n((const uint16_t *)ring + 1, __ATOMIC_ACQUIRE));
+}
+
+/* ---- Relays (relay threads) ---- */
+
+static void kick_relay(int fd, void *opaque)
+{
+	struct ifcvf_ring *r = opaque;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;	/* EAGAIN: someone else drained it */
+	ifcvf_hw_notify(&r->d->hw, r->idx);
+	__atomic_add_fetch(&r->kicks, 1, __ATOMIC_RELAXED);
+}
+
+/* The device raised its config vector (e.g. link or capacity change). This
+ * waits for the frontend's ack on the backend channel (bounded by the vhost
+ * layer), so it holds up this relay thread for at most that long. */
+static void config_relay(int fd, void *opaque)
+{
+	struct ifcvf_dev *d = opaque;
+	uint64_t n;
+	int ret;
+
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;
+	ret = vu_config_change(d->vu);
+	if (ret == -ENOTSUP)
+		LOG_DEBUG(TAG, "%s: config change not forwarded: CONFIG not negotiated",
+			  d->vdpa.name);
+	else if (ret < 0)
+		LOG_WARN(TAG, "%s: config change not delivered: %s", d->vdpa.name, strerror(-ret));
+}
+
+/* ---- MSI-X ---- */
+
+static int msix_rewire(struct ifcvf_dev *d)
+{
+	int efds[IFCVF_MAX_VRINGS + 1];
+	unsigned int i;
+	int ret;
+
+	efds[0] = d->config_efd;
+	for (i = 1; i < d->msix_nvec; i++) {
+		const struct ifcvf_ring *r = &d->rings[i - 1];
+
+		efds[i] = r->started ? r->callfd : -1;
+	}
+	ret = d->pdev->ops->msix_set(d->pdev, efds, d->msix_nvec);
+	if (ret < 0)
+		LOG_ERR(TAG, "%s: wiring %u MSI-X vectors failed: %s", d->vdpa.name, d->msix_nvec,
+			strerror(-ret));
+	return ret;
+}
+
+/* ---- DMA ---- */
+
+static void dma_unmap_all(struct ifcvf_dev *d)
+{
+	while (d->nmaps) {
+		struct ifcvf_dma_map *m = &d->maps[--d->nmaps];
+		int ret = d->pdev->ops->dma_unmap(d->pdev, m->iova, m->size);
+
+		if (ret < 0)
+			LOG_WARN(TAG, "%s: DMA unmap of [0x%" PRIx64 ", +0x%" PRIx64 ") failed: %s",
+				 d->vdpa.name, m->iova, m->size, strerror(-ret));
+	}
+}
+
+static int dma_map_all(struct ifcvf_dev *d, struct vu_dev *vu)
+{
+	const struct vu_mem_region *regions;
+	unsigned int n, i;
+
+	regions = vu_get_mem_table(vu, &n);
+	if (n > VU_MAX_MEM_SLOTS)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		const struct vu_mem_region *r = &regions[i];
+		int ret = d->pdev->ops->dma_map(d->pdev, r->gpa, r->host, r->size);
+
+		if (ret < 0) {
+			LOG_ERR(TAG, "%s: DMA map of guest memory [0x%" PRIx64 ", +0x%" PRIx64
+				") failed: %s", d->vdpa.name, r->gpa, r->size, strerror(-ret));
+			dma_unmap_all(d);
+			return ret;
+		}
+		d->maps[d->nmaps].iova = r->gpa;
+		d->maps[d->nmaps].size = r->size;
+		d->nmaps++;
+	}
+	return 0;
+}
+
+/* ---- Hardware dirty logging ----
+ *
+ * TODO(sw-live-migration): the software-assisted mode (devargs
+ * sw-live-migration=1, required on functions without the LM BAR) is not
+ * implemented yet; until it is, such devices do not offer LOG_ALL, so QEMU
+ * blocks their migration instead of losing dirty pages. The plan, on
+ * LOG_ALL: stop the device saving the ring state; give each device-written
+ * queue (net RX = even index, blk = all; blk drains in-flight requests
+ * first, with a bounded wait) a private eventfd instead of the callfd and a
+ * mediated used ring in daemon memory, DMA-mapped from
+ * IFCVF_MEDIATED_VRING_IOVA; restart with the guest's desc/avail rings; and
+ * run, on the relay pool, a relay that on each device interrupt copies the
+ * new used entries to the guest's used ring, logs every write buffer of the
+ * completed chains and the used-ring entries, updates the vhost layer's
+ * last_used_idx (vu_set_vring_base: DPDK's relay does not, which stalls
+ * EVENT_IDX guests), then calls the guest. LOG_ALL off reverses it.
+ *
+ * A SET_LOG_BASE that replaces the log while LOG_ALL is on (QEMU does this
+ * when guest memory grows during migration) reaches the driver as another
+ * set_features: the device is moved to the new log. */
+
+static bool hw_logging_usable(const struct ifcvf_dev *d)
+{
+	return d->hw.has_lm && !d->sw_lm;
+}
+
+static void log_used_rings(struct ifcvf_dev *d)
+{
+	for (uint16_t i = 0; i < d->nr_vring; i++)
+		if (d->hwr[i].size)
+			vu_log_used_ring(d->vu, i, 0, USED_RING_LEN(d->hwr[i].size));
+}
+
+static int log_enable(struct ifcvf_dev *d)
+{
+	uint64_t size, offset, map_size;
+	long page = sysconf(_SC_PAGESIZE);
+	void *base, *map;
+	int fd, ret;
+
+	ret = vu_get_log_base(d->vu, &base, &size, &fd, &offset);
+	if (ret < 0 || fd < 0 || !size) {
+		LOG_ERR(TAG, "%s: LOG_ALL without a dirty log (SET_LOG_BASE)", d->vdpa.name);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	if (__builtin_add_overflow(offset, size, &map_size) ||
+	    map_size > UINT64_MAX - (uint64_t)page)
+		return -EINVAL;
+	map_size = (map_size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		LOG_ERR(TAG, "%s: cannot map the dirty log: %s", d->vdpa.name, strerror(-ret));
+		return ret;
+	}
+	ret = d->pdev->ops->dma_map(d->pdev, IFCVF_LOG_IOVA, map, map_size);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: DMA map of the dirty log failed: %s", d->vdpa.name,
+			strerror(-ret));
+		munmap(map, map_size);
+		return ret;
+	}
+	d->log_map = map;
+	d->log_map_size = map_size;
+	d->log_src = base;
+	ifcvf_hw_log_start(&d->hw, IFCVF_LOG_IOVA + offset, size);
+	d->logging = true;
+	LOG_INFO(TAG, "%s: hardware dirty logging on (%" PRIu64 " bytes of bitmap)", d->vdpa.name,
+		 size);
+	return 0;
+}
+
+/* The device logs the buffers it writes but not the used ring: log every
+ * used ring once it can no longer change under the log. */
+static void log_disable(struct ifcvf_dev *d)
+{
+	int ret;
+
+	if (!d->logging)
+		return;
+	ifcvf_hw_log_stop(&d->hw);
+	ret = d->pdev->ops->dma_unmap(d->pdev, IFCVF_LOG_IOVA, d->log_map_size);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: DMA unmap of the dirty log failed: %s", d->vdpa.name,
+			 strerror(-ret));
+	munmap(d->log_map, d->log_map_size);
+	d->log_map = NULL;
+	d->log_map_size = 0;
+	d->log_src = NULL;
+	d->logging = false;
+	log_used_rings(d);
+	LOG_INFO(TAG, "%s: hardware dirty logging off", d->vdpa.name);
+}
+
+/* ---- Rings ---- */
+
+/* Reads ring i from the vhost layer into hwr[i] and rings[i]. A ring that is
+ * not ready stays disabled. */
+static int ring_load(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	struct ifcvf_vring *h = &d->hwr[i];
+	struct vu_vring_info info;
+	int ret;
+
+	ret = vu_get_vring(d->vu, i, &info);
+	if (ret < 0)
+		return ret;
+	memset(h, 0, sizeof(*h));
+	if (!info.ready)
+		return 0;
+	h->desc = info.desc_gpa;
+	h->avail = info.avail_gpa;
+	h->used = info.used_gpa;
+	h->size = info.size;
+	h->last_avail_idx = info.last_avail_idx;
+	h->last_used_idx = info.last_used_idx;
+	h->enabled = true;
+	r->avail = info.avail;
+	r->used = info.used;
+	r->avail_base = info.last_avail_idx;
+	r->used_base = info.last_used_idx;
+	close_fd(&r->callfd);
+	if (info.callfd >= 0) {
+		/* Our own reference: the frontend may replace its fd while the
+		 * device still signals this one. */
+		r->callfd = fcntl(info.callfd, F_DUPFD_CLOEXEC, 3);
+		if (r->callfd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int kick_start(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	struct vu_vring_info info;
+
+	if (vu_get_vring(d->vu, i, &info) < 0 || info.kickfd < 0)
+		return 0;	/* no kickfd: the frontend polls or uses a host notifier */
+	r->kick = relay_watch_add(info.kickfd, kick_relay, r);
+	if (!r->kick) {
+		int ret = -errno;
+
+		LOG_ERR(TAG, "%s: cannot relay kicks of vring %u: %s", d->vdpa.name, i,
+			strerror(-ret));
+		return ret;
+	}
+	/* Buffers posted (and kicks consumed) before the device ran. */
+	ifcvf_hw_notify(&d->hw, i);
+	return 0;
+}
+
+static void kick_stop(struct ifcvf_ring *r)
+{
+	relay_watch_del(r->kick);
+	r->kick = NULL;
+}
+
+static unsigned int rings_started(const struct ifcvf_dev *d)
+{
+	unsigned int n = 0;
+
+	for (uint16_t i = 0; i < d->nr_vring; i++)
+		n += d->rings[i].started;
+	return n;
+}
+
+static void host_notifier_install(struct ifcvf_dev *d, uint16_t i)
+{
+	int ret;
+
+	if (!(vu_get_protocol_features(d->vu) & (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER)) ||
+	    d->rings[i].notifier)
+		return;
+	ret = vu_host_notifier_ctrl(d->vu, i, true);
+	if (ret == 0)
+		d->rings[i].notifier = true;
+	else if (ret != -ENOTSUP)
+		LOG_WARN(TAG, "%s: host notifier for vring %u not installed (%s); kicks are "
+			 "relayed", d->vdpa.name, i, strerror(-ret));
+}
+
+/* Without the LM BAR (a plain virtio-pci function, or an IFCVF whose BAR4
+ * is absent) the device can neither report nor restore ring state, nor stop
+ * or start one queue alone: rings start at index 0 with the device and
+ * single-queue changes are limited to re-wiring kicks and interrupts.
+ *
+ * Ring state of such a device, which cannot report it: everything
+ * the device consumed is used once it is reset, so both indexes are the used
+ * index in guest memory. In-flight buffers of a running queue are lost. */
+static void ring_state_from_memory(struct ifcvf_dev *d, uint16_t i)
+{
+	if (d->rings[i].used) {
+		uint16_t used = ring_idx_read(d->rings[i].used);
+
+		d->hwr[i].last_avail_idx = used;
+		d->hwr[i].last_used_idx = used;
+	}
+}
+
+static void ring_state_hand_back(struct ifcvf_dev *d, uint16_t i)
+{
+	if (!d->hw.has_lm)
+		ring_state_from_memory(d, i);
+	vu_set_vring_base(d->vu, i, d->hwr[i].last_avail_idx, d->hwr[i].last_used_idx);
+}
+
+/* ---- Device ops ---- */
+
+static int ifcvf_get_queue_num(struct vdpa_device *vdev, uint32_t *queue_num)
+{
+	*queue_num = to_ifcvf(vdev)->queue_num;
+	return 0;
+}
+
+static int ifcvf_get_features(struct vdpa_device *vdev, uint64_t *features)
+{
+	*features = to_ifcvf(vdev)->features;
+	return 0;
+}
+
+static int ifcvf_get_protocol_features(struct vdpa_device *vdev, uint64_t *features)
+{
+	*features = to_ifcvf(vdev)->protocol_features;
+	return 0;
+}
+
+static int ifcvf_get_dev_type(struct vdpa_device *vdev, enum vdpa_dev_type *type)
+{
+	*type = vdev->type;
+	return 0;
+}
+
+static int ifcvf_get_config(struct vdpa_device *vdev, uint8_t *buf, uint32_t offset, uint32_t len)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	uint8_t cfg[CONFIG_MAX_LEN];
+	uint32_t total, have;
+	int ret;
+
+	if (vdev->type == VDPA_TYPE_NET)
+		total = NET_CONFIG_LEN;
+	else
+		total = d->hw.caps.device.len < CONFIG_MAX_LEN ? d->hw.caps.device.len : CONFIG_MAX_LEN;
+	if (!len || offset > total || len > total - offset) {
+		LOG_ERR(TAG, "%s: get_config [%u, +%u) is outside the %u-byte config", vdev->name,
+			offset, len, total);
+		return -EINVAL;
+	}
+	memset(cfg, 0, sizeof(cfg));
+	have = d->hw.caps.device.len < total ? d->hw.caps.device.len : total;
+	ret = ifcvf_hw_config_read(&d->hw, 0, cfg, have);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: reading the device config failed: %s", vdev->name, strerror(-ret));
+		return ret;
+	}
+	/* STATUS is offered even when the device lacks it: then the link is
+	 * simply up. */
+	if (vdev->type == VDPA_TYPE_NET &&
+	    !(d->hw.device_features & (1ull << VIRTIO_NET_F_STATUS))) {
+		uint16_t up = htole16(VIRTIO_NET_S_LINK_UP);
+
+		memcpy(cfg + NET_CONFIG_STATUS_OFF, &up, sizeof(up));
+	}
+	memcpy(buf, cfg + offset, len);
+	return 0;
+}
+
+static int ifcvf_set_config(struct vdpa_device *vdev, const uint8_t *buf, uint32_t offset,
+			    uint32_t len, uint32_t flags)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	int ret;
+
+	if (vdev->type != VDPA_TYPE_BLK) {
+		LOG_ERR(TAG, "%s: the net config is read-only", vdev->name);
+		return -ENOTSUP;
+	}
+	ret = ifcvf_hw_config_write(&d->hw, offset, buf, len);
+	if (ret < 0)
+		LOG_ERR(TAG, "%s: set_config [%u, +%u) refused: %s", vdev->name, offset, len,
+			strerror(-ret));
+	return ret;
+}
+
+static void teardown(struct ifcvf_dev *d, bool hw_running)
+{
+	uint16_t i;
+
+	relay_watch_del(d->config_watch);
+	d->config_watch = NULL;
+	for (i = 0; i < d->nr_vring; i++)
+		kick_stop(&d->rings[i]);
+	if (hw_running) {
+		/* The device writes no more once stopped: then logging ends and
+		 * the ring state goes back to the vhost layer. */
+		ifcvf_hw_stop(&d->hw, d->hwr, d->nr_vring);
+		for (i = 0; i < d->nr_vring; i++)
+			if (d->rings[i].started || (!d->hw.has_lm && d->hwr[i].enabled))
+				ring_state_hand_back(d, i);
+	}
+	log_disable(d);
+	for (i = 0; i < d->nr_vring; i++)
+		d->rings[i].started = false;
+	d->pdev->ops->msix_set(d->pdev, NULL, 0);
+	for (i = 0; i < IFCVF_MAX_VRINGS; i++) {
+		close_fd(&d->rings[i].callfd);
+		d->rings[i].notifier = false;
+		d->rings[i].avail = d->rings[i].used = NULL;
+	}
+	dma_unmap_all(d);
+	memset(d->hwr, 0, sizeof(d->hwr));
+	d->nr_vring = 0;
+	d->msix_nvec = 0;
+	d->vu = NULL;
+}
+
+static uint64_t hw_features(const struct ifcvf_dev *d, uint64_t negotiated)
+{
+	uint64_t dev = d->hw.device_features;
+
+	/* vhost-only bits (PROTOCOL_FEATURES, LOG_ALL) are not the device's;
+	 * ACCESS_PLATFORM is, since the function sits behind an IOMMU. */
+	return (negotiated & dev) | (dev & (1ull << VIRTIO_F_ACCESS_PLATFORM));
+}
+
+static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	uint16_t n = vu_get_vring_num(vu), i;
+	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
+	uint64_t features;
+	int ret;
+
+	if (d->vu) {
+		LOG_ERR(TAG, "%s: dev_conf while already configured", vdev->name);
+		return -EBUSY;
+	}
+	if (n > d->hw.num_queues) {
+		LOG_ERR(TAG, "%s: the frontend set up %u vrings, the device has %u", vdev->name, n,
+			d->hw.num_queues);
+		return -EINVAL;
+	}
+	/* Vectors for every queue the device has, so rings started later need
+	 * no re-enabling of MSI-X (which could drop interrupts). */
+	d->msix_nvec = d->hw.num_queues + 1u < msix ? d->hw.num_queues + 1u : msix;
+	if (d->msix_nvec < n + 1u) {
+		LOG_ERR(TAG, "%s: %u vrings need %u MSI-X vectors, the function has %u", vdev->name,
+			n, n + 1u, msix);
+		return -ENOSPC;
+	}
+	features = hw_features(d, vu_get_features(vu));
+	if (!(features & (1ull << VIRTIO_F_VERSION_1))) {
+		LOG_ERR(TAG, "%s: the frontend did not negotiate VIRTIO_F_VERSION_1", vdev->name);
+		return -EINVAL;
+	}
+	d->vu = vu;
+	d->nr_vring = n;
+	for (i = 0; i < n; i++) {
+		ret = ring_load(d, i);
+		if (ret < 0) {
+			LOG_ERR(TAG, "%s: vring %u: %s", vdev->name, i, strerror(-ret));
+			goto fail;
+		}
+		if (!d->hw.has_lm && d->hwr[i].enabled &&
+		    (d->hwr[i].last_avail_idx || d->hwr[i].last_used_idx)) {
+			LOG_ERR(TAG, "%s: vring %u resumes at index %u, which a function without "
+				"a live-migration BAR cannot do", vdev->name, i,
+				d->hwr[i].last_avail_idx);
+			ret = -ENOTSUP;
+			goto fail;
+		}
+		d->rings[i].started = d->hwr[i].enabled;
+	}
+	ret = dma_map_all(d, vu);
+	if (ret < 0)
+		goto fail;
+	ret = msix_rewire(d);
+	if (ret < 0)
+		goto fail;
+	ret = ifcvf_hw_start(&d->hw, features, d->hwr, n);
+	if (ret < 0)
+		goto fail;	/* ifcvf_hw_start said why */
+	d->config_watch = relay_watch_add(d->config_efd, config_relay, d);
+	if (!d->config_watch) {
+		ret = -errno;
+		LOG_ERR(TAG, "%s: cannot relay config interrupts: %s", vdev->name, strerror(-ret));
+		goto fail_running;
+	}
+	for (i = 0; i < n; i++) {
+		if (!d->rings[i].started)
+			continue;
+		ret = kick_start(d, i);
+		if (ret < 0)
+			goto fail_running;
+	}
+	if (vu_log_enabled(vu) && hw_logging_usable(d)) {
+		ret = log_enable(d);
+		if (ret < 0)
+			goto fail_running;
+	}
+	for (i = 0; i < n; i++)
+		if (d->rings[i].started)
+			host_notifier_install(d, i);
+	LOG_INFO(TAG, "%s: running, %u of %u vrings started", vdev->name, rings_started(d), n);
+	return 0;
+
+fail_running:
+	teardown(d, true);
+	return ret;
+fail:
+	teardown(d, false);
+	return ret;
+}
+
+static int ifcvf_dev_close(struct vdpa_device *vdev, struct vu_dev *vu)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+
+	if (!d->vu)
+		return 0;
+	if (d->vu != vu) {
+		LOG_ERR(TAG, "%s: dev_close from a session that did not configure it", vdev->name);
+		return -EINVAL;
+	}
+	/* Host notifiers are left alone: QEMU removes them itself before
+	 * GET_VRING_BASE, and a request now could wait on a frontend that is
+	 * blocked on our reply. */
+	teardown(d, true);
+	LOG_INFO(TAG, "%s: stopped", vdev->name);
+	return 0;
+}
+
+static int vring_enable(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	struct ifcvf_vring before = d->hwr[i];
+	int ret;
+
+	if (!d->hw.has_lm && !before.size) {
+		LOG_ERR(TAG, "%s: vring %u can't start after the device: without a live-migration "
+			"BAR the queues start together", d->vdpa.name, i);
+		return -ENOTSUP;
+	}
+	ret = ring_load(d, i);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: vring %u: %s", d->vdpa.name, i, strerror(-ret));
+		return ret;
+	}
+	if (!d->hwr[i].enabled) {
+		d->hwr[i] = before;
+		return 0;	/* not ready after all */
+	}
+	if (!d->hw.has_lm) {
+		/* The queue kept running (see vring_disable): only the
+		 * interrupt and kick wiring may change, not the ring itself. */
+		if (d->hwr[i].desc != before.desc || d->hwr[i].avail != before.avail ||
+		    d->hwr[i].used != before.used || d->hwr[i].size != before.size) {
+			LOG_ERR(TAG, "%s: vring %u moved while running; without a live-migration "
+				"BAR the device cannot take a new ring without a reset",
+				d->vdpa.name, i);
+			d->hwr[i] = before;
+			return -ENOTSUP;
+		}
+	}
+	r->started = true;
+	ret = msix_rewire(d);
+	if (ret < 0)
+		goto fail;
+	if (d->hw.has_lm) {
+		ret = ifcvf_hw_queue_enable(&d->hw, i, &d->hwr[i]);
+		if (ret < 0)
+			goto fail;	/* queue_program said why */
+		ifcvf_hw_set_mq(&d->hw, rings_started(d));
+	}
+	ret = kick_start(d, i);
+	if (ret < 0)
+		goto fail_queue;
+	host_notifier_install(d, i);
+	return 0;
+fail_queue:
+	if (d->hw.has_lm) {
+		ifcvf_hw_queue_disable(&d->hw, i, &d->hwr[i]);
+		ifcvf_hw_set_mq(&d->hw, rings_started(d) - 1u);
+	}
+fail:
+	r->started = false;
+	if (d->hw.has_lm)
+		d->hwr[i].enabled = false;
+	msix_rewire(d);
+	return ret;
+}
+
+static void vring_disable(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+
+	kick_stop(r);
+	r->started = false;
+	if (d->hw.has_lm) {
+		if (ifcvf_hw_queue_disable(&d->hw, i, &d->hwr[i]) == 0)
+			ring_state_hand_back(d, i);
+		d->hwr[i].enabled = false;
+		ifcvf_hw_set_mq(&d->hw, rings_started(d));
+	}
+	/* Without the LM BAR one queue can't be stopped: it keeps running, with
+	 * no kicks relayed and no interrupt wired, until re-enabled with the
+	 * same ring or the device stops (and hands its state back then). */
+	msix_rewire(d);
+	close_fd(&r->callfd);
+}
+
+static int ifcvf_set_vring_state(struct vdpa_device *vdev, struct vu_dev *vu, uint16_t vring,
+				 bool enable)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+
+	if (!d->vu)
+		return 0;	/* dev_conf reads every ring's state */
+	if (vring >= d->hw.num_queues || vring + 1u >= d->msix_nvec) {
+		LOG_ERR(TAG, "%s: vring %u is beyond the device's %u (or its MSI-X vectors)",
+			vdev->name, vring, d->hw.num_queues);
+		return -EINVAL;
+	}
+	if (enable == d->rings[vring].started)
+		return 0;
+	if (vring >= d->nr_vring)
+		d->nr_vring = (uint16_t)(vring + 1);
+	if (!enable) {
+		vring_disable(d, vring);
+		return 0;
+	}
+	return vring_enable(d, vring);	/* logs its failures */
+}
+
+static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	bool want;
+	int ret;
+
+	if (!d->vu)
+		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
+	want = vu_get_features(vu) & (1ull << VHOST_F_LOG_ALL);
+	if (want && d->logging) {
+		void *base;
+		uint64_t size;
+
+		if (vu_get_log_base(vu, &base, &size, NULL, NULL) < 0 || base == d->log_src)
+			return 0;
+		/* The log was replaced: the old one gets the used rings, then the
+		 * device moves to the new one. */
+		log_disable(d);
+	} else if (want == d->logging) {
+		return 0;
+	}
+	if (!want) {
+		log_disable(d);
+		return 0;
+	}
+	if (!hw_logging_usable(d)) {
+		/* Not offered then; the vhost layer refuses it first. */
+		LOG_ERR(TAG, "%s: LOG_ALL without hardware dirty logging", vdev->name);
+		return -ENOTSUP;
+	}
+	ret = log_enable(d);
+	return ret;
+}
+
+static int ifcvf_migration_done(struct vdpa_device *vdev, struct vu_dev *vu)
+{
+	/* GUEST_ANNOUNCE: the guest announces itself after migration. */
+	return 0;
+}
+
+static int ifcvf_get_notify_area(struct vdpa_device *vdev, uint16_t vring, int *fd,
+				 uint64_t *offset, uint64_t *size)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	uint64_t addr, page_size;
+	int ret;
+
+	if (vring >= d->hw.num_queues)
+		return -EINVAL;
+	if (!d->pdev->ops->notify_area)
+		return -ENOTSUP;
+	addr = d->hw.notify_addr[vring];
+	ret = d->pdev->ops->notify_area(d->pdev, d->hw.caps.notify.bar, addr, fd, offset,
+					&page_size);
+	if (ret < 0) {
+		if (ret != -ENOTSUP)	/* an emulated function has no page */
+			LOG_WARN(TAG, "%s: no doorbell page for vring %u: %s", vdev->name, vring,
+				 strerror(-ret));
+		return ret;
+	}
+	/* The frontend maps the page and writes at its start. */
+	if (!page_size || (page_size & (page_size - 1)) || (addr & (page_size - 1))) {
+		if (!d->notify_area_warned)
+			LOG_WARN(TAG, "%s: doorbells are not page-aligned (vring %u at 0x%" PRIx64
+				 "); no host notifiers, kicks are relayed", vdev->name, vring, addr);
+		d->notify_area_warned = true;
+		return -ENOTSUP;
+	}
+	*size = page_size;
+	return 0;
+}
+
+/* ---- Statistics ---- */
+
+static const char *const stat_names[IFCVF_STAT_NUM] = {
+	[IFCVF_STAT_RECEIVED_DESC] = "received_desc",
+	[IFCVF_STAT_COMPLETED_DESC] = "completed_desc",
+	[IFCVF_STAT_KICKS] = "kicks",
+};
+
+static unsigned int provider_count(struct ifcvf_dev *d)
+{
+	int n;
+
+	if (!d->stats_ops || !d->stats_ops->names)
+		return 0;
+	n = d->stats_ops->names(d->stats_opaque, NULL, 0);
+	return n > 0 ? (unsigned int)n : 0;
+}
+
+static int ifcvf_get_stats_names(struct vdpa_device *vdev, struct vdpa_stat_name *names,
+				 unsigned int n)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	unsigned int extra = provider_count(d), total = IFCVF_STAT_NUM + extra, i;
+
+	if (!names)
+		return (int)total;
+	for (i = 0; i < n && i < IFCVF_STAT_NUM; i++)
+		snprintf(names[i].name, sizeof(names[i].name), "%s", stat_names[i]);
+	if (n > IFCVF_STAT_NUM && extra) {
+		int got = d->stats_ops->names(d->stats_opaque, names + IFCVF_STAT_NUM,
+					      n - IFCVF_STAT_NUM);
+
+		if (got > 0)
+			i += (unsigned int)got;
+	}
+	return (int)i;
+}
+
+static int ifcvf_get_stats(struct vdpa_device *vdev, uint16_t vring, struct vdpa_stat *stats,
+			   unsigned int n)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	const struct ifcvf_ring *r;
+	uint64_t own[IFCVF_STAT_NUM] = { 0 };
+	unsigned int i;
+
+	if (vring >= d->hw.num_queues) {
+		LOG_ERR(TAG, "%s: no vring %u (the device has %u)", vdev->name, vring,
+			d->hw.num_queues);
+		return -EINVAL;
+	}
+	r = &d->rings[vring];
+	if (r->started && r->avail && r->used) {
+		own[IFCVF_STAT_RECEIVED_DESC] = (uint16_t)(ring_idx_read(r->avail) - r->avail_base);
+		own[IFCVF_STAT_COMPLETED_DESC] = (uint16_t)(ring_idx_read(r->used) - r->used_base);
+	}
+	own[IFCVF_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
+	for (i = 0; i < n && i < IFCVF_STAT_NUM; i++) {
+		stats[i].id = i;
+		stats[i].value = own[i];
+	}
+	if (n > IFCVF_STAT_NUM && d->stats_ops && d->stats_ops->get) {
+		uint64_t values[64];
+		unsigned int want = n - IFCVF_STAT_NUM;
+		int got;
+
+		if (want > 64)
+			want = 64;
+		got = d->stats_ops->get(d->stats_opaque, vring, values, want);
+		for (int k = 0; k < got && (unsigned int)k < want; k++, i++) {
+			stats[i].id = i;
+			stats[i].value = values[k];
+		}
+	}
+	return (int)i;
+}
+
+static int ifcvf_reset_stats(struct vdpa_device *vdev, uint16_t vring)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	struct ifcvf_ring *r;
+
+	if (vring >= d->hw.num_queues) {
+		LOG_ERR(TAG, "%s: no vring %u (the device has %u)", vdev->name, vring,
+			d->hw.num_queues);
+		return -EINVAL;
+	}
+	r = &d->rings[vring];
+	if (r->started && r->avail && r->used) {
+		r->avail_base = ring_idx_read(r->avail);
+		r->used_base = ring_idx_read(r->used);
+	}
+	__atomic_store_n(&r->kicks, 0, __ATOMIC_RELAXED);
+	if (d->stats_ops && d->stats_ops->reset)
+		return d->stats_ops->reset(d->stats_opaque, vring);
+	return 0;
+}
+
+void ifcvf_set_stats_provider(struct vdpa_device *vdev, const struct ifcvf_stats_ops *ops,
+			      void *opaque)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+
+	d->stats_ops = ops;
+	d->stats_opaque = opaque;
+}
+
+static const struct vdpa_device_ops ifcvf_ops = {
+	.get_queue_num = ifcvf_get_queue_num,
+	.get_features = ifcvf_get_features,
+	.get_protocol_features = ifcvf_get_protocol_features,
+	.get_dev_type = ifcvf_get_dev_type,
+	.get_config = ifcvf_get_config,
+	.set_config = ifcvf_set_config,
+	.dev_conf = ifcvf_dev_conf,
+	.dev_close = ifcvf_dev_close,
+	.set_vring_state = ifcvf_set_vring_state,
+	.set_features = ifcvf_set_features,
+	.migration_done = ifcvf_migration_done,
+	.get_notify_area = ifcvf_get_notify_area,
+	.get_stats_names = ifcvf_get_stats_names,
+	.get_stats = ifcvf_get_stats,
+	.reset_stats = ifcvf_reset_stats,
+};
+
+/* ---- Drivers and probe ---- */
+
+static const struct vdpa_pci_id ifcvf_ids[] = {
+	{ IFCVF_VENDOR_ID, IFCVF_NET_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
+	  IFCVF_NET_SUBSYS_MODERN },
+	{ IFCVF_VENDOR_ID, IFCVF_NET_TRANSITIONAL_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
+	  IFCVF_NET_SUBSYS_TRANSITIONAL },
+	{ IFCVF_VENDOR_ID, IFCVF_BLK_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID, IFCVF_BLK_SUBSYS },
+	{ IFCVF_VENDOR_ID, IFCVF_BLK_TRANSITIONAL_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
+	  IFCVF_BLK_SUBSYS },
+	{ 0 },
+};
+
+static const struct vdpa_pci_id virtio_pci_ids[] = {
+	{ IFCVF_VENDOR_ID, 0x1041, VDPA_PCI_ANY, VDPA_PCI_ANY },
+	{ IFCVF_VENDOR_ID, 0x1042, VDPA_PCI_ANY, VDPA_PCI_ANY },
+	{ 0 },
+};
+
+static struct vdpa_driver ifcvf_driver = { .name = "ifcvf", .id_table = ifcvf_ids };
+static struct vdpa_driver virtio_pci_driver = { .name = "virtio-pci", .id_table = virtio_pci_ids };
+
+int ifcvf_drivers_register(void)
+{
+	int ret;
+
+	if (!vdpa_driver_find(ifcvf_driver.name)) {
+		ret = vdpa_driver_register(&ifcvf_driver);
+		if (ret < 0)
+			return ret;
+	}
+	if (!vdpa_driver_find(virtio_pci_driver.name)) {
+		ret = vdpa_driver_register(&virtio_pci_driver);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void ifcvf_drivers_unregister(void)
+{
+	if (vdpa_driver_find(virtio_pci_driver.name) == &virtio_pci_driver)
+		vdpa_driver_unregister(&virtio_pci_driver);
+	if (vdpa_driver_find(ifcvf_driver.name) == &ifcvf_driver)
+		vdpa_driver_unregister(&ifcvf_driver);
+}
+
+enum { ARG_VDPA, ARG_SW_LM, ARG_NUM };
+
+static const struct devargs_spec ifcvf_devargs[ARG_NUM] = {
+	[ARG_VDPA] = { "vdpa", DEVARGS_UINT, 0, 1 },
+	[ARG_SW_LM] = { "sw-live-migration", DEVARGS_UINT, 0, 1 },
+};
+
+static uint64_t offered_features(const struct ifcvf_dev *d)
+{
+	uint64_t f = d->hw.device_features & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
+
+	f |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
+	/* Migration is only offered when the dirty pages can be logged; until
+	 * the SW relay exists, sw-live-migration devices are not migratable
+	 * (QEMU then blocks migration instead of losing pages). */
+	if (hw_logging_usable(d))
+		f |= 1ull << VHOST_F_LOG_ALL;
+	if (d->vdpa.type == VDPA_TYPE_NET) {
+		/* CTRL_VQ only when the device has one: the control queue is then
+		 * one of its queues, passed through like the others. Offered
+		 * without it, the guest's control commands would go unanswered. */
+		f |= (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) | (1ull << VIRTIO_NET_F_STATUS);
+	}
+	return f;
+}
+
+static uint32_t queue_num(struct ifcvf_dev *d)
+{
+	uint32_t pairs;
+	uint16_t max_vqp = 1;
+
+	if (d->vdpa.type == VDPA_TYPE_BLK)
+		return d->hw.num_queues;
+	pairs = d->hw.num_queues / 2u;
+	if ((d->hw.device_features & (1ull << VIRTIO_NET_F_MQ)) &&
+	    d->hw.caps.device.len >= NET_CONFIG_MAX_VQP_OFF + 2u &&
+	    ifcvf_hw_config_read(&d->hw, NET_CONFIG_MAX_VQP_OFF, &max_vqp, sizeof(max_vqp)) == 0)
+		max_vqp = le16toh(max_vqp);
+	if (max_vqp && max_vqp < pairs)
+		pairs = max_vqp;
+	if (pairs > IFCVF_MAX_QUEUE_PAIRS)
+		pairs = IFCVF_MAX_QUEUE_PAIRS;
+	return pairs ? pairs : 1;
+}
+
+int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
+		struct vdpa_mgmtdev *mgmt, struct vdpa_device **out, char *err, size_t errlen)
+{
+	struct devargs_value args[ARG_NUM];
+	struct ifcvf_dev *d;
+	bool generic;
+	unsigned int msix, need;
+	int ret;
+
+	ret = devargs_parse(devargs, ifcvf_devargs, ARG_NUM, args, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (!args[ARG_VDPA].present || !args[ARG_VDPA].u) {
+		set_err(err, errlen, "%s: devargs have no vdpa=1: the function is left to a plain "
+			"virtio driver", pdev->addr);
+		return -ENODEV;
+	}
+	if (vdpa_pci_id_match(ifcvf_ids, &pdev->id)) {
+		generic = false;
+	} else if (vdpa_pci_id_match(virtio_pci_ids, &pdev->id)) {
+		generic = true;
+	} else {
+		set_err(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)", pdev->addr,
+			pdev->id.vendor, pdev->id.device, pdev->id.subsys_vendor,
+			pdev->id.subsys_device);
+		return -ENODEV;
+	}
+	if (!name || !name[0] || strlen(name) >= VDPA_NAME_MAX) {
+		set_err(err, errlen, "device name must have 1 to %d characters", VDPA_NAME_MAX - 1);
+		return -EINVAL;
+	}
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->pdev = pdev;
+	d->generic = generic;
+	d->sw_lm = args[ARG_SW_LM].present && args[ARG_SW_LM].u;
+	d->config_efd = -1;
+	for (unsigned int i = 0; i < IFCVF_MAX_VRINGS; i++) {
+		d->rings[i].d = d;
+		d->rings[i].idx = (uint16_t)i;
+		d->rings[i].callfd = -1;
+	}
+	ret = ifcvf_hw_init(&d->hw, pdev, !generic, err, errlen);
+	if (ret < 0)
+		goto fail;
+	if (!d->hw.has_lm && !d->sw_lm) {
+		set_err(err, errlen, "%s has no live-migration BAR (BAR%u)%s: add "
+			"sw-live-migration=1 to the devargs", pdev->addr, IFCVF_LM_BAR,
+			generic ? ", being a plain virtio-pci function" : "");
+		ret = -EINVAL;
+		goto fail;
+	}
+	snprintf(d->vdpa.name, sizeof(d->vdpa.name), "%s", name);
+	d->vdpa.type = d->hw.virtio_id == IFCVF_VIRTIO_ID_NET ? VDPA_TYPE_NET : VDPA_TYPE_BLK;
+	need = (d->vdpa.type == VDPA_TYPE_NET ? 2u : 1u) + 1u;
+	msix = pdev->ops->msix_count(pdev);
+	if (msix < need) {
+		set_err(err, errlen, "%s has %u MSI-X vectors, at least %u are needed", pdev->addr,
+			msix, need);
+		ret = -ENODEV;
+		goto fail;
+	}
+	d->features = offered_features(d);
+	d->protocol_features = PROTOCOL_FEATURES;
+	if (d->vdpa.type == VDPA_TYPE_BLK)
+		d->protocol_features |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
+	d->queue_num = queue_num(d);
+	d->config_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->config_efd < 0) {
+		ret = -errno;
+		set_err(err, errlen, "eventfd: %s", strerror(-ret));
+		goto fail;
+	}
+	d->vdpa.ops = &ifcvf_ops;
+	d->vdpa.priv = d;
+	d->vdpa.mgmtdev = mgmt;
+	d->vdpa.driver = generic ? &virtio_pci_driver : &ifcvf_driver;
+	/* As the kernel's ifcvf reports it: the subsystem vendor. */
+	d->vdpa.vendor_id = pdev->id.subsys_vendor;
+	d->vdpa.max_vq_size = d->hw.queue_size_max[0];
+	for (unsigned int i = 1; i < d->hw.num_queues; i++)
+		if (d->hw.queue_size_max[i] < d->vdpa.max_vq_size)
+			d->vdpa.max_vq_size = d->hw.queue_size_max[i];
+	ret = vdpa_device_register(&d->vdpa);
+	if (ret < 0) {
+		set_err(err, errlen, ret == -EEXIST ? "a device called \"%s\" exists" :
+			"device name \"%s\" is invalid (use [A-Za-z0-9_.:-])", name);
+		goto fail;
+	}
+	LOG_INFO(TAG, "%s: %s on %s (%s driver), %u %s, features 0x%" PRIx64 ", %s live migration",
+		 d->vdpa.name, d->vdpa.type == VDPA_TYPE_NET ? "net" : "blk", pdev->addr,
+		 d->vdpa.driver->name, d->queue_num,
+		 d->vdpa.type == VDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
+		 hw_logging_usable(d) ? "hardware" : "no (software LM to come)");
+	*out = &d->vdpa;
+	return 0;
+fail:
+	if (d->config_efd >= 0)
+		close(d->config_efd);
+	free(d);
+	return ret;
+}
+
+void ifcvf_remove(struct vdpa_device *vdev)
+{
+	struct ifcvf_dev *d;
+
+	if (!vdev)
+		return;
+	d = to_ifcvf(vdev);
+	vdpa_device_unregister(vdev);
+	if (d->vu)
+		ifcvf_dev_close(vdev, d->vu);
+	close(d->config_efd);
+	pci_dev_release(d->pdev);
+	free(d);
+}
+
+struct pci_dev *ifcvf_pci_dev(struct vdpa_device *vdev)
+{
+	return to_ifcvf(vdev)->pdev;
+}

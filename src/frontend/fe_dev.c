@@ -1,0 +1,647 @@
+/* Test frontend session: the vhost-user handshake in QEMU's order with replies
+ * and acks checked, memory hot-plug, teardown and reconnect. */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frontend/fe_wire.h"
+#include "frontend/frontend.h"
+#include "uvdpa/log.h"
+
+#define TAG "fe-dev"
+#define BIT(n) (1ull << (n))
+
+uint64_t fe_default_features(unsigned int queue_pairs)
+{
+	uint64_t f = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+		     BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_F_ANY_LAYOUT) |
+		     BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+		     BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+
+	if (queue_pairs > 1)
+		f |= BIT(VIRTIO_NET_F_MQ);
+	return f;
+}
+
+uint64_t fe_default_protocol_features(void)
+{
+	return BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+	       BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
+	       BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |
+	       BIT(VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) | BIT(VHOST_USER_PROTOCOL_F_STATUS);
+}
+
+const char *fe_request_name(uint32_t request)
+{
+	static const char *const names[VHOST_USER_REQUEST_MAX] = {
+		[VHOST_USER_NONE] = "NONE",
+		[VHOST_USER_GET_FEATURES] = "GET_FEATURES",
+		[VHOST_USER_SET_FEATURES] = "SET_FEATURES",
+		[VHOST_USER_SET_OWNER] = "SET_OWNER",
+		[VHOST_USER_RESET_OWNER] = "RESET_OWNER",
+		[VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
+		[VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
+		[VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
+		[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
+		[VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
+		[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
+		[VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
+		[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
+		[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
+		[VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
+		[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+		[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+		[VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
+		[VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+		[VHOST_USER_SEND_RARP] = "SEND_RARP",
+		[VHOST_USER_NET_SET_MTU] = "NET_SET_MTU",
+		[VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
+		[VHOST_USER_IOTLB_MSG] = "IOTLB_MSG",
+		[VHOST_USER_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
+		[VHOST_USER_GET_CONFIG] = "GET_CONFIG",
+		[VHOST_USER_SET_CONFIG] = "SET_CONFIG",
+		[VHOST_USER_CREATE_CRYPTO_SESSION] = "CREATE_CRYPTO_SESSION",
+		[VHOST_USER_CLOSE_CRYPTO_SESSION] = "CLOSE_CRYPTO_SESSION",
+		[VHOST_USER_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
+		[VHOST_USER_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
+		[VHOST_USER_POSTCOPY_END] = "POSTCOPY_END",
+		[VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+		[VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+		[VHOST_USER_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
+		[VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
+		[VHOST_USER_VRING_KICK] = "VRING_KICK",
+		[VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+		[VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
+		[VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
+		[VHOST_USER_SET_STATUS] = "SET_STATUS",
+		[VHOST_USER_GET_STATUS] = "GET_STATUS",
+	};
+
+	if (request < VHOST_USER_REQUEST_MAX && names[request])
+		return names[request];
+	return "UNKNOWN";
+}
+
+const char *fe_features_str(uint64_t features, char *buf, size_t len)
+{
+	static const struct {
+		unsigned int bit;
+		const char *name;
+	} known[] = {
+		{ VIRTIO_NET_F_CSUM, "CSUM" },
+		{ VIRTIO_NET_F_GUEST_CSUM, "GUEST_CSUM" },
+		{ VIRTIO_NET_F_MTU, "MTU" },
+		{ VIRTIO_NET_F_MAC, "MAC" },
+		{ VIRTIO_NET_F_GUEST_TSO4, "GUEST_TSO4" },
+		{ VIRTIO_NET_F_HOST_TSO4, "HOST_TSO4" },
+		{ VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF" },
+		{ VIRTIO_NET_F_STATUS, "STATUS" },
+		{ VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ" },
+		{ VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE" },
+		{ VIRTIO_NET_F_MQ, "MQ" },
+		{ VIRTIO_F_ANY_LAYOUT, "ANY_LAYOUT" },
+		{ VHOST_F_LOG_ALL, "LOG_ALL" },
+		{ VIRTIO_RING_F_INDIRECT_DESC, "INDIRECT_DESC" },
+		{ VIRTIO_RING_F_EVENT_IDX, "EVENT_IDX" },
+		{ VHOST_USER_F_PROTOCOL_FEATURES, "PROTOCOL_FEATURES" },
+		{ VIRTIO_F_VERSION_1, "VERSION_1" },
+		{ VIRTIO_F_ACCESS_PLATFORM, "IOMMU_PLATFORM" },
+		{ VIRTIO_F_RING_PACKED, "RING_PACKED" },
+		{ VIRTIO_F_IN_ORDER, "IN_ORDER" },
+	};
+	size_t used = 0, i;
+	uint64_t rest = features;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		int n;
+
+		if (!(features & BIT(known[i].bit)))
+			continue;
+		rest &= ~BIT(known[i].bit);
+		n = snprintf(buf + used, len - used, "%s%s", used ? "|" : "", known[i].name);
+		if (n < 0 || (size_t)n >= len - used)
+			return buf;
+		used += (size_t)n;
+	}
+	if (rest)
+		snprintf(buf + used, len - used, "%s0x%llx", used ? "|" : "",
+			 (unsigned long long)rest);
+	return buf;
+}
+
+/* Requests whose reply carries data; NEED_REPLY brings no ack for them. */
+static bool has_own_reply(const struct fe_dev *dev, uint32_t request)
+{
+	switch (request) {
+	case VHOST_USER_GET_FEATURES:
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+	case VHOST_USER_GET_VRING_BASE:
+	case VHOST_USER_GET_QUEUE_NUM:
+	case VHOST_USER_GET_CONFIG:
+	case VHOST_USER_GET_INFLIGHT_FD:
+	case VHOST_USER_GET_MAX_MEM_SLOTS:
+	case VHOST_USER_GET_STATUS:
+	case VHOST_USER_POSTCOPY_END:
+	case VHOST_USER_IOTLB_MSG:
+		return true;
+	case VHOST_USER_SET_LOG_BASE:
+		return dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+	default:
+		return false;
+	}
+}
+
+int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, size_t len,
+		   const int *fds, int nfds, struct vhost_user_msg *reply)
+{
+	struct vhost_user_header hdr = {
+		.request = request, .flags = VHOST_USER_VERSION, .size = (uint32_t)len,
+	};
+	bool own_reply = has_own_reply(dev, request);
+	bool ack = false;
+	struct vhost_user_msg local;
+	struct vhost_user_msg *r = reply ? reply : &local;
+	int ret;
+
+	if (!own_reply && dev->cfg.need_reply &&
+	    (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
+		hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
+		ack = true;
+	}
+	LOG_DEBUG(TAG, "-> %s size %zu fds %d%s", fe_request_name(request), len, nfds,
+		  ack ? " need_reply" : "");
+	ret = fe_conn_send(&dev->conn, &hdr, payload, len, fds, nfds);
+	if (ret < 0) {
+		LOG_ERR(TAG, "sending %s failed: %s", fe_request_name(request), strerror(-ret));
+		return ret;
+	}
+	if (!own_reply && !ack)
+		return 0;
+
+	ret = fe_conn_recv(&dev->conn, r, dev->conn.reply_timeout_ms);
+	if (ret < 0) {
+		LOG_ERR(TAG, "no reply to %s: %s", fe_request_name(request),
+			ret == -ECONNRESET ? "backend closed the connection" : strerror(-ret));
+		return ret;
+	}
+	if (r->nfds) {
+		LOG_WARN(TAG, "reply to %s carried %d unexpected fds", fe_request_name(request),
+			 r->nfds);
+		fe_wire_close_fds(r);
+	}
+	if (r->hdr.request != request ||
+	    r->hdr.flags != (VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG)) {
+		LOG_ERR(TAG, "bad reply to %s: request %u flags 0x%x", fe_request_name(request),
+			r->hdr.request, r->hdr.flags);
+		return -EPROTO;
+	}
+	if (ack) {
+		if (r->hdr.size != sizeof(uint64_t)) {
+			LOG_ERR(TAG, "ack to %s has size %u", fe_request_name(request),
+				r->hdr.size);
+			return -EPROTO;
+		}
+		if (r->payload.u64 != 0) {
+			LOG_ERR(TAG, "backend refused %s (ack %llu)", fe_request_name(request),
+				(unsigned long long)r->payload.u64);
+			return -EREMOTEIO;
+		}
+	}
+	return 0;
+}
+
+static int request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out)
+{
+	struct vhost_user_msg reply;
+	int r = fe_dev_request(dev, request, NULL, 0, NULL, 0, &reply);
+
+	if (r < 0)
+		return r;
+	if (reply.hdr.size != sizeof(uint64_t)) {
+		LOG_ERR(TAG, "reply to %s has size %u, want 8", fe_request_name(request),
+			reply.hdr.size);
+		return -EPROTO;
+	}
+	*out = reply.payload.u64;
+	return 0;
+}
+
+static int send_u64(struct fe_dev *dev, uint32_t request, uint64_t v)
+{
+	return fe_dev_request(dev, request, &v, sizeof(v), NULL, 0, NULL);
+}
+
+static int send_state(struct fe_dev *dev, uint32_t request, uint32_t index, uint32_t num)
+{
+	struct vhost_user_vring_state s = { .index = index, .num = num };
+
+	return fe_dev_request(dev, request, &s, sizeof(s), NULL, 0, NULL);
+}
+
+static int send_vring_fd(struct fe_dev *dev, uint32_t request, unsigned int index, int fd)
+{
+	uint64_t v = index & VHOST_USER_VRING_IDX_MASK;
+
+	if (fd < 0)
+		v |= VHOST_USER_VRING_NOFD_MASK;
+	return fe_dev_request(dev, request, &v, sizeof(v), &fd, fd < 0 ? 0 : 1, NULL);
+}
+
+int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg)
+{
+	unsigned int i;
+	int r;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->conn.sock = dev->conn.listen_fd = dev->conn.backend_fd = -1;
+	dev->mem.fd = -1;
+	for (i = 0; i < FE_MAX_VRINGS; i++)
+		dev->vrings[i].kick_fd = dev->vrings[i].call_fd = -1;
+	dev->cfg = *cfg;
+	if (cfg->queue_pairs == 0 || cfg->queue_pairs > FE_MAX_QUEUE_PAIRS) {
+		LOG_ERR(TAG, "queue pairs must be 1..%d", FE_MAX_QUEUE_PAIRS);
+		return -EINVAL;
+	}
+	if (cfg->queue_size == 0 || (cfg->queue_size & (cfg->queue_size - 1))) {
+		LOG_ERR(TAG, "queue size %u is not a power of two", cfg->queue_size);
+		return -EINVAL;
+	}
+	if (cfg->mem_regions == 0 || cfg->mem_regions > FE_MAX_REGIONS ||
+	    (!cfg->mem_slots && cfg->mem_regions > VHOST_USER_MAX_REGIONS)) {
+		LOG_ERR(TAG, "%u memory regions: SET_MEM_TABLE carries 1..%d, ADD_MEM_REG 1..%d",
+			cfg->mem_regions, VHOST_USER_MAX_REGIONS, FE_MAX_REGIONS);
+		return -EINVAL;
+	}
+	r = fe_mem_init(&dev->mem, cfg->mem_size, cfg->mem_regions);
+	if (r < 0) {
+		LOG_ERR(TAG, "guest memory of %llu bytes in %u regions: %s",
+			(unsigned long long)cfg->mem_size, cfg->mem_regions, strerror(-r));
+		return r;
+	}
+	dev->nvrings = 2 * cfg->queue_pairs;
+	for (i = 0; i < dev->nvrings; i++) {
+		r = fe_vring_alloc(&dev->vrings[i], &dev->mem, i, cfg->queue_size);
+		if (r < 0)
+			goto fail;
+	}
+	r = fe_conn_init(&dev->conn, cfg->socket_path, cfg->server);
+	if (r < 0)
+		goto fail;
+	if (cfg->reply_timeout_ms > 0)
+		dev->conn.reply_timeout_ms = cfg->reply_timeout_ms;
+	return 0;
+fail:
+	fe_dev_fini(dev);
+	return r;
+}
+
+void fe_dev_fini(struct fe_dev *dev)
+{
+	unsigned int i;
+
+	fe_conn_fini(&dev->conn);
+	for (i = 0; i < FE_MAX_VRINGS; i++)
+		fe_vring_free(&dev->vrings[i]);
+	fe_mem_fini(&dev->mem);
+}
+
+int fe_dev_connect(struct fe_dev *dev)
+{
+	int r = fe_conn_establish(&dev->conn, dev->cfg.connect_timeout_ms);
+
+	if (r < 0)
+		LOG_ERR(TAG, "%s %s: %s", dev->cfg.server ? "no backend connected to" :
+			"cannot connect to", dev->cfg.socket_path, strerror(-r));
+	return r;
+}
+
+static int send_mem_table(struct fe_dev *dev)
+{
+	struct vhost_user_memory m;
+	int fds[VHOST_USER_MAX_REGIONS];
+	unsigned int i;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.nregions = dev->mem.nregions;
+	for (i = 0; i < dev->mem.nregions; i++) {
+		fe_mem_region_describe(&dev->mem, i, &m.regions[i]);
+		fds[i] = dev->mem.fd;
+	}
+	/* QEMU sends the whole fixed-size table whatever nregions says. */
+	r = fe_dev_request(dev, VHOST_USER_SET_MEM_TABLE, &m, sizeof(m), fds,
+			   (int)dev->mem.nregions, NULL);
+	if (r == 0)
+		for (i = 0; i < dev->mem.nregions; i++)
+			dev->mem.regions[i].mapped = true;
+	return r;
+}
+
+int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx)
+{
+	struct vhost_user_mem_reg_single reg;
+	int r;
+
+	if (idx >= dev->mem.nregions)
+		return -EINVAL;
+	if (!(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
+		return -EOPNOTSUPP;
+	memset(&reg, 0, sizeof(reg));
+	fe_mem_region_describe(&dev->mem, idx, &reg.region);
+	r = fe_dev_request(dev, VHOST_USER_ADD_MEM_REG, &reg, sizeof(reg), &dev->mem.fd, 1,
+			   NULL);
+	if (r == 0)
+		dev->mem.regions[idx].mapped = true;
+	return r;
+}
+
+int fe_dev_mem_remove_region(struct fe_dev *dev, unsigned int idx)
+{
+	struct vhost_user_mem_reg_single reg;
+	int r;
+
+	if (idx >= dev->mem.nregions)
+		return -EINVAL;
+	if (!(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
+		return -EOPNOTSUPP;
+	memset(&reg, 0, sizeof(reg));
+	fe_mem_region_describe(&dev->mem, idx, &reg.region);
+	r = fe_dev_request(dev, VHOST_USER_REM_MEM_REG, &reg, sizeof(reg), NULL, 0, NULL);
+	if (r == 0)
+		dev->mem.regions[idx].mapped = false;
+	return r;
+}
+
+static int negotiate_protocol(struct fe_dev *dev)
+{
+	uint64_t want = dev->cfg.protocol_features;
+	int r;
+
+	if (dev->cfg.mem_slots)
+		want |= BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	/* A backend that negotiated STATUS waits for DRIVER_OK: a frontend
+	 * that will not send it must not negotiate it. */
+	if (!dev->cfg.set_status)
+		want &= ~BIT(VHOST_USER_PROTOCOL_F_STATUS);
+	r = request_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &dev->backend_protocol_features);
+	if (r < 0)
+		return r;
+	dev->protocol_features = want & dev->backend_protocol_features;
+	/* Acks only start once the backend has heard REPLY_ACK. */
+	{
+		uint64_t pf = dev->protocol_features;
+
+		dev->protocol_features = 0;
+		r = send_u64(dev, VHOST_USER_SET_PROTOCOL_FEATURES, pf);
+		dev->protocol_features = pf;
+		if (r < 0)
+			return r;
+	}
+	LOG_INFO(TAG, "protocol features: backend 0x%llx, negotiated 0x%llx",
+		 (unsigned long long)dev->backend_protocol_features,
+		 (unsigned long long)dev->protocol_features);
+
+	if (dev->cfg.mem_slots &&
+	    !(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))) {
+		LOG_ERR(TAG, "memory slots requested but the backend lacks CONFIGURE_MEM_SLOTS");
+		return -EOPNOTSUPP;
+	}
+	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_MQ)) {
+		r = request_u64(dev, VHOST_USER_GET_QUEUE_NUM, &dev->backend_queue_num);
+		if (r < 0)
+			return r;
+		/* Like QEMU for net, the answer is compared with queue pairs. */
+		if (dev->cfg.queue_pairs > dev->backend_queue_num) {
+			LOG_ERR(TAG, "backend supports %llu queues, %u pairs requested",
+				(unsigned long long)dev->backend_queue_num, dev->cfg.queue_pairs);
+			return -ERANGE;
+		}
+	}
+	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+		r = request_u64(dev, VHOST_USER_GET_MAX_MEM_SLOTS, &dev->max_mem_slots);
+		if (r < 0)
+			return r;
+		if (dev->mem.nregions > dev->max_mem_slots) {
+			LOG_ERR(TAG, "backend takes %llu memory slots, %u regions requested",
+				(unsigned long long)dev->max_mem_slots, dev->mem.nregions);
+			return -ERANGE;
+		}
+	}
+	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
+		int fd = fe_backend_channel_open(&dev->conn);
+
+		if (fd < 0)
+			return fd;
+		r = fe_dev_request(dev, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1, NULL);
+		close(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int set_status(struct fe_dev *dev, uint64_t status)
+{
+	int r = send_u64(dev, VHOST_USER_SET_STATUS, status);
+
+	if (r == 0)
+		dev->status = status;
+	return r;
+}
+
+static int negotiate_features(struct fe_dev *dev)
+{
+	bool status = dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_STATUS);
+	char buf[256];
+	int r;
+
+	dev->features = dev->cfg.features & dev->backend_features;
+	if (dev->cfg.queue_pairs > 1 && !(dev->features & BIT(VIRTIO_NET_F_MQ))) {
+		LOG_ERR(TAG, "%u queue pairs need VIRTIO_NET_F_MQ, not negotiated",
+			dev->cfg.queue_pairs);
+		return -EOPNOTSUPP;
+	}
+	if (status) {
+		r = set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+		if (r < 0)
+			return r;
+	}
+	r = send_u64(dev, VHOST_USER_SET_FEATURES, dev->features);
+	if (r < 0)
+		return r;
+	dev->net_hdr_len = (dev->features & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF)))
+			   ? 12 : 10;
+	LOG_INFO(TAG, "features: backend 0x%llx, negotiated 0x%llx (%s), net header %u bytes",
+		 (unsigned long long)dev->backend_features, (unsigned long long)dev->features,
+		 fe_features_str(dev->features, buf, sizeof(buf)), dev->net_hdr_len);
+	if (status) {
+		uint64_t readback;
+
+		r = set_status(dev, dev->status | VIRTIO_CONFIG_S_FEATURES_OK);
+		if (r < 0)
+			return r;
+		/* As a virtio driver does: FEATURES_OK only counts if it stuck. */
+		r = request_u64(dev, VHOST_USER_GET_STATUS, &readback);
+		if (r < 0)
+			return r;
+		if (!(readback & VIRTIO_CONFIG_S_FEATURES_OK)) {
+			LOG_ERR(TAG, "backend did not accept the features (status 0x%llx)",
+				(unsigned long long)readback);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
+{
+	struct vhost_user_vring_addr a;
+	int r;
+
+	r = fe_vring_reset(vr, dev->features & BIT(VIRTIO_RING_F_EVENT_IDX), dev->cfg.irq);
+	if (r < 0)
+		return r;
+	r = send_state(dev, VHOST_USER_SET_VRING_NUM, vr->index, vr->size);
+	if (r < 0)
+		return r;
+	r = send_state(dev, VHOST_USER_SET_VRING_BASE, vr->index, 0);
+	if (r < 0)
+		return r;
+	memset(&a, 0, sizeof(a));
+	a.index = vr->index;
+	/* Without IOMMU_PLATFORM ring addresses are our user addresses. */
+	a.desc_user_addr = (uint64_t)(uintptr_t)vr->desc;
+	a.avail_user_addr = (uint64_t)(uintptr_t)vr->avail;
+	a.used_user_addr = (uint64_t)(uintptr_t)vr->used;
+	r = fe_dev_request(dev, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
+	if (r < 0)
+		return r;
+	r = send_vring_fd(dev, VHOST_USER_SET_VRING_KICK, vr->index, vr->kick_fd);
+	if (r < 0)
+		return r;
+	return send_vring_fd(dev, VHOST_USER_SET_VRING_CALL, vr->index, vr->call_fd);
+}
+
+int fe_dev_negotiate(struct fe_dev *dev)
+{
+	unsigned int i;
+	int r;
+
+	if (dev->conn.sock < 0)
+		return -ENOTCONN;
+	dev->protocol_features = 0;
+	dev->status = 0;
+	r = request_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
+	if (r < 0)
+		return r;
+	r = fe_dev_request(dev, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL);
+	if (r < 0)
+		return r;
+	if ((dev->backend_features & dev->cfg.features & BIT(VHOST_USER_F_PROTOCOL_FEATURES))) {
+		r = negotiate_protocol(dev);
+		if (r < 0)
+			return r;
+	} else if (dev->cfg.queue_pairs > 1 || dev->cfg.mem_slots) {
+		LOG_ERR(TAG, "multiqueue and memory slots need protocol features");
+		return -EOPNOTSUPP;
+	}
+	r = negotiate_features(dev);
+	if (r < 0)
+		return r;
+
+	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+		for (i = 0; i < dev->mem.nregions; i++) {
+			r = fe_dev_mem_add_region(dev, i);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		r = send_mem_table(dev);
+		if (r < 0)
+			return r;
+	}
+
+	for (i = 0; i < dev->nvrings; i++) {
+		r = start_vring(dev, &dev->vrings[i]);
+		if (r < 0)
+			return r;
+	}
+	if (dev->features & BIT(VHOST_USER_F_PROTOCOL_FEATURES)) {
+		for (i = 0; i < dev->nvrings; i++) {
+			r = send_state(dev, VHOST_USER_SET_VRING_ENABLE, i, 1);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_STATUS)) {
+		r = set_status(dev, dev->status | VIRTIO_CONFIG_S_DRIVER_OK);
+		if (r < 0)
+			return r;
+	}
+	dev->running = true;
+	dev->sessions++;
+	LOG_INFO(TAG, "session %u up: %u queue pairs of %u entries, %u memory regions",
+		 dev->sessions, dev->cfg.queue_pairs, dev->cfg.queue_size, dev->mem.nregions);
+	return 0;
+}
+
+int fe_dev_stop(struct fe_dev *dev)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < dev->nvrings; i++) {
+		struct vhost_user_vring_state s = { .index = i, .num = 0 };
+		struct vhost_user_msg reply;
+		int r;
+
+		r = fe_dev_request(dev, VHOST_USER_GET_VRING_BASE, &s, sizeof(s), NULL, 0, &reply);
+		if (r == 0 && (reply.hdr.size != sizeof(s) || reply.payload.state.index != i)) {
+			LOG_ERR(TAG, "GET_VRING_BASE %u: reply size %u index %u", i,
+				reply.hdr.size, reply.payload.state.index);
+			r = -EPROTO;
+		}
+		if (r < 0) {
+			ret = r;
+			if (r == -ECONNRESET)
+				break;
+			continue;
+		}
+		dev->vrings[i].stop_base = reply.payload.state.num;
+		LOG_DEBUG(TAG, "vring %u stopped at %u (avail %u, used %u)", i,
+			  reply.payload.state.num, dev->vrings[i].avail_idx,
+			  dev->vrings[i].last_used_idx);
+	}
+	dev->running = false;
+	return ret;
+}
+
+void fe_dev_disconnect(struct fe_dev *dev)
+{
+	unsigned int i;
+
+	fe_conn_close(&dev->conn);
+	for (i = 0; i < dev->nvrings; i++)
+		fe_vring_close_fds(&dev->vrings[i]);
+	for (i = 0; i < dev->mem.nregions; i++)
+		dev->mem.regions[i].mapped = false;
+	dev->running = false;
+}
+
+int fe_dev_reconnect(struct fe_dev *dev)
+{
+	int r;
+
+	fe_dev_disconnect(dev);
+	r = fe_dev_connect(dev);
+	if (r < 0)
+		return r;
+	return fe_dev_negotiate(dev);
+}

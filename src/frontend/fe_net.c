@@ -1,0 +1,753 @@
+/* Test frontend net traffic: TX on vring 2i+1, RX on 2i, verified pattern frames,
+ * mergeable RX buffers, per-pair sequence accounting, rates, reconnect. */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frontend/fe_wire.h"
+#include "frontend/frontend.h"
+#include "uvdpa/log.h"
+
+#define TAG "fe-net"
+#define BIT(n) (1ull << (n))
+#define MAX_HDR_LEN 12u
+#define RX_BUDGET 256u		/* used entries per queue per round */
+#define SERVICE_PERIOD_NS 10000000ull	/* backend channel, liveness */
+#define MIN_STALL_MS 3000
+
+/* One fixed buffer per descriptor id, spread over the memory regions so
+ * the backend must translate addresses in every region. */
+struct buf_pool {
+	uint32_t buf_size;
+	unsigned int nparts;
+	uint8_t *va[FE_MAX_REGIONS];
+	uint64_t gpa[FE_MAX_REGIONS];
+};
+
+struct net_queue {
+	unsigned int pair;
+	struct fe_vring *rx, *tx;
+	struct buf_pool rx_pool, tx_pool;
+	uint64_t tx_seq;	/* frames sent from this pair (next seq) */
+	uint64_t tx_target;	/* send while tx_seq < tx_target */
+	uint64_t rx_arrived;	/* frames of this pair accounted for */
+	uint64_t rx_next_seq;	/* next sequence number expected */
+	uint64_t rx_gaps;	/* sequence numbers skipped (rx-only loss) */
+	/* mergeable RX packet being assembled */
+	uint16_t *mrg_heads;
+	uint32_t *mrg_lens;
+	unsigned int mrg_got, mrg_need;
+};
+
+struct fe_net {
+	struct fe_dev *dev;
+	struct fe_net_config cfg;
+	unsigned int nq;
+	struct net_queue q[FE_MAX_QUEUE_PAIRS];
+	/* layout for the current session */
+	uint32_t hdr_len;
+	bool mrg, split_hdr;
+	unsigned int rx_chain_descs, tx_chain_descs;
+	unsigned int window;
+	uint8_t *scratch;
+	uint32_t scratch_size;
+	struct fe_net_stats st;
+	uint64_t t_start, t_last_tx, t_last_rx, t_progress;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t round_up32(uint32_t v, uint32_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static int pool_alloc(struct buf_pool *p, struct fe_mem *mem, uint16_t count, uint32_t buf_size)
+{
+	unsigned int r;
+
+	p->buf_size = buf_size;
+	p->nparts = mem->nregions < count ? mem->nregions : count;
+	for (r = 0; r < p->nparts; r++) {
+		uint64_t n = (uint64_t)(count - r + p->nparts - 1) / p->nparts;
+
+		p->va[r] = fe_mem_alloc(mem, r, n * buf_size, 64, &p->gpa[r]);
+		if (!p->va[r])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static uint8_t *pool_va(const struct buf_pool *p, uint16_t id)
+{
+	return p->va[id % p->nparts] + (uint64_t)(id / p->nparts) * p->buf_size;
+}
+
+static uint64_t pool_gpa(const struct buf_pool *p, uint16_t id)
+{
+	return p->gpa[id % p->nparts] + (uint64_t)(id / p->nparts) * p->buf_size;
+}
+
+static bool loopback(const struct fe_net *net)
+{
+	return net->cfg.tx && net->cfg.rx;
+}
+
+struct fe_net *fe_net_new(struct fe_dev *dev, const struct fe_net_config *cfg)
+{
+	uint16_t qsize = dev->cfg.queue_size;
+	uint32_t tx_buf, rx_buf;
+	struct fe_net *net;
+	unsigned int i;
+
+	if (cfg->min_size < FE_FRAME_MIN || cfg->max_size > FE_FRAME_MAX ||
+	    cfg->min_size > cfg->max_size) {
+		LOG_ERR(TAG, "frame sizes must satisfy %u <= min <= max <= %u", FE_FRAME_MIN,
+			FE_FRAME_MAX);
+		return NULL;
+	}
+	net = calloc(1, sizeof(*net));
+	if (!net)
+		return NULL;
+	net->dev = dev;
+	net->cfg = *cfg;
+	if (net->cfg.burst == 0)
+		net->cfg.burst = 32;
+	if (net->cfg.drain_ms <= 0)
+		net->cfg.drain_ms = 2000;
+	net->nq = dev->cfg.queue_pairs;
+
+	/* Sized for the largest header so a renegotiation cannot outgrow it. */
+	tx_buf = round_up32(MAX_HDR_LEN + cfg->max_size, 64);
+	rx_buf = cfg->rx_buf_size ? cfg->rx_buf_size :
+		 (dev->features & BIT(VIRTIO_NET_F_MRG_RXBUF)) ? 2048 :
+		 round_up32(MAX_HDR_LEN + cfg->max_size, 64);
+	if (rx_buf < 64 || rx_buf > 65536) {
+		LOG_ERR(TAG, "RX buffer size %u out of 64..65536", rx_buf);
+		goto fail;
+	}
+	net->scratch_size = MAX_HDR_LEN + FE_FRAME_MAX + 64;
+	net->scratch = malloc(net->scratch_size);
+	if (!net->scratch)
+		goto fail;
+
+	for (i = 0; i < net->nq; i++) {
+		struct net_queue *q = &net->q[i];
+
+		q->pair = i;
+		q->rx = &dev->vrings[2 * i];
+		q->tx = &dev->vrings[2 * i + 1];
+		q->mrg_heads = calloc(qsize, sizeof(*q->mrg_heads));
+		q->mrg_lens = calloc(qsize, sizeof(*q->mrg_lens));
+		if (!q->mrg_heads || !q->mrg_lens)
+			goto fail;
+		if (pool_alloc(&q->tx_pool, &dev->mem, qsize, tx_buf) < 0 ||
+		    pool_alloc(&q->rx_pool, &dev->mem, qsize, rx_buf) < 0) {
+			LOG_ERR(TAG, "guest memory too small for %u queue pairs of %u buffers "
+				"(%u + %u bytes each): raise the memory size", net->nq, qsize,
+				tx_buf, rx_buf);
+			goto fail;
+		}
+	}
+	return net;
+fail:
+	fe_net_free(net);
+	return NULL;
+}
+
+void fe_net_free(struct fe_net *net)
+{
+	unsigned int i;
+
+	if (!net)
+		return;
+	for (i = 0; i < FE_MAX_QUEUE_PAIRS; i++) {
+		free(net->q[i].mrg_heads);
+		free(net->q[i].mrg_lens);
+	}
+	free(net->scratch);
+	free(net);
+}
+
+/* ---- RX ---- */
+
+static int rx_post_one(struct fe_net *net, struct net_queue *q)
+{
+	uint16_t ids[64];
+	uint32_t need = net->hdr_len + net->cfg.max_size;
+	unsigned int i;
+	int r;
+
+	r = fe_vring_desc_take(q->rx, net->rx_chain_descs, ids);
+	if (r < 0)
+		return r;
+	for (i = 0; i < net->rx_chain_descs; i++) {
+		uint32_t len = q->rx_pool.buf_size;
+
+		if (net->mrg) {
+			/* one buffer per descriptor; the device merges */
+		} else if (net->split_hdr && i == 0) {
+			len = net->hdr_len;
+			need -= len;
+		} else {
+			len = need < len ? need : len;
+			need -= len;
+		}
+		fe_vring_desc_set(q->rx, ids[i], pool_gpa(&q->rx_pool, ids[i]), len, true);
+	}
+	fe_vring_avail_push(q->rx, ids[0]);
+	return 0;
+}
+
+static void rx_refill(struct fe_net *net, struct net_queue *q)
+{
+	while (q->rx->num_free >= net->rx_chain_descs && rx_post_one(net, q) == 0)
+		;
+	fe_vring_avail_publish(q->rx);
+}
+
+static void account_seq(struct fe_net *net, struct net_queue *src, uint64_t seq)
+{
+	if (seq == src->rx_next_seq) {
+		src->rx_next_seq++;
+	} else if (seq > src->rx_next_seq) {
+		src->rx_gaps += seq - src->rx_next_seq;
+		src->rx_next_seq = seq + 1;
+	} else {
+		net->st.rx_ooo++;
+	}
+}
+
+static void rx_bad(struct fe_net *net, struct net_queue *q, const char *why, uint64_t seq)
+{
+	net->st.rx_bad++;
+	q->rx_arrived++;
+	if (net->st.rx_bad <= 10)
+		LOG_WARN(TAG, "pair %u: bad frame (%s), seq %llu", q->pair, why,
+			 (unsigned long long)seq);
+}
+
+/* data: virtio-net header followed by the frame, total bytes in all. */
+static void rx_verify(struct fe_net *net, struct net_queue *q, const uint8_t *data,
+		      uint32_t total)
+{
+	const uint8_t *frame = data + net->hdr_len;
+	uint32_t flen;
+	uint16_t src_pair;
+	uint64_t seq = 0;
+	struct net_queue *src;
+
+	if (total < net->hdr_len + FE_FRAME_MIN || total > net->hdr_len + FE_FRAME_MAX) {
+		rx_bad(net, q, "length", 0);
+		return;
+	}
+	flen = total - net->hdr_len;
+	/* No offload was negotiated: flags and gso_type must be clear. */
+	if (data[0] != 0 || data[1] != VIRTIO_NET_HDR_GSO_NONE) {
+		rx_bad(net, q, "virtio-net header flags/gso", 0);
+		return;
+	}
+	if (!net->cfg.verify) {
+		net->st.rx_pkts++;
+		net->st.rx_bytes += flen;
+		q->rx_arrived++;
+		return;
+	}
+	if (fe_pattern_check(frame, flen, &src_pair, &seq) < 0 || src_pair >= net->nq) {
+		rx_bad(net, q, "pattern", seq);
+		return;
+	}
+	src = &net->q[src_pair];
+	if (loopback(net) && (seq >= src->tx_seq ||
+			      flen != fe_pattern_size(seq, net->cfg.min_size, net->cfg.max_size))) {
+		rx_bad(net, src, seq >= src->tx_seq ? "never sent" : "size", seq);
+		return;
+	}
+	src->rx_arrived++;
+	net->st.rx_pkts++;
+	net->st.rx_bytes += flen;
+	account_seq(net, src, seq);
+}
+
+/* Copies a chain's written bytes (in descriptor order) into scratch. */
+static uint32_t rx_gather_chain(struct fe_net *net, struct net_queue *q, uint16_t head,
+				uint32_t len, uint32_t at)
+{
+	uint16_t id = head, n = q->rx->chain_len[head], i;
+
+	for (i = 0; i < n && len; i++) {
+		uint32_t cap = (!net->mrg && net->split_hdr && i == 0) ? net->hdr_len :
+			       q->rx_pool.buf_size;
+		uint32_t take = len < cap ? len : cap;
+
+		if (take > net->scratch_size - at)
+			return UINT32_MAX;
+		memcpy(net->scratch + at, pool_va(&q->rx_pool, id), take);
+		at += take;
+		len -= take;
+		id = q->rx->next[id];
+	}
+	return at;
+}
+
+static uint32_t rx_chain_capacity(struct fe_net *net, struct net_queue *q)
+{
+	if (net->mrg)
+		return q->rx_pool.buf_size;
+	return net->hdr_len + net->cfg.max_size;
+}
+
+static void rx_complete_mrg(struct fe_net *net, struct net_queue *q)
+{
+	unsigned int i;
+
+	if (q->mrg_need == 1) {
+		rx_verify(net, q, pool_va(&q->rx_pool, q->mrg_heads[0]), q->mrg_lens[0]);
+	} else {
+		uint32_t at = 0;
+
+		for (i = 0; i < q->mrg_got && at != UINT32_MAX; i++)
+			at = rx_gather_chain(net, q, q->mrg_heads[i], q->mrg_lens[i], at);
+		if (at == UINT32_MAX)
+			rx_bad(net, q, "merged frame too long", 0);
+		else
+			rx_verify(net, q, net->scratch, at);
+	}
+	for (i = 0; i < q->mrg_got; i++)
+		fe_vring_chain_release(q->rx, q->mrg_heads[i]);
+	q->mrg_got = q->mrg_need = 0;
+}
+
+static int rx_process(struct fe_net *net, struct net_queue *q, unsigned int *progress)
+{
+	unsigned int n;
+
+	for (n = 0; n < RX_BUDGET; n++) {
+		uint16_t head;
+		uint32_t len;
+		int r = fe_vring_used_pop(q->rx, &head, &len);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			net->st.ring_errors++;
+			return r;
+		}
+		(*progress)++;
+		if (len > rx_chain_capacity(net, q)) {
+			net->st.ring_errors++;
+			LOG_ERR(TAG, "pair %u: device wrote %u bytes into a %u-byte buffer",
+				q->pair, len, rx_chain_capacity(net, q));
+			fe_vring_chain_release(q->rx, head);
+			rx_bad(net, q, "used length", 0);
+			continue;
+		}
+		if (!net->mrg) {
+			if (q->rx->chain_len[head] == 1) {
+				rx_verify(net, q, pool_va(&q->rx_pool, head), len);
+			} else {
+				uint32_t at = rx_gather_chain(net, q, head, len, 0);
+
+				rx_verify(net, q, net->scratch, at);
+			}
+			fe_vring_chain_release(q->rx, head);
+			continue;
+		}
+		if (q->mrg_need == 0) {
+			struct virtio_net_hdr_mrg_rxbuf h;
+
+			if (len < net->hdr_len) {
+				fe_vring_chain_release(q->rx, head);
+				rx_bad(net, q, "buffer shorter than the header", 0);
+				continue;
+			}
+			memcpy(&h, pool_va(&q->rx_pool, head), sizeof(h));
+			if (h.num_buffers == 0 || h.num_buffers > q->rx->size) {
+				fe_vring_chain_release(q->rx, head);
+				rx_bad(net, q, "num_buffers", h.num_buffers);
+				continue;
+			}
+			q->mrg_need = h.num_buffers;
+		}
+		q->mrg_heads[q->mrg_got] = head;
+		q->mrg_lens[q->mrg_got] = len;
+		if (++q->mrg_got == q->mrg_need) {
+			rx_complete_mrg(net, q);
+			net->t_last_rx = now_ns();
+		}
+	}
+	if (n) {
+		if (!net->mrg)
+			net->t_last_rx = now_ns();
+		rx_refill(net, q);
+	}
+	return 0;
+}
+
+/* ---- TX ---- */
+
+static int tx_reclaim(struct fe_net *net, struct net_queue *q, unsigned int *progress)
+{
+	for (;;) {
+		uint16_t head;
+		uint32_t len;
+		int r = fe_vring_used_pop(q->tx, &head, &len);
+
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			net->st.ring_errors++;
+			return r;
+		}
+		fe_vring_chain_release(q->tx, head);
+		(*progress)++;
+	}
+}
+
+static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progress)
+{
+	unsigned int sent = 0;
+
+	while (sent < net->cfg.burst && q->tx_seq < q->tx_target) {
+		uint16_t ids[2];
+		uint32_t len;
+		uint8_t *hdr, *frame;
+
+		if (loopback(net) && q->tx_seq - q->rx_arrived >= net->window)
+			break;
+		if (fe_vring_desc_take(q->tx, net->tx_chain_descs, ids) < 0)
+			break;
+		len = fe_pattern_size(q->tx_seq, net->cfg.min_size, net->cfg.max_size);
+		hdr = pool_va(&q->tx_pool, ids[0]);
+		/* A plain header: no checksum or segmentation requested. */
+		memset(hdr, 0, net->hdr_len);
+		if (net->split_hdr) {
+			frame = pool_va(&q->tx_pool, ids[1]);
+			fe_vring_desc_set(q->tx, ids[0], pool_gpa(&q->tx_pool, ids[0]),
+					  net->hdr_len, false);
+			fe_vring_desc_set(q->tx, ids[1], pool_gpa(&q->tx_pool, ids[1]), len,
+					  false);
+		} else {
+			frame = hdr + net->hdr_len;
+			fe_vring_desc_set(q->tx, ids[0], pool_gpa(&q->tx_pool, ids[0]),
+					  net->hdr_len + len, false);
+		}
+		fe_pattern_fill(frame, len, (uint16_t)q->pair, q->tx_seq);
+		fe_vring_avail_push(q->tx, ids[0]);
+		q->tx_seq++;
+		net->st.tx_pkts++;
+		net->st.tx_bytes += len;
+		sent++;
+	}
+	if (sent) {
+		fe_vring_avail_publish(q->tx);
+		net->t_last_tx = now_ns();
+		*progress += sent;
+	}
+}
+
+/* ---- session ---- */
+
+int fe_net_start(struct fe_net *net)
+{
+	struct fe_dev *dev = net->dev;
+	bool legacy = !(dev->features & BIT(VIRTIO_F_VERSION_1));
+	uint32_t per_pkt;
+	unsigned int i, rx_pkts;
+
+	net->hdr_len = dev->net_hdr_len;
+	net->mrg = dev->features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	/* A legacy device without ANY_LAYOUT wants the header on its own. */
+	net->split_hdr = net->cfg.split_hdr ||
+			 (legacy && !(dev->features & BIT(VIRTIO_F_ANY_LAYOUT)));
+	net->tx_chain_descs = net->split_hdr ? 2 : 1;
+	if (net->mrg) {
+		net->rx_chain_descs = 1;
+		per_pkt = (net->hdr_len + net->cfg.max_size + net->q[0].rx_pool.buf_size - 1) /
+			  net->q[0].rx_pool.buf_size;
+	} else {
+		uint32_t b = net->q[0].rx_pool.buf_size;
+
+		net->rx_chain_descs = net->split_hdr ?
+			1 + (net->cfg.max_size + b - 1) / b :
+			(net->hdr_len + net->cfg.max_size + b - 1) / b;
+		per_pkt = net->rx_chain_descs;
+	}
+	if (net->rx_chain_descs > 64 || net->rx_chain_descs > dev->cfg.queue_size ||
+	    per_pkt > dev->cfg.queue_size) {
+		LOG_ERR(TAG, "RX buffers of %u bytes need %u descriptors per frame: too many",
+			net->q[0].rx_pool.buf_size, per_pkt);
+		return -EINVAL;
+	}
+	rx_pkts = dev->cfg.queue_size / per_pkt;
+	net->window = net->cfg.window ? net->cfg.window : rx_pkts;
+	if (net->cfg.window > rx_pkts)
+		LOG_WARN(TAG, "window %u exceeds the %u frames RX rings hold: drops possible",
+			 net->cfg.window, rx_pkts);
+
+	for (i = 0; i < net->nq; i++) {
+		struct net_queue *q = &net->q[i];
+
+		q->mrg_got = q->mrg_need = 0;
+		if (net->cfg.rx)
+			rx_refill(net, q);
+	}
+	LOG_DEBUG(TAG, "started: header %u, %s, rx %u desc/chain, window %u", net->hdr_len,
+		  net->mrg ? "mergeable" : "plain", net->rx_chain_descs, net->window);
+	return 0;
+}
+
+/* The backend went away: whatever was in flight is gone with the rings. */
+static int net_recover(struct fe_net *net)
+{
+	unsigned int i;
+	int r;
+
+	LOG_WARN(TAG, "backend disconnected during traffic");
+	net->dev->backend_disconnects++;
+	for (i = 0; i < net->nq; i++) {
+		struct net_queue *q = &net->q[i];
+
+		if (loopback(net) && q->tx_seq > q->rx_arrived) {
+			net->st.reset_drops += q->tx_seq - q->rx_arrived;
+			q->rx_arrived = q->tx_seq;
+		}
+		if (loopback(net))
+			q->rx_next_seq = q->tx_seq;
+	}
+	if (!net->cfg.reconnect)
+		return -ECONNRESET;
+	r = fe_dev_reconnect(net->dev);
+	if (r < 0)
+		return r;
+	net->st.reconnects++;
+	return fe_net_start(net);
+}
+
+static bool tx_done(const struct fe_net *net)
+{
+	unsigned int i;
+
+	for (i = 0; i < net->nq; i++)
+		if (net->q[i].tx_seq < net->q[i].tx_target)
+			return false;
+	return true;
+}
+
+static bool all_back(const struct fe_net *net)
+{
+	unsigned int i;
+
+	for (i = 0; i < net->nq; i++) {
+		const struct net_queue *q = &net->q[i];
+
+		if (loopback(net) && q->rx_arrived < q->tx_seq)
+			return false;
+		if (!net->cfg.rx && q->tx->num_free != q->tx->size)
+			return false;
+	}
+	return true;
+}
+
+static uint64_t rx_total(const struct fe_net *net)
+{
+	return net->st.rx_pkts + net->st.rx_bad;
+}
+
+/* Where the frames we still wait for are: never taken from the TX ring, or
+ * taken by the backend and never delivered to an RX ring. */
+static void log_missing(const struct fe_net *net)
+{
+	unsigned int i;
+
+	for (i = 0; i < net->nq; i++) {
+		const struct net_queue *q = &net->q[i];
+		uint16_t in_tx = (uint16_t)(q->tx->avail_idx - q->tx->last_used_idx -
+					    fe_vring_used_pending(q->tx));
+		uint64_t missing = q->tx_seq > q->rx_arrived ? q->tx_seq - q->rx_arrived : 0;
+
+		if (!missing && !in_tx)
+			continue;
+		LOG_WARN(TAG, "pair %u: %llu frames missing: %u still in the TX ring, "
+			 "%llu taken by the backend and not delivered; RX ring: %u posted, "
+			 "%u used unread", q->pair, (unsigned long long)missing, in_tx,
+			 (unsigned long long)(missing > in_tx ? missing - in_tx : 0),
+			 (uint16_t)(q->rx->avail_idx - q->rx->last_used_idx -
+				    fe_vring_used_pending(q->rx)),
+			 fe_vring_used_pending(q->rx));
+		/* As the device sees them in guest memory. */
+		LOG_WARN(TAG, "pair %u: tx avail %u used %u flags %u/%u; rx avail %u used %u",
+			 q->pair, __atomic_load_n(&q->tx->avail->idx, __ATOMIC_RELAXED),
+			 __atomic_load_n(&q->tx->used->idx, __ATOMIC_RELAXED), q->tx->avail->flags,
+			 q->tx->used->flags, __atomic_load_n(&q->rx->avail->idx, __ATOMIC_RELAXED),
+			 __atomic_load_n(&q->rx->used->idx, __ATOMIC_RELAXED));
+	}
+}
+
+static void irq_wait(struct fe_net *net, int timeout_ms)
+{
+	struct pollfd p[FE_MAX_VRINGS];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < net->nq; i++) {
+		struct net_queue *q = &net->q[i];
+
+		fe_vring_irq_rearm(q->rx);
+		fe_vring_irq_rearm(q->tx);
+		if (fe_vring_used_pending(q->rx) || fe_vring_used_pending(q->tx))
+			return;
+		p[n].fd = q->rx->call_fd;
+		p[n++].events = POLLIN;
+		p[n].fd = q->tx->call_fd;
+		p[n++].events = POLLIN;
+	}
+	poll(p, n, timeout_ms);
+}
+
+static void drain_calls(struct fe_net *net)
+{
+	unsigned int i;
+
+	for (i = 0; i < net->nq; i++) {
+		net->st.calls += fe_vring_call_drain(net->q[i].rx);
+		net->st.calls += fe_vring_call_drain(net->q[i].tx);
+	}
+}
+
+int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
+{
+	uint64_t t_end_tx = 0, next_service, rx_goal = 0, stall_ns;
+	uint64_t run_start;
+	unsigned int i;
+	int ret = 0;
+
+	if (count == 0 && seconds <= 0)
+		return -EINVAL;
+	for (i = 0; i < net->nq; i++) {
+		struct net_queue *q = &net->q[i];
+
+		if (!net->cfg.tx)
+			q->tx_target = q->tx_seq;
+		else if (count)
+			q->tx_target = q->tx_seq + count / net->nq + (i < count % net->nq ? 1 : 0);
+		else
+			q->tx_target = UINT64_MAX;
+	}
+	if (!net->cfg.tx && count)
+		rx_goal = rx_total(net) + count;
+
+	run_start = net->t_start = net->t_last_tx = net->t_last_rx = net->t_progress = now_ns();
+	if (count == 0)
+		t_end_tx = run_start + (uint64_t)(seconds * 1e9);
+	next_service = run_start + SERVICE_PERIOD_NS;
+	stall_ns = (uint64_t)(net->cfg.drain_ms > MIN_STALL_MS ? net->cfg.drain_ms : MIN_STALL_MS) *
+		   1000000ull;
+
+	for (;;) {
+		unsigned int progress = 0;
+		uint64_t now;
+
+		for (i = 0; i < net->nq && ret == 0; i++) {
+			struct net_queue *q = &net->q[i];
+
+			if (net->cfg.rx)
+				ret = rx_process(net, q, &progress);
+			if (net->cfg.tx && ret == 0) {
+				ret = tx_reclaim(net, q, &progress);
+				if (ret == 0)
+					tx_send(net, q, &progress);
+			}
+		}
+		if (ret < 0)
+			break;
+
+		now = now_ns();
+		if (progress)
+			net->t_progress = now;
+		if (t_end_tx && now >= t_end_tx) {
+			for (i = 0; i < net->nq; i++)
+				net->q[i].tx_target = net->q[i].tx_seq;
+			t_end_tx = 0;
+			if (!net->cfg.tx)
+				break;	/* rx-only by time: done */
+		}
+		if (rx_goal && rx_total(net) >= rx_goal)
+			break;
+		if (net->cfg.tx && tx_done(net)) {
+			if (all_back(net))
+				break;
+			if (now - net->t_progress > (uint64_t)net->cfg.drain_ms * 1000000ull) {
+				LOG_WARN(TAG, "gave up waiting for frames after %d ms",
+					 net->cfg.drain_ms);
+				log_missing(net);
+				break;
+			}
+		} else if (now - net->t_progress > stall_ns && (net->cfg.tx || count)) {
+			LOG_ERR(TAG, "traffic stalled: nothing moved for %llu ms",
+				(unsigned long long)(stall_ns / 1000000));
+			ret = -ETIMEDOUT;
+			break;
+		}
+
+		if (now >= next_service) {
+			next_service = now + SERVICE_PERIOD_NS;
+			drain_calls(net);
+			if (fe_conn_poll(&net->dev->conn, 0) == -ECONNRESET) {
+				ret = net_recover(net);
+				if (ret < 0)
+					break;
+				net->t_progress = now_ns();
+			}
+		}
+		if (!progress && net->dev->cfg.irq)
+			irq_wait(net, 10);
+	}
+	drain_calls(net);
+	net->st.kicks = 0;
+	for (i = 0; i < net->nq; i++)
+		net->st.kicks += net->q[i].rx->kicks + net->q[i].tx->kicks;
+	if (net->st.tx_pkts)
+		net->st.tx_ns += net->t_last_tx - run_start;
+	if (rx_total(net))
+		net->st.rx_ns += net->t_last_rx - run_start;
+	return ret;
+}
+
+void fe_net_get_stats(const struct fe_net *net, struct fe_net_stats *st)
+{
+	unsigned int i;
+
+	*st = net->st;
+	st->rx_lost = 0;
+	for (i = 0; i < net->nq; i++) {
+		const struct net_queue *q = &net->q[i];
+
+		if (loopback(net))
+			st->rx_lost += q->tx_seq > q->rx_arrived ? q->tx_seq - q->rx_arrived : 0;
+		else if (net->cfg.rx)
+			st->rx_lost += q->rx_gaps;
+	}
+}
+
+bool fe_net_verified(const struct fe_net *net)
+{
+	struct fe_net_stats st;
+
+	fe_net_get_stats(net, &st);
+	if (st.rx_bad || st.rx_lost || st.rx_ooo || st.ring_errors)
+		return false;
+	if (loopback(net))
+		return st.rx_pkts + st.reset_drops == st.tx_pkts;
+	return true;
+}

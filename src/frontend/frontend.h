@@ -1,0 +1,320 @@
+/* Test frontend library: the VM side of a vhost-user port (memory, connection,
+ * negotiation, split-ring driver, verified net traffic) for tools and tests. */
+#ifndef UVDPA_FRONTEND_H
+#define UVDPA_FRONTEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uvdpa/vhost_user_proto.h"
+
+#define FE_MAX_QUEUE_PAIRS 32
+#define FE_MAX_VRINGS (2 * FE_MAX_QUEUE_PAIRS)
+#define FE_MAX_REGIONS 32		/* with CONFIGURE_MEM_SLOTS; 8 otherwise */
+#define FE_MAX_QUEUE_SIZE 32768
+#define FE_RAW_MAX_FDS 64		/* raw API may exceed the protocol's 8 */
+#define FE_SOCK_PATH_MAX 108
+
+/* ------------------------------------------------------------------ */
+/* Guest memory (fe_mem.c)                                             */
+/* ------------------------------------------------------------------ */
+
+struct fe_mem_region {
+	uint64_t gpa;		/* guest physical start */
+	uint64_t size;
+	uint64_t uaddr;		/* our VA: the userspace_addr we send */
+	uint64_t mmap_offset;	/* offset in the memfd */
+	uint64_t used;		/* bump allocator: bytes handed out */
+	bool mapped;		/* announced to the current backend session */
+};
+
+struct fe_mem {
+	int fd;			/* memfd backing all regions */
+	uint8_t *base;
+	uint64_t size;
+	unsigned int nregions;
+	struct fe_mem_region regions[FE_MAX_REGIONS];
+};
+
+/* Creates a memfd of size bytes split into nregions regions, each with a
+ * distinct, non-adjacent guest-physical range. */
+int fe_mem_init(struct fe_mem *mem, uint64_t size, unsigned int nregions);
+void fe_mem_fini(struct fe_mem *mem);
+/* Carves size bytes aligned to align from region (or, when it is full, from
+ * any other region). Returns our VA and the guest physical address. */
+void *fe_mem_alloc(struct fe_mem *mem, unsigned int region, uint64_t size, uint64_t align,
+		   uint64_t *gpa);
+/* Our VA for [gpa, gpa+len) when one region covers it whole, else NULL. */
+void *fe_mem_gpa_to_va(const struct fe_mem *mem, uint64_t gpa, uint64_t len);
+/* The region as vhost-user describes it. */
+void fe_mem_region_describe(const struct fe_mem *mem, unsigned int idx,
+			    struct vhost_user_mem_region *out);
+
+/* ------------------------------------------------------------------ */
+/* Transport (fe_conn.c) and backend channel (fe_backend_channel.c)    */
+/* ------------------------------------------------------------------ */
+
+struct fe_backend_stats {
+	uint64_t config_change;		/* CONFIG_CHANGE_MSG served */
+	uint64_t host_notifier;		/* VRING_HOST_NOTIFIER_MSG served */
+	uint64_t unknown;		/* other or malformed requests */
+	uint64_t replies;		/* acks we sent */
+};
+
+struct fe_conn {
+	int sock;		/* session socket, -1 when not connected */
+	int listen_fd;		/* server mode, -1 otherwise */
+	int backend_fd;		/* our end of the backend channel, -1 none */
+	bool server;
+	bool peer_closed;	/* the backend closed (or reset) the session */
+	char path[FE_SOCK_PATH_MAX];
+	int reply_timeout_ms;
+	struct fe_backend_stats backend;
+	uint64_t msgs_sent, msgs_received;
+};
+
+/* Initialises an unconnected conn. Server mode also binds and listens,
+ * replacing a stale socket file. */
+int fe_conn_init(struct fe_conn *c, const char *path, bool server);
+/* Client: connects, retrying with back-off until timeout_ms. Server: waits
+ * up to timeout_ms for the backend and accepts it. */
+int fe_conn_establish(struct fe_conn *c, int timeout_ms);
+/* Closes the session socket and the backend channel (listener kept). */
+void fe_conn_close(struct fe_conn *c);
+/* Closes everything; server mode removes the socket file. */
+void fe_conn_fini(struct fe_conn *c);
+
+/* Sends one message; payload_len bytes follow the header whatever hdr->size
+ * says, so a lying size can be sent on purpose. At most FE_RAW_MAX_FDS. */
+int fe_conn_send(struct fe_conn *c, const struct vhost_user_header *hdr, const void *payload,
+		 size_t payload_len, const int *fds, int nfds);
+/* Receives one message from the session socket, serving the backend channel
+ * meanwhile. Returns 0, -ETIMEDOUT, -ECONNRESET when the backend closed
+ * (peer_closed set), or -EPROTO for a message we cannot frame. Received fds
+ * land in msg->fds (the caller owns them). */
+int fe_conn_recv(struct fe_conn *c, struct vhost_user_msg *msg, int timeout_ms);
+/* Serves backend-channel requests until timeout_ms passes (0: only what is
+ * queued). Also notices a closed session. Returns 0 or -ECONNRESET. */
+int fe_conn_poll(struct fe_conn *c, int timeout_ms);
+
+/* Backend channel: creates the socketpair, returns the end to send (the
+ * caller closes it after sending) and keeps the other in c->backend_fd. */
+int fe_backend_channel_open(struct fe_conn *c);
+/* Handles every request queued on the backend channel. 0, or -errno when
+ * the channel broke (it is then closed; the session goes on). */
+int fe_backend_channel_serve(struct fe_conn *c);
+
+/* ---- Raw message API (tests send anything, including malformed) ---- */
+
+/* Sends header {request, flags, size_field} followed by payload_len bytes
+ * of payload and nfds fds (fds are not closed). */
+int fe_raw_send(struct fe_conn *c, uint32_t request, uint32_t flags, uint32_t size_field,
+		const void *payload, size_t payload_len, const int *fds, int nfds);
+/* Reads one message within timeout_ms: 1 when one arrived, 0 on timeout,
+ * -ECONNRESET when the backend closed the connection, -EPROTO otherwise. */
+int fe_raw_recv(struct fe_conn *c, struct vhost_user_msg *msg, int timeout_ms);
+/* True when the backend closes the session within timeout_ms; stray
+ * messages that arrive meanwhile are discarded. */
+bool fe_raw_wait_closed(struct fe_conn *c, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* Split ring, driver side (fe_vring.c)                                */
+/* ------------------------------------------------------------------ */
+
+struct vring_desc;
+struct vring_avail;
+struct vring_used;
+
+/* Who holds a chain head: free, made available to the device, or returned
+ * by the device and not yet released by us. */
+enum { FE_DESC_FREE = 0, FE_DESC_DEVICE = 1, FE_DESC_DRIVER = 2 };
+
+struct fe_vring {
+	unsigned int index;
+	uint16_t size;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	int kick_fd, call_fd;
+	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool irq;		/* ask the device for calls (else suppress) */
+	uint16_t avail_idx;	/* next avail slot we fill */
+	uint16_t kicked_idx;	/* avail idx at the last notification check */
+	uint16_t last_used_idx;
+	uint16_t free_head, num_free;
+	/* Our own copy of each chain, so nothing the device could scribble in
+	 * the shared descriptor table decides what we free. */
+	uint16_t *next;		/* next descriptor of a chain */
+	uint16_t *chain_len;	/* per head: descriptors in its chain */
+	uint8_t *owner;		/* per head: FE_DESC_FREE / _DEVICE / _DRIVER */
+	uint64_t kicks, calls;
+	uint32_t stop_base;	/* GET_VRING_BASE reply at the last stop */
+};
+
+/* Allocates the ring in guest memory (region chosen by index) and its
+ * bookkeeping; size must be a power of two <= FE_MAX_QUEUE_SIZE. */
+int fe_vring_alloc(struct fe_vring *vr, struct fe_mem *mem, unsigned int index,
+		   uint16_t size);
+void fe_vring_free(struct fe_vring *vr);
+/* Empties the ring (indexes 0, all descriptors free) and opens fresh kick
+ * and call eventfds. */
+int fe_vring_reset(struct fe_vring *vr, bool event_idx, bool irq);
+void fe_vring_close_fds(struct fe_vring *vr);
+/* Takes n free descriptors linked as one chain; ids[0] is the head. */
+int fe_vring_desc_take(struct fe_vring *vr, unsigned int n, uint16_t *ids);
+void fe_vring_desc_set(struct fe_vring *vr, uint16_t id, uint64_t gpa, uint32_t len,
+		       bool device_writes);
+/* Queues a chain head; it becomes visible at the next publish. */
+void fe_vring_avail_push(struct fe_vring *vr, uint16_t head);
+/* Publishes pushed heads and kicks the device when it asked for it. */
+void fe_vring_avail_publish(struct fe_vring *vr);
+/* Next used element: 1 and (head, len), 0 when none, -EIO when the device
+ * returned a head that is not in flight or an impossible index. */
+int fe_vring_used_pop(struct fe_vring *vr, uint16_t *head, uint32_t *len);
+/* Used elements the device has published and we have not popped. */
+uint16_t fe_vring_used_pending(const struct fe_vring *vr);
+/* Returns a popped chain's descriptors to the free list. */
+void fe_vring_chain_release(struct fe_vring *vr, uint16_t head);
+/* Re-arms device notifications after we caught up (irq mode). */
+void fe_vring_irq_rearm(struct fe_vring *vr);
+/* Drains the call eventfd; returns how many calls it counted. */
+uint64_t fe_vring_call_drain(struct fe_vring *vr);
+
+/* ------------------------------------------------------------------ */
+/* Device session: negotiation, memory messages, teardown (fe_dev.c)   */
+/* ------------------------------------------------------------------ */
+
+struct fe_dev_config {
+	const char *socket_path;
+	bool server;
+	int connect_timeout_ms;
+	int reply_timeout_ms;
+	unsigned int queue_pairs;
+	uint16_t queue_size;
+	uint64_t features;		/* driver's wish, ANDed with the backend's */
+	uint64_t protocol_features;	/* same */
+	bool need_reply;		/* NEED_REPLY on requests without a reply */
+	bool mem_slots;			/* ADD_MEM_REG instead of SET_MEM_TABLE */
+	bool set_status;		/* negotiate STATUS (then SET_STATUS is sent) */
+	bool irq;			/* event-driven completions */
+	uint64_t mem_size;
+	unsigned int mem_regions;
+};
+
+struct fe_dev {
+	struct fe_dev_config cfg;
+	struct fe_conn conn;
+	struct fe_mem mem;
+	uint64_t backend_features, backend_protocol_features;
+	uint64_t features, protocol_features;	/* negotiated */
+	uint64_t backend_queue_num, max_mem_slots;
+	uint64_t status;			/* last SET_STATUS value */
+	unsigned int nvrings;
+	struct fe_vring vrings[FE_MAX_VRINGS];
+	unsigned int net_hdr_len;		/* 10 or 12 */
+	bool running;				/* negotiated, rings started */
+	unsigned int sessions;			/* successful negotiations */
+	unsigned int backend_disconnects;	/* sessions the backend ended */
+};
+
+/* Default driver feature wish for net (modern, MRG_RXBUF, EVENT_IDX, ...). */
+uint64_t fe_default_features(unsigned int queue_pairs);
+uint64_t fe_default_protocol_features(void);
+
+/* Sets up memory, rings and the socket (server: listening). */
+int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg);
+void fe_dev_fini(struct fe_dev *dev);
+/* Connects (client) or accepts (server) within cfg.connect_timeout_ms. */
+int fe_dev_connect(struct fe_dev *dev);
+/* Full handshake up to rings enabled and DRIVER_OK; rings start empty. */
+int fe_dev_negotiate(struct fe_dev *dev);
+/* GET_VRING_BASE on every ring (stop_base filled). */
+int fe_dev_stop(struct fe_dev *dev);
+/* Closes the session (socket, backend channel, ring fds). */
+void fe_dev_disconnect(struct fe_dev *dev);
+/* disconnect + connect + negotiate, rings emptied. */
+int fe_dev_reconnect(struct fe_dev *dev);
+
+/* Sends one request and, when it has one or NEED_REPLY is used, checks the
+ * reply. reply may be NULL. The request's own NEED_REPLY choice follows
+ * cfg.need_reply once REPLY_ACK is negotiated. */
+int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, size_t len,
+		   const int *fds, int nfds, struct vhost_user_msg *reply);
+/* Memory hot-plug with CONFIGURE_MEM_SLOTS. */
+int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx);
+int fe_dev_mem_remove_region(struct fe_dev *dev, unsigned int idx);
+
+const char *fe_request_name(uint32_t request);
+/* "VERSION_1|MRG_RXBUF|..." into buf. */
+const char *fe_features_str(uint64_t features, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Verifiable packet pattern (fe_pattern.c)                            */
+/* ------------------------------------------------------------------ */
+
+/* Frame layout (little-endian): dst MAC 02:75:76:64:70:61, src MAC
+ * 02:75:76:64:70:62, ethertype 0x88b5, u32 magic 0x50445655 ("UVDP"),
+ * u16 queue pair, u16 frame length, u64 sequence number, then a byte stream
+ * seeded by (queue, seq) as fe_pattern.c defines. A traffic source may
+ * generate the same frames by linking these functions. */
+#define FE_PATTERN_HDR_LEN 30u		/* ethernet + magic/queue/len/seq */
+#define FE_FRAME_MIN 60u
+#define FE_FRAME_MAX 65535u
+#define FE_PATTERN_MAGIC 0x50445655u
+
+/* Frame size for seq in [min, max], deterministic. */
+uint32_t fe_pattern_size(uint64_t seq, uint32_t min, uint32_t max);
+void fe_pattern_fill(uint8_t *frame, uint32_t len, uint16_t queue, uint64_t seq);
+/* 0 when frame is a well-formed pattern frame of length len; *queue, *seq
+ * filled when the header part is readable. -EBADMSG otherwise. */
+int fe_pattern_check(const uint8_t *frame, uint32_t len, uint16_t *queue, uint64_t *seq);
+
+/* ------------------------------------------------------------------ */
+/* Net traffic (fe_net.c)                                              */
+/* ------------------------------------------------------------------ */
+
+struct fe_net_config {
+	uint32_t min_size, max_size;	/* ethernet frame, no virtio header */
+	uint64_t count;			/* packets to send (rx-only: receive); 0 = by time */
+	double seconds;			/* when count == 0 */
+	bool tx, rx;
+	bool verify;			/* check every received frame's pattern */
+	bool split_hdr;			/* virtio-net header in its own descriptor */
+	uint32_t rx_buf_size;		/* per RX descriptor */
+	unsigned int window;		/* max packets in flight per pair; 0 = auto */
+	unsigned int burst;
+	int drain_ms;			/* wait for stragglers after the last TX */
+	bool reconnect;			/* on backend disconnect: reconnect, go on */
+};
+
+struct fe_net_stats {
+	uint64_t tx_pkts, tx_bytes;
+	uint64_t rx_pkts, rx_bytes;	/* verified good */
+	uint64_t rx_bad;		/* header, length or pattern wrong */
+	uint64_t rx_lost;		/* expected and never arrived */
+	uint64_t rx_ooo;		/* arrived behind a later sequence number */
+	uint64_t reset_drops;		/* in flight when the backend went away */
+	uint64_t ring_errors;		/* device returned impossible used entries */
+	uint64_t kicks, calls;
+	uint64_t tx_ns, rx_ns;		/* first TX to last TX / last RX */
+	unsigned int reconnects;
+};
+
+struct fe_net;
+
+/* Buffers for every queue pair in guest memory; call once per device. */
+struct fe_net *fe_net_new(struct fe_dev *dev, const struct fe_net_config *cfg);
+void fe_net_free(struct fe_net *net);
+/* Posts RX buffers on the freshly started rings (after each negotiate). */
+int fe_net_start(struct fe_net *net);
+/* Runs traffic as configured (cfg.count packets or cfg.seconds). Can be
+ * called again with more to send; stats accumulate. */
+int fe_net_run(struct fe_net *net, uint64_t count, double seconds);
+void fe_net_get_stats(const struct fe_net *net, struct fe_net_stats *st);
+/* True when everything sent was received and verified (loopback), or
+ * everything expected arrived (rx-only), with no bad frame. */
+bool fe_net_verified(const struct fe_net *net);
+
+#endif

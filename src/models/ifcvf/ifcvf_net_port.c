@@ -1,0 +1,461 @@
+/* Where the emulated IFCVF's frames go and come from: loopback (TX back to
+ * RX of the same pair), pair:NAME (two functions wired together: one engine
+ * work per queue-pair index serves both ends), tap:IFNAME (a host kernel
+ * interface), sink (TX copied out and counted) and source (RX filled with
+ * generated frames). */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <linux/if_tun.h>
+
+#include "models/ifcvf/ifcvf_net.h"
+#include "uvdpa/ifcvf_regs.h"
+#include "uvdpa/log.h"
+#include "uvdpa/virtio_net_hdr.h"
+
+#define TAG "ifcvf-net"
+
+#define WIRE_NAME_MAX 64
+#define SOURCE_MIN_LEN 60u
+#define SOURCE_MAX_LEN 1514u
+#define SOURCE_ETHERTYPE 0x88b5		/* IEEE local experimental */
+
+static const struct ifcvf_work_ops pair_work_ops = {
+	.run = net_pair_work_run,
+	.arm = net_pair_work_arm,
+};
+
+/* ---- Parsing ---- */
+
+int net_port_parse(struct ifcvf_net *net, const char *spec, char *err, size_t errlen)
+{
+	const char *arg;
+
+	snprintf(net->port_spec, sizeof(net->port_spec), "%s", spec[0] ? spec : "loopback");
+	net->source_len = NET_SOURCE_DEFAULT_LEN;
+	if (!spec[0] || !strcmp(spec, "loopback")) {
+		net->port = NET_PORT_LOOPBACK;
+		return 0;
+	}
+	if (!strcmp(spec, "sink")) {
+		net->port = NET_PORT_SINK;
+		return 0;
+	}
+	if (!strncmp(spec, "source", 6) && (spec[6] == '\0' || spec[6] == ':')) {
+		net->port = NET_PORT_SOURCE;
+		if (spec[6] == ':') {
+			char *end;
+			unsigned long len = strtoul(spec + 7, &end, 10);
+
+			if (*end || end == spec + 7 || len < SOURCE_MIN_LEN || len > SOURCE_MAX_LEN) {
+				snprintf(err, errlen, "port %s: frame length must be %u..%u", spec,
+					 SOURCE_MIN_LEN, SOURCE_MAX_LEN);
+				return -EINVAL;
+			}
+			net->source_len = (uint32_t)len;
+		}
+		return 0;
+	}
+	if (!strncmp(spec, "pair:", 5)) {
+		arg = spec + 5;
+		if (!arg[0] || strlen(arg) >= WIRE_NAME_MAX) {
+			snprintf(err, errlen, "port %s: pair name must be 1..%d characters", spec,
+				 WIRE_NAME_MAX - 1);
+			return -EINVAL;
+		}
+		net->port = NET_PORT_PAIR;
+		return 0;
+	}
+	if (!strncmp(spec, "tap:", 4)) {
+		const char *comma;
+		size_t n;
+
+		arg = spec + 4;
+		comma = strchr(arg, ',');
+		n = comma ? (size_t)(comma - arg) : strlen(arg);
+		if (n == 0 || n >= IFNAMSIZ) {
+			snprintf(err, errlen, "port %s: interface name must be 1..%d characters", spec,
+				 IFNAMSIZ - 1);
+			return -EINVAL;
+		}
+		if (comma && strcmp(comma, ",vnet_hdr")) {
+			snprintf(err, errlen, "port %s: the only tap option is vnet_hdr", spec);
+			return -EINVAL;
+		}
+		net->tap_vnet_hdr = comma != NULL;
+		net->port = NET_PORT_TAP;
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "port '%s': expected loopback, pair:NAME, tap:IFNAME[,vnet_hdr], sink or "
+		 "source[:FRAME_LEN]", spec);
+	return -EINVAL;
+}
+
+/* ---- Pair wires ---- */
+
+struct net_wire {
+	char name[WIRE_NAME_MAX];
+	struct ifcvf_net *end[2];
+	struct net_pair_work *works[IFCVF_MAX_QUEUE_PAIRS];	/* one per queue-pair index */
+	struct net_wire *next;
+};
+
+/* Protects wires and every wire's end[] and works[]. The works' side[]
+ * pointers are also the engine's: changed with the work lock held too. */
+static pthread_mutex_t wires_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct net_wire *wires;
+
+/* wires_lock held. Takes side s of the first n works away. */
+static void wire_release_pairs(struct net_wire *wire, unsigned int s, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct net_pair_work *pw = wire->works[i];
+
+		if (!pw)
+			continue;
+		ifcvf_work_lock(&pw->work);
+		pw->side[s] = NULL;
+		ifcvf_work_unlock(&pw->work);
+		if (!pw->side[0] && !pw->side[1]) {
+			ifcvf_work_detach(&pw->work);
+			free(pw);
+			wire->works[i] = NULL;
+		}
+	}
+}
+
+static void wire_put(struct net_wire *wire)
+{
+	struct net_wire **pp;
+
+	if (wire->end[0] || wire->end[1])
+		return;
+	for (pp = &wires; *pp; pp = &(*pp)->next) {
+		if (*pp == wire) {
+			*pp = wire->next;
+			break;
+		}
+	}
+	free(wire);
+}
+
+static int wire_attach(struct ifcvf_net *net, char *err, size_t errlen)
+{
+	const char *name = net->port_spec + 5;
+	struct net_wire *wire;
+	unsigned int s, i;
+	int rc = 0;
+
+	pthread_mutex_lock(&wires_lock);
+	for (wire = wires; wire; wire = wire->next)
+		if (!strcmp(wire->name, name))
+			break;
+	if (!wire) {
+		wire = calloc(1, sizeof(*wire));
+		if (!wire) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		snprintf(wire->name, sizeof(wire->name), "%s", name);
+		wire->next = wires;
+		wires = wire;
+	}
+	if (wire->end[0] && wire->end[1]) {
+		snprintf(err, errlen, "port pair:%s already connects two functions", name);
+		rc = -EBUSY;
+		goto out;
+	}
+	s = wire->end[0] ? 1 : 0;
+	for (i = 0; i < net->max_vqp; i++) {
+		struct net_pair_work *pw = wire->works[i];
+
+		if (!pw) {
+			pw = calloc(1, sizeof(*pw));
+			if (!pw) {
+				rc = -ENOMEM;
+				break;
+			}
+			pw->work.ops = &pair_work_ops;
+			pw->work.ctx = pw;
+			rc = ifcvf_work_attach(&pw->work);
+			if (rc < 0) {
+				free(pw);
+				break;
+			}
+			wire->works[i] = pw;
+		}
+		/* The engine may run pw as soon as side[s] is set: pw first. */
+		ifcvf_work_lock(&pw->work);
+		net->pairs[i].pw = pw;
+		pw->side[s] = &net->pairs[i];
+		ifcvf_work_unlock(&pw->work);
+	}
+	if (rc < 0) {
+		wire_release_pairs(wire, s, i);
+		snprintf(err, errlen, "port pair:%s: %s", name, strerror(-rc));
+		goto out;
+	}
+	wire->end[s] = net;
+	net->wire = wire;
+	net->wire_side = s;
+	LOG_INFO(TAG, "%s: pair %s end %u%s", net->model->pdev ? net->model->pdev->addr : "emu",
+		 name, s, wire->end[!s] ? " (connected)" : "");
+out:
+	if (rc < 0 && wire)
+		wire_put(wire);
+	pthread_mutex_unlock(&wires_lock);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+static void wire_detach(struct ifcvf_net *net)
+{
+	struct net_wire *wire = net->wire;
+
+	pthread_mutex_lock(&wires_lock);
+	wire_release_pairs(wire, net->wire_side, net->max_vqp);
+	wire->end[net->wire_side] = NULL;
+	wire_put(wire);
+	pthread_mutex_unlock(&wires_lock);
+	net->wire = NULL;
+}
+
+/* ---- Tap ---- */
+
+static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
+{
+	const char *name = net->port_spec + 4;
+	size_t n = strcspn(name, ",");
+	struct ifreq ifr;
+	int fd, rc;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "port %s: /dev/net/tun: %s", net->port_spec, strerror(errno));
+		return rc;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, n);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (net->tap_vnet_hdr ? IFF_VNET_HDR : 0);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "port %s: cannot attach to tap %.*s: %s%s", net->port_spec,
+			 (int)n, name, strerror(errno),
+			 errno == EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		close(fd);
+		return rc;
+	}
+	if (net->tap_vnet_hdr) {
+		int sz = VIRTIO_NET_HDR_LEN_V1;
+
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "port %s: TUNSETVNETHDRSZ: %s", net->port_spec,
+				 strerror(errno));
+			close(fd);
+			return rc;
+		}
+	}
+	net->tap_fd = fd;
+	return 0;
+}
+
+static bool tap_send(struct ifcvf_net *net, const uint8_t *pkt, uint32_t len)
+{
+	/* No offloads are offered, so the tap's header is all zero. */
+	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1] = { 0 };
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = (void *)pkt, .iov_len = len },
+	};
+	ssize_t n;
+
+	if (net->tap_vnet_hdr)
+		n = writev(net->tap_fd, iov, 2);
+	else
+		n = write(net->tap_fd, pkt, len);
+	if (n < 0) {
+		/* EIO: interface down; EAGAIN: the kernel queue is full. */
+		LOG_DEBUG(TAG, "%s: tap write: %s", net->port_spec, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool tap_produce(struct net_qpair *p)
+{
+	struct ifcvf_net *net = p->net;
+	uint8_t hdr[VIRTIO_NET_HDR_LEN_V1];
+
+	for (;;) {
+		struct iovec iov[2] = {
+			{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+			{ .iov_base = p->fifo.frame, .iov_len = NET_FRAME_MAX },
+		};
+		uint32_t skip = net->tap_vnet_hdr ? sizeof(hdr) : 0;
+		ssize_t n;
+
+		if (!__atomic_load_n(&net->tap_watch.ready, __ATOMIC_RELAXED))
+			return false;
+		n = readv(net->tap_fd, net->tap_vnet_hdr ? iov : iov + 1, net->tap_vnet_hdr ? 2 : 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				LOG_WARN(TAG, "%s: tap read: %s", net->port_spec, strerror(errno));
+			/* Edge-triggered: the next frame sets ready again. */
+			__atomic_store_n(&net->tap_watch.ready, 0, __ATOMIC_RELAXED);
+			return false;
+		}
+		if ((size_t)n <= skip)
+			continue;
+		p->fifo.len = (uint32_t)(n - skip);
+		return true;
+	}
+}
+
+/* ---- Source ---- */
+
+static bool source_produce(struct net_qpair *p)
+{
+	static const uint8_t src_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+	uint8_t *f = p->fifo.frame;
+	uint32_t seq = htobe32(p->source_seq);
+
+	/* Only as fast as buffers allow: never generate a frame to drop. */
+	if (!virtq_avail_count(&p->rxq->vq))
+		return false;
+	memset(f, 0, p->net->source_len);
+	pthread_mutex_lock(&p->net->cfg_lock);
+	memcpy(f, p->net->mac, 6);
+	pthread_mutex_unlock(&p->net->cfg_lock);
+	memcpy(f + 6, src_mac, 6);
+	f[12] = SOURCE_ETHERTYPE >> 8;
+	f[13] = SOURCE_ETHERTYPE & 0xff;
+	memcpy(f + 14, &seq, sizeof(seq));
+	p->source_seq++;
+	p->fifo.len = p->net->source_len;
+	return true;
+}
+
+/* ---- Port interface ---- */
+
+struct net_qpair *net_port_peer(struct net_qpair *p)
+{
+	struct net_pair_work *pw = p->pw;
+
+	switch (p->net->port) {
+	case NET_PORT_LOOPBACK:
+		return p;
+	case NET_PORT_PAIR:
+		return pw->side[0] == p ? pw->side[1] : pw->side[0];
+	default:
+		return NULL;
+	}
+}
+
+bool net_port_send(struct net_qpair *p, const uint8_t *pkt, uint32_t len)
+{
+	switch (p->net->port) {
+	case NET_PORT_TAP:
+		return tap_send(p->net, pkt, len);
+	case NET_PORT_SINK:
+	case NET_PORT_SOURCE:
+		return true;	/* consumed: the copy out of guest memory was the work */
+	default:
+		return false;
+	}
+}
+
+bool net_port_produce(struct net_qpair *p)
+{
+	switch (p->net->port) {
+	case NET_PORT_TAP:
+		return p->index == 0 && tap_produce(p);
+	case NET_PORT_SOURCE:
+		return source_produce(p);
+	default:
+		return false;
+	}
+}
+
+bool net_port_rx_ready(struct net_qpair *p)
+{
+	return p->net->port == NET_PORT_TAP && p->index == 0 &&
+	       __atomic_load_n(&p->net->tap_watch.ready, __ATOMIC_RELAXED);
+}
+
+int net_port_open(struct ifcvf_net *net, char *err, size_t errlen)
+{
+	unsigned int i;
+	int rc;
+
+	if (net->port == NET_PORT_PAIR)
+		return wire_attach(net, err, errlen);
+	if (net->port == NET_PORT_TAP) {
+		rc = tap_open(net, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	for (i = 0; i < net->max_vqp; i++) {
+		struct net_qpair *p = &net->pairs[i];
+
+		p->own.work.ops = &pair_work_ops;
+		p->own.work.ctx = &p->own;
+		p->own.side[0] = p;
+		p->pw = &p->own;
+		rc = ifcvf_work_attach(&p->own.work);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot start the engine pool: %s", strerror(-rc));
+			while (i--)
+				ifcvf_work_detach(&net->pairs[i].own.work);
+			goto fail;
+		}
+	}
+	if (net->port == NET_PORT_TAP) {
+		rc = ifcvf_work_watch_fd(&net->pairs[0].own.work, &net->tap_watch, net->tap_fd);
+		if (rc < 0) {
+			snprintf(err, errlen, "port %s: epoll: %s", net->port_spec, strerror(-rc));
+			for (i = 0; i < net->max_vqp; i++)
+				ifcvf_work_detach(&net->pairs[i].own.work);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	if (net->tap_fd >= 0) {
+		close(net->tap_fd);
+		net->tap_fd = -1;
+	}
+	return rc;
+}
+
+void net_port_close(struct ifcvf_net *net)
+{
+	unsigned int i;
+
+	if (net->port == NET_PORT_PAIR) {
+		if (net->wire)
+			wire_detach(net);
+		return;
+	}
+	for (i = 0; i < net->max_vqp; i++)
+		ifcvf_work_detach(&net->pairs[i].own.work);
+	if (net->tap_fd >= 0) {
+		close(net->tap_fd);
+		net->tap_fd = -1;
+	}
+}

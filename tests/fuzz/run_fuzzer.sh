@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs one libFuzzer target for a bounded time over a working corpus in the
+# build dir, seeded from the repo's corpus (which is only read).
+# usage: run_fuzzer.sh FUZZER SEED_DIR WORK_DIR DEFAULT_SECONDS [libFuzzer args...]
+# UVDPA_FUZZ_SECONDS (or UVDPA_FUZZ_TIME) overrides the time; UVDPA_FUZZ_JOBS
+# runs that many worker processes (-fork).
+set -eu
+fuzzer=$1 seeds=$2 work=$3
+secs=${UVDPA_FUZZ_SECONDS:-${UVDPA_FUZZ_TIME:-$4}}
+shift 4
+mkdir -p "$work" "$work.artifacts"
+cp -n "$seeds"/* "$work"/ 2>/dev/null || true
+# A crash leaves its input in the artifacts dir (crash-*, leak-*, timeout-*):
+# fix the bug, then copy the input to the seed dir as regress-<what>.
+exec "$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+	-print_final_stats=1 -artifact_prefix="$work.artifacts/" \
+	${UVDPA_FUZZ_JOBS:+-fork="$UVDPA_FUZZ_JOBS"} "$@" "$work"

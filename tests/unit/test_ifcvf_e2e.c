@@ -1,0 +1,423 @@
+/* End to end on an emulated IFCVF: the ifcvf driver probes the model's
+ * function, a vhost-user session (fed message by message) configures it,
+ * and guest packets go through the whole path: kick eventfd -> relay pool
+ * -> doorbell -> model engine (DMA through the IOMMU map the driver made,
+ * IOVA = guest physical) -> loopback -> RX ring -> MSI-X vector wired to the
+ * frontend's call eventfd. Also: per-queue disable/enable keeping the ring
+ * state, a queue pair started after the device, hardware dirty logging, and
+ * the ring state handed back on GET_VRING_BASE. */
+#include <poll.h>
+
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "models/ifcvf/ifcvf_model.h"
+#include "uvdpa/ifcvf_regs.h"
+#include "uvdpa/relay.h"
+#include "vu_test_util.h"
+
+#define F_MAC BIT(VIRTIO_NET_F_MAC)
+#define F_MQ BIT(VIRTIO_NET_F_MQ)
+#define F_IOMMU BIT(33)
+#define HDR_LEN 12u	/* virtio_net_hdr_mrg_rxbuf: VERSION_1 */
+#define FRAME_LEN 60u
+#define TX_BUF_OFF 0x40000u	/* within the guest memory */
+#define RX_BUF_OFF 0x50000u
+#define RX_BUF_LEN 2048u
+#define WAIT_MS 5000
+
+struct gring {
+	uint8_t *base;		/* our mapping */
+	uint16_t avail_idx;
+	int kickfd, callfd;	/* our copies */
+};
+
+struct e2e {
+	struct tdev td;		/* only td.vu is used: the message builders want it */
+	struct pci_dev *pdev;
+	struct vdpa_device *dev;
+	uint8_t *guest;
+	struct gring rings[4];
+	uint64_t features;
+	int fds_before;
+};
+
+static uint64_t ring_gpa(unsigned int i)
+{
+	return GUEST_GPA + i * RING_STRIDE;
+}
+
+static struct vring_avail *avail_of(struct gring *r)
+{
+	return (struct vring_avail *)(r->base + 0x1000);
+}
+
+static struct vring_used *used_of(struct gring *r)
+{
+	return (struct vring_used *)(r->base + 0x2000);
+}
+
+static uint16_t used_idx(struct gring *r)
+{
+	return __atomic_load_n(&used_of(r)->idx, __ATOMIC_ACQUIRE);
+}
+
+/* One descriptor chain of one buffer. */
+static void post(struct gring *r, uint16_t head, uint64_t gpa, uint32_t len, bool device_writes)
+{
+	struct vring_desc *d = (struct vring_desc *)r->base + head;
+
+	d->addr = gpa;
+	d->len = len;
+	d->flags = device_writes ? VRING_DESC_F_WRITE : 0;
+	d->next = 0;
+	avail_of(r)->ring[r->avail_idx % RING_SIZE] = head;
+	r->avail_idx++;
+	__atomic_store_n(&avail_of(r)->idx, r->avail_idx, __ATOMIC_RELEASE);
+}
+
+static void kick(struct gring *r)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(r->kickfd, &one, sizeof(one)), sizeof(one));
+}
+
+static bool wait_call(struct gring *r)
+{
+	struct pollfd p = { .fd = r->callfd, .events = POLLIN };
+	uint64_t n;
+
+	if (poll(&p, 1, WAIT_MS) != 1)
+		return false;
+	return read(r->callfd, &n, sizeof(n)) == sizeof(n);
+}
+
+static bool wait_used(struct gring *r, uint16_t want)
+{
+	for (int i = 0; i < WAIT_MS; i++) {
+		if (used_idx(r) == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* NUM, BASE, ADDR, KICK, CALL for ring idx, keeping our own kick/call fds. */
+static void setup_ring(struct e2e *t, uint16_t idx, uint32_t addr_flags)
+{
+	struct gring *r = &t->rings[idx];
+	struct vhost_user_msg m;
+
+	r->base = t->guest + idx * RING_STRIDE;
+	r->kickfd = new_eventfd();
+	r->callfd = new_eventfd();
+	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_NUM, idx, RING_SIZE, &m), 0);
+	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_BASE, idx, 0, &m), 0);
+	assert_int_equal(td_vring_addr(&t->td, idx, GUEST_UVA + idx * RING_STRIDE, addr_flags,
+				       ring_gpa(idx) + 0x2000, &m), 0);
+	assert_int_equal(td_vring_fd(&t->td, VHOST_USER_SET_VRING_KICK, idx, dup(r->kickfd), &m), 0);
+	assert_int_equal(td_vring_fd(&t->td, VHOST_USER_SET_VRING_CALL, idx, dup(r->callfd), &m), 0);
+}
+
+static void enable_ring(struct e2e *t, uint16_t idx, bool on)
+{
+	struct vhost_user_msg m;
+
+	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_ENABLE, idx, on, &m), 0);
+}
+
+static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
+{
+	struct ifcvf_model_config mc;
+	struct e2e *t = calloc(1, sizeof(*t));
+	char err[256] = "";
+
+	assert_non_null(t);
+	t->fds_before = count_fds();
+	memset(&mc, 0, sizeof(mc));
+	mc.type = VDPA_TYPE_NET;
+	mc.max_vqp = max_vqp;
+	mc.transitional = transitional;
+	snprintf(mc.port, sizeof(mc.port), "loopback");
+	t->pdev = ifcvf_model_create(&mc, err, sizeof(err));
+	if (!t->pdev)
+		fail_msg("ifcvf_model_create: %s", err);
+	if (ifcvf_probe(t->pdev, "vdpa=1", "e2e0", NULL, &t->dev, err, sizeof(err)) < 0)
+		fail_msg("ifcvf_probe: %s", err);
+	t->td.vu = vu_dev_new_detached(t->dev);
+	assert_non_null(t->td.vu);
+	return t;
+}
+
+static void e2e_free(struct e2e *t)
+{
+	vu_dev_free(t->td.vu);
+	ifcvf_remove(t->dev);
+	if (t->guest)
+		munmap(t->guest, GUEST_SIZE);
+	for (unsigned int i = 0; i < 4; i++) {
+		if (t->rings[i].base) {
+			close(t->rings[i].kickfd);
+			close(t->rings[i].callfd);
+		}
+	}
+	assert_int_equal(count_fds(), t->fds_before);
+	free(t);
+}
+
+/* Features, memory and the rings of the first pairs; enabling them makes
+ * the session call dev_conf. */
+static void e2e_start(struct e2e *t, uint64_t features, uint64_t proto, unsigned int nrings)
+{
+	struct ifcvf_model_info info;
+
+	t->features = features;
+	td_negotiate(&t->td, features, proto);
+	t->guest = td_guest_mem(&t->td);
+	for (uint16_t i = 0; i < nrings; i++)
+		setup_ring(t, i, 0);
+	for (uint16_t i = 0; i < nrings; i++)
+		enable_ring(t, i, true);
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.status, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+					     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	/* The device gets what the frontend negotiated of its own features,
+	 * plus ACCESS_PLATFORM: it sits behind an IOMMU. */
+	assert_int_equal(info.driver_features, (features & ~(F_PROTOCOL | F_LOG_ALL)) | F_IOMMU);
+}
+
+/* A broadcast frame with a payload marker, TX on pair's TX ring, and its
+ * arrival on the pair's RX ring (loopback). */
+static void send_and_receive(struct e2e *t, unsigned int pair, uint8_t marker)
+{
+	struct gring *rx = &t->rings[2 * pair], *tx = &t->rings[2 * pair + 1];
+	uint8_t *txbuf = t->guest + TX_BUF_OFF + pair * 0x1000;
+	uint8_t *rxbuf = t->guest + RX_BUF_OFF + pair * 0x1000;
+	uint16_t rx_used = used_idx(rx), tx_used = used_idx(tx);
+	struct vring_used_elem e;
+
+	memset(txbuf, 0, HDR_LEN);
+	memset(txbuf + HDR_LEN, 0xff, 6);			/* broadcast */
+	memset(txbuf + HDR_LEN + 6, 0x02, 6);
+	memset(txbuf + HDR_LEN + 12, marker, FRAME_LEN - 12);
+	memset(rxbuf, 0, RX_BUF_LEN);
+	post(rx, (uint16_t)(rx->avail_idx % RING_SIZE), GUEST_GPA + RX_BUF_OFF + pair * 0x1000,
+	     RX_BUF_LEN, true);
+	kick(rx);
+	post(tx, (uint16_t)(tx->avail_idx % RING_SIZE), GUEST_GPA + TX_BUF_OFF + pair * 0x1000,
+	     HDR_LEN + FRAME_LEN, false);
+	kick(tx);
+
+	assert_true(wait_call(rx));
+	assert_true(wait_used(rx, (uint16_t)(rx_used + 1)));
+	assert_true(wait_used(tx, (uint16_t)(tx_used + 1)));
+	e = used_of(rx)->ring[rx_used % RING_SIZE];
+	assert_int_equal(e.len, HDR_LEN + FRAME_LEN);
+	assert_memory_equal(rxbuf + HDR_LEN, txbuf + HDR_LEN, FRAME_LEN);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	vdpa_registry_reset();
+	assert_int_equal(ifcvf_drivers_register(), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ifcvf_drivers_unregister();
+	vdpa_registry_reset();
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_datapath_and_ring_state(void **state)
+{
+	struct e2e *t = e2e_new(1, false);
+	uint64_t feat;
+	uint16_t avail, used;
+	struct vhost_user_msg m;
+	struct vdpa_stat st[IFCVF_STAT_NUM];
+	struct ifcvf_model_info info;
+
+	(void)state;
+	assert_int_equal(t->dev->ops->get_features(t->dev, &feat), 0);
+	assert_true(feat & F_LOG_ALL);		/* the model has the LM BAR */
+	assert_false(feat & F_IOMMU);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC,
+		  PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	send_and_receive(t, 0, 0x11);
+	send_and_receive(t, 0, 0x22);
+
+	/* The engine may have polled the TX ring before the relay thread
+	 * read the kick: the kick count catches up. */
+	for (int i = 0; i < WAIT_MS; i++) {
+		assert_int_equal(t->dev->ops->get_stats(t->dev, 1, st, IFCVF_STAT_NUM),
+				 IFCVF_STAT_NUM);
+		if (st[IFCVF_STAT_KICKS].value >= 1)
+			break;
+		usleep(1000);
+	}
+	assert_true(st[IFCVF_STAT_KICKS].value >= 1);
+	assert_int_equal(st[IFCVF_STAT_RECEIVED_DESC].value, 2);
+	assert_int_equal(st[IFCVF_STAT_COMPLETED_DESC].value, 2);
+	assert_int_equal(t->dev->ops->reset_stats(t->dev, 1), 0);
+	assert_int_equal(t->dev->ops->get_stats(t->dev, 1, st, IFCVF_STAT_NUM), IFCVF_STAT_NUM);
+	assert_int_equal(st[IFCVF_STAT_RECEIVED_DESC].value, 0);
+	assert_int_equal(st[IFCVF_STAT_COMPLETED_DESC].value, 0);
+
+	/* The TX queue alone is stopped and restarted: its state survives
+	 * and the other queue is not disturbed. */
+	enable_ring(t, 1, false);
+	assert_int_equal(vu_get_vring_base(t->td.vu, 1, &avail, &used), 0);
+	assert_int_equal(avail, 2);
+	assert_int_equal(used, 2);
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_true(info.status & VIRTIO_CONFIG_S_DRIVER_OK);
+	enable_ring(t, 1, true);
+	send_and_receive(t, 0, 0x33);
+
+	/* A new call fd while running: the vector follows it. */
+	close(t->rings[0].callfd);
+	t->rings[0].callfd = new_eventfd();
+	assert_int_equal(td_vring_fd(&t->td, VHOST_USER_SET_VRING_CALL, 0,
+				     dup(t->rings[0].callfd), &m), 0);
+	send_and_receive(t, 0, 0x44);
+
+	/* GET_VRING_BASE stops the device; the ring state comes from it. */
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 4);
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.status, 0);
+	assert_int_equal(info.dma_faults, 0);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 1, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 4);
+	e2e_free(t);
+}
+
+static void test_hw_dirty_logging(void **state)
+{
+	struct e2e *t = e2e_new(1, false);
+	struct vhost_user_msg m;
+	uint8_t *log;
+	int logfd = memfd_sized("e2e-log", 4096);
+	uint64_t page;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	send_and_receive(t, 0, 0x55);
+
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+	assert_true(log != MAP_FAILED);
+	/* What QEMU does at migration start. */
+	assert_int_equal(td_log_base(&t->td, 4096, 0, logfd, &m), 0);
+	for (uint16_t i = 0; i < 2; i++)
+		assert_int_equal(td_vring_addr(&t->td, i, GUEST_UVA + i * RING_STRIDE,
+					       1u << VHOST_VRING_F_LOG, ring_gpa(i) + 0x2000, &m), 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+
+	memset(log, 0, 4096);
+	send_and_receive(t, 0, 0x66);
+	/* The device logged the RX buffer it wrote... */
+	page = (GUEST_GPA + RX_BUF_OFF) >> 12;
+	assert_true(log[page / 8] & (1u << (page % 8)));
+	/* ...but not the used rings: the driver does that at stop. */
+	page = (ring_gpa(0) + 0x2000) >> 12;
+	assert_false(log[page / 8] & (1u << (page % 8)));
+
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 2);
+	for (unsigned int i = 0; i < 2; i++) {
+		page = (ring_gpa(i) + 0x2000) >> 12;
+		assert_true(log[page / 8] & (1u << (page % 8)));
+	}
+	munmap(log, 4096);
+	e2e_free(t);
+}
+
+/* QEMU sets up one queue pair at a time: the second starts after the
+ * device runs, which the IFCVF does per queue. */
+static void test_queue_pair_started_later(void **state)
+{
+	struct e2e *t = e2e_new(2, false);
+	uint32_t qn;
+
+	(void)state;
+	assert_int_equal(t->dev->ops->get_queue_num(t->dev, &qn), 0);
+	assert_int_equal(qn, 2);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | F_MQ, PF(MQ) | PF(REPLY_ACK), 2);
+	send_and_receive(t, 0, 0x77);
+	setup_ring(t, 2, 0);
+	setup_ring(t, 3, 0);
+	enable_ring(t, 2, true);
+	enable_ring(t, 3, true);
+	send_and_receive(t, 1, 0x88);
+	send_and_receive(t, 0, 0x99);
+	e2e_free(t);
+}
+
+/* Transitional ids, host notifiers asked for (the emulated function has no
+ * doorbell page to give: kicks stay relayed), and the config through the
+ * driver, following the model's link state. */
+static void test_transitional_notifier_config(void **state)
+{
+	struct e2e *t = e2e_new(1, true);
+	uint8_t cfg[12];
+
+	(void)state;
+	assert_int_equal(t->pdev->id.device, IFCVF_NET_TRANSITIONAL_DEVICE_ID);
+	assert_int_equal(t->dev->type, VDPA_TYPE_NET);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC,
+		  PF(MQ) | PF(REPLY_ACK) | PF(HOST_NOTIFIER) | PF(BACKEND_REQ) |
+			  PF(BACKEND_SEND_FD), 2);
+	send_and_receive(t, 0, 0xaa);
+	assert_int_equal(t->dev->ops->get_config(t->dev, cfg, 0, sizeof(cfg)), 0);
+	assert_int_equal(cfg[6] & VIRTIO_NET_S_LINK_UP, VIRTIO_NET_S_LINK_UP);
+	assert_int_equal(ifcvf_model_set_link(t->pdev, false), 0);
+	assert_int_equal(t->dev->ops->get_config(t->dev, cfg, 6, 2), 0);
+	assert_int_equal(cfg[0] & VIRTIO_NET_S_LINK_UP, 0);
+	e2e_free(t);
+}
+
+/* Disconnect without GET_VRING_BASE: the session's reset closes the device
+ * and everything is released (fd count checked in e2e_free). */
+static void test_disconnect_releases_everything(void **state)
+{
+	struct e2e *t = e2e_new(1, false);
+	struct ifcvf_model_info info;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK), 2);
+	send_and_receive(t, 0, 0xbb);
+	vu_dev_reset_session(t->td.vu);
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.status, 0);
+	assert_int_equal(relay_pool_thread_load(0), 0);
+	e2e_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_datapath_and_ring_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hw_dirty_logging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,
+						teardown),
+	};
+	int ret;
+
+	/* Both pools up front, so their own fds don't count as leaks. */
+	if (relay_pool_init(1) < 0 || ifcvf_engine_pool_init(1, false) < 0)
+		return 1;
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	relay_pool_fini();
+	ifcvf_engine_pool_fini();
+	return ret;
+}

@@ -1,0 +1,633 @@
+/* uvdpa-frontend: plays the VM side of a vhost-user net port — connects or
+ * listens, negotiates, sends and receives verified traffic, reports rates. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frontend/frontend.h"
+#include "uvdpa/log.h"
+
+#define TAG "frontend"
+#define BIT(n) (1ull << (n))
+
+struct options {
+	struct fe_dev_config dev;
+	struct fe_net_config net;
+	bool legacy, no_mrg, no_event_idx, features_set, pf_set, no_reply_ack;
+	bool negotiate_only, reconnect_test, mem_replug, json;
+	uint64_t features, protocol_features;
+	uint64_t count;
+	double seconds;
+	unsigned int mem_mb;
+	int timeout_s;
+};
+
+static const char *sock_path_for_signal;
+static bool sock_is_ours;
+
+static void on_signal(int sig)
+{
+	/* Leave no listening socket file behind. */
+	if (sock_is_ours && sock_path_for_signal)
+		unlink(sock_path_for_signal);
+	_exit(128 + sig);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: uvdpa-frontend --socket PATH [options]\n"
+		"connection:\n"
+		"  --socket PATH         vhost-user socket (required)\n"
+		"  --server              listen on PATH; accept the backend again if it leaves\n"
+		"  --timeout SEC         connect/accept timeout (default 10)\n"
+		"  --reply-timeout MS    wait for each reply (default 5000)\n"
+		"  --no-reconnect        fail instead of reconnecting when the backend leaves\n"
+		"device:\n"
+		"  --queues N            queue pairs, vrings 2N (default 1)\n"
+		"  --qsize N             ring size, power of two (default 256)\n"
+		"  --legacy              no VERSION_1 (10-byte header without MRG_RXBUF)\n"
+		"  --no-mrg-rxbuf        do not negotiate MRG_RXBUF\n"
+		"  --no-event-idx        do not negotiate EVENT_IDX\n"
+		"  --features HEX        driver feature wish (replaces the defaults)\n"
+		"  --protocol-features HEX  protocol feature wish (replaces the defaults)\n"
+		"  --no-reply-ack        do not negotiate REPLY_ACK / send NEED_REPLY\n"
+		"  --no-status           do not send SET_STATUS\n"
+		"  --irq                 wait for call eventfds when idle (default: poll)\n"
+		"memory:\n"
+		"  --mem-mb N            guest memory (default 64)\n"
+		"  --regions N           split it into N regions (default 1)\n"
+		"  --mem-slots           send memory with ADD_MEM_REG (CONFIGURE_MEM_SLOTS)\n"
+		"  --mem-replug          between two traffic phases: REM_MEM_REG + ADD_MEM_REG\n"
+		"                        of the last region (needs --mem-slots)\n"
+		"traffic:\n"
+		"  --count N             packets to send (rx-only: to receive)\n"
+		"  --seconds S           run for S seconds (negotiate-only: hold time)\n"
+		"  --size N | MIN-MAX    frame size(s) without the virtio header (default 64)\n"
+		"  --tx-only | --rx-only one direction only\n"
+		"  --no-verify           count received frames without checking them\n"
+		"  --split-hdr           virtio-net header in its own descriptor\n"
+		"  --rx-buf-size N       bytes per RX descriptor\n"
+		"  --window N            max frames in flight per pair (default: RX ring)\n"
+		"  --burst N             frames per TX batch (default 32)\n"
+		"  --drain-ms N          wait for late frames (default 2000)\n"
+		"modes:\n"
+		"  --negotiate-only      negotiate, hold --seconds, tear down\n"
+		"  --reconnect-test      two sessions: tear down, reconnect, renegotiate\n"
+		"output:\n"
+		"  --json                also print one JSON line with the results\n"
+		"  -v | -q               more / less logging\n"
+		"exit status: 0 when negotiation succeeded and all traffic verified.\n");
+}
+
+enum {
+	OPT_SOCKET = 256, OPT_SERVER, OPT_TIMEOUT, OPT_REPLY_TIMEOUT, OPT_NO_RECONNECT,
+	OPT_QUEUES, OPT_QSIZE, OPT_LEGACY, OPT_NO_MRG, OPT_NO_EVENT_IDX, OPT_FEATURES,
+	OPT_PFEATURES, OPT_NO_REPLY_ACK, OPT_NO_STATUS, OPT_IRQ, OPT_MEM_MB, OPT_REGIONS,
+	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
+	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
+	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "server", no_argument, NULL, OPT_SERVER },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "reply-timeout", required_argument, NULL, OPT_REPLY_TIMEOUT },
+	{ "no-reconnect", no_argument, NULL, OPT_NO_RECONNECT },
+	{ "queues", required_argument, NULL, OPT_QUEUES },
+	{ "qsize", required_argument, NULL, OPT_QSIZE },
+	{ "legacy", no_argument, NULL, OPT_LEGACY },
+	{ "no-mrg-rxbuf", no_argument, NULL, OPT_NO_MRG },
+	{ "no-event-idx", no_argument, NULL, OPT_NO_EVENT_IDX },
+	{ "features", required_argument, NULL, OPT_FEATURES },
+	{ "protocol-features", required_argument, NULL, OPT_PFEATURES },
+	{ "no-reply-ack", no_argument, NULL, OPT_NO_REPLY_ACK },
+	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
+	{ "irq", no_argument, NULL, OPT_IRQ },
+	{ "mem-mb", required_argument, NULL, OPT_MEM_MB },
+	{ "regions", required_argument, NULL, OPT_REGIONS },
+	{ "mem-slots", no_argument, NULL, OPT_MEM_SLOTS },
+	{ "mem-replug", no_argument, NULL, OPT_MEM_REPLUG },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "seconds", required_argument, NULL, OPT_SECONDS },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "tx-only", no_argument, NULL, OPT_TX_ONLY },
+	{ "rx-only", no_argument, NULL, OPT_RX_ONLY },
+	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+	{ "split-hdr", no_argument, NULL, OPT_SPLIT_HDR },
+	{ "rx-buf-size", required_argument, NULL, OPT_RX_BUF },
+	{ "window", required_argument, NULL, OPT_WINDOW },
+	{ "burst", required_argument, NULL, OPT_BURST },
+	{ "drain-ms", required_argument, NULL, OPT_DRAIN },
+	{ "negotiate-only", no_argument, NULL, OPT_NEGOTIATE_ONLY },
+	{ "reconnect-test", no_argument, NULL, OPT_RECONNECT_TEST },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_u64(const char *name, const char *s, int base, uint64_t min, uint64_t max,
+		     uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "uvdpa-frontend: --%s %s: expected a number in %" PRIu64
+			"..%" PRIu64 "\n", name, s, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_size(const char *s, uint32_t *min, uint32_t *max)
+{
+	const char *dash = strchr(s, '-');
+	uint64_t a, b;
+	char first[32];
+
+	if (!dash) {
+		if (parse_u64("size", s, 10, FE_FRAME_MIN, FE_FRAME_MAX, &a))
+			return -EINVAL;
+		*min = *max = (uint32_t)a;
+		return 0;
+	}
+	if ((size_t)(dash - s) >= sizeof(first))
+		return -EINVAL;
+	memcpy(first, s, (size_t)(dash - s));
+	first[dash - s] = '\0';
+	if (parse_u64("size", first, 10, FE_FRAME_MIN, FE_FRAME_MAX, &a) ||
+	    parse_u64("size", dash + 1, 10, FE_FRAME_MIN, FE_FRAME_MAX, &b))
+		return -EINVAL;
+	if (a > b) {
+		fprintf(stderr, "uvdpa-frontend: --size %s: MIN above MAX\n", s);
+		return -EINVAL;
+	}
+	*min = (uint32_t)a;
+	*max = (uint32_t)b;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum uvdpa_log_level level = UVDPA_LOG_INFO;
+	uint64_t v;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->dev.queue_pairs = 1;
+	o->dev.queue_size = 256;
+	o->dev.need_reply = true;
+	o->dev.set_status = true;
+	o->dev.mem_regions = 1;
+	o->mem_mb = 64;
+	o->timeout_s = 10;
+	o->dev.reply_timeout_ms = 5000;
+	o->net.min_size = o->net.max_size = 64;
+	o->net.tx = o->net.rx = true;
+	o->net.verify = true;
+	o->net.reconnect = true;
+	o->net.drain_ms = 2000;
+
+	while ((c = getopt_long(argc, argv, "vqh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCKET: o->dev.socket_path = optarg; break;
+		case OPT_SERVER: o->dev.server = true; break;
+		case OPT_TIMEOUT:
+			if (parse_u64("timeout", optarg, 10, 0, 86400, &v))
+				return -EINVAL;
+			o->timeout_s = (int)v;
+			break;
+		case OPT_REPLY_TIMEOUT:
+			if (parse_u64("reply-timeout", optarg, 10, 1, 3600000, &v))
+				return -EINVAL;
+			o->dev.reply_timeout_ms = (int)v;
+			break;
+		case OPT_NO_RECONNECT: o->net.reconnect = false; break;
+		case OPT_QUEUES:
+			if (parse_u64("queues", optarg, 10, 1, FE_MAX_QUEUE_PAIRS, &v))
+				return -EINVAL;
+			o->dev.queue_pairs = (unsigned int)v;
+			break;
+		case OPT_QSIZE:
+			if (parse_u64("qsize", optarg, 10, 2, FE_MAX_QUEUE_SIZE, &v) ||
+			    (v & (v - 1))) {
+				fprintf(stderr, "uvdpa-frontend: --qsize must be a power of two "
+					"in 2..%d\n", FE_MAX_QUEUE_SIZE);
+				return -EINVAL;
+			}
+			o->dev.queue_size = (uint16_t)v;
+			break;
+		case OPT_LEGACY: o->legacy = true; break;
+		case OPT_NO_MRG: o->no_mrg = true; break;
+		case OPT_NO_EVENT_IDX: o->no_event_idx = true; break;
+		case OPT_FEATURES:
+			if (parse_u64("features", optarg, 16, 0, UINT64_MAX, &o->features))
+				return -EINVAL;
+			o->features_set = true;
+			break;
+		case OPT_PFEATURES:
+			if (parse_u64("protocol-features", optarg, 16, 0, UINT64_MAX,
+				      &o->protocol_features))
+				return -EINVAL;
+			o->pf_set = true;
+			break;
+		case OPT_NO_REPLY_ACK: o->no_reply_ack = true; break;
+		case OPT_NO_STATUS: o->dev.set_status = false; break;
+		case OPT_IRQ: o->dev.irq = true; break;
+		case OPT_MEM_MB:
+			if (parse_u64("mem-mb", optarg, 10, 1, 65536, &v))
+				return -EINVAL;
+			o->mem_mb = (unsigned int)v;
+			break;
+		case OPT_REGIONS:
+			if (parse_u64("regions", optarg, 10, 1, FE_MAX_REGIONS, &v))
+				return -EINVAL;
+			o->dev.mem_regions = (unsigned int)v;
+			break;
+		case OPT_MEM_SLOTS: o->dev.mem_slots = true; break;
+		case OPT_MEM_REPLUG: o->mem_replug = true; break;
+		case OPT_COUNT:
+			if (parse_u64("count", optarg, 10, 1, UINT64_MAX / 2, &o->count))
+				return -EINVAL;
+			break;
+		case OPT_SECONDS: {
+			char *end;
+
+			o->seconds = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->seconds >= 0) || o->seconds > 86400) {
+				fprintf(stderr, "uvdpa-frontend: --seconds %s: expected 0..86400\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case OPT_SIZE:
+			if (parse_size(optarg, &o->net.min_size, &o->net.max_size))
+				return -EINVAL;
+			break;
+		case OPT_TX_ONLY: o->net.rx = false; o->net.tx = true; break;
+		case OPT_RX_ONLY: o->net.tx = false; o->net.rx = true; break;
+		case OPT_NO_VERIFY: o->net.verify = false; break;
+		case OPT_SPLIT_HDR: o->net.split_hdr = true; break;
+		case OPT_RX_BUF:
+			if (parse_u64("rx-buf-size", optarg, 10, 64, 65536, &v))
+				return -EINVAL;
+			o->net.rx_buf_size = (uint32_t)v;
+			break;
+		case OPT_WINDOW:
+			if (parse_u64("window", optarg, 10, 1, FE_MAX_QUEUE_SIZE, &v))
+				return -EINVAL;
+			o->net.window = (unsigned int)v;
+			break;
+		case OPT_BURST:
+			if (parse_u64("burst", optarg, 10, 1, 1024, &v))
+				return -EINVAL;
+			o->net.burst = (unsigned int)v;
+			break;
+		case OPT_DRAIN:
+			if (parse_u64("drain-ms", optarg, 10, 1, 600000, &v))
+				return -EINVAL;
+			o->net.drain_ms = (int)v;
+			break;
+		case OPT_NEGOTIATE_ONLY: o->negotiate_only = true; break;
+		case OPT_RECONNECT_TEST: o->reconnect_test = true; break;
+		case OPT_JSON: o->json = true; break;
+		case 'v': level = UVDPA_LOG_DEBUG; break;
+		case 'q': level = UVDPA_LOG_WARN; break;
+		case 'h':
+		case OPT_HELP: usage(stdout); exit(0);
+		default: return -EINVAL;
+		}
+	}
+	uvdpa_log_set_level(level);
+	if (optind != argc) {
+		fprintf(stderr, "uvdpa-frontend: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->dev.socket_path) {
+		fprintf(stderr, "uvdpa-frontend: --socket PATH is required\n");
+		return -EINVAL;
+	}
+	if (!o->negotiate_only && !o->count && o->seconds <= 0) {
+		fprintf(stderr, "uvdpa-frontend: give --count N or --seconds S "
+			"(or --negotiate-only)\n");
+		return -EINVAL;
+	}
+	if (o->count && o->seconds > 0 && !o->negotiate_only) {
+		fprintf(stderr, "uvdpa-frontend: --count and --seconds exclude each other\n");
+		return -EINVAL;
+	}
+	if (o->mem_replug && (!o->dev.mem_slots || o->dev.mem_regions < 2)) {
+		fprintf(stderr, "uvdpa-frontend: --mem-replug needs --mem-slots and "
+			"--regions >= 2\n");
+		return -EINVAL;
+	}
+	if (o->reconnect_test && o->count == 1 && !o->negotiate_only) {
+		fprintf(stderr, "uvdpa-frontend: --reconnect-test needs --count >= 2\n");
+		return -EINVAL;
+	}
+
+	o->dev.connect_timeout_ms = o->timeout_s * 1000;
+	o->dev.mem_size = (uint64_t)o->mem_mb << 20;
+	o->dev.features = o->features_set ? o->features : fe_default_features(o->dev.queue_pairs);
+	if (o->legacy)
+		o->dev.features &= ~BIT(VIRTIO_F_VERSION_1);
+	if (o->no_mrg)
+		o->dev.features &= ~BIT(VIRTIO_NET_F_MRG_RXBUF);
+	if (o->no_event_idx)
+		o->dev.features &= ~BIT(VIRTIO_RING_F_EVENT_IDX);
+	o->dev.protocol_features = o->pf_set ? o->protocol_features :
+				   fe_default_protocol_features();
+	if (o->no_reply_ack) {
+		o->dev.protocol_features &= ~BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
+		o->dev.need_reply = false;
+	}
+	o->net.count = o->count;
+	o->net.seconds = o->seconds;
+	return 0;
+}
+
+/* Every ring's stop base must lie between what the device marked used and
+ * what we made available; anything else means the backend lost track. */
+static unsigned int check_ring_bases(const struct fe_dev *dev)
+{
+	unsigned int i, bad = 0;
+
+	for (i = 0; i < dev->nvrings; i++) {
+		const struct fe_vring *vr = &dev->vrings[i];
+		uint16_t used = (uint16_t)(vr->last_used_idx + fe_vring_used_pending(vr));
+		uint16_t base = (uint16_t)vr->stop_base;
+
+		if ((uint16_t)(base - used) > (uint16_t)(vr->avail_idx - used)) {
+			LOG_WARN(TAG, "vring %u stopped at base %u outside used %u .. avail %u", i,
+				 base, used, vr->avail_idx);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static int hold(struct fe_dev *dev, double seconds, bool reconnect)
+{
+	int64_t end_ms = (int64_t)(seconds * 1000);
+	int64_t waited = 0;
+
+	while (waited < end_ms) {
+		int slice = end_ms - waited > 100 ? 100 : (int)(end_ms - waited);
+		int r = fe_conn_poll(&dev->conn, slice);
+
+		waited += slice;
+		if (r == -ECONNRESET) {
+			LOG_WARN(TAG, "backend disconnected");
+			dev->backend_disconnects++;
+			if (!reconnect)
+				return r;
+			r = fe_dev_reconnect(dev);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static double rate(uint64_t n, uint64_t ns)
+{
+	return ns ? (double)n * 1e9 / (double)ns : 0.0;
+}
+
+static void report(const struct options *o, const struct fe_dev *dev, const struct fe_net *net,
+		   unsigned int base_errors, bool pass, const char *why)
+{
+	struct fe_net_stats st;
+	char fstr[512];
+	double tx_pps, rx_pps, tx_gbps, rx_gbps;
+
+	memset(&st, 0, sizeof(st));
+	if (net)
+		fe_net_get_stats(net, &st);
+	tx_pps = rate(st.tx_pkts, st.tx_ns);
+	rx_pps = rate(st.rx_pkts, st.rx_ns);
+	tx_gbps = rate(st.tx_bytes * 8, st.tx_ns) / 1e9;
+	rx_gbps = rate(st.rx_bytes * 8, st.rx_ns) / 1e9;
+	fe_features_str(dev->features, fstr, sizeof(fstr));
+
+	printf("features: 0x%016" PRIx64 " (%s)\n", dev->features, fstr);
+	printf("protocol features: 0x%" PRIx64 " (backend offered 0x%" PRIx64 ")\n",
+	       dev->protocol_features, dev->backend_protocol_features);
+	printf("device: %u queue pair(s) x %u, net header %u bytes, %u memory region(s) via %s\n",
+	       dev->cfg.queue_pairs, dev->cfg.queue_size, dev->net_hdr_len, dev->mem.nregions,
+	       (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
+	       "ADD_MEM_REG" : "SET_MEM_TABLE");
+	if (net && o->net.tx)
+		printf("tx: %" PRIu64 " packets, %" PRIu64 " bytes, %.3f s, %.3f Mpps, %.3f Gbit/s\n",
+		       st.tx_pkts, st.tx_bytes, (double)st.tx_ns / 1e9, tx_pps / 1e6, tx_gbps);
+	if (net && o->net.rx)
+		printf("rx: %" PRIu64 " good, %" PRIu64 " bad, %" PRIu64 " lost, %" PRIu64
+		       " out of order, %" PRIu64 " bytes, %.3f s, %.3f Mpps, %.3f Gbit/s\n",
+		       st.rx_pkts, st.rx_bad, st.rx_lost, st.rx_ooo, st.rx_bytes,
+		       (double)st.rx_ns / 1e9, rx_pps / 1e6, rx_gbps);
+	if (net)
+		printf("rings: %" PRIu64 " kicks, %" PRIu64 " calls, %" PRIu64 " ring errors, "
+		       "%u stop-base errors\n", st.kicks, st.calls, st.ring_errors, base_errors);
+	printf("sessions: %u, backend disconnects %u, dropped at disconnect %" PRIu64 "\n",
+	       dev->sessions, dev->backend_disconnects, st.reset_drops);
+	printf("backend channel: %" PRIu64 " config change, %" PRIu64 " host notifier, %"
+	       PRIu64 " other\n", dev->conn.backend.config_change, dev->conn.backend.host_notifier,
+	       dev->conn.backend.unknown);
+	printf("result: %s%s%s\n", pass ? "PASS" : "FAIL", why ? ": " : "", why ? why : "");
+
+	if (o->json) {
+		printf("{\"result\":\"%s\",\"tx_pkts\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
+		       ",\"rx_pkts\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"rx_bad\":%" PRIu64
+		       ",\"rx_lost\":%" PRIu64 ",\"rx_ooo\":%" PRIu64 ",\"reset_drops\":%" PRIu64
+		       ",\"tx_pps\":%.0f,\"rx_pps\":%.0f,\"tx_gbps\":%.3f,\"rx_gbps\":%.3f"
+		       ",\"gbps\":%.3f,\"features\":\"0x%" PRIx64 "\",\"features_str\":\"%s\""
+		       ",\"protocol_features\":\"0x%" PRIx64 "\",\"net_hdr_len\":%u"
+		       ",\"queue_pairs\":%u,\"queue_size\":%u,\"regions\":%u,\"mem_slots\":%s"
+		       ",\"sessions\":%u,\"reconnects\":%u,\"backend_disconnects\":%u"
+		       ",\"config_change_msgs\":%" PRIu64 ",\"host_notifier_msgs\":%" PRIu64
+		       ",\"kicks\":%" PRIu64 ",\"calls\":%" PRIu64 ",\"ring_errors\":%" PRIu64
+		       ",\"stop_base_errors\":%u}\n",
+		       pass ? "pass" : "fail", st.tx_pkts, st.tx_bytes, st.rx_pkts, st.rx_bytes,
+		       st.rx_bad, st.rx_lost, st.rx_ooo, st.reset_drops, tx_pps, rx_pps, tx_gbps,
+		       rx_gbps, o->net.rx ? rx_gbps : tx_gbps, dev->features, fstr,
+		       dev->protocol_features, dev->net_hdr_len, dev->cfg.queue_pairs,
+		       dev->cfg.queue_size, dev->mem.nregions,
+		       (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
+		       "true" : "false", dev->sessions, st.reconnects, dev->backend_disconnects,
+		       dev->conn.backend.config_change, dev->conn.backend.host_notifier, st.kicks,
+		       st.calls, st.ring_errors, base_errors);
+	}
+	fflush(stdout);
+}
+
+/* After phase gap: the memory replug first (when asked), then a full
+ * session restart (when asked). */
+static int between_phases(const struct options *o, struct fe_dev *dev, struct fe_net *net,
+			  unsigned int gap, unsigned int *base_errors)
+{
+	bool replug = o->mem_replug && gap == 0;
+	bool reconnect = o->reconnect_test && !replug;
+	int r;
+
+	if (replug) {
+		unsigned int last = dev->mem.nregions - 1;
+
+		LOG_INFO(TAG, "memory replug: removing and re-adding region %u", last);
+		r = fe_dev_mem_remove_region(dev, last);
+		if (r == 0)
+			r = fe_dev_mem_add_region(dev, last);
+		if (r < 0)
+			return r;
+	}
+	if (reconnect) {
+		LOG_INFO(TAG, "reconnect test: tearing the session down");
+		r = fe_dev_stop(dev);
+		if (r < 0)
+			return r;
+		*base_errors += check_ring_bases(dev);
+		fe_dev_disconnect(dev);
+		r = fe_dev_connect(dev);
+		if (r == 0)
+			r = fe_dev_negotiate(dev);
+		if (r == 0 && net)
+			r = fe_net_start(net);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int run(struct options *o, struct fe_dev *dev)
+{
+	struct fe_net *net = NULL;
+	unsigned int phases = 1 + (o->mem_replug ? 1 : 0) + (o->reconnect_test ? 1 : 0);
+	unsigned int p, base_errors = 0;
+	const char *why = NULL;
+	bool pass = false;
+	int r;
+
+	r = fe_dev_connect(dev);
+	if (r == 0)
+		r = fe_dev_negotiate(dev);
+	if (r < 0) {
+		why = "negotiation failed";
+		goto out;
+	}
+
+	if (o->negotiate_only) {
+		for (p = 0; p < phases && r == 0; p++) {
+			r = hold(dev, o->seconds / phases, o->net.reconnect);
+			if (r == 0 && p + 1 < phases)
+				r = between_phases(o, dev, NULL, p, &base_errors);
+		}
+		if (r < 0) {
+			why = "session failed";
+			goto out;
+		}
+		r = fe_dev_stop(dev);
+		if (r < 0) {
+			why = "GET_VRING_BASE failed";
+			goto out;
+		}
+		base_errors += check_ring_bases(dev);
+		pass = base_errors == 0;
+		if (!pass)
+			why = "ring stop bases out of range";
+		goto out;
+	}
+
+	net = fe_net_new(dev, &o->net);
+	if (!net) {
+		why = "cannot set up traffic";
+		goto out;
+	}
+	r = fe_net_start(net);
+	for (p = 0; p < phases && r == 0; p++) {
+		uint64_t n = o->count / phases + (p + 1 == phases ? o->count % phases : 0);
+
+		r = fe_net_run(net, n, o->count ? 0 : o->seconds / phases);
+		if (r == 0 && p + 1 < phases)
+			r = between_phases(o, dev, net, p, &base_errors);
+	}
+	if (r < 0) {
+		why = r == -ETIMEDOUT ? "traffic stalled" :
+		      r == -ECONNRESET ? "backend disconnected" : "traffic failed";
+		goto out;
+	}
+	r = fe_dev_stop(dev);
+	if (r < 0) {
+		why = "GET_VRING_BASE failed";
+		goto out;
+	}
+	base_errors += check_ring_bases(dev);
+
+	{
+		struct fe_net_stats st;
+
+		fe_net_get_stats(net, &st);
+		if (!fe_net_verified(net))
+			why = "traffic did not verify";
+		else if (o->net.tx && o->count && st.tx_pkts != o->count)
+			why = "not every packet was sent";
+		else if (!o->net.tx && o->count && st.rx_pkts + st.rx_bad < o->count)
+			why = "fewer packets than expected arrived";
+		else if (!o->net.tx && st.rx_pkts == 0)
+			why = "nothing arrived";
+		else if (o->net.tx && st.tx_pkts == 0)
+			why = "nothing was sent";
+		else if (base_errors)
+			why = "ring stop bases out of range";
+		else
+			pass = true;
+	}
+out:
+	report(o, dev, net, base_errors, pass, why);
+	fe_net_free(net);
+	fe_dev_disconnect(dev);
+	return pass ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct fe_dev *dev;
+	int r;
+
+	if (parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr, "try 'uvdpa-frontend --help'\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sock_path_for_signal = o.dev.socket_path;
+	sock_is_ours = o.dev.server;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return 1;
+	r = fe_dev_init(dev, &o.dev);
+	if (r < 0) {
+		fprintf(stderr, "uvdpa-frontend: setup failed: %s\n", strerror(-r));
+		free(dev);
+		return 1;
+	}
+	r = run(&o, dev);
+	fe_dev_fini(dev);
+	free(dev);
+	return r;
+}

@@ -1,0 +1,174 @@
+/* uvdpa: the management tool. Sends one command (or a batch file of them)
+ * to uvdpad over its control socket and prints the answer: output on
+ * stdout, errors on stderr as "uvdpa: message", non-zero exit on error.
+ * Same grammar as the kernel's `vdpa` tool, plus binding. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/commands.h"
+#include "daemon/control.h"
+
+#define CALL_TIMEOUT_MS 120000
+
+static void usage(FILE *f)
+{
+	fputs(cmd_usage(), f);
+	fputs("\nOptions:\n"
+	      "  -j, --json      JSON output (the kernel vdpa tool's keys)\n"
+	      "  -p, --pretty    indented JSON\n"
+	      "  -s, --socket S  uvdpad's control socket (default $UVDPA_SOCKET or "
+	      CTL_DEFAULT_SOCKET ")\n"
+	      "  -b, --batch F   run the commands in file F, one per line (- for stdin);\n"
+	      "                  stop at the first error\n",
+	      f);
+}
+
+static bool is_help(const char *word)
+{
+	size_t n = strlen(word);
+
+	return n && !strncmp(word, "help", n);
+}
+
+struct session {
+	const char *socket;
+	struct ctl_client *client;
+	bool json, pretty;
+};
+
+/* Returns 0, or 1 after printing the error (prefixed with where, if any). */
+static int run(struct session *s, int argc, char *const argv[], const char *where)
+{
+	struct ctl_response resp;
+	char err[512];
+	int ret;
+
+	if (!s->client) {
+		ret = ctl_client_connect(s->socket, &s->client, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "uvdpa: %s\n", err);
+			return 1;
+		}
+	}
+	ret = ctl_client_call(s->client, argc, argv, s->json, s->pretty, CALL_TIMEOUT_MS, &resp, err,
+			      sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "uvdpa: %s%s%s\n", where ? where : "", where ? ": " : "", err);
+		return 1;
+	}
+	fputs(resp.output, stdout);
+	fflush(stdout);
+	if (resp.status) {
+		fprintf(stderr, "uvdpa: %s%s%s\n", where ? where : "", where ? ": " : "",
+			resp.error[0] ? resp.error : strerror(resp.status));
+		ret = 1;
+	}
+	ctl_response_free(&resp);
+	return ret;
+}
+
+static int run_batch(struct session *s, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+	const char *shown = strcmp(path, "-") ? path : "<stdin>";
+	unsigned int lineno = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "uvdpa: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (!rc && getline(&line, &cap, f) >= 0) {
+		char where[4096 + 32], err[256];
+		char **argv;
+		int argc;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
+		if (ctl_split_line(line, &argc, &argv, err, sizeof(err)) < 0) {
+			fprintf(stderr, "uvdpa: %s: %s\n", where, err);
+			rc = 1;
+			break;
+		}
+		if (argc && is_help(argv[0]))
+			fputs(cmd_usage(), stdout);
+		else if (argc)
+			rc = run(s, argc, argv, where);
+		ctl_argv_free(argc, argv);
+	}
+	if (!rc && ferror(f)) {
+		fprintf(stderr, "uvdpa: error reading %s\n", shown);
+		rc = 1;
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct session s = { 0 };
+	const char *batch = NULL;
+	int c, rc;
+
+	s.socket = getenv("UVDPA_SOCKET");
+	if (!s.socket || !s.socket[0])
+		s.socket = CTL_DEFAULT_SOCKET;
+	/* '+': options only before the command, so its words stay its own. */
+	while ((c = getopt_long(argc, argv, "+jps:b:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			s.json = true;
+			break;
+		case 'p':
+			s.pretty = true;
+			break;
+		case 's':
+			s.socket = optarg;
+			break;
+		case 'b':
+			batch = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (batch && argc) {
+		fprintf(stderr, "uvdpa: -b FILE takes its commands from FILE: drop \"%s\"\n",
+			argv[0]);
+		return 2;
+	}
+	if (batch) {
+		rc = run_batch(&s, batch);
+	} else if (!argc) {
+		usage(stderr);
+		return 2;
+	} else if (is_help(argv[0])) {
+		fputs(cmd_usage(), stdout);
+		return 0;
+	} else {
+		rc = run(&s, argc, argv, NULL);
+	}
+	ctl_client_close(s.client);
+	return rc;
+}
