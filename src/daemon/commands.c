@@ -700,6 +700,8 @@ static int dispatch(struct cmd_ctx *c, const char *what, const struct cmd_entry 
 	size_t used = 0;
 	int i;
 
+	if (n > ARRAY_SIZE(kw))
+		return fail(c, -E2BIG, "internal error: %s table too large", what);
 	for (i = 0; i < (int)n; i++)
 		kw[i] = table[i].kw;
 	i = cmd_keyword_match(argv[0], kw, n);

@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"      --demo[=SOCKET]   create demo0, an emulated net VF in loopback, bound to\n"
 		"                        vhost-user SOCKET (default " DEMO_SOCKET ")\n"
 		"      --test-mgmtdev    also offer test/null and test/null-blk (no datapath)\n"
+		"      --sysfs DIR       look for vfio-pci functions under DIR, not /sys (tests)\n"
 		"  -h, --help            this text\n");
 }
 
@@ -85,7 +86,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "relays", required_argument, NULL, OPT_RELAYS },
 		{ "demo", optional_argument, NULL, OPT_DEMO },
 		{ "test-mgmtdev", no_argument, NULL, OPT_TEST },
-		{ "sysfs", required_argument, NULL, OPT_SYSFS },	/* tests: where to scan */
+		{ "sysfs", required_argument, NULL, OPT_SYSFS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};

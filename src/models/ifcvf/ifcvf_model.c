@@ -177,6 +177,7 @@ static void build_config_space(struct ifcvf_model *m, bool transitional)
 }
 
 static int model_bar_read(void *opaque, unsigned int bar, uint64_t off, void *buf, uint32_t len);
+static uint64_t model_bar_size(void *opaque, unsigned int bar);
 static int model_bar_write(void *opaque, unsigned int bar, uint64_t off, const void *buf,
 			   uint32_t len);
 
@@ -190,7 +191,7 @@ static bool pci_cfg_window(struct ifcvf_model *m, unsigned int *bar, uint32_t *o
 	*len = get32(m->cfg + CAP_PCI_CFG + VIRTIO_PCI_CAP_LENGTH);
 	pthread_mutex_unlock(&m->lock);
 	return (*len == 1 || *len == 2 || *len == 4) && (*off % *len) == 0 &&
-	       m->pdev->ops->bar_size(m->pdev, *bar) >= (uint64_t)*off + *len;
+	       model_bar_size(m, *bar) >= (uint64_t)*off + *len;
 }
 
 static int model_cfg_read(void *opaque, uint32_t off, void *buf, uint32_t len)
@@ -907,7 +908,8 @@ uint64_t ifcvf_model_default_features(enum vdpa_dev_type type, uint16_t max_vqp)
 	return t ? t->default_features(max_vqp) : 0;
 }
 
-struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen)
+static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *err,
+				    size_t errlen, int *rc)
 {
 	const struct ifcvf_dev_type *t = find_type(cfg->type);
 	struct vdpa_pci_id id;
@@ -921,6 +923,7 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 	if (!t) {
 		snprintf(err, errlen, "the emulated IFCVF has no %s device type",
 			 cfg->type == VDPA_TYPE_BLK ? "blk" : "such");
+		*rc = -EOPNOTSUPP;
 		return NULL;
 	}
 	features = cfg->device_features ? cfg->device_features : t->default_features(cfg->max_vqp);
@@ -930,12 +933,16 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 			 "IFCVF %s (supported: 0x%llx)", (unsigned long long)features,
 			 (unsigned long long)(features & ~t->supported_features), t->name,
 			 (unsigned long long)t->supported_features);
+		*rc = -EINVAL;
 		return NULL;
 	}
 	n = t->num_vrings(cfg, features, err, errlen);
-	if (n < 0)
+	if (n < 0) {
+		*rc = n;
 		return NULL;
+	}
 
+	*rc = -ENOMEM;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		goto nomem;
@@ -963,7 +970,8 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 
 	/* The type's engine works may run from here on: none of its queues
 	 * runs before the driver enables it. */
-	if (t->create(m, cfg, err, errlen) < 0) {
+	*rc = t->create(m, cfg, err, errlen);
+	if (*rc < 0) {
 		model_free(m);
 		return NULL;
 	}
@@ -977,6 +985,7 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 	if (!pdev) {
 		t->destroy(m);
 		model_free(m);
+		*rc = -ENOMEM;
 		goto nomem;
 	}
 	m->pdev = pdev;
@@ -985,13 +994,24 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 	m->next = models;
 	models = m;
 	pthread_mutex_unlock(&models_lock);
-	LOG_INFO(TAG, "%s: emulated IFCVF %s, %u vrings, features 0x%llx", addr, t->name,
-		 m->nvrings, (unsigned long long)features);
+	LOG_INFO(TAG, "%s: emulated IFCVF %s, %u vrings, features 0x%llx, port %s", addr, t->name,
+		 m->nvrings, (unsigned long long)features, cfg->port[0] ? cfg->port : "default");
+	*rc = 0;
 	return pdev;
 
 nomem:
 	snprintf(err, errlen, "out of memory creating the emulated IFCVF");
 	return NULL;
+}
+
+struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen)
+{
+	int rc = 0;
+	struct pci_dev *pdev = model_create(cfg, err, errlen, &rc);
+
+	if (!pdev)
+		errno = rc < 0 ? -rc : EINVAL;
+	return pdev;
 }
 
 /* ---- Run-time API ---- */

@@ -34,7 +34,9 @@ struct ifcvf_model_config {
 };
 
 /* Creates the model and its emulated function "emu:N"; pci_dev release
- * destroys both. NULL on error, with a message for the user in err. Starts
+ * destroys both. NULL on error, with errno set (EINVAL bad configuration,
+ * EOPNOTSUPP device type not implemented, EBUSY pair already has two ends,
+ * EPERM/ENOENT... from the tap, ENOMEM) and a message for the user in err. Starts
  * the engine pool with its defaults if ifcvf_engine_pool_init() was not
  * called. */
 struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen);

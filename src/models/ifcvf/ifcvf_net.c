@@ -379,6 +379,12 @@ static unsigned int qpair_run(struct net_qpair *p, bool polling)
 	if (produces_rx(p))
 		n += rx_produce_run(p);
 	n += tx_run(p, peer);
+	/* A ring found malformed by a mere look (avail idx too far ahead) stops
+	 * its queue like any other fault. */
+	if (p->rxq->running && virtq_is_broken(&p->rxq->vq))
+		rx_fault(p);
+	if (p->txq->running && virtq_is_broken(&p->txq->vq))
+		ifcvf_vq_fault(p->txq);
 	return n;
 }
 
@@ -665,6 +671,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 	uint16_t max_vqp = cfg->max_vqp ? cfg->max_vqp : 1;
 	struct ifcvf_net *net;
 	unsigned int i;
+	int rc;
 
 	net = calloc(1, sizeof(*net) + max_vqp * sizeof(net->pairs[0]));
 	if (!net) {
@@ -734,10 +741,11 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 	}
 	m->type_priv = net;
 
-	if (net_port_open(net, err, errlen) < 0) {
+	rc = net_port_open(net, err, errlen);
+	if (rc < 0) {
 		net_free(net);
 		m->type_priv = NULL;
-		return -EINVAL;
+		return rc;
 	}
 	for (i = 0; i < max_vqp; i++)
 		net->pairs[i].rxq->work = net->pairs[i].txq->work = &net->pairs[i].pw->work;

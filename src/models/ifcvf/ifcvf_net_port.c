@@ -209,8 +209,8 @@ static int wire_attach(struct ifcvf_net *net, char *err, size_t errlen)
 	wire->end[s] = net;
 	net->wire = wire;
 	net->wire_side = s;
-	LOG_INFO(TAG, "%s: pair %s end %u%s", net->model->pdev ? net->model->pdev->addr : "emu",
-		 name, s, wire->end[!s] ? " (connected)" : "");
+	LOG_INFO(TAG, "emu:%u joins pair %s%s", net->model->index, name,
+		 wire->end[!s] ? " (both ends connected)" : " (waiting for the other end)");
 out:
 	if (rc < 0 && wire)
 		wire_put(wire);
