@@ -105,7 +105,23 @@ int fe_backend_channel_open(struct fe_conn *c);
  * the channel broke (it is then closed; the session goes on). */
 int fe_backend_channel_serve(struct fe_conn *c);
 
-/* ---- Raw message API (tests send anything, including malformed) ---- */
+/* ---- Raw message API (tests send anything, including malformed) ----
+ *
+ * Typical use, on a bare connection or on a negotiated fe_dev's conn:
+ *
+ *	struct fe_conn c;
+ *	struct vhost_user_msg reply;
+ *	uint64_t v = 0;
+ *
+ *	fe_conn_init(&c, path, false);
+ *	fe_conn_establish(&c, 2000);
+ *	// SET_FEATURES announcing 4096 payload bytes but carrying 8:
+ *	fe_raw_send(&c, VHOST_USER_SET_FEATURES, VHOST_USER_VERSION, 4096,
+ *		    &v, sizeof(v), NULL, 0);
+ *	if (fe_raw_wait_closed(&c, 1000)) ...	// backend dropped us: good
+ *	// or expect a reply: fe_raw_recv(&c, &reply, 1000) == 1
+ *	fe_conn_fini(&c);
+ */
 
 /* Sends header {request, flags, size_field} followed by payload_len bytes
  * of payload and nfds fds (fds are not closed). */
