@@ -254,7 +254,10 @@ out:
 
 /* Removes the mappings inside [iova, iova + size). A range that cuts a
  * mapping, or that holds none, is refused with -ENOENT and changes nothing
- * (VFIO type1 semantics, without its partial-unmap corner cases). */
+ * (VFIO type1 semantics, without its partial-unmap corner cases). After
+ * return no new translation reaches the range; an access the model started
+ * before may still complete, so, as with hardware, the driver stops the
+ * queues before it frees the memory. */
 static int emu_dma_unmap(struct pci_dev *pdev, uint64_t iova, uint64_t size)
 {
 	struct emu_fn *fn = to_fn(pdev);

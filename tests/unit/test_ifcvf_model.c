@@ -1112,8 +1112,13 @@ static void test_sink_source(void **state)
 		assert_int_equal(f[17], i);			/* sequence */
 	}
 	assert_int_equal(stat_of(d, 0, "rx packets"), 8);
-	/* More buffers, more frames. */
+	/* Link down: no frames; up again: more buffers, more frames. */
+	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	drv_add_buf(d, 0, BUF_IOVA(9), 2048, true);
+	drv_kick(d, 0);
+	usleep(20000);
+	assert_int_equal(d->vq[0].used->idx, 8);
+	assert_int_equal(ifcvf_model_set_link(d->pdev, true), 0);
 	drv_kick(d, 0);
 	assert_true(drv_get_used(d, 0, NULL, NULL));
 	drv_close(d);

@@ -249,7 +249,8 @@ static unsigned int rx_produce_run(struct net_qpair *p)
 {
 	unsigned int n = 0;
 
-	if (!p->rxq->running)
+	/* Link down: nothing arrives (the tap keeps its frames). */
+	if (!p->rxq->running || !__atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED))
 		return 0;
 	while (n < NET_BATCH) {
 		if (p->fifo.len && !rx_deliver(p))
@@ -432,18 +433,21 @@ bool net_pair_work_arm(struct ifcvf_work *w)
 	}
 	for (s = 0; s < 2; s++) {
 		struct net_qpair *p = pw->side[s], *peer;
+		bool link_up;
 
 		if (!p)
 			continue;
 		peer = net_port_peer(p);
+		link_up = __atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED);
 		/* RX buffers are work only for a frame waiting for them or a
 		 * generator; TX buffers unless the receiver pushes back. */
-		if (rx_avail[s] && (p->fifo.len || p->net->port == NET_PORT_SOURCE))
+		if (rx_avail[s] && (p->fifo.len || (p->net->port == NET_PORT_SOURCE && link_up)))
 			busy = true;
 		if (tx_avail[s] && !(peer && peer->rxq->running &&
 				     (peer->fifo.len || !virtq_avail_count(&peer->rxq->vq))))
 			busy = true;
-		if (p->rxq->running && !p->fifo.len && produces_rx(p) && net_port_rx_ready(p))
+		if (p->rxq->running && !p->fifo.len && produces_rx(p) && link_up &&
+		    net_port_rx_ready(p))
 			busy = true;
 	}
 	return busy;
