@@ -170,7 +170,7 @@ start_sampler() { # NAME
 run() { # NAME [run-guest args]
     local name=$1
     shift
-    local j=$work/$name.json r ports tx_port rx_port
+    local j=$work/$name.json r tx_port rx_port
     r=$work/$name.peer.json
     stop_peer
     rm -f "$tmp/ports" "$r"
@@ -193,7 +193,10 @@ run() { # NAME [run-guest args]
     tap_rx=$(( $(cat "/sys/class/net/$tap/statistics/rx_packets") - tap_rx0 ))
     tap_tx=$(( $(cat "/sys/class/net/$tap/statistics/tx_packets") - tap_tx0 ))
     echo "   host $tap: rx_packets +$tap_rx tx_packets +$tap_tx"
-    [ "$grc" = 0 ] || fail "$name: guest rc $grc (log: $work/$name.log, uvdpad: $ud_log)"
+    if [ "$grc" != 0 ]; then
+        grep -E ' (ERR|WARN) ' "$ud_log" | tail -n 5 | sed 's/^/   uvdpad: /'
+        fail "$name: guest rc $grc (log: $work/$name.log, uvdpad: $ud_log)"
+    fi
 
     # ping
     expect "$name" ping_tx "$pings"
@@ -215,8 +218,9 @@ run() { # NAME [run-guest args]
     h_sec=$(json_get 'd["recv"]["seconds"]' <"$r")
     [ "$g_bytes" = "$size" ] || fail "$name: guest made $g_bytes bytes, wanted $size"
     [ "$h_bytes" = "$size" ] || fail "$name: guest -> host: host received $h_bytes of $size bytes"
-    [ -n "$g_sha" ] && [ "$g_sha" = "$h_sha" ] ||
-        fail "$name: guest -> host: sha256 mismatch: guest $g_sha host $h_sha"
+    if [ -z "$g_sha" ] || [ "$g_sha" != "$h_sha" ]; then
+        fail "$name: guest -> host: sha256 mismatch: guest '$g_sha' host '$h_sha'"
+    fi
 
     # host -> guest
     local rx_sha rx_bytes rx_sec

@@ -575,11 +575,9 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
 			n, n + 1u, msix);
 		return -ENOSPC;
 	}
+	/* A virtio 0.95 guest negotiates no VERSION_1: the function then uses the
+	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
 	features = hw_features(d, vu_get_features(vu));
-	if (!(features & (1ull << VIRTIO_F_VERSION_1))) {
-		LOG_ERR(TAG, "%s: the frontend did not negotiate VIRTIO_F_VERSION_1", vdev->name);
-		return -EINVAL;
-	}
 	d->vu = vu;
 	d->nr_vring = n;
 	for (i = 0; i < n; i++) {
