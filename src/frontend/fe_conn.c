@@ -458,7 +458,7 @@ int fe_conn_poll(struct fe_conn *c, int timeout_ms)
 			}
 			if (r == 0) {
 				LOG_WARN(TAG, "unsolicited message %u (%s) from the backend dropped",
-					 msg.hdr.request, fe_request_name(msg.hdr.request));
+					 msg.hdr.request, vhost_user_request_name(msg.hdr.request));
 				fe_wire_close_fds(&msg);
 			} else if (r == -EPROTO) {
 				c->peer_closed = true;

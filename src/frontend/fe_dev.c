@@ -35,57 +35,6 @@ uint64_t fe_default_protocol_features(void)
 	       BIT(VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) | BIT(VHOST_USER_PROTOCOL_F_STATUS);
 }
 
-const char *fe_request_name(uint32_t request)
-{
-	static const char *const names[VHOST_USER_REQUEST_MAX] = {
-		[VHOST_USER_NONE] = "NONE",
-		[VHOST_USER_GET_FEATURES] = "GET_FEATURES",
-		[VHOST_USER_SET_FEATURES] = "SET_FEATURES",
-		[VHOST_USER_SET_OWNER] = "SET_OWNER",
-		[VHOST_USER_RESET_OWNER] = "RESET_OWNER",
-		[VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
-		[VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
-		[VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
-		[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
-		[VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
-		[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
-		[VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
-		[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
-		[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
-		[VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
-		[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-		[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-		[VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
-		[VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-		[VHOST_USER_SEND_RARP] = "SEND_RARP",
-		[VHOST_USER_NET_SET_MTU] = "NET_SET_MTU",
-		[VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
-		[VHOST_USER_IOTLB_MSG] = "IOTLB_MSG",
-		[VHOST_USER_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
-		[VHOST_USER_GET_CONFIG] = "GET_CONFIG",
-		[VHOST_USER_SET_CONFIG] = "SET_CONFIG",
-		[VHOST_USER_CREATE_CRYPTO_SESSION] = "CREATE_CRYPTO_SESSION",
-		[VHOST_USER_CLOSE_CRYPTO_SESSION] = "CLOSE_CRYPTO_SESSION",
-		[VHOST_USER_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
-		[VHOST_USER_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
-		[VHOST_USER_POSTCOPY_END] = "POSTCOPY_END",
-		[VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
-		[VHOST_USER_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
-		[VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
-		[VHOST_USER_VRING_KICK] = "VRING_KICK",
-		[VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-		[VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
-		[VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
-		[VHOST_USER_SET_STATUS] = "SET_STATUS",
-		[VHOST_USER_GET_STATUS] = "GET_STATUS",
-	};
-
-	if (request < VHOST_USER_REQUEST_MAX && names[request])
-		return names[request];
-	return "UNKNOWN";
-}
-
 const char *fe_features_str(uint64_t features, char *buf, size_t len)
 {
 	static const struct {
@@ -175,11 +124,11 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 		hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
 		ack = true;
 	}
-	LOG_DEBUG(TAG, "-> %s size %zu fds %d%s", fe_request_name(request), len, nfds,
+	LOG_DEBUG(TAG, "-> %s size %zu fds %d%s", vhost_user_request_name(request), len, nfds,
 		  ack ? " need_reply" : "");
 	ret = fe_conn_send(&dev->conn, &hdr, payload, len, fds, nfds);
 	if (ret < 0) {
-		LOG_ERR(TAG, "sending %s failed: %s", fe_request_name(request), strerror(-ret));
+		LOG_ERR(TAG, "sending %s failed: %s", vhost_user_request_name(request), strerror(-ret));
 		return ret;
 	}
 	if (!own_reply && !ack)
@@ -187,29 +136,29 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 
 	ret = fe_conn_recv(&dev->conn, r, dev->conn.reply_timeout_ms);
 	if (ret < 0) {
-		LOG_ERR(TAG, "no reply to %s: %s", fe_request_name(request),
+		LOG_ERR(TAG, "no reply to %s: %s", vhost_user_request_name(request),
 			ret == -ECONNRESET ? "backend closed the connection" : strerror(-ret));
 		return ret;
 	}
 	if (r->nfds) {
-		LOG_WARN(TAG, "reply to %s carried %d unexpected fds", fe_request_name(request),
+		LOG_WARN(TAG, "reply to %s carried %d unexpected fds", vhost_user_request_name(request),
 			 r->nfds);
 		fe_wire_close_fds(r);
 	}
 	if (r->hdr.request != request ||
 	    r->hdr.flags != (VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG)) {
-		LOG_ERR(TAG, "bad reply to %s: request %u flags 0x%x", fe_request_name(request),
+		LOG_ERR(TAG, "bad reply to %s: request %u flags 0x%x", vhost_user_request_name(request),
 			r->hdr.request, r->hdr.flags);
 		return -EPROTO;
 	}
 	if (ack) {
 		if (r->hdr.size != sizeof(uint64_t)) {
-			LOG_ERR(TAG, "ack to %s has size %u", fe_request_name(request),
+			LOG_ERR(TAG, "ack to %s has size %u", vhost_user_request_name(request),
 				r->hdr.size);
 			return -EPROTO;
 		}
 		if (r->payload.u64 != 0) {
-			LOG_ERR(TAG, "backend refused %s (ack %llu)", fe_request_name(request),
+			LOG_ERR(TAG, "backend refused %s (ack %llu)", vhost_user_request_name(request),
 				(unsigned long long)r->payload.u64);
 			return -EREMOTEIO;
 		}
@@ -225,7 +174,7 @@ static int request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out)
 	if (r < 0)
 		return r;
 	if (reply.hdr.size != sizeof(uint64_t)) {
-		LOG_ERR(TAG, "reply to %s has size %u, want 8", fe_request_name(request),
+		LOG_ERR(TAG, "reply to %s has size %u, want 8", vhost_user_request_name(request),
 			reply.hdr.size);
 		return -EPROTO;
 	}

@@ -262,7 +262,6 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx);
 int fe_dev_mem_remove_region(struct fe_dev *dev, unsigned int idx);
 
-const char *fe_request_name(uint32_t request);
 /* "VERSION_1|MRG_RXBUF|..." into buf. */
 const char *fe_features_str(uint64_t features, char *buf, size_t len);
 
