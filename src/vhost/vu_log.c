@@ -94,7 +94,7 @@ int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
 
 uint64_t vu_log_set_bits(uint8_t *log, uint64_t log_size, uint64_t gpa, uint64_t len)
 {
-	uint64_t first, last, page, npages = 0;
+	uint64_t first, last, page, npages;
 
 	if (len == 0)
 		return 0;
@@ -110,9 +110,20 @@ uint64_t vu_log_set_bits(uint8_t *log, uint64_t log_size, uint64_t gpa, uint64_t
 		return 0;
 	if (last >= log_size * 8)
 		last = log_size * 8 - 1;
-	for (page = first; page <= last; page++) {
+	npages = last - first + 1;
+	page = first;
+	/* Partial first byte, whole bytes, partial last byte. */
+	while (page <= last && (page % 8)) {
 		__atomic_fetch_or(&log[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELAXED);
-		npages++;
+		page++;
+	}
+	while (page <= last && last - page >= 7) {
+		__atomic_fetch_or(&log[page / 8], (uint8_t)0xff, __ATOMIC_RELAXED);
+		page += 8;
+	}
+	while (page <= last) {
+		__atomic_fetch_or(&log[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELAXED);
+		page++;
 	}
 	return npages;
 }
