@@ -550,6 +550,7 @@ def one_case(path, case):
         else:
             outcome = "reply(req=%d flags=0x%x len=%d)" % (rreq, rflags, len(rpl))
     else:
+        # "open": accepted and kept (e.g. ring addresses translated later).
         outcome = res
     c.close()
     ok = outcome in allowed or (outcome == "nack-then-closed" and "closed" in allowed)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # STOP_RC, EXIT_RC, ... are for the callers
 # Shared helpers of the integration tests (sourced, not run).
 #
 #   . "$(dirname "$0")/lib.sh"
@@ -39,7 +40,7 @@ kill_list() {
 	local pid i any
 	[[ -s $1 ]] || return 0
 	while read -r pid; do
-		alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
+		if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
 	done <"$1"
 	for ((i = 0; i < 30; i++)); do
 		any=0
@@ -50,7 +51,7 @@ kill_list() {
 		sleep 0.1
 	done
 	while read -r pid; do
-		alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 	done <"$1"
 }
 

@@ -49,11 +49,14 @@ for p in "$UVDPAD" "$UVDPA" "$FRONTEND"; do
 	fi
 done
 
+# shellcheck source=lib.sh
 . "$HERE/lib.sh"
 lib_init uvdpa-emu
+# shellcheck disable=SC2034  # TP_MBUFS and MAPS_FILE_ONLY are read by lib.sh
 TP_MBUFS=16384
 # uvdpad's engine and relay threads create malloc arenas on first use:
 # compare fds exactly and file-backed mappings (guest memory) only.
+# shellcheck disable=SC2034
 MAPS_FILE_ONLY=1
 SKIPPED=0
 
@@ -163,10 +166,16 @@ tp_run() {
 	[[ -n $rx && -n $tx ]] || fail "$name: no final statistics in the testpmd log"
 	((rx > 100000 && tx > 100000)) || fail "$name: too little traffic: RX=$rx TX=$tx"
 	if ((nq > 1)); then
+		local vr vt
 		for ((q = 0; q < nq; q++)); do
 			qrx=$(tp_queue_rx "$log" "$q")
 			((${qrx:-0} > 0)) || fail "$name: queue $q forwarded nothing"
-			qs+=" q$q=$qrx"
+			# The device's own count for the pair's rings (a fresh VF).
+			vr=$(vstat "$dev" $((2 * q)) packets)
+			vt=$(vstat "$dev" $((2 * q + 1)) packets)
+			((${vr:-0} > 0 && ${vt:-0} > 0)) ||
+				fail "$name: vstats of queue pair $q: rx $vr tx $vt packets"
+			qs+=" q$q=$qrx(dev rx $vr)"
 		done
 	fi
 	# What the device counted: it delivered at least what testpmd received
@@ -261,7 +270,7 @@ s2_pair() {
 	info "sent $txn, received $rxn verified (bytes $(jget "$rl" rx_bytes)), 0 bad, 0 lost, 0 reordered;" \
 		"vstats pa tx $vtx, pb rx $vrx"
 	info "TX: $(grep '^tx:' "$tl" | sed 's/^tx: //')"
-	info "RX: $(grep '^rx:' "$rl" | sed 's/^rx: //')"
+	info "RX: $(grep '^rx:' "$rl" | sed 's/^rx: //') (its time includes the wait for the sender)"
 	printf 'pair %s %s %s %s\n' "$(jget "$tl" tx_pps)" "$(jget "$tl" tx_gbps)" \
 		"$(jget "$rl" rx_pps)" "$(jget "$rl" rx_gbps)" >>"$TMP/rates"
 	expect_counts "$UD_PID" "$base" "after the pair run"
@@ -406,9 +415,9 @@ if [[ -s $TMP/rates ]]; then
 	echo "measured:"
 	while read -r name a b c d; do
 		if [[ $name == pair ]]; then
-			echo "    pair: TX $(awk -v v="$a" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps" \
-				"$b Gbit/s, RX $(awk -v v="$c" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps $d Gbit/s" \
-				"(60..1514 B, verified)"
+			echo "    pair: $(awk -v v="$a" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps, $b Gbit/s" \
+				"sender-side, every frame delivered and verified (60..1514 B; receiver" \
+				"clock incl. its wait for the sender: $(awk -v v="$c" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps, $d Gbit/s)"
 		else
 			echo "    testpmd $name: $a Mpps avg, $b Mpps peak (io forwarding, 64 B)"
 		fi

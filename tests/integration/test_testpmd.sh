@@ -39,6 +39,7 @@ if [[ -z $TESTPMD ]]; then
 	exit 77
 fi
 
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 lib_init uvdpa-tp
 
