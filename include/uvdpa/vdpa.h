@@ -42,6 +42,9 @@ struct vdpa_device_ops {
 	int (*dev_conf)(struct vdpa_device *dev, struct vu_dev *vu);
 	int (*dev_close)(struct vdpa_device *dev, struct vu_dev *vu);
 	int (*set_vring_state)(struct vdpa_device *dev, struct vu_dev *vu, uint16_t vring, bool enable);
+	/* On every SET_FEATURES (and on a new dirty log while LOG_ALL is on).
+	 * A negative return refuses the change (dirty logging the device
+	 * cannot do): the frontend is told, or dropped if it would not hear. */
 	int (*set_features)(struct vdpa_device *dev, struct vu_dev *vu);
 	/* Migration. */
 	int (*migration_done)(struct vdpa_device *dev, struct vu_dev *vu);

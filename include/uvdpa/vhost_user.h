@@ -103,7 +103,11 @@ void vu_log_write(struct vu_dev *dev, uint64_t gpa, uint64_t len);
 void vu_log_used_ring(struct vu_dev *dev, uint16_t idx, uint64_t offset, uint64_t len);
 bool vu_log_enabled(struct vu_dev *dev);
 
-/* Signals ring idx's call fd (no-op without one). */
+/* Signals ring idx's call fd (no-op without one). Any thread, while the
+ * driver runs the ring: the library replaces or closes a ring's fds only
+ * after set_vring_state(idx, false) or dev_close, which must stop every
+ * thread that uses them before returning. vu_log_used_ring follows the same
+ * rule; vu_log_write may be called from any thread at any time. */
 int vu_vring_call(struct vu_dev *dev, uint16_t idx);
 /* Backend channel: CONFIG_CHANGE_MSG, waits for the frontend's ack. */
 int vu_config_change(struct vu_dev *dev);

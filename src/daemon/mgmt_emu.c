@@ -7,18 +7,14 @@
 #include <string.h>
 
 #include "daemon/mgmt.h"
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "models/ifcvf/ifcvf_model.h"
 #include "uvdpa/devargs.h"
 #include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
 
-/* 1 once the emulated IFCVF model (src/models/ifcvf/ifcvf_model.h) and the
- * ifcvf driver (src/drivers/ifcvf/ifcvf_vdpa.h) are built into libuvdpa;
- * 0 keeps the stub below, whose dev add answers -ENOTSUP. */
-#define MGMT_EMU_WIRED 1
-
 #define TAG "mgmt-emu"
-#define BIT(n) (1ull << (n))
 #define IFCVF_VQ_SIZE 256	/* the queue size IFCVF functions report */
 
 struct emu_mgmtdev {
@@ -52,11 +48,6 @@ static int parse_emu_devargs(const struct vdpa_dev_add_config *cfg, bool *transi
 	*sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
 	return 0;
 }
-
-#if MGMT_EMU_WIRED
-/* ================= Real glue: model + ifcvf driver ================= */
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "models/ifcvf/ifcvf_model.h"
 
 /* The model's counters, after the driver's own in `dev vstats`. The model
  * names them per queue kind ("rx packets", "tx packets", "cvq requests");
@@ -198,11 +189,6 @@ static int emu_dev_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 	return ret;
 }
 
-static uint64_t emu_supported_features(enum vdpa_dev_type type)
-{
-	return ifcvf_model_supported_features(type);
-}
-
 int mgmt_emu_init(unsigned int engines, bool poll, char *err, size_t errlen)
 {
 	int ret = ifcvf_engine_pool_init(engines, poll);
@@ -214,66 +200,6 @@ int mgmt_emu_init(unsigned int engines, bool poll, char *err, size_t errlen)
 	}
 	return 0;
 }
-
-static void emu_pool_fini(void)
-{
-	ifcvf_engine_pool_fini();
-}
-
-#else
-/* ================= STUB: model and driver not built yet =================
- * Waits for ifcvf_model_create(), ifcvf_model_supported_features(),
- * ifcvf_model_set_link/set_mac(), ifcvf_model_get_stats/reset_stats(),
- * ifcvf_engine_pool_init/fini() (src/models/ifcvf/ifcvf_model.h) and
- * ifcvf_probe(), ifcvf_remove(), ifcvf_pci_dev(), ifcvf_set_stats_provider()
- * (src/drivers/ifcvf/ifcvf_vdpa.h). */
-
-static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
-		       size_t errlen)
-{
-	bool transitional, sw_lm;
-	int ret = parse_emu_devargs(cfg, &transitional, &sw_lm, err, errlen);
-
-	if (ret < 0)
-		return ret;
-	snprintf(err, errlen, "%s: the emulated IFCVF model and the ifcvf driver are not built "
-		 "yet: cannot create %s", m->name, cfg->name);
-	return -ENOTSUP;
-}
-
-static int emu_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
-{
-	return -ENOTSUP;
-}
-
-static int emu_dev_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
-		       const struct vdpa_dev_set_config *cfg, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s: the emulated IFCVF model is not built yet", m->name);
-	return -ENOTSUP;
-}
-
-/* What the model will offer (its header lists them); shown by mgmtdev show. */
-static uint64_t emu_supported_features(enum vdpa_dev_type type)
-{
-	if (type != VDPA_TYPE_NET)
-		return 0;
-	return BIT(0) /* CSUM */ | BIT(1) /* GUEST_CSUM */ | BIT(3) /* MTU */ | BIT(5) /* MAC */ |
-	       BIT(15) /* MRG_RXBUF */ | BIT(16) /* STATUS */ | BIT(17) /* CTRL_VQ */ |
-	       BIT(22) /* MQ */ | BIT(27) /* ANY_LAYOUT */ | BIT(28) /* INDIRECT_DESC */ |
-	       BIT(29) /* EVENT_IDX */ | BIT(32) /* VERSION_1 */ | BIT(33) /* ACCESS_PLATFORM */;
-}
-
-int mgmt_emu_init(unsigned int engines, bool poll, char *err, size_t errlen)
-{
-	LOG_DEBUG(TAG, "engine pool (%u, %s) not built yet", engines, poll ? "poll" : "event");
-	return 0;
-}
-
-static void emu_pool_fini(void)
-{
-}
-#endif
 
 static const struct vdpa_mgmtdev_ops emu_ops = {
 	.dev_add = emu_dev_add,
@@ -309,8 +235,8 @@ int mgmt_emu_register(char *err, size_t errlen)
 {
 	int ret;
 
-	emu_net.m.supported_features = emu_supported_features(VDPA_TYPE_NET);
-	emu_blk.m.supported_features = emu_supported_features(VDPA_TYPE_BLK);
+	emu_net.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_NET);
+	emu_blk.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_BLK);
 	ret = vdpa_mgmtdev_register(&emu_net.m);
 	if (ret == 0) {
 		ret = vdpa_mgmtdev_register(&emu_blk.m);
@@ -326,5 +252,5 @@ void mgmt_emu_fini(void)
 {
 	vdpa_mgmtdev_unregister(&emu_net.m);
 	vdpa_mgmtdev_unregister(&emu_blk.m);
-	emu_pool_fini();
+	ifcvf_engine_pool_fini();
 }

@@ -10,14 +10,12 @@
 #include <string.h>
 
 #include "daemon/mgmt.h"
+#include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/log.h"
+#include "uvdpa/pci.h"
+#include "uvdpa/relay.h"
 #include "uvdpa/vdpa.h"
-
-/* 1 once pci_vfio_open() (src/pci/vfio.c), the ifcvf driver
- * (src/drivers/ifcvf/ifcvf_vdpa.h) and the relay pool (uvdpa/relay.h) are
- * built into libuvdpa; 0 keeps the stub, whose dev add answers -ENOTSUP. */
-#define MGMT_PCI_WIRED 1
 
 #define TAG "mgmt-pci"
 #define PCI_ADDR_LEN 12		/* "0000:06:00.3" */
@@ -33,15 +31,14 @@ struct pci_mgmtdev {
 
 static struct pci_mgmtdev *pci_mgmtdevs;
 
-static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
-				    const char *devargs, char *err, size_t errlen);
-static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev);
-
 static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 		       size_t errlen)
 {
 	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
 	const char *devargs = "vdpa=1";	/* asking for a vDPA device means vdpa=1 */
+	struct vdpa_device *dev = NULL;
+	struct pci_dev *pdev;
+	int ret;
 
 	if (pm->dev) {
 		snprintf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
@@ -50,37 +47,6 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	}
 	if (cfg->attrs & VDPA_ATTR_DEVARGS)
 		devargs = cfg->devargs;
-	return pci_dev_add_stub_or_real(pm, cfg, devargs, err, errlen);
-}
-
-static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
-{
-	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
-	int ret = pci_dev_del_real(pm, dev);
-
-	if (ret == 0 && pm->dev == dev)
-		pm->dev = NULL;
-	return ret;
-}
-
-static const struct vdpa_mgmtdev_ops pci_ops = {
-	.dev_add = pci_dev_add,
-	.dev_del = pci_dev_del,
-};
-
-#if MGMT_PCI_WIRED
-/* ================= Real glue: VFIO + ifcvf driver + relay pool ================= */
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "uvdpa/pci.h"
-#include "uvdpa/relay.h"
-
-static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
-				    const char *devargs, char *err, size_t errlen)
-{
-	struct vdpa_device *dev = NULL;
-	struct pci_dev *pdev;
-	int ret;
-
 	errno = 0;
 	pdev = pci_vfio_open(pm->addr, err, errlen);
 	if (!pdev)
@@ -96,11 +62,20 @@ static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_de
 	return 0;
 }
 
-static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev)
+static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 {
+	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
+
 	ifcvf_remove(dev);
+	if (pm->dev == dev)
+		pm->dev = NULL;
 	return 0;
 }
+
+static const struct vdpa_mgmtdev_ops pci_ops = {
+	.dev_add = pci_dev_add,
+	.dev_del = pci_dev_del,
+};
 
 int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
 {
@@ -117,44 +92,6 @@ int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
 	}
 	return ret;
 }
-
-static void pci_glue_fini(void)
-{
-	ifcvf_drivers_unregister();
-	relay_pool_fini();
-}
-
-#else
-/* ================= STUB: VFIO access and ifcvf driver not built yet =================
- * Waits for pci_vfio_open() and pci_dev_release() (uvdpa/pci.h,
- * src/pci/vfio.c), ifcvf_drivers_register/unregister(), ifcvf_probe() and
- * ifcvf_remove() (src/drivers/ifcvf/ifcvf_vdpa.h), relay_pool_init/fini()
- * (uvdpa/relay.h). Without registered drivers no function matches, so no
- * pci/ mgmtdev appears unless a test registers a driver itself. */
-
-static int pci_dev_add_stub_or_real(struct pci_mgmtdev *pm, const struct vdpa_dev_add_config *cfg,
-				    const char *devargs, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s: VFIO access and the ifcvf driver are not built yet: cannot "
-		 "create %s", pm->m.name, cfg->name);
-	return -ENOTSUP;
-}
-
-static int pci_dev_del_real(struct pci_mgmtdev *pm, struct vdpa_device *dev)
-{
-	return -ENOTSUP;
-}
-
-int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
-{
-	LOG_DEBUG(TAG, "relay pool (%u) and ifcvf drivers not built yet", relays);
-	return 0;
-}
-
-static void pci_glue_fini(void)
-{
-}
-#endif
 
 /* ---- sysfs scan ---- */
 
@@ -312,5 +249,6 @@ void mgmt_pci_fini(void)
 		vdpa_mgmtdev_unregister(&pm->m);
 		free(pm);
 	}
-	pci_glue_fini();
+	ifcvf_drivers_unregister();
+	relay_pool_fini();
 }

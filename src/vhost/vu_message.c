@@ -195,6 +195,23 @@ static int h_set_features(struct vu_dev *dev, struct vhost_user_msg *msg,
 		return -EBUSY;
 	}
 	dev->features = f;
+	if (dev->vdpa->ops->set_features) {
+		int ret = dev->vdpa->ops->set_features(dev->vdpa, dev);
+
+		if (ret < 0) {
+			/* Typically dirty logging the device could not start: a
+			 * frontend that went on would migrate without the pages
+			 * the device writes. Refused, the device keeps running as
+			 * it was; a frontend that cannot hear the refusal is
+			 * dropped instead. */
+			LOG_ERR(VU_TAG, "%s: the device refused features 0x%" PRIx64 ": %s",
+				dev->vdpa->name, f, strerror(-ret));
+			dev->features = old;
+			return vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK) &&
+					       (msg->hdr.flags & VHOST_USER_NEED_REPLY_FLAG) ?
+				       VU_NACK : ret;
+		}
+	}
 	dev->features_set = true;
 	if ((old ^ f) & (1ull << 29))	/* EVENT_IDX changes the ring sizes */
 		for (i = 0; i < dev->nr_vring; i++)
@@ -202,8 +219,6 @@ static int h_set_features(struct vu_dev *dev, struct vhost_user_msg *msg,
 	if ((old ^ f) & (1ull << VHOST_F_LOG_ALL))
 		LOG_INFO(VU_TAG, "%s: dirty logging %s", dev->vdpa->name,
 			 (f >> VHOST_F_LOG_ALL) & 1 ? "on" : "off");
-	if (dev->vdpa->ops->set_features)
-		dev->vdpa->ops->set_features(dev->vdpa, dev);
 	return VU_OK;
 }
 
@@ -282,9 +297,16 @@ static int h_set_log_base(struct vu_dev *dev, struct vhost_user_msg *msg,
 	if (ret < 0)
 		return ret;
 	/* QEMU replaces the log while logging when guest memory grows: a
-	 * driver that handed the old log to hardware must switch to this one. */
-	if (vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->vdpa->ops->set_features)
-		dev->vdpa->ops->set_features(dev->vdpa, dev);
+	 * driver that handed the old log to hardware must switch to this one.
+	 * If it cannot, dirty pages would be lost: the connection fails. */
+	if (vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->vdpa->ops->set_features) {
+		ret = dev->vdpa->ops->set_features(dev->vdpa, dev);
+		if (ret < 0) {
+			LOG_ERR(VU_TAG, "%s: the device cannot log into the new dirty log: %s",
+				dev->vdpa->name, strerror(-ret));
+			return ret;
+		}
+	}
 	/* QEMU waits for this reply when the log is shared memory. */
 	return reply_u64(reply, 0);
 }

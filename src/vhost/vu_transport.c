@@ -20,6 +20,10 @@
 #define RECONNECT_MAX_MS 2000
 #define HDR_SZ sizeof(struct vhost_user_header)
 
+/* Room for the fds of one message, aligned as struct cmsghdr must be. */
+typedef char cmsg_buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))]
+	__attribute__((aligned(__alignof__(struct cmsghdr))));
+
 static void conn_readable(struct ev_watch *w, int fd, uint32_t events, void *opaque);
 static void start_connect(struct vu_dev *dev);
 
@@ -35,7 +39,7 @@ static void rx_reset(struct vu_dev *dev)
 
 int vu_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	cmsg_buf control;
 	struct iovec iov = { .iov_base = (void *)msg, .iov_len = HDR_SZ + msg->hdr.size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
@@ -96,7 +100,7 @@ static bool collect_fds(struct msghdr *mh, int *fds, int *nfds)
 
 int vu_recv_msg_timeout(int fd, struct vhost_user_msg *msg, int timeout_ms)
 {
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	cmsg_buf control;
 	uint8_t *buf = (uint8_t *)msg;
 	size_t want = HDR_SZ, got = 0;
 
@@ -179,6 +183,9 @@ static void attach_conn(struct vu_dev *dev, int fd)
 		LOG_ERR(VU_TAG, "%s: cannot watch the connection: %s", dev->vdpa->name,
 			strerror(errno));
 		close(fd);
+		/* A client tries again later instead of staying unconnected. */
+		if (dev->flags & VU_CLIENT)
+			ev_timer_arm(dev->reconnect_timer, dev->reconnect_ms);
 		return;
 	}
 	dev->conn_fd = fd;
@@ -223,7 +230,7 @@ static bool dispatch_rx(struct vu_dev *dev)
 static void conn_readable(struct ev_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct vu_dev *dev = opaque;
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	cmsg_buf control;
 
 	(void)w;
 	/* Drain what is there; each complete message is dispatched at once. */
@@ -296,6 +303,20 @@ static int make_addr(const char *path, struct sockaddr_un *sa)
 		return -ENAMETOOLONG;
 	strcpy(sa->sun_path, path);
 	return 0;
+}
+
+/* Whether a process listens on the socket at sa: a connection is accepted
+ * or queued (ECONNREFUSED: a stale file). */
+static bool socket_listened(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
 }
 
 static void reconnect_fired(struct ev_timer *t, void *opaque)
@@ -383,12 +404,19 @@ struct vu_dev *vu_dev_new(struct ev_loop *loop, const char *path, unsigned int f
 	dev->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (dev->listen_fd < 0)
 		goto fail;
-	/* A socket file left by a dead process would make bind fail. */
+	/* A socket file left by a dead process would make bind fail; one that
+	 * someone still listens on (another device, a frontend in server
+	 * mode) is not ours to take over. */
 	{
 		struct stat st;
 
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			if (socket_listened(&sa)) {
+				errno = EADDRINUSE;
+				goto fail;
+			}
 			unlink(path);
+		}
 	}
 	if (bind(dev->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(dev->listen_fd, 4) < 0)

@@ -340,6 +340,40 @@ static void test_hw_dirty_logging(void **state)
 	e2e_free(t);
 }
 
+/* QEMU replaces the log during migration when guest memory grows. The
+ * device moves to the new log, and since it wrote unlogged for a moment
+ * while moving, the new log starts with every guest page dirty. */
+static void test_hw_dirty_log_replaced(void **state)
+{
+	struct e2e *t = e2e_new(1, false);
+	struct vhost_user_msg m;
+	int logfd = memfd_sized("e2e-log", 4096), logfd2 = memfd_sized("e2e-log2", 4096);
+	uint8_t *log2;
+	uint64_t page;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	assert_int_equal(td_log_base(&t->td, 4096, 0, logfd, &m), 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+	send_and_receive(t, 0, 0x12);
+
+	log2 = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd2, 0);
+	assert_true(log2 != MAP_FAILED);
+	assert_int_equal(td_log_base(&t->td, 4096, 0, logfd2, &m), 0);
+	assert_reply_u64(&m, VHOST_USER_SET_LOG_BASE, 0);
+	for (page = GUEST_GPA >> 12; page < (GUEST_GPA + GUEST_SIZE) >> 12; page++)
+		if (!(log2[page / 8] & (1u << (page % 8))))
+			fail_msg("guest page 0x%" PRIx64 " not dirty in the new log", page);
+
+	/* The device logs into the new one. */
+	memset(log2, 0, 4096);
+	send_and_receive(t, 0, 0x13);
+	page = (GUEST_GPA + RX_BUF_OFF) >> 12;
+	assert_true(log2[page / 8] & (1u << (page % 8)));
+	munmap(log2, 4096);
+	e2e_free(t);
+}
+
 /* QEMU sets up one queue pair at a time: the second starts after the
  * device runs, which the IFCVF does per queue. */
 static void test_queue_pair_started_later(void **state)
@@ -406,6 +440,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_datapath_and_ring_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_dirty_logging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hw_dirty_log_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,

@@ -35,6 +35,7 @@
 #include <linux/virtio_ring.h>
 
 #include "models/ifcvf/ifcvf_model.h"
+#include "models/ifcvf/ifcvf_model_internal.h"
 #include "pci/emu.h"
 #include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/pci.h"
@@ -1034,6 +1035,58 @@ static void test_dirty_log(void **state)
 	free(log);
 }
 
+/* A work whose next round blocks for a while (the engine holds its lock for
+ * the whole round, as it does while a queue logs a buffer). */
+struct slow_work {
+	struct ifcvf_work work;
+	int armed, in_round;
+};
+
+static unsigned int slow_work_run(struct ifcvf_work *w, bool polling)
+{
+	struct slow_work *s = w->ctx;
+
+	(void)polling;
+	if (__atomic_exchange_n(&s->armed, 0, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&s->in_round, 1, __ATOMIC_SEQ_CST);
+		usleep(200 * 1000);
+		__atomic_store_n(&s->in_round, 0, __ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+static const struct ifcvf_work_ops slow_work_ops = { .run = slow_work_run };
+
+/* Stopping dirty logging waits for the engine round under way: after the
+ * write the driver unmaps and frees the bitmap, which a round that checked
+ * LOGGING_CTRL before the write would still set bits in (a DMA fault that
+ * breaks the device, or a write to freed memory). */
+static void test_dirty_log_stop_is_synchronous(void **state)
+{
+	struct ifcvf_model_config c = net_cfg("loopback");
+	struct drv *d = drv_open(&c);
+	struct slow_work s = { .work = { .ops = &slow_work_ops } };
+	int i;
+
+	assert_int_equal(ifcvf_engine_pool_threads(), 1);	/* same engine as d's queues */
+	s.work.ctx = &s;
+	assert_int_equal(ifcvf_work_attach(&s.work), 0);
+	drv_start(d, BASE_FEATURES, 2);
+	lm_w32(d, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_ENABLE_VF);
+
+	__atomic_store_n(&s.armed, 1, __ATOMIC_SEQ_CST);
+	ifcvf_work_kick(&s.work);
+	for (i = 0; i < TIMEOUT_MS && !__atomic_load_n(&s.in_round, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	assert_int_equal(__atomic_load_n(&s.in_round, __ATOMIC_SEQ_CST), 1);
+	lm_w32(d, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_DISABLE);
+	assert_int_equal(__atomic_load_n(&s.in_round, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(lm_r32(d, IFCVF_LM_LOGGING_CTRL), IFCVF_LM_LOGGING_DISABLE);
+
+	ifcvf_work_detach(&s.work);
+	drv_close(d);
+}
+
 /* Two functions wired together: TX of one is RX of the other. */
 static void test_pair(void **state)
 {
@@ -1574,6 +1627,7 @@ int main(void)
 		cmocka_unit_test(test_ring_state),
 		cmocka_unit_test(test_dma_fault),
 		cmocka_unit_test(test_dirty_log),
+		cmocka_unit_test(test_dirty_log_stop_is_synchronous),
 		cmocka_unit_test(test_pair),
 		cmocka_unit_test(test_sink_source),
 		cmocka_unit_test(test_link_and_mac),

@@ -5,7 +5,9 @@
  * VRING_HOST_NOTIFIER_MSG) over a socketpair. */
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include "uvdpa/event_loop.h"
 #include "vu_test_util.h"
 
 static void assert_calls(const struct tdev *td, const char *const *want, unsigned int n)
@@ -322,6 +324,46 @@ static void test_set_features_every_time(void **state)
 	td_free(td);
 }
 
+/* A device that cannot start logging must not leave the frontend believing
+ * it does (it would migrate without the pages the device writes): with
+ * REPLY_ACK the request is refused and the device keeps running as it was;
+ * a frontend that asked for no answer is dropped. A new log the device
+ * cannot move to drops the connection too. */
+static void test_set_features_refused_by_device(void **state)
+{
+	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct vhost_user_msg m, r;
+	const uint64_t f = F_VERSION_1 | F_PROTOCOL;
+	uint8_t *mem;
+
+	(void)state;
+	mem = td_start_net(td, PF(LOG_SHMFD) | PF(REPLY_ACK));
+	assert_int_equal(td_log_base(td, 4096, 0, memfd_sized("uvt-log", 4096), &r), 0);
+	td->set_features_ret = -EIO;
+	msg_init(&m, VHOST_USER_SET_FEATURES, 8);
+	m.hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
+	m.payload.u64 = f | F_LOG_ALL;
+	assert_int_equal(td_send(td, &m, &r), 0);
+	assert_reply_u64(&r, VHOST_USER_SET_FEATURES, 1);
+	assert_int_equal(vu_get_features(td->vu), f);
+	assert_false(vu_log_enabled(td->vu));
+	assert_int_equal(td_count(td, "dev_close"), 0);
+	assert_true(ring_ready(td, 0));
+
+	/* No reply asked for: the refusal would go unheard. */
+	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, f | F_LOG_ALL, &r) < 0);
+	assert_int_equal(vu_get_features(td->vu), f);
+
+	/* Logging on, then a new log the device cannot switch to. */
+	td->set_features_ret = 0;
+	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, f | F_LOG_ALL, &r), 0);
+	assert_true(vu_log_enabled(td->vu));
+	td->set_features_ret = -ENOMEM;
+	assert_true(td_log_base(td, 8192, 0, memfd_sized("uvt-log2", 8192), &r) < 0);
+	munmap(mem, GUEST_SIZE);
+	td_free(td);
+}
+
 /* ---- dev_close ---- */
 
 static void test_get_vring_base_closes_once(void **state)
@@ -530,6 +572,58 @@ static void test_disconnect_closes(void **state)
 	td->vu = vu_dev_new_detached(&td->vdpa);
 	assert_non_null(td->vu);
 	munmap(mem, GUEST_SIZE);
+	td_free(td);
+}
+
+/* A server socket replaces a stale socket file, never one that someone
+ * listens on: binding a second device to a path in use must fail instead of
+ * silently taking the frontends of the first. */
+static void test_server_socket_in_use(void **state)
+{
+	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct ev_loop *loop = ev_loop_new();
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vu_dev *first, *second;
+	int fd;
+
+	(void)state;
+	assert_non_null(loop);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/uvt-inuse-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+
+	/* A stale file (its listener is gone) is replaced. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	first = vu_dev_new(loop, sa.sun_path, 0, &td->vdpa);
+	assert_non_null(first);
+
+	/* A live one is refused, and stays the first device's. */
+	errno = 0;
+	second = vu_dev_new(loop, sa.sun_path, 0, &td->vdpa);
+	assert_null(second);
+	assert_int_equal(errno, EADDRINUSE);
+	/* The probe that found it live came and went. */
+	for (int i = 0; i < 10; i++) {
+		struct vu_dev_stats st;
+
+		vu_dev_get_stats(first, &st);
+		if (st.disconnects == 1)
+			break;
+		ev_loop_run_once(loop, 100);
+	}
+	assert_false(vu_dev_connected(first));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 10 && !vu_dev_connected(first); i++)
+		ev_loop_run_once(loop, 100);
+	assert_true(vu_dev_connected(first));
+	close(fd);
+
+	vu_dev_free(first);
+	assert_true(access(sa.sun_path, F_OK) < 0);
+	ev_loop_free(loop);
 	td_free(td);
 }
 
@@ -820,11 +914,13 @@ int main(void)
 		cmocka_unit_test(test_blk_needs_one_ring),
 		cmocka_unit_test(test_vring_state_after_dev_conf),
 		cmocka_unit_test(test_set_features_every_time),
+		cmocka_unit_test(test_set_features_refused_by_device),
 		cmocka_unit_test(test_get_vring_base_closes_once),
 		cmocka_unit_test(test_get_vring_base_unconfigured),
 		cmocka_unit_test(test_reset_device_closes),
 		cmocka_unit_test(test_memory_change_closes),
 		cmocka_unit_test(test_disconnect_closes),
+		cmocka_unit_test(test_server_socket_in_use),
 		cmocka_unit_test(test_send_rarp_migration_done),
 		cmocka_unit_test(test_config_change),
 		cmocka_unit_test(test_config_change_ack_timeout),

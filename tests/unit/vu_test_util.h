@@ -59,6 +59,7 @@ struct tdev {
 	uint16_t hb_avail, hb_used;
 	int notify_fd;
 	uint64_t notify_offset, notify_size;
+	int set_features_ret;	/* what set_features returns (after recording) */
 	char calls[TD_MAX_CALLS][TD_CALL_LEN];
 	unsigned int ncalls;
 };
@@ -151,7 +152,7 @@ static inline int td_set_vring_state(struct vdpa_device *d, struct vu_dev *vu, u
 static inline int td_set_features(struct vdpa_device *d, struct vu_dev *vu)
 {
 	td_record(td_of(d), "set_features 0x%" PRIx64, vu_get_features(vu));
-	return 0;
+	return td_of(d)->set_features_ret;
 }
 
 static inline int td_migration_done(struct vdpa_device *d, struct vu_dev *vu)

@@ -295,6 +295,16 @@ static int log_enable(struct ifcvf_dev *d)
 	return 0;
 }
 
+static void log_all_memory(struct ifcvf_dev *d)
+{
+	const struct vu_mem_region *r;
+	unsigned int n, i;
+
+	r = vu_get_mem_table(d->vu, &n);
+	for (i = 0; i < n; i++)
+		vu_log_write(d->vu, r[i].gpa, r[i].size);
+}
+
 /* The device logs the buffers it writes but not the used ring: log every
  * used ring once it can no longer change under the log. */
 static void log_disable(struct ifcvf_dev *d)
@@ -760,7 +770,7 @@ static int ifcvf_set_vring_state(struct vdpa_device *vdev, struct vu_dev *vu, ui
 static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
-	bool want;
+	bool want, replaced = false;
 	int ret;
 
 	if (!d->vu)
@@ -772,9 +782,13 @@ static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
 
 		if (vu_get_log_base(vu, &base, &size, NULL, NULL) < 0 || base == d->log_src)
 			return 0;
-		/* The log was replaced: the old one gets the used rings, then the
-		 * device moves to the new one. */
+		/* The log was replaced. The device moves to it with logging
+		 * stopped for a moment: what it writes meanwhile is in neither
+		 * log, so the new one starts with every guest page dirty (one
+		 * more pass for the migration; QEMU only does this when guest
+		 * memory grows). */
 		log_disable(d);
+		replaced = true;
 	} else if (want == d->logging) {
 		return 0;
 	}
@@ -788,6 +802,8 @@ static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
 		return -ENOTSUP;
 	}
 	ret = log_enable(d);
+	if (ret == 0 && replaced)
+		log_all_memory(d);
 	return ret;
 }
 

@@ -419,7 +419,9 @@ int ifcvf_work_watch_fd(struct ifcvf_work *w, struct ifcvf_fd_watch *watch, int 
 		return -EINVAL;
 	watch->fd = fd;
 	watch->id = __atomic_add_fetch(&pool.next_watch_id, 1, __ATOMIC_RELAXED);
-	watch->ready = 1;	/* read once: data may predate the registration */
+	/* Read once: data may predate the registration. Atomic: the work may
+	 * already be running and looking at it. */
+	__atomic_store_n(&watch->ready, 1, __ATOMIC_RELAXED);
 	ev.data.u64 = watch->id;
 	ifcvf_work_lock(w);
 	if (w->watch) {

@@ -703,6 +703,20 @@ static void lm_set_half(uint64_t *reg, bool high, uint32_t v)
 	__atomic_store_n(reg, cur, __ATOMIC_RELAXED);
 }
 
+/* Waits for the engine rounds under way on every work serving m's vrings:
+ * a round that started earlier may still act on the old register state. */
+static void engines_quiesce(struct ifcvf_model *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nvrings; i++) {
+		if (!m->vqs[i].work)
+			continue;
+		ifcvf_work_lock(m->vqs[i].work);
+		ifcvf_work_unlock(m->vqs[i].work);
+	}
+}
+
 static void lm_write32(struct ifcvf_model *m, uint64_t off, uint32_t v)
 {
 	struct ifcvf_vq *q;
@@ -711,6 +725,12 @@ static void lm_write32(struct ifcvf_model *m, uint64_t off, uint32_t v)
 	case IFCVF_LM_LOGGING_CTRL:
 		/* Release: the log address is in place before logging starts. */
 		__atomic_store_n(&m->log_ctrl, v, __ATOMIC_RELEASE);
+		/* Stopping is synchronous, as a reset is: once the write returns
+		 * no engine sets bits any more, so the driver may unmap and free
+		 * the bitmap (else a late write faults the device or hits freed
+		 * memory). */
+		if (v == IFCVF_LM_LOGGING_DISABLE)
+			engines_quiesce(m);
 		break;
 	case IFCVF_LM_BASE_ADDR_LOW:
 	case IFCVF_LM_BASE_ADDR_HIGH:
