@@ -8,21 +8,11 @@
 #include <string.h>
 
 #include "uvdpa/devargs.h"
+#include "uvdpa/log.h"
 
 /* Longest piece of user input echoed back in a message. */
 #define DEVARGS_ECHO_MAX 64
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int echo_len(size_t len)
 {
@@ -112,17 +102,17 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	int ret;
 
 	if (len == 0) {
-		set_err(err, errlen, "devargs: empty item (stray ',')");
+		uvdpa_errf(err, errlen, "devargs: empty item (stray ',')");
 		return -EINVAL;
 	}
 	if (has_space_or_control(item, len)) {
-		set_err(err, errlen, "devargs: whitespace is not allowed (in \"%.*s%s\")",
+		uvdpa_errf(err, errlen, "devargs: whitespace is not allowed (in \"%.*s%s\")",
 			echo_len(len), item, echo_more(len));
 		return -EINVAL;
 	}
 	eq = memchr(item, '=', len);
 	if (!eq) {
-		set_err(err, errlen, "devargs: missing '=' after key \"%.*s%s\" (expected key=value)",
+		uvdpa_errf(err, errlen, "devargs: missing '=' after key \"%.*s%s\" (expected key=value)",
 			echo_len(len), item, echo_more(len));
 		return -EINVAL;
 	}
@@ -130,7 +120,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	val = eq + 1;
 	vlen = len - klen - 1;
 	if (klen == 0) {
-		set_err(err, errlen, "devargs: empty key in \"%.*s%s\"", echo_len(len), item,
+		uvdpa_errf(err, errlen, "devargs: empty key in \"%.*s%s\"", echo_len(len), item,
 			echo_more(len));
 		return -EINVAL;
 	}
@@ -143,16 +133,16 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 		char known[256];
 
 		join_known_keys(spec, nspec, known, sizeof(known));
-		set_err(err, errlen, "devargs: unknown key \"%.*s%s\" (known: %s)", echo_len(klen),
+		uvdpa_errf(err, errlen, "devargs: unknown key \"%.*s%s\" (known: %s)", echo_len(klen),
 			item, echo_more(klen), known);
 		return -EINVAL;
 	}
 	if (out[idx].present) {
-		set_err(err, errlen, "devargs: key \"%s\" given more than once", spec[idx].key);
+		uvdpa_errf(err, errlen, "devargs: key \"%s\" given more than once", spec[idx].key);
 		return -EINVAL;
 	}
 	if (vlen == 0) {
-		set_err(err, errlen, "devargs: empty value for key \"%s\"", spec[idx].key);
+		uvdpa_errf(err, errlen, "devargs: empty value for key \"%s\"", spec[idx].key);
 		return -EINVAL;
 	}
 
@@ -160,21 +150,21 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	case DEVARGS_UINT:
 		ret = parse_u64(val, vlen, &u);
 		if (ret == -ERANGE) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"devargs: value \"%.*s%s\" for key \"%s\" is too large (max %llu)",
 				echo_len(vlen), val, echo_more(vlen), spec[idx].key,
 				(unsigned long long)spec[idx].max);
 			return -EINVAL;
 		}
 		if (ret < 0) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"devargs: value \"%.*s%s\" for key \"%s\" is not an unsigned number "
 				"(decimal or 0x hex)",
 				echo_len(vlen), val, echo_more(vlen), spec[idx].key);
 			return -EINVAL;
 		}
 		if (u < spec[idx].min || u > spec[idx].max) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"devargs: value \"%.*s%s\" for key \"%s\" is out of range (%llu..%llu)",
 				echo_len(vlen), val, echo_more(vlen), spec[idx].key,
 				(unsigned long long)spec[idx].min, (unsigned long long)spec[idx].max);
@@ -184,7 +174,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 		break;
 	case DEVARGS_STRING:
 		if (vlen >= sizeof(out[idx].s)) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"devargs: value for key \"%s\" is too long (%zu characters, max %zu)",
 				spec[idx].key, vlen, sizeof(out[idx].s) - 1);
 			return -EINVAL;
@@ -193,7 +183,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 		out[idx].s[vlen] = '\0';
 		break;
 	default:
-		set_err(err, errlen, "devargs: key \"%s\" has an invalid type in its spec",
+		uvdpa_errf(err, errlen, "devargs: key \"%s\" has an invalid type in its spec",
 			spec[idx].key);
 		return -EINVAL;
 	}
@@ -209,7 +199,7 @@ int devargs_parse(const char *str, const struct devargs_spec *spec, size_t nspec
 	if (err && errlen)
 		err[0] = '\0';
 	if (nspec && (!spec || !out)) {
-		set_err(err, errlen, "devargs: no spec or output array");
+		uvdpa_errf(err, errlen, "devargs: no spec or output array");
 		return -EINVAL;
 	}
 	if (nspec)

@@ -35,3 +35,14 @@ void uvdpa_log(enum uvdpa_log_level level, const char *tag, const char *fmt, ...
 	/* One write per line so lines from threads do not interleave. */
 	fprintf(stderr, "%s\n", line);
 }
+
+void uvdpa_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

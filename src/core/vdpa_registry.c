@@ -29,17 +29,6 @@ static struct vdpa_driver *drivers;
 static struct vdpa_mgmtdev *mgmtdevs;
 static struct vdpa_bus_driver *bus_drivers;
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool name_char_valid(char c)
 {
@@ -316,11 +305,11 @@ static int check_string_attr(const struct vdpa_dev_add_config *cfg, uint32_t bit
 		return 0;
 	len = strnlen(s, size);
 	if (len == size) {
-		set_err(err, errlen, "%s is too long (max %zu characters)", what, size - 1);
+		uvdpa_errf(err, errlen, "%s is too long (max %zu characters)", what, size - 1);
 		return -EINVAL;
 	}
 	if (len == 0 && !may_be_empty) {
-		set_err(err, errlen, "%s must not be empty", what);
+		uvdpa_errf(err, errlen, "%s must not be empty", what);
 		return -EINVAL;
 	}
 	return 0;
@@ -332,7 +321,7 @@ static int check_features_for(const struct vdpa_dev_add_config *cfg, uint32_t at
 {
 	if (!(cfg->attrs & attr) || (cfg->device_features & (1ull << bit)))
 		return 0;
-	set_err(err, errlen,
+	uvdpa_errf(err, errlen,
 		"%s given with device_features 0x%llx, which lacks %s (bit %u, 0x%llx): "
 		"add it to device_features or drop %s",
 		attr_name, (unsigned long long)cfg->device_features, feature_name, bit,
@@ -348,13 +337,13 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 	int ret;
 
 	if (problem) {
-		set_err(err, errlen, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, cfg->name,
+		uvdpa_errf(err, errlen, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, cfg->name,
 			problem);
 		return -EINVAL;
 	}
 
 	if (cfg->attrs & ~ATTR_ALL_MASK) {
-		set_err(err, errlen, "unknown attribute bits 0x%x",
+		uvdpa_errf(err, errlen, "unknown attribute bits 0x%x",
 			(unsigned int)(cfg->attrs & ~ATTR_ALL_MASK));
 		return -EINVAL;
 	}
@@ -364,7 +353,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 
 		format_attrs(unsupported, bad, sizeof(bad));
 		format_attrs(m->config_attrs, ok, sizeof(ok));
-		set_err(err, errlen, "mgmtdev %s does not support: %s (supported: %s)", m->name, bad,
+		uvdpa_errf(err, errlen, "mgmtdev %s does not support: %s (supported: %s)", m->name, bad,
 			ok);
 		return -EOPNOTSUPP;
 	}
@@ -373,11 +362,11 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 		uint32_t max = m->max_supported_vqs / 2;
 
 		if (cfg->max_vqp == 0) {
-			set_err(err, errlen, "max_vqp 0 is invalid: at least one queue pair is needed");
+			uvdpa_errf(err, errlen, "max_vqp 0 is invalid: at least one queue pair is needed");
 			return -EINVAL;
 		}
 		if (cfg->max_vqp > max) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"max_vqp %u is too large: mgmtdev %s supports at most %u "
 				"queue pairs (%u vqs)",
 				(unsigned int)cfg->max_vqp, m->name, (unsigned int)max,
@@ -386,7 +375,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 		}
 	}
 	if ((cfg->attrs & VDPA_ATTR_MTU) && cfg->mtu < MIN_MTU) {
-		set_err(err, errlen, "mtu %u is too small (minimum %u)", (unsigned int)cfg->mtu,
+		uvdpa_errf(err, errlen, "mtu %u is too small (minimum %u)", (unsigned int)cfg->mtu,
 			MIN_MTU);
 		return -EINVAL;
 	}
@@ -394,7 +383,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 		uint64_t extra = cfg->device_features & ~m->supported_features;
 
 		if (extra) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"device_features 0x%llx include bits mgmtdev %s does not support: "
 				"0x%llx (supported: 0x%llx)",
 				(unsigned long long)cfg->device_features, m->name,
@@ -426,7 +415,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 		return ret;
 
 	if (vdpa_device_find(cfg->name)) {
-		set_err(err, errlen, "device %s already exists", cfg->name);
+		uvdpa_errf(err, errlen, "device %s already exists", cfg->name);
 		return -EEXIST;
 	}
 	return 0;
@@ -441,11 +430,11 @@ int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_confi
 	if (err && errlen)
 		err[0] = '\0';
 	if (!m || !cfg) {
-		set_err(err, errlen, "dev add: no mgmtdev or configuration");
+		uvdpa_errf(err, errlen, "dev add: no mgmtdev or configuration");
 		return -EINVAL;
 	}
 	if (!mgmtdev_registered(m)) {
-		set_err(err, errlen, "mgmtdev %.*s is not registered", VDPA_NAME_MAX - 1, m->name);
+		uvdpa_errf(err, errlen, "mgmtdev %.*s is not registered", VDPA_NAME_MAX - 1, m->name);
 		return -ENODEV;
 	}
 	ret = validate_dev_add(m, cfg, err, errlen);
@@ -455,7 +444,7 @@ int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_confi
 	ret = m->ops->dev_add(m, cfg, err, errlen);
 	if (ret < 0) {
 		if (err && errlen && !err[0])
-			set_err(err, errlen, "mgmtdev %s: cannot add device %s: %s", m->name,
+			uvdpa_errf(err, errlen, "mgmtdev %s: cannot add device %s: %s", m->name,
 				cfg->name, strerror(-ret));
 		return ret;
 	}
@@ -475,21 +464,21 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	if (!dev) {
-		set_err(err, errlen, "dev del: no device");
+		uvdpa_errf(err, errlen, "dev del: no device");
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	m = dev->mgmtdev;
 	if (!m) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"device %s was not created by a mgmtdev and cannot be deleted", dev->name);
 		return -EOPNOTSUPP;
 	}
 	if (!m->ops->dev_del) {
-		set_err(err, errlen, "mgmtdev %s cannot delete devices", m->name);
+		uvdpa_errf(err, errlen, "mgmtdev %s cannot delete devices", m->name);
 		return -EOPNOTSUPP;
 	}
 	if (dev->bus)
@@ -498,7 +487,7 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 	snprintf(name, sizeof(name), "%s", dev->name);
 	ret = m->ops->dev_del(m, dev);
 	if (ret < 0 && err && errlen && !err[0])
-		set_err(err, errlen, "mgmtdev %s: cannot delete device %s: %s", m->name, name,
+		uvdpa_errf(err, errlen, "mgmtdev %s: cannot delete device %s: %s", m->name, name,
 			strerror(-ret));
 	return ret;
 }
@@ -512,31 +501,31 @@ int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_conf
 	if (err && errlen)
 		err[0] = '\0';
 	if (!dev || !cfg) {
-		set_err(err, errlen, "dev set: no device or configuration");
+		uvdpa_errf(err, errlen, "dev set: no device or configuration");
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	if (!cfg->attrs) {
-		set_err(err, errlen, "dev set %s: nothing to set (give mac, capacity or link)",
+		uvdpa_errf(err, errlen, "dev set %s: nothing to set (give mac, capacity or link)",
 			dev->name);
 		return -EINVAL;
 	}
 	m = dev->mgmtdev;
 	if (!m) {
-		set_err(err, errlen, "device %s was not created by a mgmtdev and cannot be changed",
+		uvdpa_errf(err, errlen, "device %s was not created by a mgmtdev and cannot be changed",
 			dev->name);
 		return -EOPNOTSUPP;
 	}
 	if (!m->ops->dev_set) {
-		set_err(err, errlen, "mgmtdev %s cannot change attributes of its devices", m->name);
+		uvdpa_errf(err, errlen, "mgmtdev %s cannot change attributes of its devices", m->name);
 		return -EOPNOTSUPP;
 	}
 	ret = m->ops->dev_set(m, dev, cfg, err, errlen);
 	if (ret < 0 && err && errlen && !err[0])
-		set_err(err, errlen, "mgmtdev %s: cannot change device %s: %s", m->name, dev->name,
+		uvdpa_errf(err, errlen, "mgmtdev %s: cannot change device %s: %s", m->name, dev->name,
 			strerror(-ret));
 	return ret;
 }
@@ -576,15 +565,15 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 	if (err && errlen)
 		err[0] = '\0';
 	if (!dev || !bus) {
-		set_err(err, errlen, "bind: no device or bus driver name");
+		uvdpa_errf(err, errlen, "bind: no device or bus driver name");
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		set_err(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	if (dev->bus) {
-		set_err(err, errlen, "device %s is already bound to %s: unbind it first", dev->name,
+		uvdpa_errf(err, errlen, "device %s is already bound to %s: unbind it first", dev->name,
 			dev->bus->name);
 		return -EBUSY;
 	}
@@ -602,7 +591,7 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 				break;
 			used += (size_t)n;
 		}
-		set_err(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
+		uvdpa_errf(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
 			used ? known : "none");
 		return -ENOENT;
 	}
@@ -612,7 +601,7 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 		dev->bus = NULL;
 		dev->bus_priv = NULL;
 		if (err && errlen && !err[0])
-			set_err(err, errlen, "cannot bind device %s to %s: %s", dev->name, bd->name,
+			uvdpa_errf(err, errlen, "cannot bind device %s to %s: %s", dev->name, bd->name,
 				strerror(-ret));
 		return ret;
 	}

@@ -8,20 +8,10 @@
 #include <string.h>
 
 #include "daemon/cmd_internal.h"
+#include "uvdpa/log.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int cmd_keyword_match(const char *word, const struct cmd_keyword *table, size_t n)
 {
@@ -73,17 +63,17 @@ int cmd_parse_uint(const char *what, const char *s, uint64_t min, uint64_t max, 
 	uint64_t v;
 
 	if (!all_digits(s)) {
-		set_err(err, errlen, "%s %s is not a number: use %llu..%llu", what, s,
+		uvdpa_errf(err, errlen, "%s %s is not a number: use %llu..%llu", what, s,
 			(unsigned long long)min, (unsigned long long)max);
 		return -EINVAL;
 	}
 	if (!digits_to_u64(s, strlen(s), &v) || v > max) {
-		set_err(err, errlen, "%s %s is too large: use %llu..%llu", what, s,
+		uvdpa_errf(err, errlen, "%s %s is too large: use %llu..%llu", what, s,
 			(unsigned long long)min, (unsigned long long)max);
 		return -ERANGE;
 	}
 	if (v < min) {
-		set_err(err, errlen, "%s %s is too small: use %llu..%llu", what, s,
+		uvdpa_errf(err, errlen, "%s %s is too small: use %llu..%llu", what, s,
 			(unsigned long long)min, (unsigned long long)max);
 		return -ERANGE;
 	}
@@ -116,14 +106,14 @@ int cmd_parse_hex64(const char *what, const char *s, uint64_t *out, char *err, s
 		if (d < 0)
 			break;
 		if (v >> 60) {
-			set_err(err, errlen, "%s %s is too large: use at most 64 bits (16 hex digits)",
+			uvdpa_errf(err, errlen, "%s %s is too large: use at most 64 bits (16 hex digits)",
 				what, s);
 			return -ERANGE;
 		}
 		v = (v << 4) | (uint64_t)d;
 	}
 	if (*p || n == 0) {
-		set_err(err, errlen, "%s %s is not a hex number: use e.g. 0x10000030 or 10000030",
+		uvdpa_errf(err, errlen, "%s %s is not a hex number: use e.g. 0x10000030 or 10000030",
 			what, s);
 		return -EINVAL;
 	}
@@ -159,7 +149,7 @@ int cmd_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
 	if (*p)
 		goto bad;
 	if (m[0] & 1) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"mac %s is a multicast address: use a unicast one (even first byte), "
 			"e.g. 52:54:00:12:34:56", s);
 		return -EINVAL;
@@ -167,7 +157,7 @@ int cmd_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
 	memcpy(mac, m, sizeof(m));
 	return 0;
 bad:
-	set_err(err, errlen,
+	uvdpa_errf(err, errlen,
 		"mac %s is not a MAC address: use six hex bytes separated by colons, "
 		"e.g. 52:54:00:12:34:56", s);
 	return -EINVAL;
@@ -202,13 +192,13 @@ int cmd_parse_size(const char *what, const char *s, uint64_t *bytes, char *err, 
 	if (shift && s[n + 1] != '\0')
 		goto bad;
 	if (!digits_to_u64(s, n, &v) || (shift && v > (UINT64_MAX >> shift))) {
-		set_err(err, errlen, "%s %s is too large: use at most 16383T", what, s);
+		uvdpa_errf(err, errlen, "%s %s is too large: use at most 16383T", what, s);
 		return -ERANGE;
 	}
 	*bytes = v << shift;
 	return 0;
 bad:
-	set_err(err, errlen,
+	uvdpa_errf(err, errlen,
 		"%s %s is not a size: use a number of bytes with an optional K, M, G or T "
 		"suffix (powers of 1024), e.g. 64M", what, s);
 	return -EINVAL;
@@ -222,11 +212,11 @@ int cmd_parse_capacity(const char *s, uint64_t *bytes, char *err, size_t errlen)
 	if (ret < 0)
 		return ret;
 	if (v == 0) {
-		set_err(err, errlen, "capacity %s is too small: use at least 512 bytes", s);
+		uvdpa_errf(err, errlen, "capacity %s is too small: use at least 512 bytes", s);
 		return -ERANGE;
 	}
 	if (v % 512) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"capacity %s is not a multiple of 512 bytes (the sector size): "
 			"round it, e.g. %llu", s, (unsigned long long)((v + 511) / 512 * 512));
 		return -EINVAL;
@@ -255,7 +245,7 @@ int cmd_parse_port(const char *s, char *err, size_t errlen)
 		size_t n = strlen(s + 5);
 
 		if (n == 0 || n >= VDPA_NAME_MAX) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"port %s: pair:NAME needs the name of the peer device (1..%d characters)",
 				s, VDPA_NAME_MAX - 1);
 			return -EINVAL;
@@ -264,14 +254,14 @@ int cmd_parse_port(const char *s, char *err, size_t errlen)
 	}
 	if (!strncmp(s, "tap:", 4)) {
 		if (!ifname_valid(s + 4)) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"port %s: tap:IFNAME needs an interface name of 1..15 characters "
 				"without '/', ':' or blanks", s);
 			return -EINVAL;
 		}
 		return 0;
 	}
-	set_err(err, errlen, "port %s is unknown: use loopback, pair:NAME, tap:IFNAME, sink or source",
+	uvdpa_errf(err, errlen, "port %s is unknown: use loopback, pair:NAME, tap:IFNAME, sink or source",
 		s);
 	return -EINVAL;
 }
@@ -281,7 +271,7 @@ int cmd_parse_name(const char *what, const char *s, char *out, char *err, size_t
 	size_t n = strlen(s);
 
 	if (n == 0 || n >= VDPA_NAME_MAX) {
-		set_err(err, errlen, "%s \"%s\" %s: use 1..%d characters from [A-Za-z0-9_.:-]", what,
+		uvdpa_errf(err, errlen, "%s \"%s\" %s: use 1..%d characters from [A-Za-z0-9_.:-]", what,
 			s, n ? "is too long" : "is empty", VDPA_NAME_MAX - 1);
 		return -EINVAL;
 	}
@@ -349,11 +339,11 @@ static int copy_string(const char *what, const char *s, char *out, size_t size, 
 	size_t n = strlen(s);
 
 	if (n == 0) {
-		set_err(err, errlen, "%s must not be empty", what);
+		uvdpa_errf(err, errlen, "%s must not be empty", what);
 		return -EINVAL;
 	}
 	if (n >= size) {
-		set_err(err, errlen, "%s is too long (%zu bytes): use at most %zu", what, n,
+		uvdpa_errf(err, errlen, "%s is too long (%zu bytes): use at most %zu", what, n,
 			size - 1);
 		return -EINVAL;
 	}
@@ -392,12 +382,12 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 			char known[256];
 
 			list_keywords(add_keywords, ARRAY_SIZE(add_keywords), known, sizeof(known));
-			set_err(err, errlen, "dev add: unknown attribute \"%s\": use %s", argv[i],
+			uvdpa_errf(err, errlen, "dev add: unknown attribute \"%s\": use %s", argv[i],
 				known);
 			return -EINVAL;
 		}
 		if (seen & (1u << kw)) {
-			set_err(err, errlen, "dev add: %s is given twice: give it once",
+			uvdpa_errf(err, errlen, "dev add: %s is given twice: give it once",
 				add_keywords[kw].word);
 			return -EINVAL;
 		}
@@ -408,7 +398,7 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 			continue;
 		}
 		if (i + 1 >= argc) {
-			set_err(err, errlen, "dev add: %s needs a value: %s", add_keywords[kw].word,
+			uvdpa_errf(err, errlen, "dev add: %s needs a value: %s", add_keywords[kw].word,
 				add_usage[kw]);
 			return -EINVAL;
 		}
@@ -439,7 +429,7 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 			/* An empty devargs is allowed: it means "none". */
 			ret = strlen(val) < sizeof(cfg->devargs) ? 0 : -EINVAL;
 			if (ret)
-				set_err(err, errlen, "devargs is too long: use at most %zu bytes",
+				uvdpa_errf(err, errlen, "devargs is too long: use at most %zu bytes",
 					sizeof(cfg->devargs) - 1);
 			else
 				memcpy(cfg->devargs, val, strlen(val) + 1);
@@ -453,7 +443,7 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 		case ADD_FILE:
 			ret = copy_string("file", val, cfg->file, sizeof(cfg->file), err, errlen);
 			if (!ret && val[0] != '/') {
-				set_err(err, errlen,
+				uvdpa_errf(err, errlen,
 					"file %s is a relative path: uvdpad does not share your working "
 					"directory, give an absolute path", val);
 				ret = -EINVAL;
@@ -474,11 +464,11 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 			return ret;
 	}
 	if (!(seen & (1u << ADD_NAME))) {
-		set_err(err, errlen, "dev add: the device name is missing: add name NAME");
+		uvdpa_errf(err, errlen, "dev add: the device name is missing: add name NAME");
 		return -EINVAL;
 	}
 	if (!(seen & (1u << ADD_MGMTDEV))) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"dev add: the management device is missing: add mgmtdev MGMTDEV "
 			"(see uvdpa mgmtdev show)");
 		return -EINVAL;
@@ -518,19 +508,19 @@ int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
 		const char *val;
 
 		if (kw < 0) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"dev set: unknown attribute \"%s\": use name, mac, capacity or link",
 				argv[i]);
 			return -EINVAL;
 		}
 		if (seen & (1u << kw)) {
-			set_err(err, errlen, "dev set: %s is given twice: give it once",
+			uvdpa_errf(err, errlen, "dev set: %s is given twice: give it once",
 				set_keywords[kw].word);
 			return -EINVAL;
 		}
 		seen |= 1u << kw;
 		if (i + 1 >= argc) {
-			set_err(err, errlen, "dev set: %s needs a value: %s", set_keywords[kw].word,
+			uvdpa_errf(err, errlen, "dev set: %s needs a value: %s", set_keywords[kw].word,
 				set_usage[kw]);
 			return -EINVAL;
 		}
@@ -554,7 +544,7 @@ int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
 			cfg->link_up = ud == 0;
 			ret = 0;
 			if (ud < 0) {
-				set_err(err, errlen, "dev set: link %s is unknown: use link up or link down",
+				uvdpa_errf(err, errlen, "dev set: link %s is unknown: use link up or link down",
 					val);
 				ret = -EINVAL;
 			}
@@ -565,11 +555,11 @@ int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
 			return ret;
 	}
 	if (!name[0]) {
-		set_err(err, errlen, "dev set: the device name is missing: dev set name NAME ...");
+		uvdpa_errf(err, errlen, "dev set: the device name is missing: dev set name NAME ...");
 		return -EINVAL;
 	}
 	if (!cfg->attrs) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"dev set: nothing to change: add mac MAC, capacity SIZE or link up|down");
 		return -EINVAL;
 	}
@@ -587,7 +577,7 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 
 	memset(args, 0, sizeof(*args));
 	if (argc < 1) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"dev bind: the device is missing: dev bind NAME vhost-user PATH [client] | "
 			"tap IFNAME");
 		return -EINVAL;
@@ -596,20 +586,20 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 	if (ret < 0)
 		return ret;
 	if (argc < 2) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"dev bind %s: the bus driver is missing: add vhost-user PATH [client] or "
 			"tap IFNAME", argv[0]);
 		return -EINVAL;
 	}
 	bus = cmd_keyword_match(argv[1], buses, ARRAY_SIZE(buses));
 	if (bus < 0) {
-		set_err(err, errlen, "dev bind: bus driver \"%s\" is unknown: use vhost-user or tap",
+		uvdpa_errf(err, errlen, "dev bind: bus driver \"%s\" is unknown: use vhost-user or tap",
 			argv[1]);
 		return -EINVAL;
 	}
 	args->bus = buses[bus].word;
 	if (argc < 3) {
-		set_err(err, errlen, "dev bind %s %s: needs a %s", argv[0], args->bus,
+		uvdpa_errf(err, errlen, "dev bind %s %s: needs a %s", argv[0], args->bus,
 			bus == 0 ? "socket path: vhost-user PATH [client]" :
 				   "interface name: tap IFNAME");
 		return -EINVAL;
@@ -618,13 +608,13 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 		size_t n = strlen(argv[2]);
 
 		if (argv[2][0] != '/') {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"vhost-user socket %s is a relative path: uvdpad does not share "
 				"your working directory, give an absolute path", argv[2]);
 			return -EINVAL;
 		}
 		if (n >= sizeof(args->path)) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"vhost-user socket path is too long (%zu bytes): use at most %zu", n,
 				sizeof(args->path) - 1);
 			return -EINVAL;
@@ -632,7 +622,7 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 		memcpy(args->path, argv[2], n + 1);
 		if (argc > 3) {
 			if (cmd_keyword_match(argv[3], client_kw, 1) < 0) {
-				set_err(err, errlen,
+				uvdpa_errf(err, errlen,
 					"dev bind: unexpected \"%s\" after the socket path: only "
 					"\"client\" may follow", argv[3]);
 				return -EINVAL;
@@ -640,20 +630,20 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 			args->client = true;
 		}
 		if (argc > 4) {
-			set_err(err, errlen, "dev bind: unexpected \"%s\" after client", argv[4]);
+			uvdpa_errf(err, errlen, "dev bind: unexpected \"%s\" after client", argv[4]);
 			return -EINVAL;
 		}
 		return 0;
 	}
 	if (!ifname_valid(argv[2])) {
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"tap interface name %s is invalid: use 1..15 characters without '/', ':' "
 			"or blanks", argv[2]);
 		return -EINVAL;
 	}
 	memcpy(args->path, argv[2], strlen(argv[2]) + 1);
 	if (argc > 3) {
-		set_err(err, errlen, "dev bind: unexpected \"%s\" after the interface name",
+		uvdpa_errf(err, errlen, "dev bind: unexpected \"%s\" after the interface name",
 			argv[3]);
 		return -EINVAL;
 	}

@@ -24,17 +24,6 @@
 #define TAG "control"
 #define CTL_MAX_RESPONSE (64u << 20)	/* what the client accepts */
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- Encoding ---- */
 
@@ -115,11 +104,11 @@ static json_t *parse_line(const char *line, size_t len, const char *what, char *
 		len--;
 	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj) {
-		set_err(err, errlen, "malformed %s: %s (column %d)", what, jerr.text, jerr.column);
+		uvdpa_errf(err, errlen, "malformed %s: %s (column %d)", what, jerr.text, jerr.column);
 		return NULL;
 	}
 	if (!json_is_object(obj)) {
-		set_err(err, errlen, "malformed %s: expected a JSON object", what);
+		uvdpa_errf(err, errlen, "malformed %s: expected a JSON object", what);
 		json_decref(obj);
 		return NULL;
 	}
@@ -148,7 +137,7 @@ int ctl_request_decode(const char *line, size_t len, struct ctl_request *req, ch
 		return -EINVAL;
 	json_object_foreach(obj, key, v) {
 		if (strcmp(key, "argv") && strcmp(key, "json") && strcmp(key, "pretty")) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"malformed request: unknown field \"%s\" (fields: argv, json, pretty)",
 				key);
 			goto fail;
@@ -156,44 +145,44 @@ int ctl_request_decode(const char *line, size_t len, struct ctl_request *req, ch
 	}
 	args = json_object_get(obj, "argv");
 	if (!json_is_array(args)) {
-		set_err(err, errlen, "malformed request: \"argv\" must be an array of strings");
+		uvdpa_errf(err, errlen, "malformed request: \"argv\" must be an array of strings");
 		goto fail;
 	}
 	n = json_array_size(args);
 	if (n > CTL_MAX_ARGS) {
-		set_err(err, errlen, "malformed request: %zu arguments, at most %d", n,
+		uvdpa_errf(err, errlen, "malformed request: %zu arguments, at most %d", n,
 			CTL_MAX_ARGS);
 		goto fail;
 	}
 	req->argv = calloc(n + 1, sizeof(char *));
 	if (!req->argv) {
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	json_array_foreach(args, i, v) {
 		const char *s = json_string_value(v);
 
 		if (!s || strlen(s) != json_string_length(v)) {
-			set_err(err, errlen,
+			uvdpa_errf(err, errlen,
 				"malformed request: argv[%zu] must be a string without NUL bytes", i);
 			goto fail;
 		}
 		req->argv[i] = strdup(s);
 		if (!req->argv[i]) {
-			set_err(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			goto fail;
 		}
 		req->argc = (int)i + 1;
 	}
 	v = json_object_get(obj, "json");
 	if (v && !json_is_boolean(v)) {
-		set_err(err, errlen, "malformed request: \"json\" must be true or false");
+		uvdpa_errf(err, errlen, "malformed request: \"json\" must be true or false");
 		goto fail;
 	}
 	req->json = json_is_true(v);
 	v = json_object_get(obj, "pretty");
 	if (v && !json_is_boolean(v)) {
-		set_err(err, errlen, "malformed request: \"pretty\" must be true or false");
+		uvdpa_errf(err, errlen, "malformed request: \"pretty\" must be true or false");
 		goto fail;
 	}
 	req->pretty = json_is_true(v);
@@ -229,7 +218,7 @@ int ctl_response_decode(const char *line, size_t len, struct ctl_response *resp,
 	if (!json_is_integer(status) || json_integer_value(status) < 0 ||
 	    json_integer_value(status) > 4095 || (output && !json_is_string(output)) ||
 	    (error && !json_is_string(error))) {
-		set_err(err, errlen, "malformed response from uvdpad");
+		uvdpa_errf(err, errlen, "malformed response from uvdpad");
 		json_decref(obj);
 		return -EINVAL;
 	}
@@ -239,7 +228,7 @@ int ctl_response_decode(const char *line, size_t len, struct ctl_response *resp,
 	json_decref(obj);
 	if (!resp->output || !resp->error) {
 		ctl_response_free(resp);
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -529,7 +518,7 @@ static int make_parents(const char *path, char *err, size_t errlen)
 		*p = '\0';
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 			ret = -errno;
-			set_err(err, errlen, "cannot create directory %s for the control socket: %s",
+			uvdpa_errf(err, errlen, "cannot create directory %s for the control socket: %s",
 				dir, strerror(errno));
 			break;
 		}
@@ -551,7 +540,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode)) {
-		set_err(err, errlen, "%s exists and is not a socket: remove it or choose another "
+		uvdpa_errf(err, errlen, "%s exists and is not a socket: remove it or choose another "
 			"path with -s", path);
 		return -EEXIST;
 	}
@@ -561,17 +550,17 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err
 	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	close(fd);
 	if (ret == 0) {
-		set_err(err, errlen, "another uvdpad is already listening on %s: stop it or "
+		uvdpa_errf(err, errlen, "another uvdpad is already listening on %s: stop it or "
 			"choose another path with -s", path);
 		return -EADDRINUSE;
 	}
 	if (errno != ECONNREFUSED) {
-		set_err(err, errlen, "cannot tell whether %s is in use: %s", path, strerror(errno));
+		uvdpa_errf(err, errlen, "cannot tell whether %s is in use: %s", path, strerror(errno));
 		return -EEXIST;
 	}
 	LOG_INFO(TAG, "removing stale control socket %s", path);
 	if (unlink(path) < 0 && errno != ENOENT) {
-		set_err(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+		uvdpa_errf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -587,7 +576,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_ha
 	int ret;
 
 	if (!path || !path[0] || strlen(path) >= sizeof(sa.sun_path)) {
-		set_err(err, errlen, "control socket path %s: use 1..%zu bytes",
+		uvdpa_errf(err, errlen, "control socket path %s: use 1..%zu bytes",
 			path && path[0] ? "is too long" : "is empty", sizeof(sa.sun_path) - 1);
 		errno = EINVAL;
 		return NULL;
@@ -596,7 +585,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_ha
 	srv = calloc(1, sizeof(*srv));
 	if (!srv || !(srv->path = strdup(path))) {
 		free(srv);
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -644,7 +633,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_ha
 	return srv;
 fail:
 	if (err && errlen && !err[0])
-		set_err(err, errlen, "cannot listen on control socket %s: %s", path,
+		uvdpa_errf(err, errlen, "cannot listen on control socket %s: %s", path,
 			strerror(-ret));
 	if (srv->fd >= 0)
 		close(srv->fd);
@@ -695,7 +684,7 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 
 	*out = NULL;
 	if (!path || !path[0] || strlen(path) >= sizeof(sa.sun_path)) {
-		set_err(err, errlen, "control socket path %s: use 1..%zu bytes",
+		uvdpa_errf(err, errlen, "control socket path %s: use 1..%zu bytes",
 			path && path[0] ? "is too long" : "is empty", sizeof(sa.sun_path) - 1);
 		return -EINVAL;
 	}
@@ -703,13 +692,13 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		e = errno;
-		set_err(err, errlen, "socket: %s", strerror(e));
+		uvdpa_errf(err, errlen, "socket: %s", strerror(e));
 		return -e;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		e = errno;
 		close(fd);
-		set_err(err, errlen,
+		uvdpa_errf(err, errlen,
 			"cannot reach uvdpad at %s: %s \xe2\x80\x94 is uvdpad running? (uvdpad -s PATH)",
 			path, strerror(e));
 		return -e;
@@ -718,7 +707,7 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
 		close(fd);
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	c->fd = fd;
@@ -743,7 +732,7 @@ static int client_send_all(struct ctl_client *c, const char *p, size_t n, char *
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			set_err(err, errlen, "lost uvdpad at %s while sending: %s", c->path,
+			uvdpa_errf(err, errlen, "lost uvdpad at %s while sending: %s", c->path,
 				strerror(errno));
 			return -errno;
 		}
@@ -763,13 +752,13 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 
 	line = ctl_request_encode(argc, argv, json, pretty);
 	if (!line) {
-		set_err(err, errlen, "cannot encode the request (arguments must be UTF-8)");
+		uvdpa_errf(err, errlen, "cannot encode the request (arguments must be UTF-8)");
 		return -EINVAL;
 	}
 	n = strlen(line);
 	if (n > CTL_MAX_REQUEST) {
 		free(line);
-		set_err(err, errlen, "request too large: %zu bytes, at most %d", n, CTL_MAX_REQUEST);
+		uvdpa_errf(err, errlen, "request too large: %zu bytes, at most %d", n, CTL_MAX_REQUEST);
 		return -EMSGSIZE;
 	}
 	ret = client_send_all(c, line, n, err, errlen);
@@ -786,7 +775,7 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 			int64_t left = deadline - now_ms();
 
 			if (left <= 0) {
-				set_err(err, errlen, "uvdpad at %s did not answer within %d ms",
+				uvdpa_errf(err, errlen, "uvdpad at %s did not answer within %d ms",
 					c->path, timeout_ms);
 				return -ETIMEDOUT;
 			}
@@ -794,7 +783,7 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 		}
 		ret = poll(&pfd, 1, wait);
 		if (ret < 0 && errno != EINTR) {
-			set_err(err, errlen, "poll: %s", strerror(errno));
+			uvdpa_errf(err, errlen, "poll: %s", strerror(errno));
 			return -errno;
 		}
 		if (ret <= 0)
@@ -804,12 +793,12 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 			char *b;
 
 			if (cap > CTL_MAX_RESPONSE) {
-				set_err(err, errlen, "response from uvdpad is too large");
+				uvdpa_errf(err, errlen, "response from uvdpad is too large");
 				return -EMSGSIZE;
 			}
 			b = realloc(c->buf, cap);
 			if (!b) {
-				set_err(err, errlen, "out of memory");
+				uvdpa_errf(err, errlen, "out of memory");
 				return -ENOMEM;
 			}
 			c->buf = b;
@@ -819,11 +808,11 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			set_err(err, errlen, "lost uvdpad at %s: %s", c->path, strerror(errno));
+			uvdpa_errf(err, errlen, "lost uvdpad at %s: %s", c->path, strerror(errno));
 			return -errno;
 		}
 		if (r == 0) {
-			set_err(err, errlen, "uvdpad at %s closed the connection without an answer",
+			uvdpa_errf(err, errlen, "uvdpad at %s closed the connection without an answer",
 				c->path);
 			return -ECONNRESET;
 		}
@@ -877,7 +866,7 @@ int ctl_split_line(const char *line, int *argc_out, char ***argv_out, char *err,
 	if (!argv || !word) {
 		free(argv);
 		free(word);
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (;;) {
@@ -898,7 +887,7 @@ int ctl_split_line(const char *line, int *argc_out, char ***argv_out, char *err,
 					word[wl++] = ch;
 			} else if (ch == '\\') {
 				if (!*p) {
-					set_err(err, errlen, "a backslash ends the line: "
+					uvdpa_errf(err, errlen, "a backslash ends the line: "
 						"remove it or escape it as \\\\");
 					ret = -EINVAL;
 					goto out;
@@ -916,18 +905,18 @@ int ctl_split_line(const char *line, int *argc_out, char ***argv_out, char *err,
 			}
 		}
 		if (quote) {
-			set_err(err, errlen, "unterminated %c quote: close it", quote);
+			uvdpa_errf(err, errlen, "unterminated %c quote: close it", quote);
 			ret = -EINVAL;
 			goto out;
 		}
 		if (argc == CTL_MAX_ARGS) {
-			set_err(err, errlen, "too many words (at most %d)", CTL_MAX_ARGS);
+			uvdpa_errf(err, errlen, "too many words (at most %d)", CTL_MAX_ARGS);
 			ret = -E2BIG;
 			goto out;
 		}
 		argv[argc] = strndup(word, wl);
 		if (!argv[argc]) {
-			set_err(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			ret = -ENOMEM;
 			goto out;
 		}

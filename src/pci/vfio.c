@@ -60,17 +60,6 @@ static struct vfio_fn *to_fn(struct pci_dev *pdev)
 	return pdev->priv;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void pci_dev_release(struct pci_dev *pdev)
 {
@@ -567,17 +556,17 @@ static int device_setup(struct vfio_fn *fn, char *err, size_t errlen)
 	uint16_t ids[2], sub[2], cmd;
 
 	if (ioctl(fn->device, VFIO_DEVICE_GET_INFO, &dinfo) < 0) {
-		set_err(err, errlen, "%s: VFIO_DEVICE_GET_INFO: %s", fn->pdev.addr, strerror(errno));
+		uvdpa_errf(err, errlen, "%s: VFIO_DEVICE_GET_INFO: %s", fn->pdev.addr, strerror(errno));
 		return -errno;
 	}
 	if (!(dinfo.flags & VFIO_DEVICE_FLAGS_PCI) ||
 	    dinfo.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
-		set_err(err, errlen, "%s: VFIO does not present it as a PCI device", fn->pdev.addr);
+		uvdpa_errf(err, errlen, "%s: VFIO does not present it as a PCI device", fn->pdev.addr);
 		return -ENODEV;
 	}
 	info = region_info(fn->device, VFIO_PCI_CONFIG_REGION_INDEX);
 	if (!info) {
-		set_err(err, errlen, "%s: no VFIO config-space region", fn->pdev.addr);
+		uvdpa_errf(err, errlen, "%s: no VFIO config-space region", fn->pdev.addr);
 		return -ENODEV;
 	}
 	fn->cfg.present = true;
@@ -604,7 +593,7 @@ static int device_setup(struct vfio_fn *fn, char *err, size_t errlen)
 	if (vfio_cfg_read(&fn->pdev, PCI_VENDOR_ID, ids, sizeof(ids)) < 0 ||
 	    vfio_cfg_read(&fn->pdev, PCI_SUBSYSTEM_VENDOR_ID, sub, sizeof(sub)) < 0 ||
 	    vfio_cfg_read(&fn->pdev, PCI_COMMAND, &cmd, sizeof(cmd)) < 0) {
-		set_err(err, errlen, "%s: cannot read its config space through VFIO", fn->pdev.addr);
+		uvdpa_errf(err, errlen, "%s: cannot read its config space through VFIO", fn->pdev.addr);
 		return -EIO;
 	}
 	fn->pdev.id.vendor = le16toh(ids[0]);
@@ -614,7 +603,7 @@ static int device_setup(struct vfio_fn *fn, char *err, size_t errlen)
 	/* The function DMAs to guest memory: it must master the bus. */
 	cmd = htole16(le16toh(cmd) | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	if (vfio_cfg_write(&fn->pdev, PCI_COMMAND, &cmd, sizeof(cmd)) < 0) {
-		set_err(err, errlen, "%s: cannot enable bus mastering", fn->pdev.addr);
+		uvdpa_errf(err, errlen, "%s: cannot enable bus mastering", fn->pdev.addr);
 		return -EIO;
 	}
 	return 0;
@@ -632,24 +621,24 @@ static int open_container(struct vfio_fn *fn, const struct pci_vfio_paths *paths
 		int e = errno;
 
 		if (e == ENOENT)
-			set_err(err, errlen, "%s is missing: load VFIO (modprobe vfio-pci)", path);
+			uvdpa_errf(err, errlen, "%s is missing: load VFIO (modprobe vfio-pci)", path);
 		else if (e == EACCES || e == EPERM)
-			set_err(err, errlen, "no permission to open %s: run uvdpad as root", path);
+			uvdpa_errf(err, errlen, "no permission to open %s: run uvdpad as root", path);
 		else
-			set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+			uvdpa_errf(err, errlen, "cannot open %s: %s", path, strerror(e));
 		return -e;
 	}
 	ver = ioctl(fn->container, VFIO_GET_API_VERSION);
 	if (ver != VFIO_API_VERSION) {
 		if (ver < 0)
-			set_err(err, errlen, "%s is not a VFIO container (%s)", path, strerror(errno));
+			uvdpa_errf(err, errlen, "%s is not a VFIO container (%s)", path, strerror(errno));
 		else
-			set_err(err, errlen, "%s speaks VFIO API %d, uvdpa needs %d", path, ver,
+			uvdpa_errf(err, errlen, "%s speaks VFIO API %d, uvdpa needs %d", path, ver,
 				VFIO_API_VERSION);
 		return -ENODEV;
 	}
 	if (ioctl(fn->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) <= 0) {
-		set_err(err, errlen, "the VFIO container has no type1 IOMMU support "
+		uvdpa_errf(err, errlen, "the VFIO container has no type1 IOMMU support "
 			"(modprobe vfio_iommu_type1)");
 		return -ENODEV;
 	}
@@ -669,40 +658,40 @@ static int open_group(struct vfio_fn *fn, const struct pci_vfio_paths *paths, co
 		int e = errno;
 
 		if (e == ENOENT)
-			set_err(err, errlen, "%s is missing although %s is in IOMMU group %d: is it "
+			uvdpa_errf(err, errlen, "%s is missing although %s is in IOMMU group %d: is it "
 				"bound to vfio-pci?", path, addr, fn->group_id);
 		else if (e == EACCES || e == EPERM)
-			set_err(err, errlen, "no permission to open %s: run uvdpad as root or give "
+			uvdpa_errf(err, errlen, "no permission to open %s: run uvdpad as root or give "
 				"its user that file", path);
 		else if (e == EBUSY)
-			set_err(err, errlen, "IOMMU group %d (%s) is in use by another process or "
+			uvdpa_errf(err, errlen, "IOMMU group %d (%s) is in use by another process or "
 				"another uvdpa device: each function needs a group of its own",
 				fn->group_id, path);
 		else
-			set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+			uvdpa_errf(err, errlen, "cannot open %s: %s", path, strerror(e));
 		return -e;
 	}
 	if (ioctl(fn->group, VFIO_GROUP_GET_STATUS, &status) < 0) {
-		set_err(err, errlen, "%s is not a VFIO group (%s)", path, strerror(errno));
+		uvdpa_errf(err, errlen, "%s is not a VFIO group (%s)", path, strerror(errno));
 		return -ENODEV;
 	}
 	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		char members[512];
 
 		pci_vfio_group_describe(paths, fn->group_id, members, sizeof(members));
-		set_err(err, errlen, "IOMMU group %d is not viable: bind every device in group %d "
+		uvdpa_errf(err, errlen, "IOMMU group %d is not viable: bind every device in group %d "
 			"to vfio-pci (members: %s)", fn->group_id, fn->group_id, members);
 		return -EBUSY;
 	}
 	if (ioctl(fn->group, VFIO_GROUP_SET_CONTAINER, &fn->container) < 0) {
-		set_err(err, errlen, "cannot attach IOMMU group %d to a VFIO container: %s",
+		uvdpa_errf(err, errlen, "cannot attach IOMMU group %d to a VFIO container: %s",
 			fn->group_id, strerror(errno));
 		return -errno;
 	}
 	type = ioctl(fn->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ?
 		       VFIO_TYPE1v2_IOMMU : VFIO_TYPE1_IOMMU;
 	if (ioctl(fn->container, VFIO_SET_IOMMU, type) < 0) {
-		set_err(err, errlen, "cannot set the type1 IOMMU on group %d: %s", fn->group_id,
+		uvdpa_errf(err, errlen, "cannot set the type1 IOMMU on group %d: %s", fn->group_id,
 			strerror(errno));
 		return -errno;
 	}
@@ -718,19 +707,19 @@ struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char 
 	int ret;
 
 	if (pci_vfio_addr_normalize(addr, norm, sizeof(norm)) < 0) {
-		set_err(err, errlen, "\"%s\" is not a PCI address (DDDD:BB:DD.F)", addr ? addr : "");
+		uvdpa_errf(err, errlen, "\"%s\" is not a PCI address (DDDD:BB:DD.F)", addr ? addr : "");
 		errno = EINVAL;
 		return NULL;
 	}
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", paths->sysfs, norm);
 	if (stat(path, &st) < 0) {
-		set_err(err, errlen, "no PCI function %s (%s is missing)", norm, path);
+		uvdpa_errf(err, errlen, "no PCI function %s (%s is missing)", norm, path);
 		errno = ENODEV;
 		return NULL;
 	}
 	fn = calloc(1, sizeof(*fn));
 	if (!fn) {
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -742,7 +731,7 @@ struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/iommu_group", paths->sysfs, norm);
 	ret = link_basename(path, name, sizeof(name));
 	if (ret < 0) {
-		set_err(err, errlen, "%s has no IOMMU group: is the IOMMU enabled? (intel_iommu=on "
+		uvdpa_errf(err, errlen, "%s has no IOMMU group: is the IOMMU enabled? (intel_iommu=on "
 			"or amd_iommu=on on the kernel command line)", norm);
 		ret = -ENODEV;
 		goto fail;
@@ -751,14 +740,14 @@ struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", paths->sysfs, norm);
 	ret = link_basename(path, name, sizeof(name));
 	if (ret < 0) {
-		set_err(err, errlen, "%s is not bound to any driver: bind it to vfio-pci (echo "
+		uvdpa_errf(err, errlen, "%s is not bound to any driver: bind it to vfio-pci (echo "
 			"vfio-pci > %s/bus/pci/devices/%s/driver_override; echo %s > "
 			"%s/bus/pci/drivers_probe)", norm, paths->sysfs, norm, norm, paths->sysfs);
 		ret = -ENODEV;
 		goto fail;
 	}
 	if (strcmp(name, "vfio-pci") != 0) {
-		set_err(err, errlen, "%s is bound to %s, not vfio-pci: unbind it (echo %s > "
+		uvdpa_errf(err, errlen, "%s is bound to %s, not vfio-pci: unbind it (echo %s > "
 			"%s/bus/pci/drivers/%s/unbind) and bind it to vfio-pci (echo vfio-pci > "
 			"%s/bus/pci/devices/%s/driver_override; echo %s > %s/bus/pci/drivers_probe)",
 			norm, name, norm, paths->sysfs, name, paths->sysfs, norm, norm, paths->sysfs);
@@ -774,7 +763,7 @@ struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char 
 	fn->device = ioctl(fn->group, VFIO_GROUP_GET_DEVICE_FD, norm);
 	if (fn->device < 0) {
 		ret = -errno;
-		set_err(err, errlen, "cannot get %s from IOMMU group %d: %s", norm, fn->group_id,
+		uvdpa_errf(err, errlen, "cannot get %s from IOMMU group %d: %s", norm, fn->group_id,
 			strerror(-ret));
 		goto fail;
 	}

@@ -28,17 +28,6 @@
 #define QUEUE_STOP_POLL_TRIES 10
 #define CONFIG_GEN_TRIES 16
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void sleep_ms(unsigned int ms)
 {
@@ -236,11 +225,11 @@ int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, s
 	memset(&rej, 0, sizeof(rej));
 	if (pci_cfg_read(pdev, PCI_STATUS, &status, sizeof(status)) < 0 ||
 	    pci_cfg_read(pdev, PCI_CAPABILITY_LIST, &pos, sizeof(pos)) < 0) {
-		set_err(err, errlen, "%s: cannot read PCI config space", pdev->addr);
+		uvdpa_errf(err, errlen, "%s: cannot read PCI config space", pdev->addr);
 		return -EIO;
 	}
 	if (!(le16toh(status) & PCI_STATUS_CAP_LIST)) {
-		set_err(err, errlen, "%s: no PCI capability list: not a virtio 1.0 function",
+		uvdpa_errf(err, errlen, "%s: no PCI capability list: not a virtio 1.0 function",
 			pdev->addr);
 		return -ENODEV;
 	}
@@ -249,25 +238,25 @@ int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, s
 
 		pos &= ~3u;
 		if (pos < 0x40) {
-			set_err(err, errlen, "%s: capability pointer 0x%02x is inside the header",
+			uvdpa_errf(err, errlen, "%s: capability pointer 0x%02x is inside the header",
 				pdev->addr, pos);
 			return -ENODEV;
 		}
 		if (steps >= CAP_WALK_MAX || (visited[pos / 64] >> (pos % 64)) & 1) {
-			set_err(err, errlen, "%s: the capability list loops (at 0x%02x)",
+			uvdpa_errf(err, errlen, "%s: the capability list loops (at 0x%02x)",
 				pdev->addr, pos);
 			return -ENODEV;
 		}
 		visited[pos / 64] |= 1ull << (pos % 64);
 		ret = pci_cfg_read(pdev, pos, hdr, sizeof(hdr));
 		if (ret < 0) {
-			set_err(err, errlen, "%s: cannot read capability at 0x%02x", pdev->addr, pos);
+			uvdpa_errf(err, errlen, "%s: cannot read capability at 0x%02x", pdev->addr, pos);
 			return ret;
 		}
 		if (hdr[0] == PCI_CAP_ID_VNDR) {
 			ret = cap_consider(pdev, pos, caps, &rej);
 			if (ret < 0) {
-				set_err(err, errlen, "%s: cannot read capability at 0x%02x",
+				uvdpa_errf(err, errlen, "%s: cannot read capability at 0x%02x",
 					pdev->addr, pos);
 				return ret;
 			}
@@ -280,10 +269,10 @@ int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, s
 		if (cap_slot(caps, type)->present)
 			continue;
 		if (rej.why[type][0])
-			set_err(err, errlen, "%s: virtio %s capability unusable: %s", pdev->addr,
+			uvdpa_errf(err, errlen, "%s: virtio %s capability unusable: %s", pdev->addr,
 				cap_type_name(type), rej.why[type]);
 		else
-			set_err(err, errlen, "%s: no virtio %s capability", pdev->addr,
+			uvdpa_errf(err, errlen, "%s: no virtio %s capability", pdev->addr,
 				cap_type_name(type));
 		return -ENODEV;
 	}
@@ -349,7 +338,7 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 	hw->pdev = pdev;
 	hw->virtio_id = ifcvf_virtio_id(&pdev->id);
 	if (hw->virtio_id != IFCVF_VIRTIO_ID_NET && hw->virtio_id != IFCVF_VIRTIO_ID_BLK) {
-		set_err(err, errlen, "%s: %04x:%04x (subsystem %04x:%04x) is not a virtio net or "
+		uvdpa_errf(err, errlen, "%s: %04x:%04x (subsystem %04x:%04x) is not a virtio net or "
 			"blk function", pdev->addr, pdev->id.vendor, pdev->id.device,
 			pdev->id.subsys_vendor, pdev->id.subsys_device);
 		return -ENODEV;
@@ -359,17 +348,17 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 		return ret;
 	ret = ifcvf_hw_reset(hw);
 	if (ret < 0) {
-		set_err(err, errlen, "%s: the device does not complete a reset", pdev->addr);
+		uvdpa_errf(err, errlen, "%s: the device does not complete a reset", pdev->addr);
 		return ret;
 	}
 	hw->device_features = ifcvf_hw_read_features(hw);
 	if (!(hw->device_features & (1ull << VIRTIO_F_VERSION_1))) {
-		set_err(err, errlen, "%s: the device does not offer VIRTIO_F_VERSION_1", pdev->addr);
+		uvdpa_errf(err, errlen, "%s: the device does not offer VIRTIO_F_VERSION_1", pdev->addr);
 		return -ENODEV;
 	}
 	nq = common_read16(hw, VIRTIO_PCI_COMMON_NUMQ);
 	if (nq == 0 || nq == 0xffff) {
-		set_err(err, errlen, "%s: the device reports %u queues", pdev->addr, nq);
+		uvdpa_errf(err, errlen, "%s: the device reports %u queues", pdev->addr, nq);
 		return -EIO;
 	}
 	if (nq > IFCVF_MAX_VRINGS) {
@@ -385,7 +374,7 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 		off = (uint64_t)common_read16(hw, VIRTIO_PCI_COMMON_Q_NOFF) *
 		      hw->caps.notify_off_multiplier;
 		if (off + 2 > hw->caps.notify.len) {
-			set_err(err, errlen, "%s: queue %u's doorbell (0x%" PRIx64 ") is outside the "
+			uvdpa_errf(err, errlen, "%s: queue %u's doorbell (0x%" PRIx64 ") is outside the "
 				"notify structure (0x%x bytes)", pdev->addr, q, off,
 				hw->caps.notify.len);
 			return -EIO;
@@ -403,13 +392,13 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 			need = IFCVF_LM_MQ + 4u;
 		for (size_t i = 0; i < 4; i++) {
 			if (r[i]->bar == IFCVF_LM_BAR) {
-				set_err(err, errlen, "%s: BAR%u holds virtio structures, it is not "
+				uvdpa_errf(err, errlen, "%s: BAR%u holds virtio structures, it is not "
 					"an IFCVF live-migration BAR", pdev->addr, IFCVF_LM_BAR);
 				return -ENODEV;
 			}
 		}
 		if (size < need) {
-			set_err(err, errlen, "%s: live-migration BAR%u has 0x%" PRIx64 " bytes, "
+			uvdpa_errf(err, errlen, "%s: live-migration BAR%u has 0x%" PRIx64 " bytes, "
 				"%u queues need 0x%" PRIx64, pdev->addr, IFCVF_LM_BAR, size, nq, need);
 			return -ENODEV;
 		}

@@ -106,17 +106,6 @@ static struct ifcvf_dev *to_ifcvf(struct vdpa_device *vdev)
 	return vdev->priv;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void close_fd(int *fd)
 {
@@ -1075,7 +1064,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	if (ret < 0)
 		return ret;
 	if (!args[ARG_VDPA].present || !args[ARG_VDPA].u) {
-		set_err(err, errlen, "%s: devargs have no vdpa=1: the function is left to a plain "
+		uvdpa_errf(err, errlen, "%s: devargs have no vdpa=1: the function is left to a plain "
 			"virtio driver", pdev->addr);
 		return -ENODEV;
 	}
@@ -1084,19 +1073,19 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	} else if (vdpa_pci_id_match(virtio_pci_ids, &pdev->id)) {
 		generic = true;
 	} else {
-		set_err(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)", pdev->addr,
+		uvdpa_errf(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)", pdev->addr,
 			pdev->id.vendor, pdev->id.device, pdev->id.subsys_vendor,
 			pdev->id.subsys_device);
 		return -ENODEV;
 	}
 	if (!name || !name[0] || strlen(name) >= VDPA_NAME_MAX) {
-		set_err(err, errlen, "device name must have 1 to %d characters", VDPA_NAME_MAX - 1);
+		uvdpa_errf(err, errlen, "device name must have 1 to %d characters", VDPA_NAME_MAX - 1);
 		return -EINVAL;
 	}
 
 	d = calloc(1, sizeof(*d));
 	if (!d) {
-		set_err(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	d->pdev = pdev;
@@ -1112,7 +1101,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	if (ret < 0)
 		goto fail;
 	if (!d->hw.has_lm && !d->sw_lm) {
-		set_err(err, errlen, "%s has no live-migration BAR (BAR%u)%s: add "
+		uvdpa_errf(err, errlen, "%s has no live-migration BAR (BAR%u)%s: add "
 			"sw-live-migration=1 to the devargs", pdev->addr, IFCVF_LM_BAR,
 			generic ? ", being a plain virtio-pci function" : "");
 		ret = -EINVAL;
@@ -1123,7 +1112,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	need = (d->vdpa.type == VDPA_TYPE_NET ? 2u : 1u) + 1u;
 	msix = pdev->ops->msix_count(pdev);
 	if (msix < need) {
-		set_err(err, errlen, "%s has %u MSI-X vectors, at least %u are needed", pdev->addr,
+		uvdpa_errf(err, errlen, "%s has %u MSI-X vectors, at least %u are needed", pdev->addr,
 			msix, need);
 		ret = -ENODEV;
 		goto fail;
@@ -1136,7 +1125,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	d->config_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->config_efd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "eventfd: %s", strerror(-ret));
+		uvdpa_errf(err, errlen, "eventfd: %s", strerror(-ret));
 		goto fail;
 	}
 	d->vdpa.ops = &ifcvf_ops;
@@ -1151,7 +1140,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 			d->vdpa.max_vq_size = d->hw.queue_size_max[i];
 	ret = vdpa_device_register(&d->vdpa);
 	if (ret < 0) {
-		set_err(err, errlen, ret == -EEXIST ? "a device called \"%s\" exists" :
+		uvdpa_errf(err, errlen, ret == -EEXIST ? "a device called \"%s\" exists" :
 			"device name \"%s\" is invalid (use [A-Za-z0-9_.:-])", name);
 		goto fail;
 	}
