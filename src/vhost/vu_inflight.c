@@ -93,7 +93,7 @@ int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_inflight *d = &msg->payload.inflight;
 	uint64_t need, map_size;
-	struct stat st;
+	int err;
 	void *addr;
 	int fd = msg->fds[0];
 
@@ -107,16 +107,9 @@ int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg)
 			d->num_queues, d->queue_size, (unsigned long long)need);
 		return -EINVAL;
 	}
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < map_size) {
-		LOG_ERR(VU_TAG, "SET_INFLIGHT_FD: region needs %llu bytes, its fd has %lld",
-			(unsigned long long)map_size, (long long)st.st_size);
-		return -EINVAL;
-	}
-	addr = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (addr == MAP_FAILED)
-		return -errno;
+	addr = vu_map_fd(fd, map_size, "the inflight region", &err);
+	if (!addr)
+		return err;
 	vu_msg_take_fd(msg, 0);
 	vu_inflight_release(&dev->inflight);
 	/* Kept as the whole mapping; users add offset. */

@@ -99,6 +99,9 @@ int vu_mem_set_table(struct vu_dev *dev, struct vhost_user_msg *msg);
 int vu_mem_add_region(struct vu_dev *dev, struct vhost_user_msg *msg);
 int vu_mem_rem_region(struct vu_dev *dev, struct vhost_user_msg *msg);
 void vu_mem_release(struct vu_dev *dev);
+/* mmap()s size bytes of fd read-write shared, refusing an fd shorter than
+ * size (SIGBUS guard); NULL with a negative errno in *err. */
+void *vu_map_fd(int fd, uint64_t size, const char *what, int *err);
 
 /* vu_vring.c */
 void vu_vring_init(struct vu_vring *vq);

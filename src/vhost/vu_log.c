@@ -48,9 +48,8 @@ int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
 	const struct vhost_user_log *l = &msg->payload.log;
 	struct vu_log *log = &dev->log;
 	uint64_t map_size;
-	struct stat st;
 	void *addr;
-	int fd;
+	int fd, err;
 
 	if (l->mmap_size == 0 ||
 	    __builtin_add_overflow(l->mmap_size, l->mmap_offset, &map_size) ||
@@ -60,21 +59,9 @@ int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
 		return -EINVAL;
 	}
 	fd = msg->fds[0];
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < map_size) {
-		LOG_ERR(VU_TAG, "SET_LOG_BASE: log needs %llu bytes, its fd has %lld",
-			(unsigned long long)map_size, (long long)st.st_size);
-		return -EINVAL;
-	}
-	addr = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (addr == MAP_FAILED) {
-		int err = errno;
-
-		LOG_ERR(VU_TAG, "SET_LOG_BASE: mmap of %llu bytes failed: %s",
-			(unsigned long long)map_size, strerror(err));
-		return -err;
-	}
+	addr = vu_map_fd(fd, map_size, "the dirty log", &err);
+	if (!addr)
+		return err;
 	vu_msg_take_fd(msg, 0);
 	/* Writers see either the old log or the new one, never a torn one. */
 	pthread_rwlock_wrlock(&log->lock);

@@ -1,6 +1,7 @@
 /* Guest memory: SET_MEM_TABLE, ADD/REM_MEM_REG, and the translations from
  * guest physical and frontend virtual addresses to our mappings. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -147,30 +148,46 @@ static int region_check_overlap(const struct vu_mem_region *table, unsigned int 
 	return 0;
 }
 
-/* Maps one region; takes ownership of fd on success only. */
-static int region_map(struct vu_mem_region *r, const struct vhost_user_mem_region *d, int fd)
+void *vu_map_fd(int fd, uint64_t size, const char *what, int *err)
 {
-	uint64_t map_size = d->mmap_offset + d->memory_size;
 	struct stat st;
 	void *addr;
 
 	/* Touching pages past the end of the file would raise SIGBUS in the
-	 * daemon: refuse a region larger than its backing file. */
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < map_size) {
-		LOG_ERR(VU_TAG, "memory region needs %llu bytes of its fd, which has %lld",
-			(unsigned long long)map_size, (long long)st.st_size);
-		return -EINVAL;
+	 * daemon: refuse a mapping larger than its backing file. */
+	if (fstat(fd, &st) < 0) {
+		*err = -errno;
+		return NULL;
 	}
-	addr = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < size) {
+		LOG_ERR(VU_TAG, "%s needs %llu bytes of its fd, which has %lld", what,
+			(unsigned long long)size, (long long)st.st_size);
+		*err = -EINVAL;
+		return NULL;
+	}
+	/* And keep it from shrinking later where the fd allows sealing (QEMU's
+	 * memfd backend seals it already); elsewhere that risk remains. */
+	if (S_ISREG(st.st_mode))
+		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK);
+	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (addr == MAP_FAILED) {
-		int err = errno;
-
-		LOG_ERR(VU_TAG, "mmap of memory region (%llu bytes) failed: %s",
-			(unsigned long long)map_size, strerror(err));
-		return -err;
+		*err = -errno;
+		LOG_ERR(VU_TAG, "mmap of %s (%llu bytes) failed: %s", what, (unsigned long long)size,
+			strerror(-*err));
+		return NULL;
 	}
+	return addr;
+}
+
+/* Maps one region; takes ownership of fd on success only. */
+static int region_map(struct vu_mem_region *r, const struct vhost_user_mem_region *d, int fd)
+{
+	uint64_t map_size = d->mmap_offset + d->memory_size;
+	int err;
+	void *addr = vu_map_fd(fd, map_size, "memory region", &err);
+
+	if (!addr)
+		return err;
 	r->gpa = d->guest_phys_addr;
 	r->size = d->memory_size;
 	r->uaddr = d->userspace_addr;
