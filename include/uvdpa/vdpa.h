@@ -51,6 +51,8 @@ struct vdpa_device_ops {
 	/* Doorbell: the page a host notifier maps into the guest. */
 	int (*get_notify_area)(struct vdpa_device *dev, uint16_t vring, int *fd, uint64_t *offset,
 			       uint64_t *size);
+	/* The function's virtio device status (DEVICE_NEEDS_RESET after a fault). */
+	int (*get_status)(struct vdpa_device *dev, uint8_t *status);
 	/* Statistics, per queue. */
 	int (*get_stats_names)(struct vdpa_device *dev, struct vdpa_stat_name *names, unsigned int n);
 	int (*get_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats, unsigned int n);

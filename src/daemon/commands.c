@@ -309,7 +309,15 @@ static json_t *dev_json(struct vdpa_device *dev)
 		ret |= set_int(obj, "max_vqs", max_vqs);
 	if (dev->max_vq_size)
 		ret |= set_int(obj, "max_vq_size", dev->max_vq_size);
-	/* uvdpa's addition: the bus driver the device is exposed through. */
+	/* uvdpa's additions: a device that faulted and waits for a reset... */
+	if (dev->ops && dev->ops->get_status) {
+		uint8_t status;
+
+		if (dev->ops->get_status(dev, &status) == 0 &&
+		    (status & VIRTIO_CONFIG_S_NEEDS_RESET))
+			ret |= json_object_set_new(obj, "needs_reset", json_true());
+	}
+	/* ...and the bus driver the device is exposed through. */
 	if (dev->bus) {
 		int sret = vdpa_device_bind_status(dev, &st);
 

@@ -54,7 +54,7 @@ static int parse_emu_devargs(const struct vdpa_dev_add_config *cfg, bool *transi
  * the driver wants one name list for every vring, so the kind is dropped
  * (`dev vstats` prints queue_type) and each vring fills the names it has. */
 static const char *const model_stat_names[] = {
-	"packets", "bytes", "errors", "overruns", "drops", "requests", "successes",
+	"packets", "bytes", "errors", "overruns", "drops", "requests", "successes", "faults",
 };
 #define MODEL_NSTATS (sizeof(model_stat_names) / sizeof(model_stat_names[0]))
 

@@ -70,6 +70,11 @@ int fe_mem_init(struct fe_mem *mem, uint64_t size, unsigned int nregions)
 			  (unsigned long long)r->gpa, (unsigned long long)r->size,
 			  (unsigned long long)r->uaddr, (unsigned long long)r->mmap_offset);
 	}
+	/* Guest page 0 holds no ring or buffer, as in a VM: QEMU's virtio
+	 * devices take a ring address of 0 for "not set up" (no notify, no
+	 * ring caches), so a real virtio-pci function driven with IOVA = GPA
+	 * would ignore a ring placed there. */
+	mem->regions[0].used = FE_PAGE;
 	return 0;
 }
 

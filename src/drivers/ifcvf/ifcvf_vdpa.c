@@ -96,6 +96,7 @@ struct ifcvf_dev {
 	void *log_map;
 	uint64_t log_map_size;
 	void *log_src;		/* the vhost layer's log this mapping is of */
+	bool needs_reset_seen;	/* DEVICE_NEEDS_RESET logged since dev_conf */
 
 	const struct ifcvf_stats_ops *stats_ops;
 	void *stats_opaque;
@@ -144,6 +145,11 @@ static void config_relay(int fd, void *opaque)
 
 	if (read(fd, &n, sizeof(n)) < 0)
 		return;
+	/* A function that faulted says so in its status and interrupts here. */
+	if ((ifcvf_hw_get_status(&d->hw) & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	    !__atomic_exchange_n(&d->needs_reset_seen, true, __ATOMIC_RELAXED))
+		LOG_ERR(TAG, "%s: the function reports DEVICE_NEEDS_RESET: its datapath stopped "
+			"until the frontend restarts the device", d->vdpa.name);
 	ret = vu_config_change(d->vu);
 	if (ret == -ENOTSUP)
 		LOG_DEBUG(TAG, "%s: config change not forwarded: CONFIG not negotiated",
@@ -578,6 +584,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
 	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
 	features = hw_features(d, vu_get_features(vu));
 	d->vu = vu;
+	d->needs_reset_seen = false;
 	d->nr_vring = n;
 	for (i = 0; i < n; i++) {
 		ret = ring_load(d, i);
@@ -941,7 +948,14 @@ void ifcvf_set_stats_provider(struct vdpa_device *vdev, const struct ifcvf_stats
 	d->stats_opaque = opaque;
 }
 
+static int ifcvf_get_status(struct vdpa_device *vdev, uint8_t *status)
+{
+	*status = ifcvf_hw_get_status(&to_ifcvf(vdev)->hw);
+	return 0;
+}
+
 static const struct vdpa_device_ops ifcvf_ops = {
+	.get_status = ifcvf_get_status,
 	.get_queue_num = ifcvf_get_queue_num,
 	.get_features = ifcvf_get_features,
 	.get_protocol_features = ifcvf_get_protocol_features,

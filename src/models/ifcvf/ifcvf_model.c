@@ -288,6 +288,7 @@ void ifcvf_vq_fault(struct ifcvf_vq *q)
 	LOG_WARN(TAG, "%s: vring %u stopped: %s; device needs reset", q->model->pdev->addr,
 		 q->index, why);
 	q->running = false;
+	__atomic_add_fetch(&q->faults, 1, __ATOMIC_RELAXED);
 	device_error(q->model);
 }
 
@@ -1063,6 +1064,14 @@ int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct ifcvf_mode
 	if (!m)
 		return -ENODEV;
 	rc = qidx < m->nvrings ? m->type->get_stats(m, qidx, stats, n) : -EINVAL;
+	/* Every vring, whatever its type, counts the faults that stopped it. */
+	if (rc >= 0) {
+		if ((unsigned int)rc < n) {
+			stats[rc].name = "faults";
+			stats[rc].value = __atomic_load_n(&m->vqs[qidx].faults, __ATOMIC_RELAXED);
+		}
+		rc++;
+	}
 	ifcvf_model_put(m);
 	return rc;
 }
@@ -1074,9 +1083,10 @@ int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx)
 
 	if (!m)
 		return -ENODEV;
-	if (qidx < m->nvrings)
+	if (qidx < m->nvrings) {
 		m->type->reset_stats(m, qidx);
-	else
+		__atomic_store_n(&m->vqs[qidx].faults, 0, __ATOMIC_RELAXED);
+	} else
 		rc = -EINVAL;
 	ifcvf_model_put(m);
 	return rc;

@@ -94,6 +94,7 @@ struct ifcvf_vq {
 	 * also holds the model lock). */
 	bool setup;			/* vq holds ring state (running, or stopped by a fault) */
 	bool running;			/* buffers may be processed */
+	uint64_t faults;		/* times this vring stopped on bad input (atomic) */
 	struct virtq vq;
 };
 

@@ -67,17 +67,27 @@ die() { log "$*"; rc=1; finish; }
 # log_count PATTERN   lines of uvdpad's log matching (grep -c, fixed string)
 log_count() { grep -cF -- "$1" "$LOG" 2>/dev/null || true; }
 
-# msix_count BDF   total interrupts of the function's vfio-msix vectors
-msix_count() {
-    awk -v b="$1" '$0 ~ "vfio-msix\\[[0-9]+\\]\\(" b "\\)" {
-        s = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^[0-9]+$/) s += $i; else break }
-        t += s } END { print t + 0 }' /proc/interrupts
-}
-msix_each() { # BDF  "v0:N v1:N ..."
+# count_above PATTERN N   more than N matching log lines
+count_above() { [ "$(log_count "$1")" -gt "$2" ]; }
+# all_stopped DEV   every "running" of DEV's function was followed by "stopped"
+all_stopped() { [ "$(log_count "ifcvf: $1: stopped")" -ge "$(log_count "ifcvf: $1: running")" ]; }
+
+# msix_each BDF   "v0:N v1:N ..." interrupts per vfio-msix vector of BDF
+msix_each() {
     awk -v b="$1" '$0 ~ "vfio-msix\\[[0-9]+\\]\\(" b "\\)" {
         s = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^[0-9]+$/) s += $i; else break }
         match($0, /vfio-msix\[[0-9]+\]/); v = substr($0, RSTART + 10, RLENGTH - 11)
         printf "%sv%s:%d", sep, v, s; sep = " " } END { print "" }' /proc/interrupts
+}
+
+# msix_sampler PHASE   every 50 ms: the last non-empty msix_each of A and B
+# -> /tmp/PHASE.msix.A / .B
+msix_sampler() {
+    while :; do
+        x=$(msix_each "$A"); [ -n "$x" ] && echo "$x" >"/tmp/$1.msix.A"
+        x=$(msix_each "$B"); [ -n "$x" ] && echo "$x" >"/tmp/$1.msix.B"
+        usleep 50000
+    done
 }
 
 # jfield FILE KEY   a number or string from the frontend's one-line JSON
@@ -151,37 +161,31 @@ phase() {
     p=$1
     n=$2
     shift 2
-    ca=$(log_count "vhost-user: vfA: dev_conf done")
     cb=$(log_count "vhost-user: vfB: dev_conf done")
-    ma=$(msix_count "$A")
-    mb=$(msix_count "$B")
     t0=$(ms_now)
+    # The vfio-msix vectors exist in /proc/interrupts only between dev_conf
+    # and dev_close (fresh IRQs, counts from 0): sample them meanwhile.
+    rm -f "/tmp/$p.msix.A" "/tmp/$p.msix.B"
+    msix_sampler "$p" &
+    smp=$!
     uvdpa-frontend --socket /tmp/vfB.sock --rx-only --count "$n" --size "$size" \
         --qsize "$qsize" --drain-ms 20000 --json "$@" >"/tmp/$p-rx.log" 2>&1 &
     rxp=$!
-    if ! wait_until 60 test "$(log_count "vhost-user: vfB: dev_conf done")" -gt "$cb"; then
+    if ! wait_until 60 count_above "vhost-user: vfB: dev_conf done" "$cb"; then
         log "$p: vfB never reached dev_conf"
     fi
     mark "$p.rx_ready_ms" $(( $(ms_now) - t0 ))
+    t1=$(ms_now)
     uvdpa-frontend --socket /tmp/vfA.sock --tx-only --count "$n" --size "$size" \
         --qsize "$qsize" --json "$@" >"/tmp/$p-tx.log" 2>&1 &
     txp=$!
-    # Interrupt counts while the devices run (dev_close disables MSI-X and
-    # frees the vectors, so /proc/interrupts loses them).
-    while kill -0 "$txp" 2>/dev/null || kill -0 "$rxp" 2>/dev/null; do
-        x=$(msix_count "$A"); [ "$x" -ge "$ma" ] 2>/dev/null && ea=$x
-        x=$(msix_count "$B"); [ "$x" -ge "$mb" ] 2>/dev/null && eb=$x
-        xa=$(msix_each "$A")
-        [ -n "$xa" ] && ia=$xa
-        xb=$(msix_each "$B")
-        [ -n "$xb" ] && ib=$xb
-        sleep 1
-    done
     wait "$txp"
     txrc=$?
     wait "$rxp"
     rxrc=$?
-    mark "$p.seconds" "$(( ($(ms_now) - t0) / 1000 ))"
+    mark "$p.wall_ms" "$(( $(ms_now) - t1 ))"
+    kill "$smp" 2>/dev/null
+    wait "$smp" 2>/dev/null
     mark "$p.tx_rc" "$txrc"
     mark "$p.rx_rc" "$rxrc"
     for k in tx_pkts tx_bytes tx_pps tx_gbps kicks calls features_str; do
@@ -190,15 +194,17 @@ phase() {
     for k in rx_pkts rx_bytes rx_bad rx_lost rx_ooo rx_pps rx_gbps calls; do
         mark "$p.rx.$k" "$(jfield "/tmp/$p-rx.log" "$k")"
     done
-    mark "$p.msix.$A" "$(( ${ea:-$ma} - ma ))"
-    mark "$p.msix.$B" "$(( ${eb:-$mb} - mb ))"
-    mark "$p.msix_irqs.$A" "${ia:-none}"
-    mark "$p.msix_irqs.$B" "${ib:-none}"
+    for x in A B; do
+        eval "b=\$$x"
+        v=$(cat "/tmp/$p.msix.$x" 2>/dev/null)
+        mark "$p.msix_irqs.$b" "${v:-none}"
+        mark "$p.msix.$b" "$(echo "$v" | tr ' ' '\n' | awk -F: '{ t += $2 } END { print t + 0 }')"
+    done
     grep -E '^(tx|rx|rings|result):' "/tmp/$p-tx.log" "/tmp/$p-rx.log" |
         sed "s/^/UVDPA-LOG: $p: /"
     # dev_close follows the frontends' GET_VRING_BASE / disconnect.
-    wait_until 20 test "$(log_count 'ifcvf: vfA: stopped')" -ge "$(log_count 'ifcvf: vfA: running')"
-    wait_until 20 test "$(log_count 'ifcvf: vfB: stopped')" -ge "$(log_count 'ifcvf: vfB: running')"
+    wait_until 20 all_stopped vfA
+    wait_until 20 all_stopped vfB
     for d in vfA vfB; do
         mark "$p.dev_conf.$d" "$(log_count "vhost-user: $d: dev_conf done")"
         mark "$p.running.$d" "$(log_count "ifcvf: $d: running")"
