@@ -425,7 +425,7 @@ if [[ -s $TMP/rates ]]; then
 		if [[ $name == pair ]]; then
 			echo "    pair: $(awk -v v="$a" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps, $b Gbit/s" \
 				"sender-side, every frame delivered and verified (60..1514 B; receiver" \
-				"clock incl. its wait for the sender: $(awk -v v="$c" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps, $d Gbit/s)"
+				"side: $(awk -v v="$c" 'BEGIN { printf "%.3f", v / 1e6 }') Mpps, $d Gbit/s)"
 		else
 			echo "    testpmd $name: $a Mpps avg, $b Mpps peak (io forwarding, 64 B)"
 		fi
