@@ -1,45 +1,58 @@
 #!/bin/sh
 # vfio-datapath: uvdpa's real VFIO path end to end inside the guest.
 #
-# Needs a q35 guest with -device intel-iommu,intremap=on (intel_iommu=on) and
-# two modern virtio-net-pci functions (disable-legacy=on, iommu_platform=on)
-# whose netdevs are wired to each other (QEMU hubports on one hub), and the
-# binaries uvdpad, uvdpa and uvdpa-frontend in /bin (build-initramfs.sh -b).
-# test_guest_vfio.sh boots it.
-#
+# Needs a q35 guest with -device intel-iommu,intremap=on (intel_iommu=on), two
+# modern virtio-net-pci functions (disable-legacy=on, iommu_platform=on) whose
+# netdevs are wired to each other (test_guest_vfio.sh: -netdev socket
+# listen/connect), and uvdpad, uvdpa, uvdpa-frontend in /bin
+# (build-initramfs.sh -b). Steps:
 #   1. both functions (uvdpa.vfio_id, default 1af4:1041) -> vfio-pci;
-#   2. uvdpad -f lists a pci/BDF mgmtdev for each;
-#   3. `dev add ... devargs vdpa=1,sw-live-migration=1` (the ifcvf driver's
-#      generic "virtio-pci" entry probes the function through VFIO: container,
-#      group, device fd, BAR mmap, MSI-X count), `dev bind ... vhost-user`;
-#   4. phase "poll": uvdpa-frontend --rx-only on B, then --tx-only on A,
-#      uvdpa.count frames of uvdpa.size bytes, verified; the frontends poll
-#      their used rings (interrupts suppressed);
-#   5. phase "irq": the same with --irq: the frontends sleep on their call
-#      eventfds, which only the function's MSI-X vectors (VFIO SET_IRQS) signal;
-#   6. dev_close after each phase (the frontends' GET_VRING_BASE), no ERR/WARN
-#      in uvdpad's log, `dev del`, SIGTERM -> uvdpad exits 0.
+#   2. uvdpad -f; `uvdpa mgmtdev show` lists pci/BDF for both;
+#   3. `dev add vfA|vfB mgmtdev pci/BDF devargs vdpa=1,sw-live-migration=1`
+#      (the ifcvf driver's generic "virtio-pci" entry: VFIO container, group,
+#      device fd, BAR mmap, MSI-X count, virtio caps), `dev bind ... vhost-user`;
+#   4. traffic phases, each: uvdpa-frontend --rx-only on one device, then
+#      --tx-only on the other, COUNT frames of uvdpa.size bytes, every byte
+#      verified, sequence checked (no loss, no reordering). dev_conf maps the
+#      frontend's memfd into the function's VFIO container, wires MSI-X to
+#      its call eventfds and programs the rings into the function; the
+#      frontends' GET_VRING_BASE / disconnect runs dev_close.
+#        poll     A -> B, uvdpa.count frames; the frontends poll used rings
+#        irq      A -> B, uvdpa.irq_count frames, --irq: the frontends sleep on
+#                 the call eventfds that only the functions' MSI-X vectors
+#                 signal (uvdpad never writes them)
+#        reverse  B -> A, uvdpa.reverse_count frames, polling
+#      Meanwhile every 50 ms: the vfio-msix lines of /proc/interrupts and
+#      uvdpad's VmLck (VFIO type1 accounts DMA-mapped pages there).
+#   5. uvdpad's log: no ERR, no WARN except the expected "doorbells are not
+#      page-aligned" (QEMU's notify_off_multiplier is 4); `dev del` both;
+#      SIGTERM -> uvdpad exits 0; VmLck back to 0 before that.
 #
-# Kernel command line: uvdpa.count=N (default 3000), uvdpa.irq_count=N
-# (default 1000, 0 skips the phase), uvdpa.size=MIN-MAX (default 60-1514),
-# uvdpa.qsize=N (default 256), uvdpa.uvdpad_args="..." (e.g. -v; no spaces:
-# use commas), uvdpa.vfio_id=VVVV:DDDD.
+# Kernel command line: uvdpa.count=N (default 20000), uvdpa.irq_count=N
+# (5000; 0 skips), uvdpa.reverse_count=N (5000; 0 skips), uvdpa.size=MIN-MAX
+# (60-1514), uvdpa.qsize=N (256), uvdpa.vfio_id=VVVV:DDDD (1af4:1041),
+# uvdpa.uvdpad_args=A,B (extra uvdpad arguments, comma-separated, e.g. -v).
 #
-# Markers (besides lib.sh's): vfio_fns, vfio_driver.BDF, iommu_group.BDF,
-# mgmtdevs, probe.DEV (ok|fail), probe_ms.DEV, dev_show.DEV, bind.DEV,
-# PHASE.rx_rc / tx_rc / tx_pkts / rx_pkts / rx_bad / rx_lost / rx_ooo /
-# rx_bytes / tx_pps / rx_pps / tx_gbps / rx_gbps / calls_rx / calls_tx /
-# kicks_tx / features, PHASE.dev_conf.DEV / dev_close.DEV (cumulative log
-# counts), PHASE.msix.BDF (guest interrupts of the function's vfio-msix
-# vectors during the phase), PHASE.msix_irqs.BDF (per vector),
-# uvdpad_errors, uvdpad_warnings, dev_del.DEV, uvdpad_exit, and the step
-# markers step.NAME ok|fail.
+# Markers: step.NAME ok|fail for vfio_bind, mgmtdev, probe, each phase,
+# teardown; vfio_fns, vfio_driver.BDF, iommu_group.BDF, mgmtdevs,
+# probe.DEV, probe_ms.DEV, dev_show.DEV, bind.DEV, uvdpad_start_ms; per
+# phase P: P.tx_dev, P.rx_dev, P.rx_ready_ms (frontend start to dev_conf),
+# P.wall_ms, P.tx_rc, P.rx_rc, P.tx_pkts, P.tx_bytes, P.tx_pps, P.tx_gbps,
+# P.kicks, P.calls, P.features_str (TX frontend), P.rx.rx_pkts, P.rx.rx_bytes,
+# P.rx.rx_bad, P.rx.rx_lost, P.rx.rx_ooo, P.rx.rx_pps, P.rx.rx_gbps,
+# P.rx.calls (RX frontend), P.msix_irqs.BDF ("v0:N v1:N v2:N", last sample),
+# P.msix.BDF (their sum), P.vmlck_kb (max uvdpad VmLck), P.dev_conf.DEV,
+# P.running.DEV, P.stopped.DEV (cumulative log counts); vmlck_idle_kb,
+# dev_del.DEV, uvdpad_exit, uvdpad_errors, uvdpad_warnings,
+# uvdpad_unexpected_warnings.
 . /lib/uvdpa/lib.sh
 
 CTL=/run/uvdpa/control.sock
 LOG=/tmp/uvdpad.log
-count=$(arg count 3000)
-irq_count=$(arg irq_count 1000)
+EXPECTED_WARN='doorbells are not page-aligned'
+count=$(arg count 20000)
+irq_count=$(arg irq_count 5000)
+reverse_count=$(arg reverse_count 5000)
 size=$(arg size 60-1514)
 qsize=$(arg qsize 256)
 id=$(arg vfio_id 1af4:1041)
@@ -50,26 +63,22 @@ ud_pid=
 U() { uvdpa -s "$CTL" "$@"; }
 ms_now() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 step() { mark "step.$1" "$2"; [ "$2" = ok ] || rc=1; }
-dump_log() { # [N] last N lines of uvdpad's log as UVDPA-LOG
-    tail -n "${1:-40}" "$LOG" 2>/dev/null | sed 's/^/UVDPA-LOG: uvdpad: /'
-}
 finish() {
     if [ -n "$ud_pid" ] && kill -0 "$ud_pid" 2>/dev/null; then
         kill "$ud_pid" 2>/dev/null
         sleep 1
         kill -9 "$ud_pid" 2>/dev/null
     fi
-    [ "$rc" = 0 ] || dump_log 60
+    [ "$rc" = 0 ] || tail -n 60 "$LOG" 2>/dev/null | sed 's/^/UVDPA-LOG: uvdpad: /'
     exit "$rc"
 }
 die() { log "$*"; rc=1; finish; }
 
-# log_count PATTERN   lines of uvdpad's log matching (grep -c, fixed string)
+# log_count STRING   lines of uvdpad's log containing STRING
 log_count() { grep -cF -- "$1" "$LOG" 2>/dev/null || true; }
-
-# count_above PATTERN N   more than N matching log lines
+# count_above STRING N   more than N such lines
 count_above() { [ "$(log_count "$1")" -gt "$2" ]; }
-# all_stopped DEV   every "running" of DEV's function was followed by "stopped"
+# all_stopped DEV   every "running" of DEV was followed by a "stopped"
 all_stopped() { [ "$(log_count "ifcvf: $1: stopped")" -ge "$(log_count "ifcvf: $1: running")" ]; }
 
 # msix_each BDF   "v0:N v1:N ..." interrupts per vfio-msix vector of BDF
@@ -79,18 +88,24 @@ msix_each() {
         match($0, /vfio-msix\[[0-9]+\]/); v = substr($0, RSTART + 10, RLENGTH - 11)
         printf "%sv%s:%d", sep, v, s; sep = " " } END { print "" }' /proc/interrupts
 }
+# vmlck   uvdpad's VmLck in kB
+vmlck() { awk '/^VmLck:/ { print $2 }' "/proc/$ud_pid/status" 2>/dev/null; }
 
-# msix_sampler PHASE   every 50 ms: the last non-empty msix_each of A and B
-# -> /tmp/PHASE.msix.A / .B
-msix_sampler() {
+# sampler PHASE   every 50 ms until killed: the last non-empty msix_each of A
+# and B (the vectors exist only between dev_conf and dev_close, with counts
+# from 0 each time) -> /tmp/PHASE.msix.A|B, the largest VmLck -> /tmp/PHASE.vmlck
+sampler() {
+    _max=0
     while :; do
-        x=$(msix_each "$A"); [ -n "$x" ] && echo "$x" >"/tmp/$1.msix.A"
-        x=$(msix_each "$B"); [ -n "$x" ] && echo "$x" >"/tmp/$1.msix.B"
+        _x=$(msix_each "$A"); [ -n "$_x" ] && echo "$_x" >"/tmp/$1.msix.A"
+        _x=$(msix_each "$B"); [ -n "$_x" ] && echo "$_x" >"/tmp/$1.msix.B"
+        _x=$(vmlck)
+        if [ -n "$_x" ] && [ "$_x" -gt "$_max" ]; then _max=$_x; echo "$_max" >"/tmp/$1.vmlck"; fi
         usleep 50000
     done
 }
 
-# jfield FILE KEY   a number or string from the frontend's one-line JSON
+# jfield FILE KEY   a value from the frontend's one-line JSON result
 jfield() {
     grep '^{' "$1" | tail -n1 | sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
 }
@@ -100,8 +115,9 @@ mark iommu "$(ls /sys/class/iommu 2>/dev/null | tr '\n' ' ')"
 pci_list | while read -r b rest; do mark "pci.$b" "$rest"; done
 fns=$(pci_find "$id" | tr '\n' ' ')
 mark vfio_fns "$fns"
+# shellcheck disable=SC2086
 set -- $fns
-[ $# -ge 2 ] || die "need two $id functions, found: ${fns:-none}"
+[ $# -ge 2 ] || { step vfio_bind fail; die "need two $id functions, found: ${fns:-none}"; }
 A=$1
 B=$2
 for b in "$A" "$B"; do
@@ -109,11 +125,11 @@ for b in "$A" "$B"; do
     mark "vfio_driver.$b" "$(link_name "/sys/bus/pci/devices/$b/driver")"
     g=$(link_name "/sys/bus/pci/devices/$b/iommu_group")
     mark "iommu_group.$b" "$g"
-    [ -c "/dev/vfio/$g" ] || die "$b: no /dev/vfio/$g"
+    [ -c "/dev/vfio/$g" ] || { step vfio_bind fail; die "$b: no /dev/vfio/$g"; }
 done
 step vfio_bind ok
 
-# ---- 2. uvdpad --------------------------------------------------------------------------
+# ---- 2. uvdpad, mgmtdevs ------------------------------------------------------------------
 mkdir -p /run/uvdpa
 t0=$(ms_now)
 # shellcheck disable=SC2086
@@ -123,9 +139,8 @@ wait_until 20 test -S "$CTL" || die "uvdpad did not create $CTL"
 mark uvdpad_start_ms $(( $(ms_now) - t0 ))
 U mgmtdev show >/tmp/mgmt.txt 2>&1
 sed 's/^/UVDPA-LOG: mgmtdev: /' /tmp/mgmt.txt
-mg=$(grep -o '^pci/[0-9a-f:.]*' /tmp/mgmt.txt | tr '\n' ' ')
-mark mgmtdevs "$mg"
-if grep -q "^pci/$A" /tmp/mgmt.txt && grep -q "^pci/$B" /tmp/mgmt.txt; then
+mark mgmtdevs "$(sed -n 's/^\(pci\/[0-9a-f:.]*\):$/\1/p' /tmp/mgmt.txt | tr '\n' ' ')"
+if grep -q "^pci/$A:" /tmp/mgmt.txt && grep -q "^pci/$B:" /tmp/mgmt.txt; then
     step mgmtdev ok
 else
     step mgmtdev fail
@@ -152,38 +167,44 @@ add_dev() { # NAME BDF
         return 1
     fi
 }
-add_dev vfA "$A" && add_dev vfB "$B" && step probe ok || { step probe fail; finish; }
-grep -E 'vfio: |ifcvf: ' "$LOG" | sed 's/^/UVDPA-LOG: uvdpad: /'
+if add_dev vfA "$A" && add_dev vfB "$B"; then step probe ok; else step probe fail; finish; fi
+grep -E ' (vfio|ifcvf|mgmt-pci): ' "$LOG" | sed 's/^/UVDPA-LOG: uvdpad: /'
+mark vmlck_idle_kb "$(vmlck)"
 
-# ---- 4./5. traffic -------------------------------------------------------------------------
-# phase NAME COUNT [frontend options]
+# ---- 4. traffic ----------------------------------------------------------------------------
+# phase NAME COUNT TXDEV RXDEV [frontend options]
 phase() {
     p=$1
     n=$2
-    shift 2
-    cb=$(log_count "vhost-user: vfB: dev_conf done")
-    t0=$(ms_now)
-    # The vfio-msix vectors exist in /proc/interrupts only between dev_conf
-    # and dev_close (fresh IRQs, counts from 0): sample them meanwhile.
-    rm -f "/tmp/$p.msix.A" "/tmp/$p.msix.B"
-    msix_sampler "$p" &
+    txd=$3
+    rxd=$4
+    shift 4
+    mark "$p.tx_dev" "$txd"
+    mark "$p.rx_dev" "$rxd"
+    c0=$(log_count "vhost-user: $rxd: dev_conf done")
+    rm -f "/tmp/$p.msix.A" "/tmp/$p.msix.B" "/tmp/$p.vmlck"
+    sampler "$p" &
     smp=$!
-    uvdpa-frontend --socket /tmp/vfB.sock --rx-only --count "$n" --size "$size" \
+    t0=$(ms_now)
+    # The receiver first: frames sent to a stopped function would be lost.
+    uvdpa-frontend --socket "/tmp/$rxd.sock" --rx-only --count "$n" --size "$size" \
         --qsize "$qsize" --drain-ms 20000 --json "$@" >"/tmp/$p-rx.log" 2>&1 &
     rxp=$!
-    if ! wait_until 60 count_above "vhost-user: vfB: dev_conf done" "$cb"; then
-        log "$p: vfB never reached dev_conf"
-    fi
+    wait_until 60 count_above "vhost-user: $rxd: dev_conf done" "$c0" ||
+        log "$p: $rxd did not reach dev_conf"
     mark "$p.rx_ready_ms" $(( $(ms_now) - t0 ))
     t1=$(ms_now)
-    uvdpa-frontend --socket /tmp/vfA.sock --tx-only --count "$n" --size "$size" \
+    uvdpa-frontend --socket "/tmp/$txd.sock" --tx-only --count "$n" --size "$size" \
         --qsize "$qsize" --json "$@" >"/tmp/$p-tx.log" 2>&1 &
     txp=$!
     wait "$txp"
     txrc=$?
     wait "$rxp"
     rxrc=$?
-    mark "$p.wall_ms" "$(( $(ms_now) - t1 ))"
+    mark "$p.wall_ms" $(( $(ms_now) - t1 ))
+    # dev_close follows the frontends' GET_VRING_BASE / disconnect.
+    wait_until 20 all_stopped vfA
+    wait_until 20 all_stopped vfB
     kill "$smp" 2>/dev/null
     wait "$smp" 2>/dev/null
     mark "$p.tx_rc" "$txrc"
@@ -191,49 +212,56 @@ phase() {
     for k in tx_pkts tx_bytes tx_pps tx_gbps kicks calls features_str; do
         mark "$p.$k" "$(jfield "/tmp/$p-tx.log" "$k")"
     done
-    for k in rx_pkts rx_bytes rx_bad rx_lost rx_ooo rx_pps rx_gbps calls; do
+    for k in rx_pkts rx_bytes rx_bad rx_lost rx_ooo rx_pps rx_gbps kicks calls; do
         mark "$p.rx.$k" "$(jfield "/tmp/$p-rx.log" "$k")"
     done
-    for x in A B; do
-        eval "b=\$$x"
+    for xb in "A $A" "B $B"; do
+        x=${xb% *}
+        bdf=${xb#* }
         v=$(cat "/tmp/$p.msix.$x" 2>/dev/null)
-        mark "$p.msix_irqs.$b" "${v:-none}"
-        mark "$p.msix.$b" "$(echo "$v" | tr ' ' '\n' | awk -F: '{ t += $2 } END { print t + 0 }')"
+        mark "$p.msix_irqs.$bdf" "${v:-none}"
+        mark "$p.msix.$bdf" "$(echo "$v" | tr ' ' '\n' | awk -F: '{ t += $2 } END { print t + 0 }')"
     done
-    grep -E '^(tx|rx|rings|result):' "/tmp/$p-tx.log" "/tmp/$p-rx.log" |
-        sed "s/^/UVDPA-LOG: $p: /"
-    # dev_close follows the frontends' GET_VRING_BASE / disconnect.
-    wait_until 20 all_stopped vfA
-    wait_until 20 all_stopped vfB
+    mark "$p.vmlck_kb" "$(cat "/tmp/$p.vmlck" 2>/dev/null || echo 0)"
     for d in vfA vfB; do
         mark "$p.dev_conf.$d" "$(log_count "vhost-user: $d: dev_conf done")"
         mark "$p.running.$d" "$(log_count "ifcvf: $d: running")"
         mark "$p.stopped.$d" "$(log_count "ifcvf: $d: stopped")"
     done
-    if [ "$txrc" = 0 ] && [ "$rxrc" = 0 ]; then step "$p" ok; else
+    grep -E '^(tx|rx|rings|result):' "/tmp/$p-tx.log" "/tmp/$p-rx.log" |
+        sed "s/^\/tmp\//UVDPA-LOG: /"
+    if [ "$txrc" = 0 ] && [ "$rxrc" = 0 ]; then
+        step "$p" ok
+    else
         step "$p" fail
-        sed "s/^/UVDPA-LOG: $p-tx: /" "/tmp/$p-tx.log" | tail -n 30
-        sed "s/^/UVDPA-LOG: $p-rx: /" "/tmp/$p-rx.log" | tail -n 30
+        tail -n 30 "/tmp/$p-tx.log" | sed "s/^/UVDPA-LOG: $p-tx: /"
+        tail -n 30 "/tmp/$p-rx.log" | sed "s/^/UVDPA-LOG: $p-rx: /"
     fi
 }
 
-phase poll "$count"
-[ "$irq_count" -gt 0 ] && phase irq "$irq_count" --irq
+phase poll "$count" vfA vfB
+[ "$irq_count" -gt 0 ] && phase irq "$irq_count" vfA vfB --irq
+[ "$reverse_count" -gt 0 ] && phase reverse "$reverse_count" vfB vfA
 
-# ---- 6. teardown ----------------------------------------------------------------------------
+# ---- 5. teardown ----------------------------------------------------------------------------
+ok=ok
+mark vmlck_after_kb "$(vmlck)"
 for d in vfA vfB; do
     if out=$(U dev del "$d" 2>&1); then mark "dev_del.$d" ok; else
         mark "dev_del.$d" fail
         log "dev del $d: $out"
-        rc=1
+        ok=fail
     fi
 done
 kill -TERM "$ud_pid"
 wait "$ud_pid"
-mark uvdpad_exit $?
+st=$?
 ud_pid=
+mark uvdpad_exit "$st"
+[ "$st" = 0 ] || ok=fail
 mark uvdpad_errors "$(grep -c ' ERR ' "$LOG")"
 mark uvdpad_warnings "$(grep -c ' WARN ' "$LOG")"
+mark uvdpad_unexpected_warnings "$(grep ' WARN ' "$LOG" | grep -vcF "$EXPECTED_WARN")"
 grep -E ' (ERR|WARN) ' "$LOG" | sed 's/^/UVDPA-LOG: uvdpad: /'
-grep -E 'ifcvf: |vfio: ' "$LOG" | tail -n 20 | sed 's/^/UVDPA-LOG: uvdpad: /'
+step teardown "$ok"
 finish
