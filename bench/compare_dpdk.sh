@@ -504,9 +504,6 @@ gbps() { awk -v v="$1" -v s="$2" 'BEGIN { printf "%.2f", v * s * 8 / 1e9 }'; }
 fig() {
 	awk -v k="$1" -v c="$2" '$1 == k && $2 == c { print (k ~ /^tx/) ? $4 : $3; exit }' "$TMP/results"
 }
-other() {
-	awk -v k="$1" '$1 == k { if ($6 > m) m = $6 } END { print m + 0 }' "$TMP/results"
-}
 
 COLS=("dpdk|DPDK vhost" "uvdpa-poll@1|uvdpa poll, core 1" "uvdpa-event@1|uvdpa event, core 1"
 	"uvdpa-poll|uvdpa poll, unpinned")
@@ -529,8 +526,12 @@ for c in "${CASES[@]}"; do
 		[[ $col != dpdk ]] &&
 			r=$(awk -v a="$u" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
 		read -r o c2 < <(awk -v k="$key" -v c="$col" '$1 == k && $2 == c { print $6, $10; exit }' "$TMP/results")
-		printf '%-16s %-22s %7s %8s %6s %7s %6s\n' "$( ((first)) && echo "$label")" "$name" \
-			"$(mpps "$u")" "$(gbps "$u" "$size")" "$r" "${c2:--}" "$o$( ((o > 10)) && echo '!')"
+		lab=""
+		((first)) && lab=$label
+		o=${o:-0}
+		((o > 10)) && o+="!"
+		printf '%-16s %-22s %7s %8s %6s %7s %6s\n' "$lab" "$name" \
+			"$(mpps "$u")" "$(gbps "$u" "$size")" "$r" "${c2:--}" "$o"
 		first=0
 	done
 done

@@ -293,7 +293,8 @@ static int send_mem_table(struct fe_dev *dev)
 	return r;
 }
 
-int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx)
+/* ADD_MEM_REG (with the memfd) or REM_MEM_REG (without) of region idx. */
+static int mem_region_request(struct fe_dev *dev, unsigned int idx, bool add)
 {
 	struct vhost_user_mem_reg_single reg;
 	int r;
@@ -304,28 +305,21 @@ int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx)
 		return -EOPNOTSUPP;
 	memset(&reg, 0, sizeof(reg));
 	fe_mem_region_describe(&dev->mem, idx, &reg.region);
-	r = fe_dev_request(dev, VHOST_USER_ADD_MEM_REG, &reg, sizeof(reg), &dev->mem.fd, 1,
-			   NULL);
+	r = fe_dev_request(dev, add ? VHOST_USER_ADD_MEM_REG : VHOST_USER_REM_MEM_REG, &reg,
+			   sizeof(reg), add ? &dev->mem.fd : NULL, add ? 1 : 0, NULL);
 	if (r == 0)
-		dev->mem.regions[idx].mapped = true;
+		dev->mem.regions[idx].mapped = add;
 	return r;
+}
+
+int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx)
+{
+	return mem_region_request(dev, idx, true);
 }
 
 int fe_dev_mem_remove_region(struct fe_dev *dev, unsigned int idx)
 {
-	struct vhost_user_mem_reg_single reg;
-	int r;
-
-	if (idx >= dev->mem.nregions)
-		return -EINVAL;
-	if (!(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
-		return -EOPNOTSUPP;
-	memset(&reg, 0, sizeof(reg));
-	fe_mem_region_describe(&dev->mem, idx, &reg.region);
-	r = fe_dev_request(dev, VHOST_USER_REM_MEM_REG, &reg, sizeof(reg), NULL, 0, NULL);
-	if (r == 0)
-		dev->mem.regions[idx].mapped = false;
-	return r;
+	return mem_region_request(dev, idx, false);
 }
 
 static int negotiate_protocol(struct fe_dev *dev)
