@@ -5,14 +5,15 @@
 #   (b) uvdpad with an emulated IFCVF VF (port sink / source / loopback).
 #
 #   bench/compare_dpdk.sh [-b BUILD_DIR] [--no-profile] [--no-extra] [--keep]
-#                         [--warmup S] [--samples N]
+#                         [--warmup S] [--seconds S] [--quiet-wait S]
+#                         [--retries N] [--budget S]
 #
 #   -b BUILD_DIR   uvdpa build to use (default: build-bench next to bench/;
 #                  make it with: meson setup build-bench --buildtype=release
 #                  -Dtests=false && ninja -C build-bench)
-#   --no-profile   skip the perf profile of uvdpad (3 s after each 'uvdpa
-#                  poll, core 1' window of the 64 B cases)
-#   --no-extra     skip the extra uvdpa rows (event mode, unpinned)
+#   --no-profile   skip the perf profile of uvdpad (3 s right after each
+#                  'uvdpa poll, core 1' window of the 64 B / 60 B cases)
+#   --no-extra     skip the extra txonly 64 B uvdpa rows (event mode, unpinned)
 #   --keep         keep the logs (their directory is printed)
 #   --warmup S     seconds of traffic ignored before sampling (default 2)
 #   --seconds S    seconds of stats samples averaged (default 6)
@@ -20,14 +21,20 @@
 #                  for the machine to be idle (other processes < 10% of a CPU)
 #   --retries N    repeat a measurement up to N times (default 1) when other
 #                  processes took more than 10% of a CPU during its window
+#   --budget S     waits and repeats only while the run can still end within
+#                  S seconds (default 170; a measurement takes about 15 s)
 #   env TESTPMD    testpmd binary (default: dpdk-testpmd on PATH)
+#   Needs root (testpmd), taskset, and cc for the c2c canary (optional);
+#   perf (linux-perf) for the profile (optional).
 #
 # Cases (frame sizes are testpmd --txpkts lengths, no CRC):
 #   txonly 64    frontend txonly; backend consumes: uvdpa `port sink` (the VF
 #                copies each frame out of guest memory, counts and drops it),
 #                DPDK vhost side in rxonly.
 #   rxonly 64    frontend rxonly; backend feeds: uvdpa `port source:64`, DPDK
-#                vhost side in txonly (--txpkts=64).
+#                vhost side in txonly (--txpkts=64). uvdpa's CLI takes only
+#                `port source` today (60 B frames): the script probes, and
+#                runs both sides at 60 B when source:64 is refused.
 #   txonly 1518  as txonly 64 with --txpkts=1518.
 #   io loopback  frontend io forwarding with --tx-first (one burst of 32
 #                frames circulates); uvdpa `port loopback` (the VF hands each
@@ -37,6 +44,8 @@
 #                Closest equivalent; the DPDK loop crosses two forwarding
 #                threads (virtio-user's and vhost's), uvdpa's crosses
 #                testpmd's thread and uvdpad's engine thread.
+#   txonly 64 B is also measured with uvdpad in its default event mode and
+#   unpinned (both on top of the --poll, core 1 row).
 #
 # Placement on the 2 cores: the frontend testpmd runs `-l 0,1 --main-lcore 1`
 # (forwarding lcore 0). The DPDK vhost testpmd runs `-l 0,1` (forwarding
@@ -46,11 +55,16 @@
 # uvdpad's threads, so the engine can land on core 0 and share it with the
 # frontend's forwarding thread.
 #
-# Each measurement: wait for the first stats sample with traffic, skip
-# --warmup samples, then average Rx-pps and Tx-pps over --samples samples
-# (testpmd --stats-period=1 prints one per second). Gbit/s = Mpps x frame
-# bytes x 8 (L2 frame without CRC, preamble or IFG). Figures move run to
-# run: compare rows of one run only.
+# Each measurement: wait for the first testpmd stats sample with traffic;
+# t = 0 at its end. Samples that start at t >= --warmup are averaged until
+# they cover --seconds. A sample's interval is exact (packets / pps of the
+# sample), so the average is packets / seconds over the window (testpmd
+# prints about every 2 s here despite --stats-period=1). Gbit/s = Mpps x
+# frame bytes x 8 (L2 frame without CRC, preamble or IFG). Before each
+# measurement the script waits for an idle machine and runs c2c_pingpong
+# (core 0 <-> 1 cache-line round trip); during it, it counts the CPU that
+# other processes take. Figures move run to run: compare rows of one run,
+# and rows with a similar c2c.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,6 +76,7 @@ WARMUP=2
 SECONDS_=6
 QUIET_WAIT=20
 RETRIES=1
+BUDGET=170
 while (($#)); do
 	case $1 in
 	-b) BUILD=${2:?-b needs a directory}; shift 2 ;;
@@ -72,6 +87,7 @@ while (($#)); do
 	--seconds) SECONDS_=${2:?}; shift 2 ;;
 	--quiet-wait) QUIET_WAIT=${2:?}; shift 2 ;;
 	--retries) RETRIES=${2:?}; shift 2 ;;
+	--budget) BUDGET=${2:?}; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -314,7 +330,7 @@ measure_once() {
 	# Until traffic shows: poll often (nothing to disturb yet).
 	for ((i = 0; i < 200; i++)); do
 		awk -v k="$([[ $dir == tx ]] && echo Tx-pps: || echo Rx-pps:)" \
-			'$1 == k && $2 > 0 { f = 1; exit } END { exit !f }' "$FE_LOG" && break
+			'$1 == k && $2 > 0 { f = 1; exit } END { exit !f }' "$FE_LOG" 2>/dev/null && break
 		alive "$FE_PID" || break
 		sleep 0.1
 	done
@@ -354,15 +370,20 @@ fi
 
 # wait_quiet: up to QUIET_WAIT s until 0.5 s of /proc/stat shows less than
 # 10% of a CPU busy (nothing of ours runs between measurements).
+# slack: seconds the run can still spend waiting or repeating.
+slack() { echo $((BUDGET - ($(date +%s) - T0) - MEAS_LEFT * 15)); }
+
 wait_quiet() {
-	local i a b f
-	for ((i = 0; i < QUIET_WAIT * 2; i++)); do
+	local i a b f max=$QUIET_WAIT sl
+	sl=$(slack)
+	((sl < max)) && max=$sl
+	for ((i = 0; i < max * 2; i++)); do
 		a=$(cpu_snap)
 		sleep 0.5
 		b=$(cpu_snap)
 		read -r f _ < <(cpu_foreign "$a" "$b")
 		((f < 10)) && return 0
-		((i == 0)) && printf '  (machine busy: %s%% of a CPU; waiting up to %s s)\n' "$f" "$QUIET_WAIT"
+		((i == 0)) && printf '  (machine busy: %s%% of a CPU; waiting up to %s s)\n' "$f" "$max"
 	done
 	return 0
 }
@@ -371,6 +392,7 @@ wait_quiet() {
 # measures again (the last result counts) when other load disturbed it.
 measure() {
 	local try
+	MEAS_LEFT=$((MEAS_LEFT - 1))
 	for ((try = 0; try <= RETRIES; try++)); do
 		wait_quiet
 		C2C_PRE=""
@@ -379,7 +401,12 @@ measure() {
 		[[ -s $TMP/results ]] || return 0
 		# 6th field of the last result: other processes' CPU %.
 		(($(tail -n1 "$TMP/results" | awk '{ print $6 + 0 }') <= 10)) && return 0
-		((try < RETRIES)) && { echo "  (disturbed by other processes: measuring again)"; sed -i '$d' "$TMP/results"; }
+		if ((try < RETRIES && $(slack) > 15)); then
+			echo "  (disturbed by other processes: measuring again)"
+			sed -i '$d' "$TMP/results"
+		else
+			break
+		fi
 	done
 	return 0
 }
@@ -480,6 +507,7 @@ CASES=(
 	"tx1518|txonly 1518 B|1518|txonly|rxonly|sink"
 	"lo64|io loopback 64 B|64|io|io|loopback"
 )
+MEAS_LEFT=$((${#CASES[@]} * 2 + (EXTRA ? 2 : 0)))
 for c in "${CASES[@]}"; do
 	IFS='|' read -r key label size fm dm port <<<"$c"
 	measure "$key" "$label: DPDK vhost $dm" "$size" "$fm" dpdk "$dm" "" ""
@@ -595,6 +623,7 @@ if ((KEEP)); then
 else
 	echo "command lines (paths under $TMP, removed at exit; --keep keeps them):"
 fi
-cat "$TMP/cmds"
+# Each measurement's command lines once (a repeated one has the same).
+awk '/^[^ ]/ { show = !seen[$0]++ } show' "$TMP/cmds"
 echo
 echo "total $(($(date +%s) - T0)) s"
