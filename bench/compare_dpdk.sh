@@ -296,6 +296,18 @@ uvdpa_peer() {
 	wait_until 15 test -S "$sock" || { echo "uvdpad did not bind $sock" >&2; tail "$PEER_LOG" >&2; return 1; }
 }
 
+# The CPU uvdpad's engine thread (ifcvf-eng0) last ran on.
+engine_cpu() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		if [[ $(cat "$t/comm" 2>/dev/null) == ifcvf-eng0 ]]; then
+			sed 's/.*) //' "$t/stat" | awk '{ print $37 }'
+			return 0
+		fi
+	done
+	echo "?"
+}
+
 vstat() {
 	"$UVDPA" -s "$CTL" dev vstats show vf0 qidx "$1" 2>/dev/null |
 		awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'
@@ -349,6 +361,7 @@ measure_once() {
 	local extra=""
 	if [[ $be == uvdpa ]]; then
 		extra="; VF vstats: rx ring $(vstat 0 packets), tx ring $(vstat 1 packets) packets"
+		extra+="; engine on CPU $(engine_cpu "$PEER_PID")"
 	fi
 	stop "$FE_PID" INT
 	stop "$PEER_PID" "$([[ $be == uvdpa ]] && echo TERM || echo INT)"
