@@ -132,6 +132,8 @@ stop() {
 	done
 	alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null || true
+	# Reaped: its number may be reused by someone else's process now.
+	sed -i "/^$pid\$/d" "$TMP/pids"
 }
 
 cleanup() {
@@ -181,9 +183,15 @@ wait_until() {
 record_cmd() {
 	local label=$1
 	shift
-	printf '%s:\n   ' "$label" >>"$TMP/cmds"
-	printf ' %q' "$@" >>"$TMP/cmds"
-	printf '\n' >>"$TMP/cmds"
+	local w line=""
+	for w in "$@"; do
+		if [[ $w =~ ^[A-Za-z0-9_./,=:@%+-]+$ ]]; then
+			line+=" $w"
+		else
+			line+=" $(printf '%q' "$w")"
+		fi
+	done
+	printf '%s:\n   %s\n' "$label" "$line" >>"$TMP/cmds"
 }
 
 # window LOG PRIMARY(rx|tx): parses testpmd's per-port statistics blocks.
@@ -241,9 +249,11 @@ cpu_foreign() {
 
 # ---- frontend ----
 
+# shellcheck disable=SC2054  # "0,1" is one EAL argument
 # FE_EAL: forwarding on lcore 0 (lcore 1 is the main lcore: stats only).
 FE_EAL=(-l 0,1 --main-lcore 1)
 # DPDK vhost peer: forwarding on lcore 1.
+# shellcheck disable=SC2054
 PEER_EAL=(-l 0,1)
 
 # frontend NAME SOCK MODE SIZE: starts the virtio-user testpmd; sets FE_PID, FE_LOG.
@@ -338,7 +348,7 @@ measure_once() {
 		uvdpa_peer "$tag-be" "$sock" "$parg" "$flags" "$pin" || return 0
 	fi
 	frontend "$tag-fe" "$sock" "$femode" "$size"
-	local i snap0 snap1 done=0 rx tx n cov
+	local i snap0 snap1 complete=0 rx tx n cov
 	# Until traffic shows: poll often (nothing to disturb yet).
 	for ((i = 0; i < 200; i++)); do
 		awk -v k="$([[ $dir == tx ]] && echo Tx-pps: || echo Rx-pps:)" \
@@ -350,8 +360,8 @@ measure_once() {
 	# Then rarely: this script shares the 2 CPUs with both forwarding threads.
 	for ((i = 0; i < (WARMUP + SECONDS_) + 30; i++)); do
 		sleep 1
-		read -r done rx tx n cov < <(window "$FE_LOG" "$dir")
-		((done)) && break
+		read -r complete rx tx n cov < <(window "$FE_LOG" "$dir")
+		((complete)) && break
 		alive "$FE_PID" || break
 	done
 	snap1=$(cpu_snap "$FE_PID" "$PEER_PID")
@@ -365,7 +375,7 @@ measure_once() {
 	fi
 	stop "$FE_PID" INT
 	stop "$PEER_PID" "$([[ $be == uvdpa ]] && echo TERM || echo INT)"
-	if ((!done)); then
+	if ((!complete)); then
 		echo "  $label: not enough traffic samples (${n:-0} samples, ${cov:-0} s; --keep keeps the logs)" >&2
 		rx=${rx:-0} tx=${tx:-0}
 	fi
