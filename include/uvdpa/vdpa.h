@@ -5,14 +5,15 @@
 #ifndef UVDPA_VDPA_H
 #define UVDPA_VDPA_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define VDPA_NAME_MAX 64
 
-struct vu_dev;	/* a vhost-user session, see vhost_user.h */
 struct vdpa_device;
+struct vdpa_session;
 struct ev_loop;
 
 enum vdpa_dev_type { VDPA_TYPE_NONE = 0, VDPA_TYPE_NET = 1, VDPA_TYPE_BLK = 2 };
@@ -26,9 +27,144 @@ struct vdpa_stat {
 	uint64_t value;
 };
 
-/* Called by the vhost-user layer from the control thread. A return < 0 is a
- * negative errno. The vu_dev handle gives access to memory, rings and log
- * (vhost_user.h accessors); it stays valid from dev_conf until dev_close. */
+/* ---- The session interface ----
+ *
+ * What a bus driver gives a device for one session: the memory the device
+ * will DMA (guest memory of a VM, or daemon memory for the tap bus driver),
+ * the rings, the dirty log, and the way back to the driver of the rings
+ * (call, config change, host notifiers). vhost-user implements it for a
+ * frontend; any other bus driver implements the same ops. Valid from
+ * dev_conf until dev_close returns. */
+
+/* One region of the session's memory: what the device sees at [gpa,
+ * gpa+size) is host memory at host. */
+struct vdpa_mem_region {
+	uint64_t gpa;		/* guest physical address (the device's IOVA) */
+	uint64_t size;
+	void *host;		/* our mapping of gpa */
+	int fd;			/* the memory's fd (-1: none) and where the region is in it */
+	uint64_t fd_offset;
+};
+
+/* One ring as the session's driver set it up. */
+struct vdpa_vring {
+	uint16_t size;				/* 0: not set up */
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	void *desc, *avail, *used;		/* our mappings (NULL when unmapped) */
+	uint16_t last_avail_idx, last_used_idx;	/* where the device resumes */
+	int kickfd, callfd;			/* -1: none (the driver polls / is polled) */
+	bool log_used;				/* log used-ring writes (live migration) */
+	uint64_t log_used_gpa;			/* ... at this address */
+	bool ready;				/* complete and enabled: the device may run it */
+};
+
+/* The dirty log (live migration): one bit per 4 KiB guest page. */
+struct vdpa_log {
+	void *base;		/* the bitmap, mapped */
+	uint64_t size;		/* bytes of bitmap */
+	int fd;			/* its fd and where the bitmap starts in it */
+	uint64_t fd_offset;
+};
+
+/* A session's ops, called by the device's driver on the control thread
+ * unless said otherwise. Negative errno on failure. */
+struct vdpa_session_ops {
+	/* Fills up to max regions; returns how many the session has. */
+	unsigned int (*mem_table)(struct vdpa_session *s, struct vdpa_mem_region *out,
+				  unsigned int max);
+	/* Host pointer for gpa; *len in: bytes wanted, out: bytes contiguous
+	 * (<= in). NULL when unmapped. Any thread while the device runs. */
+	void *(*gpa_to_hva)(struct vdpa_session *s, uint64_t gpa, uint64_t *len);
+	uint64_t (*features)(struct vdpa_session *s);	/* negotiated virtio features */
+	uint16_t (*vring_count)(struct vdpa_session *s);	/* rings the driver set up */
+	int (*vring_get)(struct vdpa_session *s, uint16_t idx, struct vdpa_vring *ring);
+	/* Where the device stopped: the session reports it to its driver. */
+	int (*vring_set_base)(struct vdpa_session *s, uint16_t idx, uint16_t last_avail,
+			      uint16_t last_used);
+	/* -ENOENT when there is no dirty log. */
+	int (*log_get)(struct vdpa_session *s, struct vdpa_log *log);
+	/* Marks [gpa, gpa+len) dirty when logging is on. Any thread, any time. */
+	void (*log_write)(struct vdpa_session *s, uint64_t gpa, uint64_t len);
+	/* Marks [offset, offset+len) of ring idx's used ring dirty. Any thread
+	 * while the device runs the ring. */
+	void (*log_used_ring)(struct vdpa_session *s, uint16_t idx, uint64_t offset, uint64_t len);
+	/* Interrupts the driver of ring idx. Any thread while the device runs
+	 * the ring. */
+	int (*vring_call)(struct vdpa_session *s, uint16_t idx);
+	/* Tells the driver the device config changed. Any thread. -ENOTSUP when
+	 * the session cannot. */
+	int (*config_change)(struct vdpa_session *s);
+	/* Maps (enable) or unmaps the doorbell page of ring idx (or of every
+	 * ring: VDPA_ALL_VRINGS) into the driver, from get_notify_area.
+	 * Asynchronous: the bus driver sends it after the reply that triggered
+	 * the op. -ENOTSUP when the session has no such thing. */
+	int (*host_notifier_ctrl)(struct vdpa_session *s, uint16_t idx, bool enable);
+};
+#define VDPA_ALL_VRINGS 0xffffu
+
+struct vdpa_session {
+	const struct vdpa_session_ops *ops;
+};
+
+static inline unsigned int vdpa_session_mem_table(struct vdpa_session *s,
+						  struct vdpa_mem_region *out, unsigned int max)
+{
+	return s->ops->mem_table(s, out, max);
+}
+static inline void *vdpa_session_gpa_to_hva(struct vdpa_session *s, uint64_t gpa, uint64_t *len)
+{
+	return s->ops->gpa_to_hva(s, gpa, len);
+}
+static inline uint64_t vdpa_session_features(struct vdpa_session *s)
+{
+	return s->ops->features(s);
+}
+static inline uint16_t vdpa_session_vring_count(struct vdpa_session *s)
+{
+	return s->ops->vring_count(s);
+}
+static inline int vdpa_session_vring_get(struct vdpa_session *s, uint16_t idx,
+					 struct vdpa_vring *ring)
+{
+	return s->ops->vring_get(s, idx, ring);
+}
+static inline int vdpa_session_vring_set_base(struct vdpa_session *s, uint16_t idx,
+					      uint16_t last_avail, uint16_t last_used)
+{
+	return s->ops->vring_set_base(s, idx, last_avail, last_used);
+}
+static inline int vdpa_session_log_get(struct vdpa_session *s, struct vdpa_log *log)
+{
+	return s->ops->log_get(s, log);
+}
+static inline void vdpa_session_log_write(struct vdpa_session *s, uint64_t gpa, uint64_t len)
+{
+	s->ops->log_write(s, gpa, len);
+}
+static inline void vdpa_session_log_used_ring(struct vdpa_session *s, uint16_t idx,
+					      uint64_t offset, uint64_t len)
+{
+	s->ops->log_used_ring(s, idx, offset, len);
+}
+static inline int vdpa_session_vring_call(struct vdpa_session *s, uint16_t idx)
+{
+	return s->ops->vring_call(s, idx);
+}
+static inline int vdpa_session_config_change(struct vdpa_session *s)
+{
+	return s->ops->config_change ? s->ops->config_change(s) : -ENOTSUP;
+}
+static inline int vdpa_session_host_notifier_ctrl(struct vdpa_session *s, uint16_t idx,
+						  bool enable)
+{
+	return s->ops->host_notifier_ctrl ? s->ops->host_notifier_ctrl(s, idx, enable) : -ENOTSUP;
+}
+
+/* ---- Device ops: the contract between the framework and drivers ----
+ *
+ * Called by the bus driver a device is bound to, on the control thread, at
+ * the moments DPDK's vhost library calls its vDPA ops. A return < 0 is a
+ * negative errno. */
 struct vdpa_device_ops {
 	/* Virtio ops. */
 	int (*get_queue_num)(struct vdpa_device *dev, uint32_t *queue_num); /* queue pairs (net) or queues (blk) */
@@ -38,17 +174,20 @@ struct vdpa_device_ops {
 	int (*get_config)(struct vdpa_device *dev, uint8_t *buf, uint32_t offset, uint32_t len);
 	int (*set_config)(struct vdpa_device *dev, const uint8_t *buf, uint32_t offset, uint32_t len,
 			  uint32_t flags);
-	/* Lifecycle. */
-	int (*dev_conf)(struct vdpa_device *dev, struct vu_dev *vu);
-	int (*dev_close)(struct vdpa_device *dev, struct vu_dev *vu);
-	int (*set_vring_state)(struct vdpa_device *dev, struct vu_dev *vu, uint16_t vring, bool enable);
-	/* On every SET_FEATURES (and on a new dirty log while LOG_ALL is on).
-	 * A negative return refuses the change (dirty logging the device
-	 * cannot do): the frontend is told, or dropped if it would not hear. */
-	int (*set_features)(struct vdpa_device *dev, struct vu_dev *vu);
+	/* Lifecycle: dev_conf once every enabled ring is ready; the session
+	 * stays valid until dev_close returns. */
+	int (*dev_conf)(struct vdpa_device *dev, struct vdpa_session *s);
+	int (*dev_close)(struct vdpa_device *dev);
+	/* A ring became ready (enable) or stopped after dev_conf. */
+	int (*set_vring_state)(struct vdpa_device *dev, uint16_t vring, bool enable);
+	/* On every feature negotiation with the features the driver accepted,
+	 * also before dev_conf; and again, with the same features, when the
+	 * dirty log is replaced while LOG_ALL is on. A negative return refuses
+	 * the change (dirty logging the device cannot do). */
+	int (*set_features)(struct vdpa_device *dev, uint64_t features);
 	/* Migration. */
-	int (*migration_done)(struct vdpa_device *dev, struct vu_dev *vu);
-	/* Doorbell: the page a host notifier maps into the guest. */
+	int (*migration_done)(struct vdpa_device *dev);
+	/* Doorbell: the page a host notifier maps into the driver. */
 	int (*get_notify_area)(struct vdpa_device *dev, uint16_t vring, int *fd, uint64_t *offset,
 			       uint64_t *size);
 	/* The function's virtio device status (DEVICE_NEEDS_RESET after a fault). */

@@ -42,6 +42,9 @@ int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vho
 /* Resets the session as on disconnect (dev_close, release everything). */
 void vu_dev_reset_session(struct vu_dev *dev);
 
+/* The session a bound device's driver is given (vdpa.h). */
+struct vdpa_session *vu_dev_session(struct vu_dev *dev);
+
 bool vu_dev_connected(const struct vu_dev *dev);
 const char *vu_dev_path(const struct vu_dev *dev);
 struct vdpa_device *vu_dev_vdpa(const struct vu_dev *dev);

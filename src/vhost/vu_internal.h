@@ -47,6 +47,7 @@ struct vu_inflight {
 };
 
 struct vu_dev {
+	struct vdpa_session session;	/* what the device's driver sees */
 	struct ev_loop *loop;
 	struct vdpa_device *vdpa;
 	char path[108];
@@ -89,6 +90,9 @@ struct vu_dev {
 
 	struct vu_dev_stats stats;
 };
+
+/* vu_session.c */
+extern const struct vdpa_session_ops vu_session_ops;
 
 /* vu_message.c */
 void vu_after_message(struct vu_dev *dev);

@@ -62,7 +62,7 @@ void vu_device_close(struct vu_dev *dev, const char *why)
 		return;
 	LOG_INFO(VU_TAG, "%s: dev_close (%s)", dev->vdpa->name, why);
 	if (dev->vdpa->ops->dev_close)
-		dev->vdpa->ops->dev_close(dev->vdpa, dev);
+		dev->vdpa->ops->dev_close(dev->vdpa);
 	dev->configured = false;
 	for (i = 0; i < VU_MAX_VRINGS; i++)
 		dev->vrings[i].ready = false;
@@ -100,7 +100,7 @@ void vu_after_message(struct vu_dev *dev)
 			return;
 		for (i = 0; i < dev->nr_vring; i++)
 			dev->vrings[i].ready = vu_vring_is_ready(dev, i);
-		ret = ops->dev_conf ? ops->dev_conf(dev->vdpa, dev) : 0;
+		ret = ops->dev_conf ? ops->dev_conf(dev->vdpa, &dev->session) : 0;
 		if (ret < 0) {
 			LOG_ERR(VU_TAG, "%s: dev_conf failed: %s", dev->vdpa->name, strerror(-ret));
 			return;
@@ -118,7 +118,7 @@ void vu_after_message(struct vu_dev *dev)
 		vq->ready = ready;
 		LOG_DEBUG(VU_TAG, "%s: vring %u %s", dev->vdpa->name, i, ready ? "ready" : "stopped");
 		if (ops->set_vring_state)
-			ops->set_vring_state(dev->vdpa, dev, i, ready);
+			ops->set_vring_state(dev->vdpa, i, ready);
 	}
 }
 
@@ -196,7 +196,7 @@ static int h_set_features(struct vu_dev *dev, struct vhost_user_msg *msg,
 	}
 	dev->features = f;
 	if (dev->vdpa->ops->set_features) {
-		int ret = dev->vdpa->ops->set_features(dev->vdpa, dev);
+		int ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
 
 		if (ret < 0) {
 			/* Typically dirty logging the device could not start: a
@@ -300,7 +300,7 @@ static int h_set_log_base(struct vu_dev *dev, struct vhost_user_msg *msg,
 	 * driver that handed the old log to hardware must switch to this one.
 	 * If it cannot, dirty pages would be lost: the connection fails. */
 	if (vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->vdpa->ops->set_features) {
-		ret = dev->vdpa->ops->set_features(dev->vdpa, dev);
+		ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
 		if (ret < 0) {
 			LOG_ERR(VU_TAG, "%s: the device cannot log into the new dirty log: %s",
 				dev->vdpa->name, strerror(-ret));
@@ -352,7 +352,7 @@ static int h_send_rarp(struct vu_dev *dev, struct vhost_user_msg *msg,
 {
 	LOG_INFO(VU_TAG, "%s: SEND_RARP: migration done", dev->vdpa->name);
 	if (dev->vdpa->ops->migration_done)
-		dev->vdpa->ops->migration_done(dev->vdpa, dev);
+		dev->vdpa->ops->migration_done(dev->vdpa);
 	return VU_OK;
 }
 

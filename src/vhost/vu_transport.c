@@ -363,6 +363,7 @@ static struct vu_dev *dev_alloc(struct vdpa_device *vdpa)
 	for (i = 0; i < VU_MAX_MEM_SLOTS; i++)
 		dev->regions[i].fd = -1;
 	vu_log_init(&dev->log);
+	dev->session.ops = &vu_session_ops;
 	dev->inflight.fd = -1;
 	pthread_mutex_init(&dev->backend_lock, NULL);
 	return dev;

@@ -99,7 +99,7 @@ static void vring_quiesce(struct vu_dev *dev, uint16_t idx)
 		return;
 	vq->ready = false;
 	if (dev->configured && dev->vdpa->ops->set_vring_state)
-		dev->vdpa->ops->set_vring_state(dev->vdpa, dev, idx, false);
+		dev->vdpa->ops->set_vring_state(dev->vdpa, idx, false);
 }
 
 static int check_index(struct vu_dev *dev, uint32_t index, const char *req)

@@ -41,7 +41,7 @@ struct test_ring {
 
 struct testdev {
 	struct vdpa_device vdpa;
-	struct vu_dev *vu;		/* valid between dev_conf and dev_close */
+	struct vdpa_session *sess;	/* valid between dev_conf and dev_close */
 	uint32_t queue_pairs;
 	bool loopback;
 	uint64_t features_offered;
@@ -79,7 +79,7 @@ static void *gpa_translate(void *opaque, uint64_t addr, uint64_t len, bool write
 
 	(void)write;
 	*contig = len;
-	p = vu_gpa_to_hva(td->vu, addr, contig);
+	p = vdpa_session_gpa_to_hva(td->sess, addr, contig);
 	return p;
 }
 
@@ -87,14 +87,23 @@ static void dirty_log(void *opaque, uint64_t addr, uint64_t len)
 {
 	struct testdev *td = opaque;
 
-	vu_log_write(td->vu, addr, len);
+	vdpa_session_log_write(td->sess, addr, len);
+}
+
+/* Dirty logging is on: LOG_ALL negotiated and a log in place. */
+static bool log_on(struct testdev *td)
+{
+	struct vdpa_log log;
+
+	return (vdpa_session_features(td->sess) & (1ull << VHOST_F_LOG_ALL)) &&
+	       vdpa_session_log_get(td->sess, &log) == 0;
 }
 
 /* ---- Loopback datapath ---- */
 
 static size_t net_hdr_len(struct testdev *td)
 {
-	uint64_t f = vu_get_features(td->vu);
+	uint64_t f = vdpa_session_features(td->sess);
 
 	if (f & ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF)))
 		return sizeof(struct virtio_net_hdr_mrg_rxbuf);
@@ -113,7 +122,7 @@ static void ring_failed(struct test_ring *r)
 static void notify(struct test_ring *r)
 {
 	if (virtq_should_notify(&r->vq))
-		vu_vring_call(r->td->vu, r->idx);
+		vdpa_session_vring_call(r->td->sess, r->idx);
 }
 
 /* Delivers one packet (header already in td->pkt) into RX buffers; with
@@ -164,7 +173,7 @@ static void loopback_pair(struct testdev *td, uint16_t pair)
 {
 	struct test_ring *rx = &td->rings[2 * pair], *tx = &td->rings[2 * pair + 1];
 	struct virtq_elem *e = &td->tx_elem->elem;
-	bool mrg = vu_get_features(td->vu) & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+	bool mrg = vdpa_session_features(td->sess) & (1ull << VIRTIO_NET_F_MRG_RXBUF);
 	size_t hdr = net_hdr_len(td);
 	unsigned int budget;
 	bool tx_done = false, rx_done = false;
@@ -240,11 +249,11 @@ static void kick_readable(struct ev_watch *w, int fd, uint32_t events, void *opa
 static int ring_start(struct testdev *td, uint16_t idx)
 {
 	struct test_ring *r = &td->rings[idx];
-	struct vu_vring_info info;
+	struct vdpa_vring info;
 	struct virtq_config cfg;
 	int ret;
 
-	if (r->running || vu_get_vring(td->vu, idx, &info) || !info.ready)
+	if (r->running || vdpa_session_vring_get(td->sess, idx, &info) || !info.ready)
 		return 0;
 	r->td = td;
 	r->idx = idx;
@@ -254,15 +263,15 @@ static int ring_start(struct testdev *td, uint16_t idx)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = info.size;
-	cfg.features = vu_get_features(td->vu);
+	cfg.features = vdpa_session_features(td->sess);
 	cfg.desc_addr = info.desc_gpa;
 	cfg.avail_addr = info.avail_gpa;
 	cfg.used_addr = info.used_gpa;
 	cfg.translate = gpa_translate;
 	cfg.opaque = td;
-	cfg.log = vu_log_enabled(td->vu) ? dirty_log : NULL;
-	cfg.has_used_log_addr = info.log_enabled;
-	cfg.used_log_addr = info.log_guest_addr;
+	cfg.log = log_on(td) ? dirty_log : NULL;
+	cfg.has_used_log_addr = info.log_used;
+	cfg.used_log_addr = info.log_used_gpa;
 	ret = virtq_setup(&r->vq, &cfg);
 	if (ret < 0) {
 		LOG_ERR(TAG, "%s: vring %u setup failed: %s", td->vdpa.name, idx, strerror(-ret));
@@ -294,7 +303,7 @@ static void ring_stop(struct testdev *td, uint16_t idx)
 	}
 	if (r->vq.ready) {
 		virtq_get_base(&r->vq, &last_avail, &used);
-		vu_set_vring_base(td->vu, idx, last_avail, used);
+		vdpa_session_vring_set_base(td->sess, idx, last_avail, used);
 		memset(&r->vq, 0, sizeof(r->vq));
 	}
 	r->running = false;
@@ -333,36 +342,35 @@ static int td_get_protocol_features(struct vdpa_device *dev, uint64_t *f)
 	return 0;
 }
 
-static int td_dev_conf(struct vdpa_device *dev, struct vu_dev *vu)
+static int td_dev_conf(struct vdpa_device *dev, struct vdpa_session *sess)
 {
 	struct testdev *td = dev->priv;
-	uint16_t i, n = vu_get_vring_num(vu);
+	uint16_t i, n = vdpa_session_vring_count(sess);
+	struct vdpa_mem_region regions[1];
 	unsigned int nreg;
 	int ret;
 
-	td->vu = vu;
+	td->sess = sess;
 	td->dev_conf_calls++;
-	vu_get_mem_table(vu, &nreg);
+	nreg = vdpa_session_mem_table(sess, regions, 1);
 	rec("dev_conf n=%u nr_vring=%u features=0x%" PRIx64 " regions=%u", td->dev_conf_calls, n,
-	    vu_get_features(vu), nreg);
+	    vdpa_session_features(sess), nreg);
 	for (i = 0; i < n; i++) {
-		struct vu_vring_info info;
+		struct vdpa_vring info;
 		uint64_t len = 16ull * 1;
 		void *desc_via_gpa;
 
-		vu_get_vring(vu, i, &info);
+		vdpa_session_vring_get(sess, i, &info);
 		if (!info.ready) {
-			rec("vring %u ready=0 enabled=%d", i, info.enabled);
+			rec("vring %u ready=0", i);
 			continue;
 		}
 		/* Both translations of the descriptor table must agree. */
-		desc_via_gpa = vu_gpa_to_hva(vu, info.desc_gpa, &len);
-		rec("vring %u ready=1 size=%u desc_uva=0x%" PRIx64 " avail_uva=0x%" PRIx64
-		    " used_uva=0x%" PRIx64 " desc_gpa=0x%" PRIx64 " avail_gpa=0x%" PRIx64
+		desc_via_gpa = vdpa_session_gpa_to_hva(sess, info.desc_gpa, &len);
+		rec("vring %u ready=1 size=%u desc_gpa=0x%" PRIx64 " avail_gpa=0x%" PRIx64
 		    " used_gpa=0x%" PRIx64 " base=%u kickfd=%d callfd=%d gpa_ok=%d",
-		    i, info.size, info.desc_uva, info.avail_uva, info.used_uva, info.desc_gpa,
-		    info.avail_gpa, info.used_gpa, info.last_avail_idx, info.kickfd >= 0,
-		    info.callfd >= 0, desc_via_gpa == info.desc);
+		    i, info.size, info.desc_gpa, info.avail_gpa, info.used_gpa, info.last_avail_idx,
+		    info.kickfd >= 0, info.callfd >= 0, desc_via_gpa == info.desc);
 	}
 	for (i = 0; i < n; i++) {
 		ret = ring_start(td, i);
@@ -372,7 +380,7 @@ static int td_dev_conf(struct vdpa_device *dev, struct vu_dev *vu)
 	return 0;
 }
 
-static int td_dev_close(struct vdpa_device *dev, struct vu_dev *vu)
+static int td_dev_close(struct vdpa_device *dev)
 {
 	struct testdev *td = dev->priv;
 	uint16_t i;
@@ -382,11 +390,11 @@ static int td_dev_close(struct vdpa_device *dev, struct vu_dev *vu)
 		ring_stop(td, i);
 	rec("dev_close n=%u looped_pkts=%" PRIu64 " looped_bytes=%" PRIu64 " dropped=%" PRIu64,
 	    td->dev_close_calls, td->looped_pkts, td->looped_bytes, td->dropped);
-	td->vu = NULL;
+	td->sess = NULL;
 	return 0;
 }
 
-static int td_set_vring_state(struct vdpa_device *dev, struct vu_dev *vu, uint16_t idx, bool en)
+static int td_set_vring_state(struct vdpa_device *dev, uint16_t idx, bool en)
 {
 	struct testdev *td = dev->priv;
 
@@ -397,29 +405,29 @@ static int td_set_vring_state(struct vdpa_device *dev, struct vu_dev *vu, uint16
 	return 0;
 }
 
-static int td_set_features(struct vdpa_device *dev, struct vu_dev *vu)
+static int td_set_features(struct vdpa_device *dev, uint64_t features)
 {
 	struct testdev *td = dev->priv;
 	uint16_t i;
 
-	rec("set_features 0x%" PRIx64 " log_all=%d", vu_get_features(vu),
-	    !!(vu_get_features(vu) & (1ull << VHOST_F_LOG_ALL)));
-	if (!td->vu)
+	rec("set_features 0x%" PRIx64 " log_all=%d", features,
+	    !!(features & (1ull << VHOST_F_LOG_ALL)));
+	if (!td->sess)
 		return 0;
 	for (i = 0; i < VU_MAX_VRINGS; i++) {
 		struct test_ring *r = &td->rings[i];
-		struct vu_vring_info info;
+		struct vdpa_vring info;
 
 		if (!r->running || !r->vq.ready)
 			continue;
-		vu_get_vring(vu, i, &info);
-		virtq_set_log(&r->vq, vu_log_enabled(vu) ? dirty_log : NULL, info.log_enabled,
-			      info.log_guest_addr);
+		vdpa_session_vring_get(td->sess, i, &info);
+		virtq_set_log(&r->vq, log_on(td) ? dirty_log : NULL, info.log_used,
+			      info.log_used_gpa);
 	}
 	return 0;
 }
 
-static int td_migration_done(struct vdpa_device *dev, struct vu_dev *vu)
+static int td_migration_done(struct vdpa_device *dev)
 {
 	rec("migration_done");
 	return 0;

@@ -76,6 +76,9 @@ struct fake_dev {
 };
 
 static struct fake_dev fake;
+/* The session under test (the ops below look at it through the library's
+ * own accessors, which check more than the session interface shows). */
+static struct vu_dev *fuzz_vu;
 static bool debug_fds;
 /* Every fd the harness made this iteration: all must be closed by the end. */
 static int tracked[MAX_TRACKED_FDS];
@@ -294,9 +297,12 @@ static int fd_set_config(struct vdpa_device *d, const uint8_t *buf, uint32_t off
 	return 0;
 }
 
-static int fd_dev_conf(struct vdpa_device *d, struct vu_dev *vu)
+static int fd_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 {
+	struct vu_dev *vu = fuzz_vu;
 	uint16_t i;
+
+	FUZZ_CHECK(s == vu_dev_session(vu));
 
 	FUZZ_CHECK(!fake.configured);
 	FUZZ_CHECK(vu_get_vring_num(vu) >= ((fake.cfg & CFG_BLK) ? 1 : 2));
@@ -327,8 +333,9 @@ static int fd_dev_conf(struct vdpa_device *d, struct vu_dev *vu)
 	return 0;
 }
 
-static int fd_dev_close(struct vdpa_device *d, struct vu_dev *vu)
+static int fd_dev_close(struct vdpa_device *d)
 {
+	struct vu_dev *vu = fuzz_vu;
 	uint16_t i;
 
 	FUZZ_CHECK(fake.configured);
@@ -348,8 +355,9 @@ static int fd_dev_close(struct vdpa_device *d, struct vu_dev *vu)
 	return 0;
 }
 
-static int fd_set_vring_state(struct vdpa_device *d, struct vu_dev *vu, uint16_t idx, bool enable)
+static int fd_set_vring_state(struct vdpa_device *d, uint16_t idx, bool enable)
 {
+	struct vu_dev *vu = fuzz_vu;
 	struct vu_vring_info vi;
 
 	FUZZ_CHECK(fake.configured);
@@ -367,16 +375,17 @@ static int fd_set_vring_state(struct vdpa_device *d, struct vu_dev *vu, uint16_t
 	return 0;
 }
 
-static int fd_set_features(struct vdpa_device *d, struct vu_dev *vu)
+static int fd_set_features(struct vdpa_device *d, uint64_t features)
 {
 	uint64_t offered;
 
 	fd_get_features(d, &offered);
-	FUZZ_CHECK(!(vu_get_features(vu) & ~offered));
+	FUZZ_CHECK(features == vu_get_features(fuzz_vu));
+	FUZZ_CHECK(!(features & ~offered));
 	return 0;
 }
 
-static int fd_migration_done(struct vdpa_device *d, struct vu_dev *vu)
+static int fd_migration_done(struct vdpa_device *d)
 {
 	return 0;
 }
@@ -727,6 +736,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ntracked = 0;
 
 	dev = vu_dev_new_detached(&fake_vdpa);
+	fuzz_vu = dev;
 	if (!dev)
 		return 0;
 	for (records = 0; records < MAX_RECORDS && !fin_empty(&in); records++) {

@@ -120,18 +120,19 @@ static inline int td_set_config(struct vdpa_device *d, const uint8_t *buf, uint3
 	return 0;
 }
 
-static inline int td_dev_conf(struct vdpa_device *d, struct vu_dev *vu)
+static inline int td_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 {
 	struct tdev *td = td_of(d);
 
-	assert_ptr_equal(vu, td->vu);
+	assert_ptr_equal(s, vu_dev_session(td->vu));
 	td_record(td, "dev_conf");
 	return 0;
 }
 
-static inline int td_dev_close(struct vdpa_device *d, struct vu_dev *vu)
+static inline int td_dev_close(struct vdpa_device *d)
 {
 	struct tdev *td = td_of(d);
+	struct vu_dev *vu = td->vu;
 	uint16_t i;
 
 	td_record(td, "dev_close");
@@ -142,20 +143,19 @@ static inline int td_dev_close(struct vdpa_device *d, struct vu_dev *vu)
 	return 0;
 }
 
-static inline int td_set_vring_state(struct vdpa_device *d, struct vu_dev *vu, uint16_t vring,
-				     bool enable)
+static inline int td_set_vring_state(struct vdpa_device *d, uint16_t vring, bool enable)
 {
 	td_record(td_of(d), "set_vring_state %u %d", vring, enable);
 	return 0;
 }
 
-static inline int td_set_features(struct vdpa_device *d, struct vu_dev *vu)
+static inline int td_set_features(struct vdpa_device *d, uint64_t features)
 {
-	td_record(td_of(d), "set_features 0x%" PRIx64, vu_get_features(vu));
+	td_record(td_of(d), "set_features 0x%" PRIx64, features);
 	return td_of(d)->set_features_ret;
 }
 
-static inline int td_migration_done(struct vdpa_device *d, struct vu_dev *vu)
+static inline int td_migration_done(struct vdpa_device *d)
 {
 	td_record(td_of(d), "migration_done");
 	return 0;

@@ -29,7 +29,7 @@
 #include "uvdpa/devargs.h"
 #include "uvdpa/log.h"
 #include "uvdpa/relay.h"
-#include "uvdpa/vhost_user.h"
+#include "uvdpa/vhost_user_proto.h"
 
 #define TAG "ifcvf"
 
@@ -65,6 +65,8 @@ struct ifcvf_ring {
 	uint16_t avail_base, used_base;	/* stats baselines */
 };
 
+#define IFCVF_MAX_DMA_MAPS 64	/* guest memory regions mapped into the IOMMU */
+
 struct ifcvf_dma_map {
 	uint64_t iova, size;
 };
@@ -82,13 +84,13 @@ struct ifcvf_dev {
 	bool notify_area_warned;
 
 	/* Between dev_conf and dev_close. */
-	struct vu_dev *vu;
+	struct vdpa_session *sess;
 	struct relay_watch *config_watch;
 	uint16_t nr_vring;		/* vrings the device knows of */
 	unsigned int msix_nvec;
 	struct ifcvf_vring hwr[IFCVF_MAX_VRINGS];	/* what the device got */
 	struct ifcvf_ring rings[IFCVF_MAX_VRINGS];
-	struct ifcvf_dma_map maps[VU_MAX_MEM_SLOTS];
+	struct ifcvf_dma_map maps[IFCVF_MAX_DMA_MAPS];
 	unsigned int nmaps;
 	/* Hardware dirty logging: our own mapping of the frontend's log fd, so
 	 * the device's IOMMU entry never outlives the memory behind it. */
@@ -150,7 +152,7 @@ static void config_relay(int fd, void *opaque)
 	    !__atomic_exchange_n(&d->needs_reset_seen, true, __ATOMIC_RELAXED))
 		LOG_ERR(TAG, "%s: the function reports DEVICE_NEEDS_RESET: its datapath stopped "
 			"until the frontend restarts the device", d->vdpa.name);
-	ret = vu_config_change(d->vu);
+	ret = vdpa_session_config_change(d->sess);
 	if (ret == -ENOTSUP)
 		LOG_DEBUG(TAG, "%s: config change not forwarded: CONFIG not negotiated",
 			  d->vdpa.name);
@@ -193,16 +195,19 @@ static void dma_unmap_all(struct ifcvf_dev *d)
 	}
 }
 
-static int dma_map_all(struct ifcvf_dev *d, struct vu_dev *vu)
+static int dma_map_all(struct ifcvf_dev *d)
 {
-	const struct vu_mem_region *regions;
+	struct vdpa_mem_region regions[IFCVF_MAX_DMA_MAPS];
 	unsigned int n, i;
 
-	regions = vu_get_mem_table(vu, &n);
-	if (n > VU_MAX_MEM_SLOTS)
-		return -EINVAL;
+	n = vdpa_session_mem_table(d->sess, regions, IFCVF_MAX_DMA_MAPS);
+	if (n > IFCVF_MAX_DMA_MAPS) {
+		LOG_ERR(TAG, "%s: %u guest memory regions, the driver maps at most %u", d->vdpa.name,
+			n, IFCVF_MAX_DMA_MAPS);
+		return -E2BIG;
+	}
 	for (i = 0; i < n; i++) {
-		const struct vu_mem_region *r = &regions[i];
+		const struct vdpa_mem_region *r = &regions[i];
 		int ret = d->pdev->ops->dma_map(d->pdev, r->gpa, r->host, r->size);
 
 		if (ret < 0) {
@@ -232,7 +237,7 @@ static int dma_map_all(struct ifcvf_dev *d, struct vu_dev *vu)
  * run, on the relay pool, a relay that on each device interrupt copies the
  * new used entries to the guest's used ring, logs every write buffer of the
  * completed chains and the used-ring entries, updates the vhost layer's
- * last_used_idx (vu_set_vring_base: DPDK's relay does not, which stalls
+ * last_used_idx (vdpa_session_vring_set_base: DPDK's relay does not, which stalls
  * EVENT_IDX guests), then calls the guest. LOG_ALL off reverses it.
  *
  * A SET_LOG_BASE that replaces the log while LOG_ALL is on (QEMU does this
@@ -248,17 +253,22 @@ static void log_used_rings(struct ifcvf_dev *d)
 {
 	for (uint16_t i = 0; i < d->nr_vring; i++)
 		if (d->hwr[i].size)
-			vu_log_used_ring(d->vu, i, 0, USED_RING_LEN(d->hwr[i].size));
+			vdpa_session_log_used_ring(d->sess, i, 0, USED_RING_LEN(d->hwr[i].size));
 }
 
 static int log_enable(struct ifcvf_dev *d)
 {
 	uint64_t size, offset, map_size;
 	long page = sysconf(_SC_PAGESIZE);
+	struct vdpa_log log;
 	void *base, *map;
 	int fd, ret;
 
-	ret = vu_get_log_base(d->vu, &base, &size, &fd, &offset);
+	ret = vdpa_session_log_get(d->sess, &log);
+	base = log.base;
+	size = log.size;
+	fd = log.fd;
+	offset = log.fd_offset;
 	if (ret < 0 || fd < 0 || !size) {
 		LOG_ERR(TAG, "%s: LOG_ALL without a dirty log (SET_LOG_BASE)", d->vdpa.name);
 		return ret < 0 ? ret : -EINVAL;
@@ -292,12 +302,12 @@ static int log_enable(struct ifcvf_dev *d)
 
 static void log_all_memory(struct ifcvf_dev *d)
 {
-	const struct vu_mem_region *r;
+	struct vdpa_mem_region r[IFCVF_MAX_DMA_MAPS];
 	unsigned int n, i;
 
-	r = vu_get_mem_table(d->vu, &n);
-	for (i = 0; i < n; i++)
-		vu_log_write(d->vu, r[i].gpa, r[i].size);
+	n = vdpa_session_mem_table(d->sess, r, IFCVF_MAX_DMA_MAPS);
+	for (i = 0; i < n && i < IFCVF_MAX_DMA_MAPS; i++)
+		vdpa_session_log_write(d->sess, r[i].gpa, r[i].size);
 }
 
 /* The device logs the buffers it writes but not the used ring: log every
@@ -330,10 +340,10 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 	struct ifcvf_vring *h = &d->hwr[i];
-	struct vu_vring_info info;
+	struct vdpa_vring info;
 	int ret;
 
-	ret = vu_get_vring(d->vu, i, &info);
+	ret = vdpa_session_vring_get(d->sess, i, &info);
 	if (ret < 0)
 		return ret;
 	memset(h, 0, sizeof(*h));
@@ -364,9 +374,9 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 static int kick_start(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
-	struct vu_vring_info info;
+	struct vdpa_vring info;
 
-	if (vu_get_vring(d->vu, i, &info) < 0 || info.kickfd < 0)
+	if (vdpa_session_vring_get(d->sess, i, &info) < 0 || info.kickfd < 0)
 		return 0;	/* no kickfd: the frontend polls or uses a host notifier */
 	r->kick = relay_watch_add(info.kickfd, kick_relay, r);
 	if (!r->kick) {
@@ -400,10 +410,9 @@ static void host_notifier_install(struct ifcvf_dev *d, uint16_t i)
 {
 	int ret;
 
-	if (!(vu_get_protocol_features(d->vu) & (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER)) ||
-	    d->rings[i].notifier)
+	if (d->rings[i].notifier)
 		return;
-	ret = vu_host_notifier_ctrl(d->vu, i, true);
+	ret = vdpa_session_host_notifier_ctrl(d->sess, i, true);
 	if (ret == 0)
 		d->rings[i].notifier = true;
 	else if (ret != -ENOTSUP)
@@ -433,7 +442,7 @@ static void ring_state_hand_back(struct ifcvf_dev *d, uint16_t i)
 {
 	if (!d->hw.has_lm)
 		ring_state_from_memory(d, i);
-	vu_set_vring_base(d->vu, i, d->hwr[i].last_avail_idx, d->hwr[i].last_used_idx);
+	vdpa_session_vring_set_base(d->sess, i, d->hwr[i].last_avail_idx, d->hwr[i].last_used_idx);
 }
 
 /* ---- Device ops ---- */
@@ -543,7 +552,7 @@ static void teardown(struct ifcvf_dev *d, bool hw_running)
 	memset(d->hwr, 0, sizeof(d->hwr));
 	d->nr_vring = 0;
 	d->msix_nvec = 0;
-	d->vu = NULL;
+	d->sess = NULL;
 }
 
 static uint64_t hw_features(const struct ifcvf_dev *d, uint64_t negotiated)
@@ -555,15 +564,16 @@ static uint64_t hw_features(const struct ifcvf_dev *d, uint64_t negotiated)
 	return (negotiated & dev) | (dev & (1ull << VIRTIO_F_ACCESS_PLATFORM));
 }
 
-static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
+static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
-	uint16_t n = vu_get_vring_num(vu), i;
+	uint16_t n = vdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
-	uint64_t features;
+	uint64_t features, negotiated;
+	struct vdpa_log log;
 	int ret;
 
-	if (d->vu) {
+	if (d->sess) {
 		LOG_ERR(TAG, "%s: dev_conf while already configured", vdev->name);
 		return -EBUSY;
 	}
@@ -582,8 +592,9 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
 	}
 	/* A virtio 0.95 guest negotiates no VERSION_1: the function then uses the
 	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
-	features = hw_features(d, vu_get_features(vu));
-	d->vu = vu;
+	negotiated = vdpa_session_features(sess);
+	features = hw_features(d, negotiated);
+	d->sess = sess;
 	d->needs_reset_seen = false;
 	d->nr_vring = n;
 	for (i = 0; i < n; i++) {
@@ -602,7 +613,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
 		}
 		d->rings[i].started = d->hwr[i].enabled;
 	}
-	ret = dma_map_all(d, vu);
+	ret = dma_map_all(d);
 	if (ret < 0)
 		goto fail;
 	ret = msix_rewire(d);
@@ -624,7 +635,8 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vu_dev *vu)
 		if (ret < 0)
 			goto fail_running;
 	}
-	if (vu_log_enabled(vu) && hw_logging_usable(d)) {
+	if ((negotiated & (1ull << VHOST_F_LOG_ALL)) && vdpa_session_log_get(sess, &log) == 0 &&
+	    hw_logging_usable(d)) {
 		ret = log_enable(d);
 		if (ret < 0)
 			goto fail_running;
@@ -643,16 +655,12 @@ fail:
 	return ret;
 }
 
-static int ifcvf_dev_close(struct vdpa_device *vdev, struct vu_dev *vu)
+static int ifcvf_dev_close(struct vdpa_device *vdev)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 
-	if (!d->vu)
+	if (!d->sess)
 		return 0;
-	if (d->vu != vu) {
-		LOG_ERR(TAG, "%s: dev_close from a session that did not configure it", vdev->name);
-		return -EINVAL;
-	}
 	/* Host notifiers are left alone: QEMU removes them itself before
 	 * GET_VRING_BASE, and a request now could wait on a frontend that is
 	 * blocked on our reply. */
@@ -740,12 +748,11 @@ static void vring_disable(struct ifcvf_dev *d, uint16_t i)
 	close_fd(&r->callfd);
 }
 
-static int ifcvf_set_vring_state(struct vdpa_device *vdev, struct vu_dev *vu, uint16_t vring,
-				 bool enable)
+static int ifcvf_set_vring_state(struct vdpa_device *vdev, uint16_t vring, bool enable)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 
-	if (!d->vu)
+	if (!d->sess)
 		return 0;	/* dev_conf reads every ring's state */
 	if (vring >= d->hw.num_queues || vring + 1u >= d->msix_nvec) {
 		LOG_ERR(TAG, "%s: vring %u is beyond the device's %u (or its MSI-X vectors)",
@@ -763,20 +770,19 @@ static int ifcvf_set_vring_state(struct vdpa_device *vdev, struct vu_dev *vu, ui
 	return vring_enable(d, vring);	/* logs its failures */
 }
 
-static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
+static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	bool want, replaced = false;
 	int ret;
 
-	if (!d->vu)
+	if (!d->sess)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
-	want = vu_get_features(vu) & (1ull << VHOST_F_LOG_ALL);
+	want = features & (1ull << VHOST_F_LOG_ALL);
 	if (want && d->logging) {
-		void *base;
-		uint64_t size;
+		struct vdpa_log log;
 
-		if (vu_get_log_base(vu, &base, &size, NULL, NULL) < 0 || base == d->log_src)
+		if (vdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
 			return 0;
 		/* The log was replaced. The device moves to it with logging
 		 * stopped for a moment: what it writes meanwhile is in neither
@@ -803,7 +809,7 @@ static int ifcvf_set_features(struct vdpa_device *vdev, struct vu_dev *vu)
 	return ret;
 }
 
-static int ifcvf_migration_done(struct vdpa_device *vdev, struct vu_dev *vu)
+static int ifcvf_migration_done(struct vdpa_device *vdev)
 {
 	/* GUEST_ANNOUNCE: the guest announces itself after migration. */
 	return 0;
@@ -1180,8 +1186,8 @@ void ifcvf_remove(struct vdpa_device *vdev)
 		return;
 	d = to_ifcvf(vdev);
 	vdpa_device_unregister(vdev);
-	if (d->vu)
-		ifcvf_dev_close(vdev, d->vu);
+	if (d->sess)
+		ifcvf_dev_close(vdev);
 	close(d->config_efd);
 	pci_dev_release(d->pdev);
 	free(d);

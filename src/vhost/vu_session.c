@@ -1,0 +1,141 @@
+/* The vhost-user side of the bus-neutral session interface (vdpa.h): a
+ * device's driver reaches the frontend's memory, rings, dirty log and
+ * backend channel through these ops, never through vhost-user types. */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "vu_internal.h"
+
+static struct vu_dev *to_vu(struct vdpa_session *s)
+{
+	return (struct vu_dev *)((char *)s - offsetof(struct vu_dev, session));
+}
+
+static unsigned int sess_mem_table(struct vdpa_session *s, struct vdpa_mem_region *out,
+				   unsigned int max)
+{
+	struct vu_dev *dev = to_vu(s);
+	unsigned int i;
+
+	for (i = 0; i < dev->nregions && i < max; i++) {
+		const struct vu_mem_region *r = &dev->regions[i];
+
+		out[i].gpa = r->gpa;
+		out[i].size = r->size;
+		out[i].host = r->host;
+		out[i].fd = r->fd;
+		out[i].fd_offset = r->mmap_offset;
+	}
+	return dev->nregions;
+}
+
+static void *sess_gpa_to_hva(struct vdpa_session *s, uint64_t gpa, uint64_t *len)
+{
+	return vu_gpa_to_hva(to_vu(s), gpa, len);
+}
+
+static uint64_t sess_features(struct vdpa_session *s)
+{
+	return to_vu(s)->features;
+}
+
+static uint16_t sess_vring_count(struct vdpa_session *s)
+{
+	return to_vu(s)->nr_vring;
+}
+
+static int sess_vring_get(struct vdpa_session *s, uint16_t idx, struct vdpa_vring *ring)
+{
+	struct vu_dev *dev = to_vu(s);
+	const struct vu_vring *vq;
+
+	if (idx >= VU_MAX_VRINGS)
+		return -EINVAL;
+	vq = &dev->vrings[idx];
+	memset(ring, 0, sizeof(*ring));
+	ring->size = vq->size;
+	ring->desc_gpa = vq->desc_gpa;
+	ring->avail_gpa = vq->avail_gpa;
+	ring->used_gpa = vq->used_gpa;
+	ring->desc = vq->desc;
+	ring->avail = vq->avail;
+	ring->used = vq->used;
+	ring->last_avail_idx = vq->last_avail_idx;
+	ring->last_used_idx = vq->last_used_idx;
+	ring->kickfd = vq->kickfd;
+	ring->callfd = vq->callfd;
+	ring->log_used = vq->addr.flags & (1u << VHOST_VRING_F_LOG);
+	ring->log_used_gpa = vq->addr.log_guest_addr;
+	ring->ready = vu_vring_is_ready(dev, idx);
+	return 0;
+}
+
+static int sess_vring_set_base(struct vdpa_session *s, uint16_t idx, uint16_t last_avail,
+			       uint16_t last_used)
+{
+	return vu_set_vring_base(to_vu(s), idx, last_avail, last_used);
+}
+
+static int sess_log_get(struct vdpa_session *s, struct vdpa_log *log)
+{
+	struct vu_dev *dev = to_vu(s);
+
+	if (!dev->log.base)
+		return -ENOENT;
+	log->base = dev->log.base;
+	log->size = dev->log.size;
+	log->fd = dev->log.fd;
+	log->fd_offset = dev->log.mmap_offset;
+	return 0;
+}
+
+static void sess_log_write(struct vdpa_session *s, uint64_t gpa, uint64_t len)
+{
+	vu_log_write(to_vu(s), gpa, len);
+}
+
+static void sess_log_used_ring(struct vdpa_session *s, uint16_t idx, uint64_t offset,
+			       uint64_t len)
+{
+	vu_log_used_ring(to_vu(s), idx, offset, len);
+}
+
+static int sess_vring_call(struct vdpa_session *s, uint16_t idx)
+{
+	return vu_vring_call(to_vu(s), idx);
+}
+
+static int sess_config_change(struct vdpa_session *s)
+{
+	return vu_config_change(to_vu(s));
+}
+
+static int sess_host_notifier_ctrl(struct vdpa_session *s, uint16_t idx, bool enable)
+{
+	struct vu_dev *dev = to_vu(s);
+
+	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_HOST_NOTIFIER))
+		return -ENOTSUP;
+	return vu_host_notifier_ctrl(dev, idx, enable);
+}
+
+const struct vdpa_session_ops vu_session_ops = {
+	.mem_table = sess_mem_table,
+	.gpa_to_hva = sess_gpa_to_hva,
+	.features = sess_features,
+	.vring_count = sess_vring_count,
+	.vring_get = sess_vring_get,
+	.vring_set_base = sess_vring_set_base,
+	.log_get = sess_log_get,
+	.log_write = sess_log_write,
+	.log_used_ring = sess_log_used_ring,
+	.vring_call = sess_vring_call,
+	.config_change = sess_config_change,
+	.host_notifier_ctrl = sess_host_notifier_ctrl,
+};
+
+struct vdpa_session *vu_dev_session(struct vu_dev *dev)
+{
+	return &dev->session;
+}
