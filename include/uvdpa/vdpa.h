@@ -160,6 +160,32 @@ static inline int vdpa_session_host_notifier_ctrl(struct vdpa_session *s, uint16
 	return s->ops->host_notifier_ctrl ? s->ops->host_notifier_ctrl(s, idx, enable) : -ENOTSUP;
 }
 
+/* ---- Per-queue statistics ----
+ * A fixed set of counters; a device fills those it keeps and says which in
+ * valid. `dev vstats` prints them in this order, by vdpa_vq_stat_name(). */
+enum vdpa_vq_stat {
+	VDPA_VQ_STAT_RECEIVED_DESC,	/* descriptors the driver made available */
+	VDPA_VQ_STAT_COMPLETED_DESC,	/* descriptors the device used */
+	VDPA_VQ_STAT_KICKS,		/* doorbells relayed */
+	VDPA_VQ_STAT_PACKETS,		/* frames (net) */
+	VDPA_VQ_STAT_BYTES,
+	VDPA_VQ_STAT_ERRORS,
+	VDPA_VQ_STAT_OVERRUNS,		/* no buffer for a frame */
+	VDPA_VQ_STAT_DROPS,
+	VDPA_VQ_STAT_REQUESTS,		/* control or blk requests */
+	VDPA_VQ_STAT_SUCCESSES,
+	VDPA_VQ_STAT_FAULTS,		/* DMA faults: a buffer the device could not reach */
+	VDPA_VQ_STAT_NUM
+};
+
+struct vdpa_vq_stats {
+	uint64_t valid;			/* 1ull << enum vdpa_vq_stat, per counter kept */
+	uint64_t value[VDPA_VQ_STAT_NUM];
+};
+
+/* "received_desc", "completed_desc", "kicks", "packets", ...; NULL past the end. */
+const char *vdpa_vq_stat_name(enum vdpa_vq_stat stat);
+
 /* ---- Device ops: the contract between the framework and drivers ----
  *
  * Called by the bus driver a device is bound to, on the control thread, at
@@ -192,7 +218,10 @@ struct vdpa_device_ops {
 			       uint64_t *size);
 	/* The function's virtio device status (DEVICE_NEEDS_RESET after a fault). */
 	int (*get_status)(struct vdpa_device *dev, uint8_t *status);
-	/* Statistics, per queue. */
+	/* Statistics, per queue: typed counters (see struct vdpa_vq_stats). */
+	int (*get_vq_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_vq_stats *st);
+	int (*reset_vq_stats)(struct vdpa_device *dev, uint16_t vring);
+	/* Statistics, per queue (old name-based form; being replaced by the above). */
 	int (*get_stats_names)(struct vdpa_device *dev, struct vdpa_stat_name *names, unsigned int n);
 	int (*get_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats, unsigned int n);
 	int (*reset_stats)(struct vdpa_device *dev, uint16_t vring);
@@ -231,11 +260,34 @@ struct vdpa_pci_id {
 	uint16_t vendor, device, subsys_vendor, subsys_device;
 };
 
+struct pci_dev;
+
+/* What a driver is asked to create on a function it matched. */
+struct vdpa_probe_args {
+	const char *name;		/* the vDPA device's name */
+	const char *devargs;		/* "vdpa=1[,...]": the driver parses its own keys */
+	struct vdpa_mgmtdev *mgmtdev;	/* who asked (pci/..., emu/...) */
+};
+
 struct vdpa_driver {
 	const char *name;
 	const struct vdpa_pci_id *id_table;	/* terminated by vendor == 0 */
+	/* Creates and registers a device on pdev. On success the device owns
+	 * pdev and *out is set; on failure the caller keeps pdev and err says
+	 * what to change (-ENODEV: not for this driver after all). */
+	int (*probe)(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+		     struct vdpa_device **out, char *err, size_t errlen);
+	/* Unregisters (which unbinds and closes), releases pdev, frees. */
+	void (*remove)(struct vdpa_device *dev);
 	struct vdpa_driver *next;
 };
+
+/* The core's match: probes pdev with the first registered driver whose id
+ * table matches it. -ENODEV (with err) when none does. */
+int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+		   struct vdpa_device **out, char *err, size_t errlen);
+/* dev->driver->remove(dev). */
+void vdpa_device_remove(struct vdpa_device *dev);
 
 int vdpa_driver_register(struct vdpa_driver *drv);
 void vdpa_driver_unregister(struct vdpa_driver *drv);
