@@ -18,15 +18,6 @@ struct ev_loop;
 
 enum vdpa_dev_type { VDPA_TYPE_NONE = 0, VDPA_TYPE_NET = 1, VDPA_TYPE_BLK = 2 };
 
-struct vdpa_stat_name {
-	char name[64];
-};
-
-struct vdpa_stat {
-	uint64_t id;
-	uint64_t value;
-};
-
 /* ---- The session interface ----
  *
  * What a bus driver gives a device for one session: the memory the device
@@ -221,10 +212,6 @@ struct vdpa_device_ops {
 	/* Statistics, per queue: typed counters (see struct vdpa_vq_stats). */
 	int (*get_vq_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_vq_stats *st);
 	int (*reset_vq_stats)(struct vdpa_device *dev, uint16_t vring);
-	/* Statistics, per queue (old name-based form; being replaced by the above). */
-	int (*get_stats_names)(struct vdpa_device *dev, struct vdpa_stat_name *names, unsigned int n);
-	int (*get_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats, unsigned int n);
-	int (*reset_stats)(struct vdpa_device *dev, uint16_t vring);
 };
 
 struct vdpa_mgmtdev;
@@ -282,8 +269,9 @@ struct vdpa_driver {
 	struct vdpa_driver *next;
 };
 
-/* The core's match: probes pdev with the first registered driver whose id
- * table matches it. -ENODEV (with err) when none does. */
+/* The core's match: pdev goes to the first registered driver whose id table
+ * matches it, and that driver's answer is final. -ENODEV (with err) when no
+ * driver matches. */
 int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
 		   struct vdpa_device **out, char *err, size_t errlen);
 /* dev->driver->remove(dev). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "uvdpa/log.h"
+#include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "vdpa"
@@ -195,6 +196,54 @@ struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id)
 			return d;
 	}
 	return NULL;
+}
+
+/* The core's half of the driver model: a function goes to the first
+ * registered driver whose id table matches it (so a specific driver
+ * registered before a generic one wins), and that driver's answer is final:
+ * its refusal says what is wrong with the function, which another driver
+ * would only obscure. */
+int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+		   struct vdpa_device **out, char *err, size_t errlen)
+{
+	struct vdpa_driver *d = vdpa_driver_match(&pdev->id);
+	int ret;
+
+	if (!d || !d->probe) {
+		uvdpa_errf(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)",
+			   pdev->addr, pdev->id.vendor, pdev->id.device, pdev->id.subsys_vendor,
+			   pdev->id.subsys_device);
+		return -ENODEV;
+	}
+	ret = d->probe(pdev, args, out, err, errlen);
+	if (ret == 0 && !(*out)->driver)
+		(*out)->driver = d;
+	return ret;
+}
+
+void vdpa_device_remove(struct vdpa_device *dev)
+{
+	if (dev && dev->driver && dev->driver->remove)
+		dev->driver->remove(dev);
+}
+
+static const char *const vq_stat_names[VDPA_VQ_STAT_NUM] = {
+	[VDPA_VQ_STAT_RECEIVED_DESC] = "received_desc",
+	[VDPA_VQ_STAT_COMPLETED_DESC] = "completed_desc",
+	[VDPA_VQ_STAT_KICKS] = "kicks",
+	[VDPA_VQ_STAT_PACKETS] = "packets",
+	[VDPA_VQ_STAT_BYTES] = "bytes",
+	[VDPA_VQ_STAT_ERRORS] = "errors",
+	[VDPA_VQ_STAT_OVERRUNS] = "overruns",
+	[VDPA_VQ_STAT_DROPS] = "drops",
+	[VDPA_VQ_STAT_REQUESTS] = "requests",
+	[VDPA_VQ_STAT_SUCCESSES] = "successes",
+	[VDPA_VQ_STAT_FAULTS] = "faults",
+};
+
+const char *vdpa_vq_stat_name(enum vdpa_vq_stat stat)
+{
+	return (unsigned int)stat < VDPA_VQ_STAT_NUM ? vq_stat_names[stat] : NULL;
 }
 
 /* ---- management devices ---- */

@@ -504,14 +504,13 @@ static const char *queue_type(struct vdpa_device *dev, uint32_t qidx)
 static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const struct cmd_keyword qidx_kw[] = { { "qidx", true } };
-	struct vdpa_stat_name names[MAX_STATS];
-	struct vdpa_stat stats[MAX_STATS];
+	struct vdpa_vq_stats st;
 	struct vdpa_device *dev;
 	json_t *root, *sect, *obj;
 	uint32_t max_vqs;
 	uint64_t qidx;
 	const char *qt;
-	int nnames, nstats, i, ret;
+	int i, ret;
 
 	if (argc < 1)
 		return fail(c, -EINVAL, "dev vstats show: the device is missing: "
@@ -535,21 +534,13 @@ static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 				    max_vqs - 1);
 		return ret;
 	}
-	if (!dev->ops || !dev->ops->get_stats_names || !dev->ops->get_stats)
+	if (!dev->ops || !dev->ops->get_vq_stats)
 		return fail(c, -EOPNOTSUPP, "device %s has no queue statistics", dev->name);
-	memset(names, 0, sizeof(names));
-	nnames = dev->ops->get_stats_names(dev, names, MAX_STATS);
-	if (nnames < 0)
-		return fail(c, nnames, "device %s: cannot read statistics names: %s", dev->name,
-			    strerror(-nnames));
-	if (nnames > MAX_STATS)
-		nnames = MAX_STATS;
-	nstats = dev->ops->get_stats(dev, (uint16_t)qidx, stats, MAX_STATS);
-	if (nstats < 0)
-		return fail(c, nstats, "device %s: cannot read statistics of queue %llu: %s",
-			    dev->name, (unsigned long long)qidx, strerror(-nstats));
-	if (nstats > MAX_STATS)
-		nstats = MAX_STATS;
+	memset(&st, 0, sizeof(st));
+	ret = dev->ops->get_vq_stats(dev, (uint16_t)qidx, &st);
+	if (ret < 0)
+		return fail(c, ret, "device %s: cannot read statistics of queue %llu: %s",
+			    dev->name, (unsigned long long)qidx, strerror(-ret));
 
 	root = new_section("vstats", &sect);
 	obj = json_object();
@@ -560,15 +551,9 @@ static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 	if (qt)
 		ret |= set_str(obj, "queue_type", qt);
 	ret |= set_int(obj, "queue_index", qidx);
-	for (i = 0; i < nstats; i++) {
-		char name[sizeof(names[0].name) + 1];
-
-		if (stats[i].id >= (uint64_t)nnames)
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)sizeof(names[0].name),
-			 names[stats[i].id].name);
-		ret |= set_int(obj, name, stats[i].value);
-	}
+	for (i = 0; i < VDPA_VQ_STAT_NUM; i++)
+		if (st.valid & (1ull << i))
+			ret |= set_int(obj, vdpa_vq_stat_name((enum vdpa_vq_stat)i), st.value[i]);
 	if (ret)
 		goto oom;
 	return emit(c, root, NULL);

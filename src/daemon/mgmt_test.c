@@ -30,8 +30,6 @@
 	 BIT(VIRTIO_BLK_F_FLUSH) | BIT(VIRTIO_BLK_F_MQ) | BIT(VIRTIO_BLK_F_RO) |          \
 	 BIT(VIRTIO_F_VERSION_1))
 
-static const char *const null_stat_names[] = { "received_desc", "completed_desc" };
-
 struct null_dev {
 	struct vdpa_device vdpa;
 	uint64_t features;
@@ -78,32 +76,20 @@ static int null_get_config(struct vdpa_device *dev, uint8_t *buf, uint32_t off, 
 	return 0;
 }
 
-static int null_get_stats_names(struct vdpa_device *dev, struct vdpa_stat_name *names,
-				unsigned int n)
-{
-	unsigned int i, count = sizeof(null_stat_names) / sizeof(null_stat_names[0]);
-
-	for (i = 0; names && i < n && i < count; i++)
-		snprintf(names[i].name, sizeof(names[i].name), "%s", null_stat_names[i]);
-	return (int)count;
-}
-
-static int null_get_stats(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats,
-			  unsigned int n)
+static int null_get_vq_stats(struct vdpa_device *dev, uint16_t vring, struct vdpa_vq_stats *st)
 {
 	struct null_dev *nd = dev->priv;
-	unsigned int i;
 
 	if (vring >= NULL_MAX_VQS)
 		return -EINVAL;
-	for (i = 0; i < n && i < 2; i++) {
-		stats[i].id = i;
-		stats[i].value = nd->stats[vring][i];
-	}
-	return (int)i;
+	memset(st, 0, sizeof(*st));
+	st->value[VDPA_VQ_STAT_RECEIVED_DESC] = nd->stats[vring][0];
+	st->value[VDPA_VQ_STAT_COMPLETED_DESC] = nd->stats[vring][1];
+	st->valid = (1ull << VDPA_VQ_STAT_RECEIVED_DESC) | (1ull << VDPA_VQ_STAT_COMPLETED_DESC);
+	return 0;
 }
 
-static int null_reset_stats(struct vdpa_device *dev, uint16_t vring)
+static int null_reset_vq_stats(struct vdpa_device *dev, uint16_t vring)
 {
 	struct null_dev *nd = dev->priv;
 
@@ -118,9 +104,8 @@ static const struct vdpa_device_ops null_ops = {
 	.get_features = null_get_features,
 	.get_dev_type = null_get_dev_type,
 	.get_config = null_get_config,
-	.get_stats_names = null_get_stats_names,
-	.get_stats = null_get_stats,
-	.reset_stats = null_reset_stats,
+	.get_vq_stats = null_get_vq_stats,
+	.reset_vq_stats = null_reset_vq_stats,
 };
 
 static struct null_dev *null_new(const struct vdpa_dev_add_config *cfg, enum vdpa_dev_type type)

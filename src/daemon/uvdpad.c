@@ -19,8 +19,12 @@
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "uvdpa/event_loop.h"
 #include "uvdpa/log.h"
+#include "uvdpa/pci.h"
+#include "uvdpa/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "uvdpad"
@@ -269,6 +273,23 @@ static int run_config(const char *path, bool print)
 	return ret;
 }
 
+/* The drivers and what they share: the relay pool (relays threads). */
+static int start_drivers(unsigned int relays, char *err, size_t errlen)
+{
+	int ret = relay_pool_init(relays);
+
+	if (ret < 0 && ret != -EALREADY) {
+		uvdpa_errf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
+		return ret;
+	}
+	ret = ifcvf_drivers_register();
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
+		relay_pool_fini();
+	}
+	return ret;
+}
+
 static int run_demo(const char *socket_path)
 {
 	char abs[PATH_MAX];
@@ -402,9 +423,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
-	if (mgmt_emu_init(o.engines, o.poll, err, sizeof(err)) < 0 ||
-	    mgmt_pci_init(o.relays, err, sizeof(err)) < 0 ||
-	    mgmt_emu_register(err, sizeof(err)) < 0 || mgmt_pci_scan(o.sysfs, err, sizeof(err)) < 0 ||
+	if (start_drivers(o.relays, err, sizeof(err)) < 0 ||
+	    ifcvf_mgmtdevs_register(o.engines, o.poll, err, sizeof(err)) < 0 ||
+	    vdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
 	    (o.test_mgmtdev && mgmt_test_register() < 0)) {
 		fprintf(stderr, "uvdpad: %s\n", err[0] ? err : "cannot register the test mgmtdevs");
 		goto out;
@@ -432,8 +453,10 @@ out:
 	ctl_server_free(srv);
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
-	mgmt_pci_fini();
-	mgmt_emu_fini();
+	vdpa_pci_mgmtdev_fini();
+	ifcvf_mgmtdevs_unregister();
+	ifcvf_drivers_unregister();
+	relay_pool_fini();
 	if (sfd >= 0)
 		close(sfd);
 	ev_loop_free(loop);

@@ -869,44 +869,35 @@ static void net_reset(struct ifcvf_model *m)
 	pthread_mutex_unlock(&net->cfg_lock);
 }
 
-static const char *const rx_stat_names[] = { "rx packets", "rx bytes", "rx errors",
-					     "rx overruns", "rx drops" };
-static const char *const tx_stat_names[] = { "tx packets", "tx bytes", "tx errors", "tx drops" };
-static const char *const cvq_stat_names[] = { "cvq requests", "cvq successes", "cvq errors" };
-
-static int fill_stats(struct ifcvf_model_stat *out, unsigned int n, const char *const *names,
-		      const uint64_t *const *values, unsigned int count)
+static void put_stat(struct vdpa_vq_stats *st, enum vdpa_vq_stat k, const uint64_t *counter)
 {
-	unsigned int i;
-
-	for (i = 0; i < count && i < n; i++) {
-		out[i].name = names[i];
-		out[i].value = ifcvf_counter_read(values[i]);
-	}
-	return (int)count;
+	st->value[k] = ifcvf_counter_read(counter);
+	st->valid |= 1ull << k;
 }
 
-static int net_get_stats(struct ifcvf_model *m, uint16_t q, struct ifcvf_model_stat *stats,
-			 unsigned int n)
+static void net_get_stats(struct ifcvf_model *m, uint16_t q, struct vdpa_vq_stats *st)
 {
 	struct ifcvf_net *net = m->type_priv;
 	struct net_qpair *p;
 
 	if (net->cvq && q == net->cvq->index) {
-		const uint64_t *v[] = { &net->cvq_requests, &net->cvq_successes, &net->cvq_errors };
-
-		return fill_stats(stats, n, cvq_stat_names, v, 3);
+		put_stat(st, VDPA_VQ_STAT_REQUESTS, &net->cvq_requests);
+		put_stat(st, VDPA_VQ_STAT_SUCCESSES, &net->cvq_successes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &net->cvq_errors);
+		return;
 	}
 	p = &net->pairs[q / 2];
 	if (q % 2 == 0) {
-		const uint64_t *v[] = { &p->rx.packets, &p->rx.bytes, &p->rx.errors,
-					&p->rx.overruns, &p->rx.drops };
-
-		return fill_stats(stats, n, rx_stat_names, v, 5);
+		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->rx.packets);
+		put_stat(st, VDPA_VQ_STAT_BYTES, &p->rx.bytes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->rx.errors);
+		put_stat(st, VDPA_VQ_STAT_OVERRUNS, &p->rx.overruns);
+		put_stat(st, VDPA_VQ_STAT_DROPS, &p->rx.drops);
 	} else {
-		const uint64_t *v[] = { &p->tx.packets, &p->tx.bytes, &p->tx.errors, &p->tx.drops };
-
-		return fill_stats(stats, n, tx_stat_names, v, 4);
+		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->tx.packets);
+		put_stat(st, VDPA_VQ_STAT_BYTES, &p->tx.bytes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->tx.errors);
+		put_stat(st, VDPA_VQ_STAT_DROPS, &p->tx.drops);
 	}
 }
 

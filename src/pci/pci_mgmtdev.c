@@ -1,23 +1,20 @@
-/* pci/DDDD:BB:DD.F management devices: one per PCI function bound to
- * vfio-pci that a registered vDPA driver matches (found in sysfs at start).
- * `dev add` opens the function through VFIO and probes it with the ifcvf
- * driver; one vDPA device per function. This file is the only glue between
- * uvdpad and the VFIO access layer and the ifcvf driver. */
+/* pci/DDDD:BB:DD.F management devices, the PCI layer's: one per PCI
+ * function bound to vfio-pci that a registered vDPA driver matches (found in
+ * sysfs by a scan). `dev add` opens the function through VFIO and hands it
+ * to the core, which probes it with the matching driver; `dev del` removes
+ * the device through its driver. One vDPA device per function. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/mgmt.h"
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/log.h"
 #include "uvdpa/pci.h"
-#include "uvdpa/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "mgmt-pci"
+#define PCI_MGMT_MAX_VQS 64	/* what a matched function may have: 32 queue pairs */
 #define PCI_ADDR_LEN 12		/* "0000:06:00.3" */
 
 struct pci_mgmtdev {
@@ -51,7 +48,8 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	pdev = pci_vfio_open(pm->addr, err, errlen);
 	if (!pdev)
 		return errno ? -errno : -EIO;
-	ret = ifcvf_probe(pdev, devargs, cfg->name, &pm->m, &dev, err, errlen);
+	ret = vdpa_pci_probe(pdev, &(struct vdpa_probe_args){ .name = cfg->name, .devargs = devargs,
+						       .mgmtdev = &pm->m }, &dev, err, errlen);
 	if (ret < 0) {
 		pci_dev_release(pdev);
 		return ret;
@@ -66,7 +64,7 @@ static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 {
 	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
 
-	ifcvf_remove(dev);
+	vdpa_device_remove(dev);
 	if (pm->dev == dev)
 		pm->dev = NULL;
 	return 0;
@@ -76,22 +74,6 @@ static const struct vdpa_mgmtdev_ops pci_ops = {
 	.dev_add = pci_dev_add,
 	.dev_del = pci_dev_del,
 };
-
-int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
-{
-	int ret = relay_pool_init(relays);
-
-	if (ret < 0 && ret != -EALREADY) {
-		snprintf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
-		return ret;
-	}
-	ret = ifcvf_drivers_register();
-	if (ret < 0) {
-		snprintf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
-		relay_pool_fini();
-	}
-	return ret;
-}
 
 /* ---- sysfs scan ---- */
 
@@ -137,7 +119,8 @@ static int read_id(const char *root, const char *addr, const char *attr, uint16_
 	return 0;
 }
 
-/* REFERENCE.md section 1: the virtio device type from the PCI ids. */
+/* The virtio device type from the PCI ids (virtio 1.0 section 4.1.2):
+ * 0x1040 + type for modern ids, the subsystem device for transitional ones. */
 static enum vdpa_dev_type type_from_ids(const struct vdpa_pci_id *id)
 {
 	unsigned int t;
@@ -192,7 +175,7 @@ static int register_function(const char *root, const char *addr)
 	/* The driver provisions nothing but its devargs: the function's own
 	 * features and queues are what the device gets. */
 	pm->m.config_attrs = VDPA_ATTR_DEVARGS;
-	pm->m.max_supported_vqs = IFCVF_MAX_VRINGS;
+	pm->m.max_supported_vqs = PCI_MGMT_MAX_VQS;
 	ret = vdpa_mgmtdev_register(&pm->m);
 	if (ret < 0) {
 		free(pm);
@@ -205,7 +188,7 @@ static int register_function(const char *root, const char *addr)
 	return 1;
 }
 
-int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
+int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 {
 	char path[512];
 	struct dirent *de;
@@ -240,7 +223,7 @@ int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
 	return count;
 }
 
-void mgmt_pci_fini(void)
+void vdpa_pci_mgmtdev_fini(void)
 {
 	while (pci_mgmtdevs) {
 		struct pci_mgmtdev *pm = pci_mgmtdevs;
@@ -249,6 +232,4 @@ void mgmt_pci_fini(void)
 		vdpa_mgmtdev_unregister(&pm->m);
 		free(pm);
 	}
-	ifcvf_drivers_unregister();
-	relay_pool_fini();
 }
