@@ -46,6 +46,14 @@ struct vu_inflight {
 	uint16_t num_queues, queue_size;
 };
 
+/* A backend-channel request that the frontend is to ack. */
+#define VU_BACKEND_MAX_PENDING 128
+struct vu_backend_pending {
+	uint32_t req;
+	uint64_t seq;
+	bool waited;		/* someone waits for it (else a refusal is logged) */
+};
+
 struct vu_dev {
 	struct vdpa_session session;	/* what the device's driver sees */
 	struct ev_loop *loop;
@@ -83,7 +91,13 @@ struct vu_dev {
 	struct vu_log log;
 	struct vu_inflight inflight;
 	int backend_fd;			/* backend channel, -1 when none */
-	pthread_mutex_t backend_lock;	/* serialises backend-channel requests */
+	struct ev_watch *backend_watch;
+	/* Serialises backend-channel requests and ack reads; protects what
+	 * follows. */
+	pthread_mutex_t backend_lock;
+	struct vu_backend_pending pending[VU_BACKEND_MAX_PENDING];	/* oldest first */
+	unsigned int npending;
+	uint64_t backend_seq;
 
 	bool configured;		/* dev_conf succeeded and no dev_close since */
 	bool in_dispatch;
@@ -94,9 +108,23 @@ struct vu_dev {
 /* vu_session.c */
 extern const struct vdpa_session_ops vu_session_ops;
 
-/* vu_message.c */
-void vu_after_message(struct vu_dev *dev);
+/* vu_message.c: handles one message and fills the reply; what starts the
+ * device is left for vu_lifecycle_start_changes() after the reply. */
+int vu_msg_dispatch(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
+
+/* vu_lifecycle.c: when the device's ops run. */
 void vu_device_close(struct vu_dev *dev, const char *why);
+/* Ring idx is about to change (size, addresses, base, fds): a running ring
+ * is reported stopped first; it is restarted once ready again. */
+void vu_lifecycle_vring_changed(struct vu_dev *dev, uint16_t idx);
+/* After a message, before its reply: rings no longer ready are stopped. */
+void vu_lifecycle_stop_changes(struct vu_dev *dev);
+/* After the reply: dev_conf when the device became ready, or rings that
+ * became ready are started. */
+void vu_lifecycle_start_changes(struct vu_dev *dev);
+/* set_features with the negotiated features; < 0: the device refuses. */
+int vu_lifecycle_features(struct vu_dev *dev);
+void vu_lifecycle_migration_done(struct vu_dev *dev);
 
 /* vu_memory.c */
 int vu_mem_set_table(struct vu_dev *dev, struct vhost_user_msg *msg);
@@ -112,7 +140,6 @@ void vu_vring_init(struct vu_vring *vq);
 void vu_vring_release(struct vu_vring *vq);
 void vu_vrings_release(struct vu_dev *dev);
 bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx);
-bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx);
 int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg);
 int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg);
 int vu_vring_set_base(struct vu_dev *dev, struct vhost_user_msg *msg);
@@ -155,6 +182,14 @@ static inline bool vu_has_protocol(const struct vu_dev *dev, unsigned int bit)
 static inline bool vu_has_feature(const struct vu_dev *dev, unsigned int bit)
 {
 	return (dev->features >> bit) & 1;
+}
+
+/* A ring the device may run: sized, mapped, kick and call set, enabled. */
+static inline bool vu_vring_is_ready(const struct vu_dev *dev, uint16_t idx)
+{
+	const struct vu_vring *vq = &dev->vrings[idx];
+
+	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
 }
 
 static inline bool vu_is_pow2(uint64_t x)

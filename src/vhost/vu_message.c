@@ -1,7 +1,9 @@
-/* Message dispatch: a table of handlers whose entries carry the payload size
- * and fd count they accept and the protocol feature they need, checked once
- * before any handler runs; negotiation handlers; and the device lifecycle
- * (dev_conf / dev_close / set_vring_state) driven after every message. */
+/* Message dispatch: a table of handlers whose entries carry the payload
+ * size, fd count, protocol feature and vring index they accept, checked once
+ * before any handler runs; and the negotiation handlers. The device
+ * lifecycle (when ops run) is vu_lifecycle.c's, below this file: what stops
+ * the device runs before the reply, what starts it after (vu_dev_handle_msg
+ * for detached sessions, the transport otherwise). */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -18,6 +20,14 @@ enum {
 };
 
 #define NO_PROTO 0xff
+
+/* Where a message carries the index of the vring it is about. */
+enum vu_ring_arg {
+	RING_NONE = 0,
+	RING_STATE,	/* payload.state.index */
+	RING_ADDR,	/* payload.addr.index */
+	RING_FD,	/* payload.u64: index | NOFD flag */
+};
 #define VIRTIO_CONFIG_S_DRIVER_OK 4
 
 /* What the library implements; the device narrows it. */
@@ -41,86 +51,8 @@ struct vu_handler {
 	uint32_t size_min, size_max;	/* payload bytes */
 	uint8_t fds_min, fds_max;
 	uint8_t proto;			/* protocol feature required, or NO_PROTO */
+	uint8_t ring;			/* where the message names a vring (enum vu_ring_arg) */
 };
-
-/* ---- Device lifecycle ---- */
-
-static enum vdpa_dev_type dev_type(struct vu_dev *dev)
-{
-	enum vdpa_dev_type t = dev->vdpa->type;
-
-	if (dev->vdpa->ops->get_dev_type)
-		dev->vdpa->ops->get_dev_type(dev->vdpa, &t);
-	return t;
-}
-
-void vu_device_close(struct vu_dev *dev, const char *why)
-{
-	uint16_t i;
-
-	if (!dev->configured)
-		return;
-	LOG_INFO(VU_TAG, "%s: dev_close (%s)", dev->vdpa->name, why);
-	if (dev->vdpa->ops->dev_close)
-		dev->vdpa->ops->dev_close(dev->vdpa);
-	dev->configured = false;
-	for (i = 0; i < VU_MAX_VRINGS; i++)
-		dev->vrings[i].ready = false;
-}
-
-/* The frontend is done configuring: features and memory are set, the rings a
- * device minimally needs are ready, and every enabled ring is ready. */
-static bool device_ready(struct vu_dev *dev)
-{
-	uint16_t i, min_rings = dev_type(dev) == VDPA_TYPE_BLK ? 1 : 2;
-
-	if (!dev->features_set || !dev->nregions || dev->nr_vring < min_rings)
-		return false;
-	if (vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_STATUS) &&
-	    !(dev->status & VIRTIO_CONFIG_S_DRIVER_OK))
-		return false;
-	for (i = 0; i < min_rings; i++)
-		if (!vu_vring_is_ready(dev, i))
-			return false;
-	for (i = min_rings; i < dev->nr_vring; i++)
-		if (dev->vrings[i].enabled && !vu_vring_is_ready(dev, i))
-			return false;
-	return true;
-}
-
-void vu_after_message(struct vu_dev *dev)
-{
-	const struct vdpa_device_ops *ops = dev->vdpa->ops;
-	uint16_t i;
-
-	if (!dev->configured) {
-		int ret;
-
-		if (!device_ready(dev))
-			return;
-		for (i = 0; i < dev->nr_vring; i++)
-			dev->vrings[i].ready = vu_vring_is_ready(dev, i);
-		ret = ops->dev_conf ? ops->dev_conf(dev->vdpa, &dev->session) : 0;
-		if (ret < 0) {
-			LOG_ERR(VU_TAG, "%s: dev_conf failed: %s", dev->vdpa->name, strerror(-ret));
-			return;
-		}
-		dev->configured = true;
-		LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
-		return;
-	}
-	for (i = 0; i < dev->nr_vring; i++) {
-		struct vu_vring *vq = &dev->vrings[i];
-		bool ready = vu_vring_is_ready(dev, i);
-
-		if (ready == vq->ready)
-			continue;
-		vq->ready = ready;
-		LOG_DEBUG(VU_TAG, "%s: vring %u %s", dev->vdpa->name, i, ready ? "ready" : "stopped");
-		if (ops->set_vring_state)
-			ops->set_vring_state(dev->vdpa, i, ready);
-	}
-}
 
 /* Back to the state of a fresh connection, keeping the frontend's protocol
  * features and backend channel (RESET_DEVICE keeps ownership). */
@@ -195,8 +127,8 @@ static int h_set_features(struct vu_dev *dev, struct vhost_user_msg *msg,
 		return -EBUSY;
 	}
 	dev->features = f;
-	if (dev->vdpa->ops->set_features) {
-		int ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
+	{
+		int ret = vu_lifecycle_features(dev);
 
 		if (ret < 0) {
 			/* Typically dirty logging the device could not start: a
@@ -299,8 +231,8 @@ static int h_set_log_base(struct vu_dev *dev, struct vhost_user_msg *msg,
 	/* QEMU replaces the log while logging when guest memory grows: a
 	 * driver that handed the old log to hardware must switch to this one.
 	 * If it cannot, dirty pages would be lost: the connection fails. */
-	if (vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->vdpa->ops->set_features) {
-		ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
+	if (vu_has_feature(dev, VHOST_F_LOG_ALL)) {
+		ret = vu_lifecycle_features(dev);
 		if (ret < 0) {
 			LOG_ERR(VU_TAG, "%s: the device cannot log into the new dirty log: %s",
 				dev->vdpa->name, strerror(-ret));
@@ -350,9 +282,7 @@ static int h_vring_enable(struct vu_dev *dev, struct vhost_user_msg *msg,
 static int h_send_rarp(struct vu_dev *dev, struct vhost_user_msg *msg,
 		       struct vhost_user_msg *reply)
 {
-	LOG_INFO(VU_TAG, "%s: SEND_RARP: migration done", dev->vdpa->name);
-	if (dev->vdpa->ops->migration_done)
-		dev->vdpa->ops->migration_done(dev->vdpa);
+	vu_lifecycle_migration_done(dev);
 	return VU_OK;
 }
 
@@ -469,18 +399,18 @@ static const struct vu_handler handlers[VHOST_USER_REQUEST_MAX] = {
 				       VHOST_USER_MAX_REGIONS, NO_PROTO },
 	[VHOST_USER_SET_LOG_BASE] = { h_set_log_base, sizeof(struct vhost_user_log),
 				      sizeof(struct vhost_user_log), 1, 1, P(LOG_SHMFD) },
-	[VHOST_USER_SET_VRING_NUM] = { h_vring_num, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO },
+	[VHOST_USER_SET_VRING_NUM] = { h_vring_num, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO, RING_STATE },
 	[VHOST_USER_SET_VRING_ADDR] = { h_vring_addr, sizeof(struct vhost_user_vring_addr),
-					sizeof(struct vhost_user_vring_addr), 0, 0, NO_PROTO },
-	[VHOST_USER_SET_VRING_BASE] = { h_vring_base, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO },
-	[VHOST_USER_GET_VRING_BASE] = { h_get_vring_base, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO },
-	[VHOST_USER_SET_VRING_KICK] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO },
-	[VHOST_USER_SET_VRING_CALL] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO },
-	[VHOST_USER_SET_VRING_ERR] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO },
+					sizeof(struct vhost_user_vring_addr), 0, 0, NO_PROTO, RING_ADDR },
+	[VHOST_USER_SET_VRING_BASE] = { h_vring_base, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO, RING_STATE },
+	[VHOST_USER_GET_VRING_BASE] = { h_get_vring_base, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO, RING_STATE },
+	[VHOST_USER_SET_VRING_KICK] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO, RING_FD },
+	[VHOST_USER_SET_VRING_CALL] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO, RING_FD },
+	[VHOST_USER_SET_VRING_ERR] = { h_vring_fd, 8, 8, 0, 1, NO_PROTO, RING_FD },
 	[VHOST_USER_GET_PROTOCOL_FEATURES] = { h_get_protocol_features, 0, 0, 0, 0, NO_PROTO },
 	[VHOST_USER_SET_PROTOCOL_FEATURES] = { h_set_protocol_features, 8, 8, 0, 0, NO_PROTO },
 	[VHOST_USER_GET_QUEUE_NUM] = { h_get_queue_num, 0, 0, 0, 0, P(MQ) },
-	[VHOST_USER_SET_VRING_ENABLE] = { h_vring_enable, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO },
+	[VHOST_USER_SET_VRING_ENABLE] = { h_vring_enable, STATE_SZ, STATE_SZ, 0, 0, NO_PROTO, RING_STATE },
 	[VHOST_USER_SEND_RARP] = { h_send_rarp, 8, 8, 0, 0, P(RARP) },
 	[VHOST_USER_NET_SET_MTU] = { h_net_set_mtu, 8, 8, 0, 0, P(NET_MTU) },
 	[VHOST_USER_SET_BACKEND_REQ_FD] = { h_backend_req_fd, 0, 0, 1, 1, P(BACKEND_REQ) },
@@ -540,6 +470,43 @@ static void make_ack(const struct vhost_user_msg *msg, struct vhost_user_msg *re
 }
 
 /* The generic checks every message passes before its handler. */
+/* The vring a message names, checked once for every such message: in
+ * range, and (for the fd messages) no reserved bits. The rings a frontend
+ * touched are counted here and nowhere else. */
+static int ring_validate(struct vu_dev *dev, const struct vhost_user_msg *msg,
+			 const struct vu_handler *h, const char *name)
+{
+	uint64_t idx;
+
+	switch (h->ring) {
+	case RING_STATE:
+		idx = msg->payload.state.index;
+		break;
+	case RING_ADDR:
+		idx = msg->payload.addr.index;
+		break;
+	case RING_FD:
+		if (msg->payload.u64 &
+		    ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
+			LOG_ERR(VU_TAG, "%s: %s payload 0x%llx has reserved bits set",
+				dev->vdpa->name, name, (unsigned long long)msg->payload.u64);
+			return -EINVAL;
+		}
+		idx = msg->payload.u64 & VHOST_USER_VRING_IDX_MASK;
+		break;
+	default:
+		return 0;
+	}
+	if (idx >= VU_MAX_VRINGS) {
+		LOG_ERR(VU_TAG, "%s: %s: vring index %llu out of range (max %u)", dev->vdpa->name,
+			name, (unsigned long long)idx, VU_MAX_VRINGS - 1);
+		return -EINVAL;
+	}
+	if (idx >= dev->nr_vring)
+		dev->nr_vring = (uint16_t)(idx + 1);
+	return 0;
+}
+
 static int msg_validate(struct vu_dev *dev, const struct vhost_user_msg *msg,
 			const struct vu_handler *h, const char *name)
 {
@@ -558,10 +525,10 @@ static int msg_validate(struct vu_dev *dev, const struct vhost_user_msg *msg,
 			dev->vdpa->name, name, h->proto);
 		return -EINVAL;
 	}
-	return 0;
+	return ring_validate(dev, msg, h, name);
 }
 
-int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+int vu_msg_dispatch(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
 {
 	uint32_t req = msg->hdr.request;
 	const char *name = vhost_user_request_name(req);
@@ -618,7 +585,7 @@ int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vho
 			make_ack(msg, reply, 0);
 		break;
 	}
-	vu_after_message(dev);
+	vu_lifecycle_stop_changes(dev);
 	return 0;
 
 fail:
@@ -631,6 +598,16 @@ fail:
 		memset(reply, 0, sizeof(*reply));
 	LOG_ERR(VU_TAG, "%s: %s failed (%s): closing the connection", dev->vdpa->name, name,
 		strerror(-ret));
+	return ret;
+}
+
+int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+{
+	int ret = vu_msg_dispatch(dev, msg, reply);
+
+	/* A transport sends the reply here, between the two steps. */
+	if (ret == 0)
+		vu_lifecycle_start_changes(dev);
 	return ret;
 }
 

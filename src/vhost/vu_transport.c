@@ -210,7 +210,7 @@ static bool dispatch_rx(struct vu_dev *dev)
 	dev->rx_nfds = 0;
 	dev->rx_len = 0;
 
-	ret = vu_dev_handle_msg(dev, &msg, &reply);
+	ret = vu_msg_dispatch(dev, &msg, &reply);
 	if (reply.hdr.flags & VHOST_USER_REPLY_FLAG) {
 		int sret = vu_send_msg(dev->conn_fd, &reply, reply.fds, reply.nfds);
 
@@ -224,6 +224,8 @@ static bool dispatch_rx(struct vu_dev *dev)
 		vu_transport_disconnect(dev);
 		return false;
 	}
+	/* The reply is out: now what starts the device may run. */
+	vu_lifecycle_start_changes(dev);
 	return true;
 }
 

@@ -1,5 +1,7 @@
 /* Vring state from the frontend: size, addresses, bases, kick/call/err fds,
- * enable; ring translation and per-ring readiness. */
+ * enable; ring translation. The dispatcher checked every vring index before
+ * these run (vu_message.c); a change to a running ring goes through
+ * vu_lifecycle_vring_changed() first. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,45 +84,11 @@ bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
 	return true;
 }
 
-bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx)
-{
-	const struct vu_vring *vq = &dev->vrings[idx];
-
-	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
-}
-
-/* A ring whose configuration changes under a running device is reported
- * disabled first; vu_after_message() re-enables it once it is ready again. */
-static void vring_quiesce(struct vu_dev *dev, uint16_t idx)
-{
-	struct vu_vring *vq = &dev->vrings[idx];
-
-	if (!vq->ready)
-		return;
-	vq->ready = false;
-	if (dev->configured && dev->vdpa->ops->set_vring_state)
-		dev->vdpa->ops->set_vring_state(dev->vdpa, idx, false);
-}
-
-static int check_index(struct vu_dev *dev, uint32_t index, const char *req)
-{
-	if (index >= VU_MAX_VRINGS) {
-		LOG_ERR(VU_TAG, "%s: vring index %u out of range (max %u)", req, index,
-			VU_MAX_VRINGS - 1);
-		return -EINVAL;
-	}
-	if (index >= dev->nr_vring)
-		dev->nr_vring = (uint16_t)(index + 1);
-	return 0;
-}
-
 int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_vring_state *s = &msg->payload.state;
 	struct vu_vring *vq;
 
-	if (check_index(dev, s->index, "SET_VRING_NUM"))
-		return -EINVAL;
 	if (!vu_is_pow2(s->num) || s->num > VU_MAX_QUEUE_SIZE) {
 		LOG_ERR(VU_TAG, "SET_VRING_NUM: vring %u size %u is not a power of two <= %u",
 			s->index, s->num, VU_MAX_QUEUE_SIZE);
@@ -129,7 +97,7 @@ int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg)
 	vq = &dev->vrings[s->index];
 	if (vq->size == s->num)
 		return 0;
-	vring_quiesce(dev, (uint16_t)s->index);
+	vu_lifecycle_vring_changed(dev, (uint16_t)s->index);
 	vq->size = (uint16_t)s->num;
 	vu_vring_translate(dev, vq, (uint16_t)s->index);
 	return 0;
@@ -140,8 +108,6 @@ int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg)
 	const struct vhost_user_vring_addr *a = &msg->payload.addr;
 	struct vu_vring *vq;
 
-	if (check_index(dev, a->index, "SET_VRING_ADDR"))
-		return -EINVAL;
 	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
 		LOG_ERR(VU_TAG, "SET_VRING_ADDR: vring %u unknown flags 0x%x", a->index, a->flags);
 		return -EINVAL;
@@ -160,7 +126,7 @@ int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg)
 		vq->addr.flags = a->flags;
 		return 0;
 	}
-	vring_quiesce(dev, (uint16_t)a->index);
+	vu_lifecycle_vring_changed(dev, (uint16_t)a->index);
 	vq->addr = *a;
 	vq->addr_set = true;
 	/* Without memory yet, translation waits for the memory table. */
@@ -174,15 +140,13 @@ int vu_vring_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
 	const struct vhost_user_vring_state *s = &msg->payload.state;
 	struct vu_vring *vq;
 
-	if (check_index(dev, s->index, "SET_VRING_BASE"))
-		return -EINVAL;
 	if (s->num > 0xffff) {
 		LOG_ERR(VU_TAG, "SET_VRING_BASE: vring %u base %u is beyond a split ring's index",
 			s->index, s->num);
 		return -EINVAL;
 	}
 	vq = &dev->vrings[s->index];
-	vring_quiesce(dev, (uint16_t)s->index);
+	vu_lifecycle_vring_changed(dev, (uint16_t)s->index);
 	vq->last_avail_idx = (uint16_t)s->num;
 	vq->last_used_idx = (uint16_t)s->num;
 	return 0;
@@ -193,8 +157,6 @@ int vu_vring_get_base(struct vu_dev *dev, struct vhost_user_msg *msg, struct vho
 	const struct vhost_user_vring_state *s = &msg->payload.state;
 	struct vu_vring *vq;
 
-	if (check_index(dev, s->index, "GET_VRING_BASE"))
-		return -EINVAL;
 	/* The first ring stopped stops the device, which hands back its ring
 	 * state through vu_set_vring_base(). */
 	if (dev->configured)
@@ -226,12 +188,6 @@ int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
 	struct vu_vring *vq;
 	int fd = -1;
 
-	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK)) {
-		LOG_ERR(VU_TAG, "%s: payload 0x%llx has reserved bits set", req, (unsigned long long)v);
-		return -EINVAL;
-	}
-	if (check_index(dev, idx, req))
-		return -EINVAL;
 	if (nofd != (msg->nfds == 0)) {
 		LOG_ERR(VU_TAG, "%s: vring %u %s but %d fds came", req, idx,
 			nofd ? "says no fd" : "expects an fd", msg->nfds);
@@ -242,7 +198,7 @@ int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
 	vq = &dev->vrings[idx];
 	switch (msg->hdr.request) {
 	case VHOST_USER_SET_VRING_KICK:
-		vring_quiesce(dev, (uint16_t)idx);
+		vu_lifecycle_vring_changed(dev, (uint16_t)idx);
 		close_fd(&vq->kickfd);
 		vq->kickfd = fd;
 		vq->kick_set = true;
@@ -251,7 +207,7 @@ int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
 			vq->enabled = true;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
-		vring_quiesce(dev, (uint16_t)idx);
+		vu_lifecycle_vring_changed(dev, (uint16_t)idx);
 		close_fd(&vq->callfd);
 		vq->callfd = fd;
 		vq->call_set = true;
@@ -268,8 +224,6 @@ int vu_vring_set_enable(struct vu_dev *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_vring_state *s = &msg->payload.state;
 
-	if (check_index(dev, s->index, "SET_VRING_ENABLE"))
-		return -EINVAL;
 	if (s->num > 1) {
 		LOG_ERR(VU_TAG, "SET_VRING_ENABLE: vring %u value %u is not 0 or 1", s->index, s->num);
 		return -EINVAL;
@@ -279,7 +233,7 @@ int vu_vring_set_enable(struct vu_dev *dev, struct vhost_user_msg *msg)
 	return 0;
 }
 
-/* ---- Accessors for drivers ---- */
+/* ---- Accessors ---- */
 
 uint16_t vu_get_vring_num(struct vu_dev *dev)
 {
