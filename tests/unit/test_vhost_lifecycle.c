@@ -903,6 +903,55 @@ static void test_host_notifier_with_ack(void **state)
 	td_free(td);
 }
 
+/* The reply to the message that makes the device ready is on the wire
+ * before dev_conf runs (as with DPDK): a device that talks to the frontend
+ * while it starts never waits on a frontend that waits for our reply. */
+static void test_dev_conf_after_reply(void **state)
+{
+	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vhost_user_msg r;
+	uint8_t *mem;
+	int fd;
+
+	(void)state;
+	td->loop = ev_loop_new();
+	assert_non_null(td->loop);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/uvt-order-%d.sock", (int)getpid());
+	vu_dev_free(td->vu);
+	td->vu = vu_dev_new(td->loop, sa.sun_path, 0, &td->vdpa);
+	assert_non_null(td->vu);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 10 && !vu_dev_connected(td->vu); i++)
+		ev_loop_run_once(td->loop, 100);
+	assert_true(vu_dev_connected(td->vu));
+	td->sock = td->peek_fd = fd;
+
+	td_negotiate(td, F_VERSION_1 | F_PROTOCOL, PF(REPLY_ACK));
+	mem = td_guest_mem(td);
+	td_setup_ring(td, 0);
+	td_setup_ring(td, 1);
+	td_enable(td, 0, true);
+	assert_int_equal(td_count(td, "dev_conf"), 0);
+	td_clear_calls(td);
+	/* This one makes the device ready; it asks for an ack. */
+	assert_int_equal(td_state(td, VHOST_USER_SET_VRING_ENABLE, 1, 1, &r), 0);
+	assert_int_equal(r.hdr.request, VHOST_USER_SET_VRING_ENABLE);
+	assert_int_equal(r.payload.u64, 0);
+	ASSERT_CALLS(td, "dev_conf", "reply_pending 1");
+	td->peek_fd = -1;
+	td->sock = -1;
+	close(fd);
+	for (int i = 0; i < 10 && vu_dev_connected(td->vu); i++)
+		ev_loop_run_once(td->loop, 100);
+	munmap(mem, GUEST_SIZE);
+	vu_dev_free(td->vu);
+	td->vu = vu_dev_new_detached(&td->vdpa);
+	ev_loop_free(td->loop);
+	td_free(td);
+}
+
 /* Every ack is matched to the request it answers: a late ack (after its
  * waiter gave up) is not taken for the next request's, nor is the ack of a
  * host-notifier request that nobody waits for. */
@@ -977,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_host_notifier),
 		cmocka_unit_test(test_host_notifier_with_ack),
 		cmocka_unit_test(test_backend_acks_matched),
+		cmocka_unit_test(test_dev_conf_after_reply),
 	};
 
 	uvdpa_log_set_level(UVDPA_LOG_ERR);

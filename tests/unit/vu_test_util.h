@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@
 
 #include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
+#include "uvdpa/event_loop.h"
 #include "uvdpa/vhost_user.h"
+#include "vhost/vu_internal.h"
 
 #define BIT(n) ((uint64_t)1 << (n))
 #define F_EVENT_IDX BIT(29)
@@ -59,6 +62,11 @@ struct tdev {
 	uint16_t hb_avail, hb_used;
 	int notify_fd;
 	uint64_t notify_offset, notify_size;
+	/* Socket mode (td_connect): messages go over a real connection served
+	 * by loop; peek_fd >= 0 makes dev_conf record whether a reply is
+	 * waiting on it. */
+	int sock, peek_fd;
+	struct ev_loop *loop;
 	int set_features_ret;	/* what set_features returns (after recording) */
 	char calls[TD_MAX_CALLS][TD_CALL_LEN];
 	unsigned int ncalls;
@@ -126,6 +134,11 @@ static inline int td_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 
 	assert_ptr_equal(s, vu_dev_session(td->vu));
 	td_record(td, "dev_conf");
+	if (td->peek_fd >= 0) {
+		struct pollfd p = { .fd = td->peek_fd, .events = POLLIN };
+
+		td_record(td, "reply_pending %d", poll(&p, 1, 0) == 1);
+	}
 	return 0;
 }
 
@@ -201,6 +214,7 @@ static inline struct tdev *td_new(enum vdpa_dev_type type)
 	td->proto = ~0ull;	/* whatever the library implements */
 	td->queue_num = 4;
 	td->notify_fd = -1;
+	td->sock = td->peek_fd = -1;
 	for (unsigned int i = 0; i < sizeof(td->config); i++)
 		td->config[i] = (uint8_t)(i ^ 0x5a);
 	td->vu = vu_dev_new_detached(&td->vdpa);
@@ -325,8 +339,28 @@ static inline void msg_add_fd(struct vhost_user_msg *m, int fd)
 	m->fds[m->nfds++] = fd;
 }
 
+/* Socket mode: sends m on the connection, lets the loop serve it, and takes
+ * the reply if one comes within 100 ms. */
+static inline int td_send_sock(struct tdev *td, struct vhost_user_msg *m, struct vhost_user_msg *r)
+{
+	struct pollfd p = { .fd = td->sock, .events = POLLIN };
+
+	memset(r, 0, sizeof(*r));
+	m->hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
+	assert_int_equal(vu_send_msg(td->sock, m, m->fds, m->nfds), 0);
+	vu_msg_close_fds(m);
+	for (int i = 0; i < 10; i++) {
+		ev_loop_run_once(td->loop, 10);
+		if (poll(&p, 1, 0) == 1)
+			return vu_recv_msg_timeout(td->sock, r, 1000);
+	}
+	return 0;
+}
+
 static inline int td_send(struct tdev *td, struct vhost_user_msg *m, struct vhost_user_msg *r)
 {
+	if (td->sock >= 0)
+		return td_send_sock(td, m, r);
 	return vu_dev_handle_msg(td->vu, m, r);
 }
 
