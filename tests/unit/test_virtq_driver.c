@@ -312,6 +312,19 @@ static void test_index_wrap(void **state)
 
 /* ---- Untrusted used entries ---- */
 
+/* A ring of 8 with two published chains of one descriptor (heads 0, 1);
+ * the first is device-writable, the second as asked. */
+static uint16_t start_two_in_flight(bool second_writable)
+{
+	uint16_t head;
+
+	drv_start(8, 0);
+	head = add_one(true, 64);
+	add_one(second_writable, 64);
+	virtq_drv_publish(&drv);
+	return head;
+}
+
 static void test_bad_used_id(void **state)
 {
 	uint16_t id;
@@ -334,10 +347,7 @@ static void test_used_id_not_in_flight(void **state)
 	uint32_t len;
 
 	(void)state;
-	drv_start(8, 0);
-	add_one(true, 64);		/* head 0 */
-	add_one(true, 64);		/* head 1 */
-	virtq_drv_publish(&drv);
+	start_two_in_flight(true);
 	dev_use(5, 0);			/* a free descriptor */
 	assert_int_equal(virtq_drv_pop(&drv, &id, &len), -EIO);
 	assert_int_equal(drv.num_free, 6);
@@ -349,10 +359,7 @@ static void test_double_completion(void **state)
 	uint32_t len;
 
 	(void)state;
-	drv_start(8, 0);
-	head = add_one(true, 64);
-	add_one(true, 64);
-	virtq_drv_publish(&drv);
+	head = start_two_in_flight(true);
 	dev_use(head, 1);
 	dev_use(head, 1);
 	assert_int_equal(virtq_drv_pop(&drv, &id, &len), 1);
@@ -385,10 +392,7 @@ static void test_used_len_too_long(void **state)
 	uint32_t len;
 
 	(void)state;
-	drv_start(8, 0);
-	head = add_one(true, 64);
-	add_one(false, 64);		/* nothing writable */
-	virtq_drv_publish(&drv);
+	head = start_two_in_flight(false);	/* head 1: nothing writable */
 	dev_use(head, 65);
 	dev_use(1, 1);
 	assert_int_equal(virtq_drv_pop(&drv, &id, &len), -EMSGSIZE);
