@@ -410,8 +410,8 @@ static double rate(uint64_t n, uint64_t ns)
 }
 
 /* One line per queue pair, so a test can check each pair's share:
- * "queue P: tx N frames B bytes, rx N frames B bytes, kicks tx K rx K,
- *  calls tx C rx C, catch-ups tx X rx X". */
+ * "queue P: tx N frames B bytes, rx N frames B bytes, kicks tx K rx K
+ *  (notifier page tx K rx K), calls tx C rx C, catch-ups tx X rx X". */
 static void report_queues_text(const struct fe_net *net, unsigned int nq)
 {
 	struct fe_net_queue_stats qs;
@@ -420,10 +420,11 @@ static void report_queues_text(const struct fe_net *net, unsigned int nq)
 	for (i = 0; i < nq && fe_net_get_queue_stats(net, i, &qs) == 0; i++)
 		printf("queue %u: tx %" PRIu64 " frames %" PRIu64 " bytes, rx %" PRIu64
 		       " frames %" PRIu64 " bytes, kicks tx %" PRIu64 " rx %" PRIu64
-		       ", calls tx %" PRIu64 " rx %" PRIu64 ", catch-ups tx %" PRIu64
-		       " rx %" PRIu64 "\n", i, qs.tx_pkts, qs.tx_bytes, qs.rx_pkts, qs.rx_bytes,
-		       qs.tx_kicks, qs.rx_kicks, qs.tx_calls, qs.rx_calls, qs.tx_catchups,
-		       qs.rx_catchups);
+		       " (notifier page tx %" PRIu64 " rx %" PRIu64 "), calls tx %" PRIu64
+		       " rx %" PRIu64 ", catch-ups tx %" PRIu64 " rx %" PRIu64 "\n", i, qs.tx_pkts,
+		       qs.tx_bytes, qs.rx_pkts, qs.rx_bytes, qs.tx_kicks, qs.rx_kicks,
+		       qs.tx_notifier_kicks, qs.rx_notifier_kicks, qs.tx_calls, qs.rx_calls,
+		       qs.tx_catchups, qs.rx_catchups);
 }
 
 /* The same as a JSON array member of the summary line. Keys carry a q_
@@ -438,10 +439,11 @@ static void report_queues_json(const struct fe_net *net, unsigned int nq)
 		printf("%s{\"q_pair\":%u,\"q_tx_pkts\":%" PRIu64 ",\"q_tx_bytes\":%" PRIu64
 		       ",\"q_rx_pkts\":%" PRIu64 ",\"q_rx_bytes\":%" PRIu64
 		       ",\"q_tx_kicks\":%" PRIu64 ",\"q_rx_kicks\":%" PRIu64
+		       ",\"q_tx_notifier_kicks\":%" PRIu64 ",\"q_rx_notifier_kicks\":%" PRIu64
 		       ",\"q_tx_calls\":%" PRIu64 ",\"q_rx_calls\":%" PRIu64
 		       ",\"q_tx_catchups\":%" PRIu64 ",\"q_rx_catchups\":%" PRIu64 "}",
 		       i ? "," : "", i, qs.tx_pkts, qs.tx_bytes, qs.rx_pkts, qs.rx_bytes,
-		       qs.tx_kicks, qs.rx_kicks, qs.tx_calls, qs.rx_calls, qs.tx_catchups,
+		       qs.tx_kicks, qs.rx_kicks, qs.tx_notifier_kicks, qs.rx_notifier_kicks, qs.tx_calls, qs.rx_calls, qs.tx_catchups,
 		       qs.rx_catchups);
 	printf("]");
 }

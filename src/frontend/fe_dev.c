@@ -237,6 +237,7 @@ int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg)
 	dev->nvrings = 2 * cfg->queue_pairs;
 	for (i = 0; i < dev->nvrings; i++) {
 		r = fe_vring_alloc(&dev->vrings[i], &dev->mem, i, cfg->queue_size);
+		dev->vrings[i].notifier = &dev->conn.notifiers[i];
 		if (r < 0)
 			goto fail;
 	}

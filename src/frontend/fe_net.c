@@ -931,6 +931,8 @@ int fe_net_get_queue_stats(const struct fe_net *net, unsigned int pair,
 	*qs = q->st;
 	qs->tx_kicks = q->tx->kicks;
 	qs->rx_kicks = q->rx->kicks;
+	qs->tx_notifier_kicks = q->tx->notifier_kicks;
+	qs->rx_notifier_kicks = q->rx->notifier_kicks;
 	qs->tx_calls = q->tx->calls;
 	qs->rx_calls = q->rx->calls;
 	return 0;

@@ -63,7 +63,15 @@ struct fe_backend_stats {
 	uint64_t replies;		/* acks we sent */
 };
 
+/* A doorbell page the backend mapped for a vring (VRING_HOST_NOTIFIER_MSG):
+ * kicks are written there, as a guest writes its device's notify area. */
+struct fe_notifier {
+	void *page;		/* NULL: none, kicks use the eventfd */
+	uint64_t size;
+};
+
 struct fe_conn {
+	struct fe_notifier notifiers[FE_MAX_VRINGS];
 	int sock;		/* session socket, -1 when not connected */
 	int listen_fd;		/* server mode, -1 otherwise */
 	int backend_fd;		/* our end of the backend channel, -1 none */
@@ -74,6 +82,9 @@ struct fe_conn {
 	struct fe_backend_stats backend;
 	uint64_t msgs_sent, msgs_received;
 };
+
+/* Unmaps a vring's doorbell page, if any (fe_backend_channel.c). */
+void fe_notifier_unmap(struct fe_notifier *n);
 
 /* Initialises an unconnected conn. Server mode also binds and listens,
  * replacing a stale socket file. */
@@ -146,6 +157,8 @@ struct fe_vring {
 	int kick_fd, call_fd;
 	bool irq;		/* ask the device for calls (else suppress) */
 	uint64_t kicks, calls;
+	uint64_t notifier_kicks;	/* of kicks: written to the doorbell page */
+	const struct fe_notifier *notifier;	/* the conn's slot for this vring */
 	uint32_t stop_base;	/* GET_VRING_BASE reply at the last stop */
 };
 
@@ -292,6 +305,7 @@ struct fe_net_queue_stats {
 	uint64_t tx_pkts, tx_bytes;
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t tx_kicks, rx_kicks;
+	uint64_t tx_notifier_kicks, rx_notifier_kicks;	/* of the kicks: via the doorbell page */
 	uint64_t tx_calls, rx_calls;
 	uint64_t tx_catchups, rx_catchups;
 };
