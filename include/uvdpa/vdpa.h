@@ -50,7 +50,7 @@ struct vdpa_vring {
 };
 
 /* The dirty log (live migration): one bit per 4 KiB guest page. */
-struct vdpa_log {
+struct vdpa_dirty_log {
 	void *base;		/* the bitmap, mapped */
 	uint64_t size;		/* bytes of bitmap */
 	int fd;			/* its fd and where the bitmap starts in it */
@@ -73,7 +73,7 @@ struct vdpa_session_ops {
 	int (*vring_set_base)(struct vdpa_session *s, uint16_t idx, uint16_t last_avail,
 			      uint16_t last_used);
 	/* -ENOENT when there is no dirty log. */
-	int (*log_get)(struct vdpa_session *s, struct vdpa_log *log);
+	int (*log_get)(struct vdpa_session *s, struct vdpa_dirty_log *log);
 	/* Marks [gpa, gpa+len) dirty when logging is on. Any thread, any time. */
 	void (*log_write)(struct vdpa_session *s, uint64_t gpa, uint64_t len);
 	/* Marks [offset, offset+len) of ring idx's used ring dirty. Any thread
@@ -124,7 +124,7 @@ static inline int vdpa_session_vring_set_base(struct vdpa_session *s, uint16_t i
 {
 	return s->ops->vring_set_base(s, idx, last_avail, last_used);
 }
-static inline int vdpa_session_log_get(struct vdpa_session *s, struct vdpa_log *log)
+static inline int vdpa_session_log_get(struct vdpa_session *s, struct vdpa_dirty_log *log)
 {
 	return s->ops->log_get(s, log);
 }

@@ -93,7 +93,7 @@ static void dirty_log(void *opaque, uint64_t addr, uint64_t len)
 /* Dirty logging is on: LOG_ALL negotiated and a log in place. */
 static bool log_on(struct testdev *td)
 {
-	struct vdpa_log log;
+	struct vdpa_dirty_log log;
 
 	return (vdpa_session_features(td->sess) & (1ull << VHOST_F_LOG_ALL)) &&
 	       vdpa_session_log_get(td->sess, &log) == 0;

@@ -259,7 +259,7 @@ static int log_enable(struct ifcvf_dev *d)
 {
 	uint64_t size, offset, map_size;
 	long page = sysconf(_SC_PAGESIZE);
-	struct vdpa_log log;
+	struct vdpa_dirty_log log;
 	void *base, *map;
 	int fd, ret;
 
@@ -569,7 +569,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
 	uint16_t n = vdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
 	uint64_t features, negotiated;
-	struct vdpa_log log;
+	struct vdpa_dirty_log log;
 	int ret;
 
 	if (d->sess) {
@@ -779,7 +779,7 @@ static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
 	want = features & (1ull << VHOST_F_LOG_ALL);
 	if (want && d->logging) {
-		struct vdpa_log log;
+		struct vdpa_dirty_log log;
 
 		if (vdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
 			return 0;
