@@ -364,8 +364,8 @@ static void conn_handle_input(struct ctl_conn *c)
 	if (!c->closing && c->in_len >= CTL_MAX_REQUEST) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg), "request too large: more than %d bytes without a newline",
-			 CTL_MAX_REQUEST - 1);
+		uvdpa_errf(msg, sizeof(msg), "request too large: more than %d bytes without a newline",
+			   CTL_MAX_REQUEST - 1);
 		LOG_DEBUG(TAG, "client fd %d: %s", c->fd, msg);
 		conn_queue_response(c, EMSGSIZE, "", msg);
 		c->discarding = true;
