@@ -47,7 +47,7 @@ static int parse_source(const char *spec, const char *arg, struct ifcvf_net_port
 		return 0;
 	ret = uvdpa_parse_u64(arg, 10, SOURCE_MIN_LEN, SOURCE_MAX_LEN, &len);
 	if (ret < 0) {
-		uvdpa_errf(err, errlen, "port %s: frame length %s %s: use %u..%u bytes", spec, arg,
+		uvdpa_errf(err, errlen, "port %s: frame length \"%s\" %s: use %u..%u bytes", spec, arg,
 			   ret == -ERANGE ? "is out of range" : "is not a number", SOURCE_MIN_LEN,
 			   SOURCE_MAX_LEN);
 		return -EINVAL;
