@@ -230,45 +230,14 @@ static int run_command(int argc, char **argv, const char *where, bool print)
 	return ret;
 }
 
+static int run_config_line(void *print, int argc, char **argv, const char *where)
+{
+	return run_command(argc, argv, where, *(bool *)print);
+}
+
 static int run_config(const char *path, bool print)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-	const char *shown = strcmp(path, "-") ? path : "<stdin>";
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned int lineno = 0;
-	int ret = 0;
-
-	if (!f) {
-		fprintf(stderr, "uvdpad: cannot read %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char where[PATH_MAX + 32], err[256];
-		char **argv;
-		int argc;
-
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
-		ret = ctl_split_line(line, &argc, &argv, err, sizeof(err));
-		if (ret < 0) {
-			fprintf(stderr, "uvdpad: %s: %s\n", where, err);
-			break;
-		}
-		if (argc)
-			ret = run_command(argc, argv, where, print);
-		ctl_argv_free(argc, argv);
-		if (ret < 0)
-			break;
-	}
-	if (ret == 0 && ferror(f)) {
-		ret = -EIO;
-		fprintf(stderr, "uvdpad: error reading %s\n", shown);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return ret;
+	return ctl_run_file("uvdpad", path, run_config_line, &print);
 }
 
 /* The drivers and what they share: the relay pool (relays threads). */

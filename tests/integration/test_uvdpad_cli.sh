@@ -97,6 +97,16 @@ wait_for_socket() {
 	return 1
 }
 
+# Waits up to 10 s for process $1 to end.
+wait_exit() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		alive "$1" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 wait_gone() {
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -319,14 +329,7 @@ else
 fi
 # Unbinding closes the frontend's session.
 expect_ok "bind: unbind with frontend" dev unbind net0 || s5_ok=0
-for ((i = 0; i < 100; i++)); do
-	alive "$FPID" || break
-	sleep 0.1
-done
-if alive "$FPID"; then
-	fail "bind: frontend still running after unbind"
-	s5_ok=0
-fi
+wait_exit "$FPID" || { fail "bind: frontend still running after unbind"; s5_ok=0; }
 expect_ok "bind: rebind for sigterm" dev bind net0 vhost-user "$VU" || s5_ok=0
 ((s5_ok)) && pass "bind"
 
@@ -502,14 +505,7 @@ wait "$DPID" || rc=$?
 [[ ! -e $CTL ]] || { fail "sigterm: control socket left behind"; s9_ok=0; }
 [[ ! -e $VU ]] || { fail "sigterm: vhost-user socket left behind"; s9_ok=0; }
 grep -q "shutting down" "$TMP/uvdpad.log" || { fail "sigterm: no shutdown log"; s9_ok=0; }
-for ((i = 0; i < 100; i++)); do
-	alive "$FPID" || break
-	sleep 0.1
-done
-if alive "$FPID"; then
-	fail "sigterm: frontend did not see the close"
-	s9_ok=0
-fi
+wait_exit "$FPID" || { fail "sigterm: frontend did not see the close"; s9_ok=0; }
 if grep -E "ERROR: (Address|Leak|Undefined)Sanitizer|runtime error" "$TMP/uvdpad.log"; then
 	fail "sigterm: sanitizer report in uvdpad's log"
 	s9_ok=0
