@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
@@ -64,12 +65,9 @@ static void usage(FILE *f)
 
 static int parse_count(const char *opt, const char *s, unsigned int max, unsigned int *out)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > max || s[0] == '-') {
+	if (uvdpa_parse_u64(s, 10, 1, max, &v) < 0) {
 		fprintf(stderr, "uvdpad: %s %s: use 1..%u\n", opt, s, max);
 		return -1;
 	}
@@ -232,45 +230,14 @@ static int run_command(int argc, char **argv, const char *where, bool print)
 	return ret;
 }
 
+static int run_config_line(void *print, int argc, char **argv, const char *where)
+{
+	return run_command(argc, argv, where, *(bool *)print);
+}
+
 static int run_config(const char *path, bool print)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-	const char *shown = strcmp(path, "-") ? path : "<stdin>";
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned int lineno = 0;
-	int ret = 0;
-
-	if (!f) {
-		fprintf(stderr, "uvdpad: cannot read %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char where[PATH_MAX + 32], err[256];
-		char **argv;
-		int argc;
-
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
-		ret = ctl_split_line(line, &argc, &argv, err, sizeof(err));
-		if (ret < 0) {
-			fprintf(stderr, "uvdpad: %s: %s\n", where, err);
-			break;
-		}
-		if (argc)
-			ret = run_command(argc, argv, where, print);
-		ctl_argv_free(argc, argv);
-		if (ret < 0)
-			break;
-	}
-	if (ret == 0 && ferror(f)) {
-		ret = -EIO;
-		fprintf(stderr, "uvdpad: error reading %s\n", shown);
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return ret;
+	return ctl_run_file("uvdpad", path, run_config_line, &print);
 }
 
 /* The drivers and what they share: the relay pool (relays threads). */
@@ -325,18 +292,11 @@ static void handle_request(void *opaque, const struct ctl_request *req, struct c
 
 	if (uvdpa_log_get_level() >= UVDPA_LOG_DEBUG) {
 		char line[512];
-		size_t used = 0;
 
-		line[0] = '\0';
-		for (int i = 0; i < req->argc && used < sizeof(line); i++) {
-			int n = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "",
-					 req->argv[i]);
-
-			if (n < 0)
-				break;
-			used += (size_t)n;
-		}
-		LOG_DEBUG(TAG, "request: %s%s", line, req->json ? " (json)" : "");
+		LOG_DEBUG(TAG, "request: %s%s",
+			  uvdpa_join(line, sizeof(line), " ", (const char *const *)req->argv,
+				     (size_t)req->argc),
+			  req->json ? " (json)" : "");
 	}
 	ret = cmd_execute(opaque, req->argc, req->argv, req->json, req->pretty, &res);
 	resp->status = ret < 0 ? -ret : 0;
