@@ -15,6 +15,7 @@
 #include <linux/virtio_ring.h>
 
 #include "daemon/mgmt.h"
+#include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
 
 #define NULL_MAX_VQS 64
@@ -128,7 +129,7 @@ static int null_register(struct null_dev *nd, char *err, size_t errlen)
 	int ret = vdpa_device_register(&nd->vdpa);
 
 	if (ret < 0) {
-		snprintf(err, errlen, "cannot register device %s: %s", nd->vdpa.name,
+		uvdpa_errf(err, errlen, "cannot register device %s: %s", nd->vdpa.name,
 			 strerror(-ret));
 		free(nd);
 	}
@@ -190,7 +191,7 @@ static int null_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 
 	if (dev->type == VDPA_TYPE_NET) {
 		if (cfg->attrs & VDPA_SET_CAPACITY) {
-			snprintf(err, errlen, "device %s is a network device: capacity does not apply",
+			uvdpa_errf(err, errlen, "device %s is a network device: capacity does not apply",
 				 dev->name);
 			return -EINVAL;
 		}
@@ -201,7 +202,7 @@ static int null_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 		return 0;
 	}
 	if (cfg->attrs & (VDPA_SET_MAC | VDPA_SET_LINK)) {
-		snprintf(err, errlen, "device %s is a block device: mac and link do not apply",
+		uvdpa_errf(err, errlen, "device %s is a block device: mac and link do not apply",
 			 dev->name);
 		return -EINVAL;
 	}

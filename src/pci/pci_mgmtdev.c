@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+#include "pci/vfio.h"
 #include "uvdpa/log.h"
 #include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
@@ -38,7 +40,7 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	int ret;
 
 	if (pm->dev) {
-		snprintf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
+		uvdpa_errf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
 			 m->name, pm->dev->name, pm->dev->name);
 		return -EBUSY;
 	}
@@ -77,29 +79,19 @@ static const struct vdpa_mgmtdev_ops pci_ops = {
 
 /* ---- sysfs scan ---- */
 
-static bool hexchars(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
-}
-
-/* "DDDD:BB:DD.F" with lowercase hex, as sysfs names functions. */
+/* A function's sysfs name: the canonical "DDDD:BB:DD.F" form of the one PCI
+ * address grammar (vfio.c). */
 static bool pci_addr_valid(const char *s)
 {
-	return strlen(s) == PCI_ADDR_LEN && hexchars(s, 4) && s[4] == ':' && hexchars(s + 5, 2) &&
-	       s[7] == ':' && hexchars(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+	char canon[PCI_ADDR_LEN + 1];
+
+	return pci_vfio_addr_normalize(s, canon, sizeof(canon)) == 0 && !strcmp(canon, s);
 }
 
 static int read_id(const char *root, const char *addr, const char *attr, uint16_t *out)
 {
 	char path[512], buf[32];
-	unsigned long v;
-	char *end;
+	uint64_t v;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", root, addr, attr);
@@ -111,9 +103,7 @@ static int read_id(const char *root, const char *addr, const char *attr, uint16_
 		return -EIO;
 	}
 	fclose(f);
-	errno = 0;
-	v = strtoul(buf, &end, 16);
-	if (errno || end == buf || v > 0xffff || (*end && *end != '\n'))
+	if (uvdpa_parse_u64n(buf, strcspn(buf, "\n"), 16, 0, 0xffff, &v) < 0)
 		return -EINVAL;
 	*out = (uint16_t)v;
 	return 0;
@@ -169,7 +159,7 @@ static int register_function(const char *root, const char *addr)
 	memcpy(pm->addr, addr, PCI_ADDR_LEN + 1);
 	pm->id = id;
 	pm->drv = drv;
-	snprintf(pm->m.name, sizeof(pm->m.name), "pci/%s", addr);
+	snprintf(pm->m.name, sizeof(pm->m.name), "pci/%s", pm->addr);
 	pm->m.ops = &pci_ops;
 	pm->m.supported_classes = 1u << type;
 	/* The driver provisions nothing but its devargs: the function's own
@@ -202,7 +192,7 @@ int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 			LOG_DEBUG(TAG, "%s: vfio-pci not loaded, no PCI functions", path);
 			return 0;
 		}
-		snprintf(err, errlen, "cannot list %s: %s", path, strerror(errno));
+		uvdpa_errf(err, errlen, "cannot list %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	while ((de = readdir(dir))) {
@@ -212,7 +202,7 @@ int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 			continue;
 		ret = register_function(sysfs_root, de->d_name);
 		if (ret < 0) {
-			snprintf(err, errlen, "cannot register mgmtdev pci/%s: %s", de->d_name,
+			uvdpa_errf(err, errlen, "cannot register mgmtdev pci/%s: %s", de->d_name,
 				 strerror(-ret));
 			closedir(dir);
 			return ret;

@@ -134,7 +134,7 @@ static inline int td_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 
 	assert_ptr_equal(s, vu_dev_session(td->vu));
 	td_record(td, "dev_conf");
-	if (td->peek_fd >= 0) {
+	if (td->loop && td->peek_fd >= 0) {
 		struct pollfd p = { .fd = td->peek_fd, .events = POLLIN };
 
 		td_record(td, "reply_pending %d", poll(&p, 1, 0) == 1);
@@ -359,7 +359,7 @@ static inline int td_send_sock(struct tdev *td, struct vhost_user_msg *m, struct
 
 static inline int td_send(struct tdev *td, struct vhost_user_msg *m, struct vhost_user_msg *r)
 {
-	if (td->sock >= 0)
+	if (td->loop && td->sock >= 0)
 		return td_send_sock(td, m, r);
 	return vu_dev_handle_msg(td->vu, m, r);
 }

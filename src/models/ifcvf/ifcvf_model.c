@@ -969,14 +969,14 @@ static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *
 	int n;
 
 	if (!t) {
-		snprintf(err, errlen, "the emulated IFCVF has no %s device type",
+		uvdpa_errf(err, errlen, "the emulated IFCVF has no %s device type",
 			 cfg->type == VDPA_TYPE_BLK ? "blk" : "such");
 		*rc = -EOPNOTSUPP;
 		return NULL;
 	}
 	features = cfg->device_features ? cfg->device_features : t->default_features(cfg->max_vqp);
 	if (features & ~t->supported_features) {
-		snprintf(err, errlen,
+		uvdpa_errf(err, errlen,
 			 "device_features 0x%llx: bits 0x%llx are not supported by the emulated "
 			 "IFCVF %s (supported: 0x%llx)", (unsigned long long)features,
 			 (unsigned long long)(features & ~t->supported_features), t->name,
@@ -1048,7 +1048,7 @@ static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *
 	return pdev;
 
 nomem:
-	snprintf(err, errlen, "out of memory creating the emulated IFCVF");
+	uvdpa_errf(err, errlen, "out of memory creating the emulated IFCVF");
 	return NULL;
 }
 

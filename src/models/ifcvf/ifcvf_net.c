@@ -620,21 +620,21 @@ static int net_num_vrings(const struct ifcvf_model_config *cfg, uint64_t feature
 	unsigned int max_vqp = cfg->max_vqp ? cfg->max_vqp : 1;
 
 	if (max_vqp > IFCVF_MAX_QUEUE_PAIRS) {
-		snprintf(err, errlen, "max_vqp %u: the emulated IFCVF has at most %u queue pairs",
+		uvdpa_errf(err, errlen, "max_vqp %u: the emulated IFCVF has at most %u queue pairs",
 			 max_vqp, IFCVF_MAX_QUEUE_PAIRS);
 		return -EINVAL;
 	}
 	if (max_vqp > 1 && !ifcvf_has_feature(features, VIRTIO_NET_F_MQ)) {
-		snprintf(err, errlen, "max_vqp %u needs VIRTIO_NET_F_MQ (bit %u) in device_features",
+		uvdpa_errf(err, errlen, "max_vqp %u needs VIRTIO_NET_F_MQ (bit %u) in device_features",
 			 max_vqp, VIRTIO_NET_F_MQ);
 		return -EINVAL;
 	}
 	if (cfg->mtu && cfg->mtu < NET_MIN_MTU) {
-		snprintf(err, errlen, "mtu %u: the minimum is %u", cfg->mtu, NET_MIN_MTU);
+		uvdpa_errf(err, errlen, "mtu %u: the minimum is %u", cfg->mtu, NET_MIN_MTU);
 		return -EINVAL;
 	}
 	if ((features & NET_CTRL_FEATURES) && !ifcvf_has_feature(features, VIRTIO_NET_F_CTRL_VQ)) {
-		snprintf(err, errlen, "device_features: CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE "
+		uvdpa_errf(err, errlen, "device_features: CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE "
 			 "need VIRTIO_NET_F_CTRL_VQ (bit %u)", VIRTIO_NET_F_CTRL_VQ);
 		return -EINVAL;
 	}
@@ -679,7 +679,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 
 	net = calloc(1, sizeof(*net) + max_vqp * sizeof(net->pairs[0]));
 	if (!net) {
-		snprintf(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	net->model = m;
@@ -724,7 +724,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 			p->txbuf = malloc(NET_FRAME_MAX);
 		if (!p->fifo.frame || !p->fifo.first || !p->rx_elem || !p->tx_elem || !p->rxf ||
 		    (!p->txbuf && net->port != NET_PORT_LOOPBACK && net->port != NET_PORT_PAIR)) {
-			snprintf(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			net_free(net);
 			return -ENOMEM;
 		}
@@ -737,7 +737,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		net->cvq_elem = malloc(sizeof(*net->cvq_elem));
 		net->cvq_buf = malloc(NET_CVQ_MAX_CMD);
 		if (!net->cvq_elem || !net->cvq_buf) {
-			snprintf(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			net_free(net);
 			return -ENOMEM;
 		}
@@ -757,7 +757,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		net->cvq_work.ops = &cvq_work_ops;
 		net->cvq_work.ctx = net;
 		if (ifcvf_work_attach(&net->cvq_work) < 0) {
-			snprintf(err, errlen, "cannot start the engine pool");
+			uvdpa_errf(err, errlen, "cannot start the engine pool");
 			net_port_close(net);
 			net_free(net);
 			m->type_priv = NULL;
