@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "frontend/frontend.h"
 #include "uvdpa/log.h"
 
@@ -139,17 +140,11 @@ static const struct option long_opts[] = {
 static int parse_u64(const char *name, const char *s, int base, uint64_t min, uint64_t max,
 		     uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, base);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+	if (uvdpa_parse_u64(s, base, min, max, out) < 0) {
 		fprintf(stderr, "uvdpa-frontend: --%s %s: expected a number in %" PRIu64
 			"..%" PRIu64 "\n", name, s, min, max);
 		return -EINVAL;
 	}
-	*out = v;
 	return 0;
 }
 

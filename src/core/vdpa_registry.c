@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "uvdpa/log.h"
 #include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
@@ -325,20 +326,13 @@ static const struct {
 /* "mac, mtu" for the bits in mask, or "none". */
 static void format_attrs(uint32_t mask, char *buf, size_t buflen)
 {
-	size_t used = 0;
+	struct uvdpa_join j;
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]) && used < buflen; i++) {
-		int n;
-
-		if (!(mask & attr_names[i].bit))
-			continue;
-		n = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "", attr_names[i].name);
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
-	if (used == 0)
+	uvdpa_join_init(&j, buf, buflen, ", ");
+	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]); i++)
+		if (mask & attr_names[i].bit)
+			uvdpa_join_add(&j, attr_names[i].name);
+	if (!j.count)
 		snprintf(buf, buflen, "none");
 }
 
@@ -629,19 +623,13 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 	bd = vdpa_bus_driver_find(bus);
 	if (!bd) {
 		char known[160];
-		size_t used = 0;
+		struct uvdpa_join j;
 
-		known[0] = '\0';
-		for (struct vdpa_bus_driver *b = bus_drivers; b && used < sizeof(known); b = b->next) {
-			int n = snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
-					 b->name);
-
-			if (n < 0)
-				break;
-			used += (size_t)n;
-		}
+		uvdpa_join_init(&j, known, sizeof(known), ", ");
+		for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next)
+			uvdpa_join_add(&j, b->name);
 		uvdpa_errf(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
-			used ? known : "none");
+			   uvdpa_join_str(&j, "none"));
 		return -ENOENT;
 	}
 
