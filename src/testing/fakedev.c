@@ -143,6 +143,24 @@ static void notify(struct fake_ring *r)
 		vdpa_session_vring_call(r->f->sess, r->idx);
 }
 
+/* Pops the next chain of r into b: 0, -EAGAIN (none), or another negative
+ * errno (the ring broke; recorded). */
+static int ring_pop(struct fake_ring *r, struct virtq_elem_buf *b)
+{
+	int ret;
+
+	virtq_elem_buf_init(b);
+	ret = virtq_pop(&r->vq, &b->elem);
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret < 0) {
+		ring_failed(r);
+		return ret;
+	}
+	stat_add(r->f, r->idx, VDPA_VQ_STAT_RECEIVED_DESC, 1);
+	return 0;
+}
+
 /* Delivers one packet (header already in f->pkt) into RX buffers; with
  * MRG_RXBUF it may span several, and num_buffers in the first is patched.
  * Returns false when the RX ring has no buffer at all. */
@@ -155,17 +173,9 @@ static bool rx_deliver(struct fakedev *f, struct fake_ring *rx, size_t len, bool
 
 	while (done < len) {
 		size_t n;
-		int ret;
 
-		virtq_elem_buf_init(f->rx_elem);
-		ret = virtq_pop(&rx->vq, e);
-		if (ret == -EAGAIN)
+		if (ring_pop(rx, f->rx_elem) < 0)
 			break;
-		if (ret < 0) {
-			ring_failed(rx);
-			break;
-		}
-		stat_add(f, rx->idx, VDPA_VQ_STAT_RECEIVED_DESC, 1);
 		if (nbufs == 0 && mrg && e->in_num && virtq_elem_in_iov(e)[0].iov_len >= 12)
 			num_buffers = (uint8_t *)virtq_elem_in_iov(e)[0].iov_base + 10;
 		n = virtq_elem_write(&rx->vq, e, 0, f->pkt + done, len - done);
@@ -216,20 +226,10 @@ static void loopback_pair(struct fakedev *f, uint16_t pair)
 		return;
 	for (budget = 0; budget < LOOP_BUDGET; budget++) {
 		size_t len;
-		int ret;
 
 		/* Back-pressure: leave TX buffers in the ring until RX has room. */
-		if (!virtq_avail_count(&rx->vq))
+		if (!virtq_avail_count(&rx->vq) || ring_pop(tx, f->tx_elem) < 0)
 			break;
-		virtq_elem_buf_init(f->tx_elem);
-		ret = virtq_pop(&tx->vq, e);
-		if (ret == -EAGAIN)
-			break;
-		if (ret < 0) {
-			ring_failed(tx);
-			break;
-		}
-		stat_add(f, tx->idx, VDPA_VQ_STAT_RECEIVED_DESC, 1);
 		len = virtq_elem_read(e, 0, f->pkt, MAX_PKT);
 		virtq_push(&tx->vq, e->head, 0);
 		stat_add(f, tx->idx, VDPA_VQ_STAT_COMPLETED_DESC, 1);
@@ -628,14 +628,19 @@ static const struct vdpa_device_ops fake_ops = {
 
 /* ---- life cycle and knobs ---- */
 
+static bool queues_fit(enum vdpa_dev_type type, uint32_t queues)
+{
+	return queues >= 1 && queues <= FAKEDEV_MAX_VRINGS / (type == VDPA_TYPE_NET ? 2u : 1u);
+}
+
 struct fakedev *fakedev_new(const struct fakedev_params *p)
 {
 	struct fakedev *f;
 	uint16_t i;
 
-	if (!p || !p->name || !p->queues || p->config_len > FAKEDEV_CONFIG_MAX ||
+	if (!p || !p->name || p->config_len > FAKEDEV_CONFIG_MAX ||
 	    (p->type != VDPA_TYPE_NET && p->type != VDPA_TYPE_BLK) ||
-	    p->queues * (p->type == VDPA_TYPE_NET ? 2u : 1u) > FAKEDEV_MAX_VRINGS) {
+	    !queues_fit(p->type, p->queues)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -643,8 +648,7 @@ struct fakedev *fakedev_new(const struct fakedev_params *p)
 	if (!f)
 		return NULL;
 	f->p = *p;
-	if (!f->p.protocol_features)
-		f->p.protocol_features = ~0ull;	/* whatever the bus implements */
+	fakedev_set_protocol_features(f, p->protocol_features);
 	if (p->type != VDPA_TYPE_NET)
 		f->p.loop = NULL;
 	snprintf(f->name, sizeof(f->name), "%s", p->name);
@@ -701,6 +705,24 @@ uint8_t *fakedev_config(struct fakedev *f, uint32_t *len)
 struct vdpa_session *fakedev_session(struct fakedev *f)
 {
 	return f->sess;
+}
+
+void fakedev_set_features(struct fakedev *f, uint64_t features)
+{
+	f->p.features = features;
+}
+
+void fakedev_set_protocol_features(struct fakedev *f, uint64_t features)
+{
+	f->p.protocol_features = features ? features : ~0ull;	/* ~0: what the bus implements */
+}
+
+int fakedev_set_queues(struct fakedev *f, uint32_t queues)
+{
+	if (!queues_fit(f->vdpa.type, queues))
+		return -EINVAL;
+	f->p.queues = queues;
+	return 0;
 }
 
 void fakedev_set_notify_area(struct fakedev *f, int fd, uint64_t offset, uint64_t size)

@@ -69,6 +69,12 @@ uint8_t *fakedev_config(struct fakedev *f, uint32_t *len);
 struct vdpa_session *fakedev_session(struct fakedev *f);
 
 /* Knobs for unit tests. */
+/* What get_features / get_protocol_features (0: all the bus implements) /
+ * get_queue_num return from now on. -EINVAL: more rings than
+ * FAKEDEV_MAX_VRINGS. */
+void fakedev_set_features(struct fakedev *f, uint64_t features);
+void fakedev_set_protocol_features(struct fakedev *f, uint64_t features);
+int fakedev_set_queues(struct fakedev *f, uint32_t queues);
 /* get_notify_area returns fd, offset + vring * 4096, size (fd < 0: -ENOTSUP,
  * the default). */
 void fakedev_set_notify_area(struct fakedev *f, int fd, uint64_t offset, uint64_t size);

@@ -103,40 +103,6 @@ s1_testpmd() {
 	[[ " $NEG " == *" MRG_RXBUF "* ]] || fail "mrg_rxbuf=1 but MRG_RXBUF not negotiated: $NEG"
 	expect_counts "$UD_PID" "$base" "after testpmd mrg1"
 	tp_run inorder lo1 "$s1" ",queues=1,in_order=1" 1
-	[[ " $NEG " == *" IN_ORDER "* ]] ||
-		info "inorder: the device does not offer IN_ORDER; virtio-user ran without it"
-	expect_counts "$UD_PID" "$base" "after testpmd in_order"
-
-	info "vstats after the runs: $(uv dev vstats show lo1 qidx 0)"
-	info "                       $(uv dev vstats show lo1 qidx 1)"
-	local v
-	v=$(vstat lo1 0 packets)
-	((${v:-0} > 0)) || fail "vstats lo1 qidx 0 shows no packets"
-	info "uvdpad fds/maps: idle '$base', after 5 testpmd runs '$(settle_counts "$UD_PID")'"
-	stop_uvdpad
-}
-
-s1_testpmd() {
-	local s1=$TMP/s1-lo1.sock s4=$TMP/s1-lo4.sock
-	start_uvdpad "$SCEN-uvdpad" \
-		"dev add name lo1 mgmtdev emu/ifcvf-net port loopback" \
-		"dev bind lo1 vhost-user $s1" \
-		"dev add name lo4 mgmtdev emu/ifcvf-net max_vqp 4 port loopback" \
-		"dev bind lo4 vhost-user $s4"
-	local base
-	base=$(settle_counts "$UD_PID")
-
-	tp_run q1 lo1 "$s1" ",queues=1" 1
-	expect_counts "$UD_PID" "$base" "after testpmd q1"
-	tp_run q4 lo4 "$s4" ",queues=4" 4 --rxq=4 --txq=4
-	expect_counts "$UD_PID" "$base" "after testpmd q4"
-	tp_run mrg0 lo1 "$s1" ",queues=1,mrg_rxbuf=0" 1
-	[[ " $NEG " == *" MRG_RXBUF "* ]] && fail "mrg_rxbuf=0 but MRG_RXBUF negotiated: $NEG"
-	expect_counts "$UD_PID" "$base" "after testpmd mrg0"
-	tp_run mrg1 lo1 "$s1" ",queues=1,mrg_rxbuf=1" 1
-	[[ " $NEG " == *" MRG_RXBUF "* ]] || fail "mrg_rxbuf=1 but MRG_RXBUF not negotiated: $NEG"
-	expect_counts "$UD_PID" "$base" "after testpmd mrg1"
-	tp_run inorder lo1 "$s1" ",queues=1,in_order=1" 1
 	# The emulated IFCVF does not offer IN_ORDER: virtio-user must run
 	# without it rather than fail.
 	[[ " $NEG " == *" IN_ORDER "* ]] &&
