@@ -2,9 +2,7 @@
 # Shared helpers of the integration tests (sourced, not run).
 #
 #   . "$(dirname "$0")/lib.sh"
-#   need_build_dir "$@"   # BUILD from the first argument
-#   need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
-#   lib_init NAME     # mktemp directory /tmp/NAME.XXXXXX in $TMP, traps
+#   test_init NAME "${1:-}" testpmd python3 ...   # prerequisites, lib_init
 #   run_scenario ...; lib_finish
 #
 # Provides prerequisites that fail (never skip) when something is missing,
@@ -63,6 +61,35 @@ need_program() {
 		exit 1
 	fi
 	printf -v "$var" '%s' "$path"
+}
+
+# test_init NAME BUILD_DIR NEED...: the start of a test script. BUILD from
+# BUILD_DIR, then each NEED or the test fails naming the fix: testpmd
+# (TESTPMD), python3 (PY), testdev (uvdpa-testdev built), uvdpad (uvdpad,
+# uvdpa and uvdpa-frontend built; fds compared exactly and only file-backed
+# mappings counted, as uvdpad's engine and relay threads create malloc
+# arenas on first use); then lib_init NAME.
+test_init() {
+	local name=$1 need
+	need_build_dir "$2"
+	shift 2
+	for need in "$@"; do
+		case $need in
+		testpmd) need_program TESTPMD dpdk-testpmd "$HINT_DPDK" ;;
+		python3) need_program PY python3 "$HINT_PYTHON" ;;
+		testdev) need_built "$TESTDEV" ;;
+		uvdpad)
+			need_built "$UVDPAD" "$UVDPA" "$FRONTEND"
+			MAPS_FILE_ONLY=1
+			TP_MBUFS=16384
+			;;
+		*)
+			echo "FAIL: test_init: unknown prerequisite '$need'" >&2
+			exit 1
+			;;
+		esac
+	done
+	lib_init "$name"
 }
 
 # lib_init NAME: sets TMP, RUN_ID, FAILED and the traps.
@@ -454,16 +481,6 @@ progress() { vstat "$1" 0 packets; }
 # jget FILE KEY: a value from the frontend's --json result line.
 jget() {
 	grep -m1 '^{"result"' "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" | tr -d '"'
-}
-
-# The uvdpad settings every emulated-VF test shares: the engine and relay
-# threads create malloc arenas on first use, so fds are compared exactly and
-# only file-backed mappings (guest memory) count.
-emu_vf_init() {
-	need_built "$UVDPAD" "$UVDPA" "$FRONTEND"
-	lib_init "$1"
-	MAPS_FILE_ONLY=1
-	TP_MBUFS=16384
 }
 
 # ---- uvdpa-testdev (the fake device over vhost-user) ----

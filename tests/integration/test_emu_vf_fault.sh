@@ -8,17 +8,14 @@
 #
 #   test_emu_vf_fault.sh BUILD_DIR
 #
-# uvdpad must exit 0 on SIGTERM at the end of the scenario and its log must
-# hold no sanitizer report (CI runs this against an ASan/UBSan build).
+# uvdpad must exit 0 on SIGTERM and leave no sanitizer report.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-need_program PY python3 "$HINT_PYTHON"
+test_init uvdpa-emu-fault "${1:-}" uvdpad python3
 RAW=$HERE/emu_vf_raw.py
-emu_vf_init uvdpa-emu-fault
 
 # raw_fault NAME SOCK KIND: emu_vf_raw.py fault; sets RAW_LOG.
 raw_fault() {

@@ -6,15 +6,13 @@
 #
 #   test_emu_vf_pair.sh BUILD_DIR
 #
-# uvdpad must exit 0 on SIGTERM at the end of the scenario and its log must
-# hold no sanitizer report (CI runs this against an ASan/UBSan build).
+# uvdpad must exit 0 on SIGTERM and leave no sanitizer report.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-emu_vf_init uvdpa-emu-pair
+test_init uvdpa-emu-pair "${1:-}" uvdpad
 
 s2_pair() {
 	local sa=$TMP/s2-pa.sock sb=$TMP/s2-pb.sock n=1000000

@@ -8,16 +8,13 @@
 #
 #   test_emu_vf_testpmd.sh BUILD_DIR
 #
-# uvdpad must exit 0 on SIGTERM at the end of the scenario and its log must
-# hold no sanitizer report (CI runs this against an ASan/UBSan build).
+# uvdpad must exit 0 on SIGTERM and leave no sanitizer report.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
-emu_vf_init uvdpa-emu-tp
+test_init uvdpa-emu-tp "${1:-}" uvdpad testpmd
 
 # Negotiated features as `dev config show` prints them (while connected).
 neg_features() { uv dev config show "$1" | sed -n 's/^ *negotiated_features //p'; }

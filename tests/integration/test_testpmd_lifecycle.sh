@@ -14,10 +14,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-need_built "$TESTDEV"
-need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
-lib_init uvdpa-tp-life
+test_init uvdpa-tp-life "${1:-}" testdev testpmd
 
 s1_lifecycle() {
 	local sock=$TMP/s1.sock rec=$TMP/$SCEN-td.rec

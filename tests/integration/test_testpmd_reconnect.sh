@@ -12,11 +12,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-need_built "$TESTDEV"
-need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
-need_program PY python3 "$HINT_PYTHON"
-lib_init uvdpa-tp-conn
+test_init uvdpa-tp-conn "${1:-}" testdev testpmd python3
 
 s3_server() {
 	local sock=$TMP/s3.sock rec=$TMP/$SCEN-td.rec

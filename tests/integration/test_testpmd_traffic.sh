@@ -11,10 +11,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
-need_build_dir "${1:-}"
-need_built "$TESTDEV"
-need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
-lib_init uvdpa-tp-traffic
+test_init uvdpa-tp-traffic "${1:-}" testdev testpmd
 
 # traffic_run NAME SOCK VDEV_EXTRA NQ TD_ARGS... -- TP_ARGS...: one loopback
 # run of ~5 s; checks the counters and prints the rate.
