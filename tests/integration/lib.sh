@@ -504,6 +504,16 @@ start_testdev() {
 	fi
 }
 
+# start_looped TD_NAME TP_NAME SOCK: uvdpa-testdev --loopback on SOCK
+# (record $TMP/TD_NAME.rec) and testpmd on it ($TMP/TP_NAME.log), forwarding
+# for 2 stats samples after dev_conf; sets TD_PID and TP_PID.
+start_looped() {
+	start_testdev "$1" --socket "$3" --loopback
+	start_testpmd "$2" "$3" ",queues=1"
+	wait_for 15 "dev_conf" has "$TMP/$1.rec" '^dev_conf$'
+	forward_for "$TMP/$2.log" 2
+}
+
 # vrings_of REC N: the vring lines recorded for the Nth dev_conf.
 vrings_of() {
 	awk -v hdr="conf n=$2 " 'index($0, hdr) == 1 { on = 1; next }

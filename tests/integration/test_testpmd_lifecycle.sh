@@ -62,12 +62,8 @@ s5_sigterm() {
 
 	# With a frontend connected and traffic running.
 	sock=$TMP/s5b.sock rec=$TMP/$SCEN-b-td.rec
-	start_testdev "$SCEN-b-td" --socket "$sock" --loopback
-	local td=$TD_PID
-	start_testpmd "$SCEN-b-tp" "$sock" ",queues=1"
-	local tp=$TP_PID
-	wait_for 15 "dev_conf" has "$rec" '^dev_conf$'
-	forward_for "$TMP/$SCEN-b-tp.log" 2
+	start_looped "$SCEN-b-td" "$SCEN-b-tp" "$sock"
+	local td=$TD_PID tp=$TP_PID
 	stop_proc "$td" TERM 5
 	((STOP_RC == 0)) || fail "busy testdev exited with status $STOP_RC"
 	[[ -e $sock ]] && fail "socket $sock left behind"

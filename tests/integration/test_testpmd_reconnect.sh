@@ -56,12 +56,8 @@ s3_server() {
 
 s4_refuse() {
 	local sock=$TMP/s4.sock rec=$TMP/$SCEN-td.rec log=$TMP/$SCEN-tp1.log
-	start_testdev "$SCEN-td" --socket "$sock" --loopback
-	local td=$TD_PID
-	start_testpmd "$SCEN-tp1" "$sock" ",queues=1"
-	local tp1=$TP_PID
-	wait_for 15 "dev_conf" has "$rec" '^dev_conf$'
-	forward_for "$log" 2
+	start_looped "$SCEN-td" "$SCEN-tp1" "$sock"
+	local td=$TD_PID tp1=$TP_PID
 
 	# A raw second connection sends GET_FEATURES and must see the
 	# connection closed without a reply.
