@@ -422,6 +422,26 @@ static void report_queues_text(const struct fe_net *net, unsigned int nq)
 		       qs.tx_catchups, qs.rx_catchups);
 }
 
+/* One line per vring (RX = 2P, TX = 2P + 1): how its kicks reached the
+ * device (eventfd, or the doorbell page of a host notifier) and the
+ * interrupts it received: "vring N: kicks K (eventfd E, notifier-page P),
+ * interrupts I". */
+static void print_vring(unsigned int idx, uint64_t kicks, uint64_t page, uint64_t calls)
+{
+	printf("vring %u: kicks %" PRIu64 " (eventfd %" PRIu64 ", notifier-page %" PRIu64
+	       "), interrupts %" PRIu64 "\n", idx, kicks, kicks - page, page, calls);
+}
+
+static void report_vrings_text(const struct fe_net *net, unsigned int nq)
+{
+	struct fe_net_queue_stats qs;
+
+	for (unsigned int i = 0; i < nq && fe_net_get_queue_stats(net, i, &qs) == 0; i++) {
+		print_vring(2 * i, qs.rx_kicks, qs.rx_notifier_kicks, qs.rx_calls);
+		print_vring(2 * i + 1, qs.tx_kicks, qs.tx_notifier_kicks, qs.tx_calls);
+	}
+}
+
 /* The same as a JSON array member of the summary line. Keys carry a q_
  * prefix so a flat "key": search on the line still finds the totals. */
 static void report_queues_json(const struct fe_net *net, unsigned int nq)
@@ -474,6 +494,8 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 		       " out of order, %" PRIu64 " bytes, %.3f s, %.3f Mpps, %.3f Gbit/s\n",
 		       st.rx_pkts, st.rx_bad, st.rx_lost, st.rx_ooo, st.rx_bytes,
 		       (double)st.rx_ns / 1e9, rx_pps / 1e6, rx_gbps);
+	if (net)
+		report_vrings_text(net, dev->cfg.queue_pairs);
 	if (net)
 		printf("rings: %" PRIu64 " kicks, %" PRIu64 " calls, %" PRIu64 " ring errors, "
 		       "%u stop-base errors\n", st.kicks, st.calls, st.ring_errors, base_errors);
