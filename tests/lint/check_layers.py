@@ -23,8 +23,10 @@ ALLOWED = {
     # of src/virtio.
     "models": {"core", "pci", "virtio", "drivers/ifcvf/ifcvf_regs.h"},
     "frontend": {"core", "virtio", "vhost/vhost_user_proto.h"},
+    # The fake device for tests (test/null, uvdpa-testdev, unit tests).
+    "testing": {"core", "virtio"},
     # The composition root: it wires every layer together.
-    "daemon": {"core", "virtio", "vhost", "bus", "pci", "drivers", "models"},
+    "daemon": {"core", "virtio", "vhost", "bus", "pci", "drivers", "models", "testing"},
     "tools": {"core", "daemon", "frontend", "vhost/vhost_user_proto.h"},
 }
 
