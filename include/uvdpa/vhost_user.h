@@ -1,7 +1,7 @@
 /* vhost-user backend library. It has no threads of its own: the caller's
  * event loop drives it. One vu_dev serves one socket (server: listen, one
  * frontend at a time; client: connect with back-off and reconnect) for one
- * vDPA device, and calls that device's ops at the points DESIGN.md names. */
+ * vDPA device, and calls that device's ops at the points docs/design.md names. */
 #ifndef UVDPA_VHOST_USER_H
 #define UVDPA_VHOST_USER_H
 

@@ -10,7 +10,7 @@
 #include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
 
-/* Registers the "ifcvf" driver (the four IFCVF ids of REFERENCE.md, tried
+/* Registers the "ifcvf" driver (the four IFCVF ids of docs/ifcvf.md#pci-identity, tried
  * first) and the "virtio-pci" driver (0x1AF4:0x1041/0x1042, any subsystem;
  * no live-migration BAR). Idempotent. */
 int ifcvf_drivers_register(void);

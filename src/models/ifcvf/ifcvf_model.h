@@ -1,5 +1,5 @@
 /* The emulated IFCVF: a register-accurate model of the Intel FPGA 100G VF
- * (REFERENCE.md section 1) behind an emulated PCI function (src/pci/emu.h),
+ * (docs/ifcvf.md) behind an emulated PCI function (src/pci/emu.h),
  * so the ifcvf driver drives it exactly as it drives hardware. uvdpa's
  * equivalent of the kernel's vdpa_sim: one engine, device types as records
  * (net now; blk next). Datapath work runs on a fixed pool of engine threads
