@@ -75,6 +75,10 @@ PCI_BAR_ACCESSORS(16)
 PCI_BAR_ACCESSORS(32)
 #undef PCI_BAR_ACCESSORS
 
+/* The virtio device type (1 net, 2 blk, ...) that virtio PCI ids name, or 0
+ * for ids that are not virtio's. */
+int pci_virtio_device_id(const struct vdpa_pci_id *id);
+
 /* Opens a function bound to vfio-pci ("0000:06:00.3") with its own VFIO
  * container. err gets a message that says what to fix. */
 struct pci_dev *pci_vfio_open(const char *addr, char *err, size_t errlen);

@@ -109,18 +109,11 @@ static int read_id(const char *root, const char *addr, const char *attr, uint16_
 	return 0;
 }
 
-/* The virtio device type from the PCI ids (virtio 1.0 section 4.1.2):
- * 0x1040 + type for modern ids, the subsystem device for transitional ones. */
 static enum vdpa_dev_type type_from_ids(const struct vdpa_pci_id *id)
 {
-	unsigned int t;
+	int t = pci_virtio_device_id(id);
 
-	if (id->device < 0x1000 || id->device > 0x107f)
-		return VDPA_TYPE_NONE;
-	t = id->device < 0x1040 ? id->subsys_device : (unsigned int)(id->device - 0x1040);
-	if (t == VDPA_TYPE_NET || t == VDPA_TYPE_BLK)
-		return (enum vdpa_dev_type)t;
-	return VDPA_TYPE_NONE;
+	return t == VDPA_TYPE_NET || t == VDPA_TYPE_BLK ? (enum vdpa_dev_type)t : VDPA_TYPE_NONE;
 }
 
 static bool already_registered(const char *addr)

@@ -544,7 +544,7 @@ static void test_device_type_from_ids(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(ifcvf_virtio_id(&rows[i].id), rows[i].type);
+		assert_int_equal(pci_virtio_device_id(&rows[i].id), rows[i].type);
 }
 
 static void test_ring_state_layout(void **state)

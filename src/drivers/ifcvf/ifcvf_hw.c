@@ -88,14 +88,6 @@ static void lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v)
 
 /* ---- Identity and capabilities ---- */
 
-int ifcvf_virtio_id(const struct vdpa_pci_id *id)
-{
-	if (id->vendor != IFCVF_VENDOR_ID || id->device < 0x1000 || id->device > 0x107f)
-		return 0;
-	if (id->device < 0x1040)
-		return id->subsys_device;	/* transitional: the subsystem says */
-	return id->device - 0x1040;
-}
 
 unsigned int ifcvf_ring_state_off(int virtio_id, unsigned int q)
 {
@@ -336,7 +328,7 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 
 	memset(hw, 0, sizeof(*hw));
 	hw->pdev = pdev;
-	hw->virtio_id = ifcvf_virtio_id(&pdev->id);
+	hw->virtio_id = pci_virtio_device_id(&pdev->id);
 	if (hw->virtio_id != IFCVF_VIRTIO_ID_NET && hw->virtio_id != IFCVF_VIRTIO_ID_BLK) {
 		uvdpa_errf(err, errlen, "%s: %04x:%04x (subsystem %04x:%04x) is not a virtio net or "
 			"blk function", pdev->addr, pdev->id.vendor, pdev->id.device,

@@ -58,8 +58,6 @@ struct ifcvf_hw {
  * -ENODEV with err saying which is missing and why. */
 int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, size_t errlen);
 
-/* Virtio device id from PCI ids: 0 when the function is not virtio. */
-int ifcvf_virtio_id(const struct vdpa_pci_id *id);
 
 /* LM BAR offset of vring q's RING_STATE slot for a device type. */
 unsigned int ifcvf_ring_state_off(int virtio_id, unsigned int q);
