@@ -3,11 +3,8 @@
  * in between), and the translations from guest physical and frontend virtual
  * addresses to our mappings. */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "uvdpa/log.h"

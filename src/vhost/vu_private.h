@@ -21,8 +21,9 @@ struct vu_dev *vu_dev_new_detached(struct vdpa_device *vdpa);
 /* Handles one received message (fds owned by the callee from here on; every
  * fd not kept is closed) and fills the reply: one must be sent when
  * reply->hdr.flags has VHOST_USER_REPLY_FLAG (reply->fds stay the session's).
- * Returns 0, or a negative errno when the connection must be failed (after
- * sending the reply). On 0, vu_dev_after_reply() must follow the reply. */
+ * Returns 0, or a negative errno when the connection must be failed: send
+ * the reply, then vu_dev_reset_session() (as on disconnect). On 0,
+ * vu_dev_after_reply() must follow the reply. */
 int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
 /* What follows the reply: starts the device or rings that became ready,
  * reports migration done, then sends the backend-channel messages the

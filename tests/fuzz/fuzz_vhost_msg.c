@@ -603,6 +603,9 @@ static void do_message(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
 		/* What the transport does when it drops the connection. */
 		vu_dev_reset_session(dev);
 		FUZZ_CHECK(!fake.configured);
+	} else {
+		/* What the transport does once the reply is out. */
+		vu_dev_after_reply(dev);
 	}
 }
 

@@ -653,34 +653,6 @@ static void test_send_rarp_migration_done(void **state)
 
 /* ---- backend channel ---- */
 
-/* Reads one backend-channel message from the frontend's end. */
-static void recv_backend(int fd, struct vhost_user_msg *m)
-{
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = &m->hdr, .iov_len = sizeof(m->hdr) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			     .msg_controllen = sizeof(control) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct cmsghdr *c;
-	ssize_t n;
-
-	memset(m, 0, sizeof(*m));
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	assert_int_equal(n, sizeof(m->hdr));
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		assert_int_equal(c->cmsg_type, SCM_RIGHTS);
-		assert_true(m->nfds + k <= VHOST_USER_MAX_FDS);
-		memcpy(&m->fds[m->nfds], CMSG_DATA(c), k * sizeof(int));
-		m->nfds += (int)k;
-	}
-	assert_true(m->hdr.size <= VHOST_USER_PAYLOAD_MAX);
-	if (m->hdr.size)
-		assert_int_equal(recv(fd, &m->payload, m->hdr.size, MSG_DONTWAIT), m->hdr.size);
-}
-
 static bool nothing_pending(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -748,7 +720,7 @@ static void test_config_change(void **state)
 	/* With REPLY_ACK: NEED_REPLY set, the ack awaited. */
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 0);
 	assert_int_equal(config_change_off_loop(td), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	assert_int_equal(m.hdr.flags, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_FLAG);
 	assert_int_equal(m.hdr.size, 0);
@@ -758,22 +730,22 @@ static void test_config_change(void **state)
 	/* A failure ack, and an ack for something else. */
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 1);
 	assert_int_equal(config_change_off_loop(td), -EIO);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	prewrite_ack(peer, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, reply, 0);
 	assert_int_equal(config_change_off_loop(td), -EPROTO);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, VHOST_USER_VERSION, 0);
 	assert_int_equal(config_change_off_loop(td), -EPROTO);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	/* On the message-handling thread: sent, not awaited; its ack is read
 	 * before the next request and not taken for that one's. */
 	assert_int_equal(vu_config_change(td->vu), 0);
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 1);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.flags, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_FLAG);
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 0);
 	assert_int_equal(config_change_off_loop(td), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_true(nothing_pending(peer));
 	close(peer);
 	td_free(td);
@@ -785,7 +757,7 @@ static void test_config_change(void **state)
 			 0);
 	assert_int_equal(set_backend_fd(td, &peer), 0);
 	assert_int_equal(vu_config_change(td->vu), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	assert_int_equal(m.hdr.flags, VHOST_USER_VERSION);
 	/* A frontend that went away. */
@@ -807,7 +779,7 @@ static void test_config_change_ack_timeout(void **state)
 	assert_int_equal(set_backend_fd(td, &peer), 0);
 	/* The frontend never answers: the library gives up, it does not hang. */
 	assert_int_equal(config_change_off_loop(td), -ETIMEDOUT);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	/* The ack comes late, a refusal: it is dropped, not taken as the
 	 * answer to the next request, which succeeds. */
@@ -816,7 +788,7 @@ static void test_config_change_ack_timeout(void **state)
 	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
 		     VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG, 0);
 	assert_int_equal(config_change_off_loop(td), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
 	assert_true(nothing_pending(peer));
 	close(peer);
@@ -850,7 +822,7 @@ static void test_host_notifier(void **state)
 	/* One ring on. */
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 1, true), 0);
 	ASSERT_CALLS(td, "get_notify_area 1");
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG);
 	assert_int_equal(m.hdr.flags, VHOST_USER_VERSION);
 	assert_int_equal(m.hdr.size, sizeof(m.payload.area));
@@ -865,14 +837,14 @@ static void test_host_notifier(void **state)
 
 	/* Off: NOFD, no fd. */
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 1, false), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.payload.area.u64, 1 | VHOST_USER_VRING_NOFD_MASK);
 	assert_int_equal(m.nfds, 0);
 
 	/* All rings: one message each. */
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, VU_ALL_VRINGS, true), 0);
 	for (uint64_t i = 0; i < 2; i++) {
-		recv_backend(peer, &m);
+		fe_recv_msg(peer, &m);
 		assert_int_equal(m.payload.area.u64, i);
 		assert_int_equal(m.nfds, 1);
 		close(m.fds[0]);
@@ -923,7 +895,7 @@ static void test_host_notifier_with_ack(void **state)
 	prewrite_ack(peer, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG,
 		     VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG, 0);
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 0, true), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.hdr.flags, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_FLAG);
 	assert_int_equal(m.payload.area.u64, 0);
 	assert_int_equal(m.nfds, 1);
@@ -933,11 +905,11 @@ static void test_host_notifier_with_ack(void **state)
 	prewrite_ack(peer, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG,
 		     VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG, 1);
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 1, true), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.nfds, 1);
 	close(m.fds[0]);
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 1, false), 0);
-	recv_backend(peer, &m);
+	fe_recv_msg(peer, &m);
 	assert_int_equal(m.payload.area.u64, 1 | VHOST_USER_VRING_NOFD_MASK);
 	assert_true(nothing_pending(peer));
 	close(peer);

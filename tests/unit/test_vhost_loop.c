@@ -118,31 +118,12 @@ static void fe_send(struct fe *f, struct vhost_user_msg *m)
 		close(m->fds[i]);
 }
 
-/* Reads one whole message from fd (fds closed: the tests only look). */
+/* Reads one whole message; its fds are closed (the tests only count them). */
 static void recv_one(int fd, struct vhost_user_msg *m)
 {
-	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
-	struct iovec iov = { .iov_base = &m->hdr, .iov_len = sizeof(m->hdr) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			     .msg_controllen = sizeof(control) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	memset(m, 0, sizeof(*m));
-	assert_int_equal(poll(&p, 1, 1000), 1);
-	assert_int_equal(recvmsg(fd, &mh, MSG_CMSG_CLOEXEC), sizeof(m->hdr));
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		for (size_t i = 0; i < k; i++) {
-			int x;
-
-			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			m->nfds++;
-			close(x);
-		}
-	}
-	if (m->hdr.size)
-		assert_int_equal(recv(fd, &m->payload, m->hdr.size, MSG_WAITALL), m->hdr.size);
+	fe_recv_msg(fd, m);
+	for (int i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
 }
 
 static bool readable(int fd)

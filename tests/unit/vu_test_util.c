@@ -445,3 +445,32 @@ uint8_t *td_start_net(struct tdev *td, uint64_t proto)
 	td_clear_calls(td);
 	return mem;
 }
+
+/* Reads one whole message at the frontend's end of a socket (fds kept in
+ * m->fds for the caller). */
+void fe_recv_msg(int fd, struct vhost_user_msg *m)
+{
+	char control[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+	struct iovec iov = { .iov_base = &m->hdr, .iov_len = sizeof(m->hdr) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			     .msg_controllen = sizeof(control) };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(m, 0, sizeof(*m));
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	assert_int_equal(n, sizeof(m->hdr));
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+		assert_true(m->nfds + k <= VHOST_USER_MAX_FDS);
+		memcpy(&m->fds[m->nfds], CMSG_DATA(c), k * sizeof(int));
+		m->nfds += (int)k;
+	}
+	assert_true(m->hdr.size <= VHOST_USER_PAYLOAD_MAX);
+	if (m->hdr.size)
+		assert_int_equal(recv(fd, &m->payload, m->hdr.size, MSG_DONTWAIT), m->hdr.size);
+}

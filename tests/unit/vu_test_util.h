@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,5 +158,9 @@ void td_enable(struct tdev *td, uint16_t idx, bool on);
 /* A net device running on rings 0 and 1 (dev_conf done, calls cleared).
  * Returns the test's mapping of guest memory (GUEST_SIZE bytes). */
 uint8_t *td_start_net(struct tdev *td, uint64_t proto);
+
+/* Reads one whole message at the frontend's end of a socket (fds kept in
+ * m->fds for the caller). */
+void fe_recv_msg(int fd, struct vhost_user_msg *m);
 
 #endif
