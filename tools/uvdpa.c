@@ -70,45 +70,19 @@ static int run(struct session *s, int argc, char *const argv[], const char *wher
 	return ret;
 }
 
+static int run_batch_line(void *opaque, int argc, char **argv, const char *where)
+{
+	if (is_help(argv[0])) {
+		fputs(cmd_usage(), stdout);
+		return 0;
+	}
+	return run(opaque, argc, argv, where);
+}
+
+/* Exit status 1 on the first error, as for a single command. */
 static int run_batch(struct session *s, const char *path)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-	const char *shown = strcmp(path, "-") ? path : "<stdin>";
-	unsigned int lineno = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	int rc = 0;
-
-	if (!f) {
-		fprintf(stderr, "uvdpa: cannot read %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	while (!rc && getline(&line, &cap, f) >= 0) {
-		char where[4096 + 32], err[256];
-		char **argv;
-		int argc;
-
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
-		if (ctl_split_line(line, &argc, &argv, err, sizeof(err)) < 0) {
-			fprintf(stderr, "uvdpa: %s: %s\n", where, err);
-			rc = 1;
-			break;
-		}
-		if (argc && is_help(argv[0]))
-			fputs(cmd_usage(), stdout);
-		else if (argc)
-			rc = run(s, argc, argv, where);
-		ctl_argv_free(argc, argv);
-	}
-	if (!rc && ferror(f)) {
-		fprintf(stderr, "uvdpa: error reading %s\n", shown);
-		rc = 1;
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	return rc;
+	return ctl_run_file("uvdpa", path, run_batch_line, s) ? 1 : 0;
 }
 
 int main(int argc, char **argv)

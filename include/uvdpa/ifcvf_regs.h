@@ -1,5 +1,5 @@
 /* IFCVF hardware facts shared by the driver and the emulated device: PCI
- * identity and the live-migration BAR (REFERENCE.md section 1). The virtio
+ * identity and the live-migration BAR (docs/ifcvf.md). The virtio
  * 1.0 capability and common-config layout comes from <linux/virtio_pci.h>. */
 #ifndef UVDPA_IFCVF_REGS_H
 #define UVDPA_IFCVF_REGS_H

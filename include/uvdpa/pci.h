@@ -33,6 +33,10 @@ struct pci_dev_ops {
 	 * vhost-user host notifier). -ENOTSUP when the function can't. */
 	int (*notify_area)(struct pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
 			   uint64_t *fd_offset, uint64_t *size);
+	/* Optional: per-queue counters the function itself keeps (an emulated
+	 * function's model does; a real one through VFIO has none: NULL). */
+	int (*queue_stats)(struct pci_dev *pdev, uint16_t queue, struct vdpa_vq_stats *st);
+	int (*queue_stats_reset)(struct pci_dev *pdev, uint16_t queue);
 	void (*release)(struct pci_dev *pdev);
 };
 
@@ -75,5 +79,13 @@ PCI_BAR_ACCESSORS(32)
  * container. err gets a message that says what to fix. */
 struct pci_dev *pci_vfio_open(const char *addr, char *err, size_t errlen);
 void pci_dev_release(struct pci_dev *pdev);
+
+/* The pci/DDDD:BB:DD.F management devices: registers one for each function
+ * bound to vfio-pci (under sysfs_root, normally "/sys") that a registered
+ * driver matches; `dev add` on it probes the function through the core.
+ * Returns how many were added, or a negative errno with err set. */
+int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen);
+/* Deletes their devices and unregisters them all. */
+void vdpa_pci_mgmtdev_fini(void);
 
 #endif

@@ -18,15 +18,6 @@ struct ev_loop;
 
 enum vdpa_dev_type { VDPA_TYPE_NONE = 0, VDPA_TYPE_NET = 1, VDPA_TYPE_BLK = 2 };
 
-struct vdpa_stat_name {
-	char name[64];
-};
-
-struct vdpa_stat {
-	uint64_t id;
-	uint64_t value;
-};
-
 /* ---- The session interface ----
  *
  * What a bus driver gives a device for one session: the memory the device
@@ -59,7 +50,7 @@ struct vdpa_vring {
 };
 
 /* The dirty log (live migration): one bit per 4 KiB guest page. */
-struct vdpa_log {
+struct vdpa_dirty_log {
 	void *base;		/* the bitmap, mapped */
 	uint64_t size;		/* bytes of bitmap */
 	int fd;			/* its fd and where the bitmap starts in it */
@@ -82,7 +73,7 @@ struct vdpa_session_ops {
 	int (*vring_set_base)(struct vdpa_session *s, uint16_t idx, uint16_t last_avail,
 			      uint16_t last_used);
 	/* -ENOENT when there is no dirty log. */
-	int (*log_get)(struct vdpa_session *s, struct vdpa_log *log);
+	int (*log_get)(struct vdpa_session *s, struct vdpa_dirty_log *log);
 	/* Marks [gpa, gpa+len) dirty when logging is on. Any thread, any time. */
 	void (*log_write)(struct vdpa_session *s, uint64_t gpa, uint64_t len);
 	/* Marks [offset, offset+len) of ring idx's used ring dirty. Any thread
@@ -133,7 +124,7 @@ static inline int vdpa_session_vring_set_base(struct vdpa_session *s, uint16_t i
 {
 	return s->ops->vring_set_base(s, idx, last_avail, last_used);
 }
-static inline int vdpa_session_log_get(struct vdpa_session *s, struct vdpa_log *log)
+static inline int vdpa_session_log_get(struct vdpa_session *s, struct vdpa_dirty_log *log)
 {
 	return s->ops->log_get(s, log);
 }
@@ -221,10 +212,6 @@ struct vdpa_device_ops {
 	/* Statistics, per queue: typed counters (see struct vdpa_vq_stats). */
 	int (*get_vq_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_vq_stats *st);
 	int (*reset_vq_stats)(struct vdpa_device *dev, uint16_t vring);
-	/* Statistics, per queue (old name-based form; being replaced by the above). */
-	int (*get_stats_names)(struct vdpa_device *dev, struct vdpa_stat_name *names, unsigned int n);
-	int (*get_stats)(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats, unsigned int n);
-	int (*reset_stats)(struct vdpa_device *dev, uint16_t vring);
 };
 
 struct vdpa_mgmtdev;
@@ -282,8 +269,9 @@ struct vdpa_driver {
 	struct vdpa_driver *next;
 };
 
-/* The core's match: probes pdev with the first registered driver whose id
- * table matches it. -ENODEV (with err) when none does. */
+/* The core's match: pdev goes to the first registered driver whose id table
+ * matches it, and that driver's answer is final. -ENODEV (with err) when no
+ * driver matches. */
 int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
 		   struct vdpa_device **out, char *err, size_t errlen);
 /* dev->driver->remove(dev). */

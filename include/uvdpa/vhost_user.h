@@ -2,8 +2,9 @@
  * (server: listen, one frontend at a time; client: connect with back-off and
  * reconnect). It has no threads of its own and no loop of its own: the
  * embedder's event loop drives it through struct vu_loop_ops (uvdpa's own
- * loop through vu_loop_ev()). The device's ops run at the points DESIGN.md
- * names, on the loop's thread, and see the session interface of vdpa.h. */
+ * loop through vu_loop_ev()). The device's ops run at the points
+ * docs/design.md names, on the loop's thread, and see the session interface
+ * of vdpa.h. */
 #ifndef UVDPA_VHOST_USER_H
 #define UVDPA_VHOST_USER_H
 

@@ -6,6 +6,7 @@
 
 #include <linux/virtio_config.h>
 
+#include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
 #include "uvdpa/vhost_user_proto.h"
@@ -17,11 +18,11 @@ static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args 
 	struct vu_dev *vu;
 
 	if (!args->path || !args->path[0]) {
-		snprintf(err, errlen, "vhost-user binding needs a socket path");
+		uvdpa_errf(err, errlen, "vhost-user binding needs a socket path");
 		return -EINVAL;
 	}
 	if (!args->loop) {
-		snprintf(err, errlen, "vhost-user binding needs an event loop");
+		uvdpa_errf(err, errlen, "vhost-user binding needs an event loop");
 		return -EINVAL;
 	}
 	vu_loop_ev(&loop, args->loop);
@@ -29,7 +30,7 @@ static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args 
 	if (!vu) {
 		int e = errno;
 
-		snprintf(err, errlen, "cannot %s vhost-user socket %s: %s",
+		uvdpa_errf(err, errlen, "cannot %s vhost-user socket %s: %s",
 			 args->client ? "connect to" : "listen on", args->path, strerror(e));
 		return -e;
 	}

@@ -3,10 +3,9 @@
  * names the offending key or value instead of being guessed at. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "uvdpa/devargs.h"
 #include "uvdpa/log.h"
 
@@ -24,61 +23,15 @@ static const char *echo_more(size_t len)
 	return len > DEVARGS_ECHO_MAX ? "..." : "";
 }
 
-/* "a, b, c" into buf, truncated quietly if the spec is huge. */
-static void join_known_keys(const struct devargs_spec *spec, size_t nspec, char *buf, size_t buflen)
+static const char *join_known_keys(const struct devargs_spec *spec, size_t nspec, char *buf,
+				   size_t buflen)
 {
-	size_t used = 0;
+	struct uvdpa_join j;
 
-	buf[0] = '\0';
-	if (nspec == 0) {
-		snprintf(buf, buflen, "none");
-		return;
-	}
-	for (size_t i = 0; i < nspec && used < buflen; i++) {
-		int n = snprintf(buf + used, buflen - used, "%s%s", i ? ", " : "", spec[i].key);
-
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
-}
-
-static int digit_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Unsigned decimal, or hex with a 0x/0X prefix. No sign, no whitespace.
- * -EINVAL for anything that is not a number, -ERANGE on overflow. */
-static int parse_u64(const char *s, size_t len, uint64_t *out)
-{
-	unsigned int base = 10;
-	uint64_t v = 0;
-	size_t i = 0;
-
-	if (len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		i = 2;
-	}
-	if (i == len)
-		return -EINVAL;
-	for (; i < len; i++) {
-		int d = digit_value(s[i]);
-
-		if (d < 0 || (unsigned int)d >= base)
-			return -EINVAL;
-		if (v > (UINT64_MAX - (unsigned int)d) / base)
-			return -ERANGE;
-		v = v * base + (unsigned int)d;
-	}
-	*out = v;
-	return 0;
+	uvdpa_join_init(&j, buf, buflen, ", ");
+	for (size_t i = 0; i < nspec; i++)
+		uvdpa_join_add(&j, spec[i].key);
+	return uvdpa_join_str(&j, "none");
 }
 
 static bool has_space_or_control(const char *s, size_t len)
@@ -132,9 +85,8 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	if (idx == nspec) {
 		char known[256];
 
-		join_known_keys(spec, nspec, known, sizeof(known));
 		uvdpa_errf(err, errlen, "devargs: unknown key \"%.*s%s\" (known: %s)", echo_len(klen),
-			item, echo_more(klen), known);
+			item, echo_more(klen), join_known_keys(spec, nspec, known, sizeof(known)));
 		return -EINVAL;
 	}
 	if (out[idx].present) {
@@ -148,7 +100,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 
 	switch (spec[idx].type) {
 	case DEVARGS_UINT:
-		ret = parse_u64(val, vlen, &u);
+		ret = uvdpa_parse_u64n(val, vlen, 0, 0, UINT64_MAX, &u);
 		if (ret == -ERANGE) {
 			uvdpa_errf(err, errlen,
 				"devargs: value \"%.*s%s\" for key \"%s\" is too large (max %llu)",

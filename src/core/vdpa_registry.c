@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "uvdpa/log.h"
+#include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "vdpa"
@@ -197,6 +199,54 @@ struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id)
 	return NULL;
 }
 
+/* The core's half of the driver model: a function goes to the first
+ * registered driver whose id table matches it (so a specific driver
+ * registered before a generic one wins), and that driver's answer is final:
+ * its refusal says what is wrong with the function, which another driver
+ * would only obscure. */
+int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+		   struct vdpa_device **out, char *err, size_t errlen)
+{
+	struct vdpa_driver *d = vdpa_driver_match(&pdev->id);
+	int ret;
+
+	if (!d || !d->probe) {
+		uvdpa_errf(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)",
+			   pdev->addr, pdev->id.vendor, pdev->id.device, pdev->id.subsys_vendor,
+			   pdev->id.subsys_device);
+		return -ENODEV;
+	}
+	ret = d->probe(pdev, args, out, err, errlen);
+	if (ret == 0 && !(*out)->driver)
+		(*out)->driver = d;
+	return ret;
+}
+
+void vdpa_device_remove(struct vdpa_device *dev)
+{
+	if (dev && dev->driver && dev->driver->remove)
+		dev->driver->remove(dev);
+}
+
+static const char *const vq_stat_names[VDPA_VQ_STAT_NUM] = {
+	[VDPA_VQ_STAT_RECEIVED_DESC] = "received_desc",
+	[VDPA_VQ_STAT_COMPLETED_DESC] = "completed_desc",
+	[VDPA_VQ_STAT_KICKS] = "kicks",
+	[VDPA_VQ_STAT_PACKETS] = "packets",
+	[VDPA_VQ_STAT_BYTES] = "bytes",
+	[VDPA_VQ_STAT_ERRORS] = "errors",
+	[VDPA_VQ_STAT_OVERRUNS] = "overruns",
+	[VDPA_VQ_STAT_DROPS] = "drops",
+	[VDPA_VQ_STAT_REQUESTS] = "requests",
+	[VDPA_VQ_STAT_SUCCESSES] = "successes",
+	[VDPA_VQ_STAT_FAULTS] = "faults",
+};
+
+const char *vdpa_vq_stat_name(enum vdpa_vq_stat stat)
+{
+	return (unsigned int)stat < VDPA_VQ_STAT_NUM ? vq_stat_names[stat] : NULL;
+}
+
 /* ---- management devices ---- */
 
 int vdpa_mgmtdev_register(struct vdpa_mgmtdev *m)
@@ -276,20 +326,13 @@ static const struct {
 /* "mac, mtu" for the bits in mask, or "none". */
 static void format_attrs(uint32_t mask, char *buf, size_t buflen)
 {
-	size_t used = 0;
+	struct uvdpa_join j;
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]) && used < buflen; i++) {
-		int n;
-
-		if (!(mask & attr_names[i].bit))
-			continue;
-		n = snprintf(buf + used, buflen - used, "%s%s", used ? ", " : "", attr_names[i].name);
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
-	if (used == 0)
+	uvdpa_join_init(&j, buf, buflen, ", ");
+	for (size_t i = 0; i < sizeof(attr_names) / sizeof(attr_names[0]); i++)
+		if (mask & attr_names[i].bit)
+			uvdpa_join_add(&j, attr_names[i].name);
+	if (!j.count)
 		snprintf(buf, buflen, "none");
 }
 
@@ -580,19 +623,13 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 	bd = vdpa_bus_driver_find(bus);
 	if (!bd) {
 		char known[160];
-		size_t used = 0;
+		struct uvdpa_join j;
 
-		known[0] = '\0';
-		for (struct vdpa_bus_driver *b = bus_drivers; b && used < sizeof(known); b = b->next) {
-			int n = snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
-					 b->name);
-
-			if (n < 0)
-				break;
-			used += (size_t)n;
-		}
+		uvdpa_join_init(&j, known, sizeof(known), ", ");
+		for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next)
+			uvdpa_join_add(&j, b->name);
 		uvdpa_errf(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
-			used ? known : "none");
+			   uvdpa_join_str(&j, "none"));
 		return -ENOENT;
 	}
 

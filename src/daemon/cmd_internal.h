@@ -35,8 +35,6 @@ int cmd_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen);
 int cmd_parse_size(const char *what, const char *s, uint64_t *bytes, char *err, size_t errlen);
 /* A blk capacity: a SIZE, non-zero and a multiple of 512. */
 int cmd_parse_capacity(const char *s, uint64_t *bytes, char *err, size_t errlen);
-/* loopback | pair:NAME | tap:IFNAME | sink | source */
-int cmd_parse_port(const char *s, char *err, size_t errlen);
 /* A device name that fits (the registry checks its characters). */
 int cmd_parse_name(const char *what, const char *s, char *out, char *err, size_t errlen);
 

@@ -1,5 +1,5 @@
 /* Argument parsing for the uvdpa grammar: keywords with iproute2-style
- * abbreviation, strict value parsers (numbers, MAC, SIZE, ports), and the
+ * abbreviation, strict value parsers (numbers, MAC, SIZE), and the
  * attribute lists of dev add / dev set / dev bind. Pure functions: every
  * error says which word is wrong and what to use instead. */
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "daemon/cmd_internal.h"
 #include "uvdpa/log.h"
 
@@ -31,94 +32,36 @@ int cmd_keyword_match(const char *word, const struct cmd_keyword *table, size_t 
 
 /* ---- Values ---- */
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
-/* Decimal digits to u64; false on overflow. */
-static bool digits_to_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned int d = (unsigned int)(s[i] - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
 int cmd_parse_uint(const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out,
 		   char *err, size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
+	/* From 0, so that a number below min gets its own message. */
+	int ret = uvdpa_parse_u64(s, 10, 0, max, &v);
+	const char *wrong = ret == -EINVAL ? "is not a number" :
+			    ret == -ERANGE ? "is too large" :
+			    v < min	   ? "is too small" : NULL;
 
-	if (!all_digits(s)) {
-		uvdpa_errf(err, errlen, "%s %s is not a number: use %llu..%llu", what, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -EINVAL;
+	if (!wrong) {
+		*out = v;
+		return 0;
 	}
-	if (!digits_to_u64(s, strlen(s), &v) || v > max) {
-		uvdpa_errf(err, errlen, "%s %s is too large: use %llu..%llu", what, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -ERANGE;
-	}
-	if (v < min) {
-		uvdpa_errf(err, errlen, "%s %s is too small: use %llu..%llu", what, s,
-			(unsigned long long)min, (unsigned long long)max);
-		return -ERANGE;
-	}
-	*out = v;
-	return 0;
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	uvdpa_errf(err, errlen, "%s %s %s: use %llu..%llu", what, s, wrong, (unsigned long long)min,
+		   (unsigned long long)max);
+	return ret ? ret : -ERANGE;
 }
 
 int cmd_parse_hex64(const char *what, const char *s, uint64_t *out, char *err, size_t errlen)
 {
-	const char *p = s;
-	uint64_t v = 0;
-	size_t n = 0;
+	int ret = uvdpa_parse_u64(s, 16, 0, UINT64_MAX, out);
 
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	for (; *p; p++, n++) {
-		int d = hex_digit(*p);
-
-		if (d < 0)
-			break;
-		if (v >> 60) {
-			uvdpa_errf(err, errlen, "%s %s is too large: use at most 64 bits (16 hex digits)",
-				what, s);
-			return -ERANGE;
-		}
-		v = (v << 4) | (uint64_t)d;
-	}
-	if (*p || n == 0) {
+	if (ret == -ERANGE)
+		uvdpa_errf(err, errlen, "%s %s is too large: use at most 64 bits (16 hex digits)",
+			   what, s);
+	else if (ret < 0)
 		uvdpa_errf(err, errlen, "%s %s is not a hex number: use e.g. 0x10000030 or 10000030",
-			what, s);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+			   what, s);
+	return ret;
 }
 
 int cmd_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
@@ -128,11 +71,11 @@ int cmd_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
 	int i;
 
 	for (i = 0; i < 6; i++) {
-		int hi = hex_digit(p[0]), lo;
+		int hi = uvdpa_hex_digit(p[0]), lo;
 
 		if (hi < 0)
 			goto bad;
-		lo = hex_digit(p[1]);
+		lo = uvdpa_hex_digit(p[1]);
 		if (lo >= 0) {
 			m[i] = (uint8_t)(hi << 4 | lo);
 			p += 2;
@@ -191,7 +134,7 @@ int cmd_parse_size(const char *what, const char *s, uint64_t *bytes, char *err, 
 	}
 	if (shift && s[n + 1] != '\0')
 		goto bad;
-	if (!digits_to_u64(s, n, &v) || (shift && v > (UINT64_MAX >> shift))) {
+	if (uvdpa_parse_u64n(s, n, 10, 0, UINT64_MAX >> shift, &v) < 0) {
 		uvdpa_errf(err, errlen, "%s %s is too large: use at most 16383T", what, s);
 		return -ERANGE;
 	}
@@ -223,47 +166,6 @@ int cmd_parse_capacity(const char *s, uint64_t *bytes, char *err, size_t errlen)
 	}
 	*bytes = v;
 	return 0;
-}
-
-static bool ifname_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (*s == '/' || *s == ':' || *s <= ' ' || *s == 0x7f)
-			return false;
-	return true;
-}
-
-int cmd_parse_port(const char *s, char *err, size_t errlen)
-{
-	if (!strcmp(s, "loopback") || !strcmp(s, "sink") || !strcmp(s, "source"))
-		return 0;
-	if (!strncmp(s, "pair:", 5)) {
-		size_t n = strlen(s + 5);
-
-		if (n == 0 || n >= VDPA_NAME_MAX) {
-			uvdpa_errf(err, errlen,
-				"port %s: pair:NAME needs the name of the peer device (1..%d characters)",
-				s, VDPA_NAME_MAX - 1);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strncmp(s, "tap:", 4)) {
-		if (!ifname_valid(s + 4)) {
-			uvdpa_errf(err, errlen,
-				"port %s: tap:IFNAME needs an interface name of 1..15 characters "
-				"without '/', ':' or blanks", s);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	uvdpa_errf(err, errlen, "port %s is unknown: use loopback, pair:NAME, tap:IFNAME, sink or source",
-		s);
-	return -EINVAL;
 }
 
 int cmd_parse_name(const char *what, const char *s, char *out, char *err, size_t errlen)
@@ -351,18 +253,14 @@ static int copy_string(const char *what, const char *s, char *out, size_t size, 
 	return 0;
 }
 
-static void list_keywords(const struct cmd_keyword *kw, size_t n, char *buf, size_t len)
+static const char *list_keywords(const struct cmd_keyword *kw, size_t n, char *buf, size_t len)
 {
-	size_t used = 0;
+	struct uvdpa_join j;
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < len; i++) {
-		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", kw[i].word);
-
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
+	uvdpa_join_init(&j, buf, len, ", ");
+	for (size_t i = 0; i < n; i++)
+		uvdpa_join_add(&j, kw[i].word);
+	return buf;
 }
 
 int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *cfg,
@@ -381,9 +279,9 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 		if (kw < 0) {
 			char known[256];
 
-			list_keywords(add_keywords, ARRAY_SIZE(add_keywords), known, sizeof(known));
 			uvdpa_errf(err, errlen, "dev add: unknown attribute \"%s\": use %s", argv[i],
-				known);
+				   list_keywords(add_keywords, ARRAY_SIZE(add_keywords), known,
+						 sizeof(known)));
 			return -EINVAL;
 		}
 		if (seen & (1u << kw)) {
@@ -435,10 +333,8 @@ int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *
 				memcpy(cfg->devargs, val, strlen(val) + 1);
 			break;
 		case ADD_PORT:
-			ret = cmd_parse_port(val, err, errlen);
-			if (!ret)
-				ret = copy_string("port", val, cfg->port, sizeof(cfg->port), err,
-						  errlen);
+			/* One grammar, the model's: it checks the port at dev add. */
+			ret = copy_string("port", val, cfg->port, sizeof(cfg->port), err, errlen);
 			break;
 		case ADD_FILE:
 			ret = copy_string("file", val, cfg->file, sizeof(cfg->file), err, errlen);
@@ -635,7 +531,7 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 		}
 		return 0;
 	}
-	if (!ifname_valid(argv[2])) {
+	if (!uvdpa_ifname_valid(argv[2], strlen(argv[2]))) {
 		uvdpa_errf(err, errlen,
 			"tap interface name %s is invalid: use 1..15 characters without '/', ':' "
 			"or blanks", argv[2]);

@@ -3,7 +3,6 @@
  * renders the result the way the kernel's `vdpa` tool does. */
 #include <errno.h>
 #include <endian.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_net.h>
 
+#include "core/util.h"
 #include "daemon/cmd_internal.h"
 #include "daemon/commands.h"
 #include "uvdpa/log.h"
@@ -61,16 +61,10 @@ const char *cmd_usage(void)
 	return usage_text;
 }
 
-static int __attribute__((format(printf, 3, 4)))
-fail(struct cmd_ctx *c, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->res->error, sizeof(c->res->error), fmt, ap);
-	va_end(ap);
-	return ret;
-}
+/* Explains the failure in the result (uvdpa_errf, as everywhere) and
+ * evaluates to ret: return fail(c, -EINVAL, "...", ...). */
+#define fail(c, ret, ...) \
+	(uvdpa_errf((c)->res->error, sizeof((c)->res->error), __VA_ARGS__), (ret))
 
 static int set_output(struct cmd_ctx *c, const char *text)
 {
@@ -109,49 +103,87 @@ static json_t *new_section(const char *section, json_t **inner)
 	return root;
 }
 
-/* "a, b, c" of the registered names, or "none". */
-static void list_devices(char *buf, size_t len)
+/* ---- Registered objects by name ---- */
+
+/* What the commands look up and list by name: devices and mgmtdevs, so
+ * "not found (devices: a, b)" and "show [NAME]" are written once. */
+struct obj_kind {
+	const char *what, *plural;	/* "device", "devices" */
+	void *(*find)(const char *name);
+	void *(*first)(void);
+	void *(*next)(void *obj);
+	const char *(*name)(void *obj);
+};
+
+static void *device_find(const char *name)
 {
-	struct vdpa_device *d;
-	size_t used = 0;
-
-	buf[0] = '\0';
-	vdpa_device_foreach(d) {
-		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", d->name);
-
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-	if (!used)
-		snprintf(buf, len, "none");
+	return vdpa_device_find(name);
 }
 
-static void list_mgmtdevs(char *buf, size_t len)
+static void *device_first(void)
 {
-	size_t used = 0;
+	return vdpa_device_first();
+}
 
-	buf[0] = '\0';
-	for (struct vdpa_mgmtdev *m = vdpa_mgmtdev_first(); m; m = m->next) {
-		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", m->name);
+static void *device_next(void *obj)
+{
+	return ((struct vdpa_device *)obj)->next;
+}
 
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-	if (!used)
-		snprintf(buf, len, "none");
+static const char *device_name(void *obj)
+{
+	return ((struct vdpa_device *)obj)->name;
+}
+
+static void *mgmtdev_find(const char *name)
+{
+	return vdpa_mgmtdev_find(name);
+}
+
+static void *mgmtdev_first(void)
+{
+	return vdpa_mgmtdev_first();
+}
+
+static void *mgmtdev_next(void *obj)
+{
+	return ((struct vdpa_mgmtdev *)obj)->next;
+}
+
+static const char *mgmtdev_name(void *obj)
+{
+	return ((struct vdpa_mgmtdev *)obj)->name;
+}
+
+static const struct obj_kind devices = {
+	"device", "devices", device_find, device_first, device_next, device_name,
+};
+
+static const struct obj_kind mgmtdevs = {
+	"mgmtdev", "mgmtdevs", mgmtdev_find, mgmtdev_first, mgmtdev_next, mgmtdev_name,
+};
+
+/* The object called name, or NULL with "not found (devices: a, b)" set. */
+static void *find_obj(struct cmd_ctx *c, const struct obj_kind *k, const char *name)
+{
+	void *obj = k->find(name);
+	char known[512];
+	struct uvdpa_join j;
+
+	if (obj)
+		return obj;
+	uvdpa_join_init(&j, known, sizeof(known), ", ");
+	for (void *o = k->first(); o; o = k->next(o))
+		uvdpa_join_add(&j, k->name(o));
+	uvdpa_errf(c->res->error, sizeof(c->res->error), "%s %s not found (%s: %s)", k->what, name,
+		   k->plural, uvdpa_join_str(&j, "none"));
+	return NULL;
 }
 
 static int find_device(struct cmd_ctx *c, const char *name, struct vdpa_device **out)
 {
-	char known[512];
-
-	*out = vdpa_device_find(name);
-	if (*out)
-		return 0;
-	list_devices(known, sizeof(known));
-	return fail(c, -ENODEV, "device %s not found (devices: %s)", name, known);
+	*out = find_obj(c, &devices, name);
+	return *out ? 0 : -ENODEV;
 }
 
 static int no_more_args(struct cmd_ctx *c, const char *cmd, int argc, char *const argv[], int max)
@@ -159,6 +191,31 @@ static int no_more_args(struct cmd_ctx *c, const char *cmd, int argc, char *cons
 	if (argc <= max)
 		return 0;
 	return fail(c, -EINVAL, "%s: unexpected \"%s\": see uvdpa help", cmd, argv[max]);
+}
+
+/* The kernel tool's "show [NAME]": {section: {name: to_json(obj)}} for
+ * the one object named in argv, or for all of them without a name. */
+static int show_one_or_all(struct cmd_ctx *c, const struct obj_kind *k, const char *cmd,
+			   const char *section, json_t *(*to_json)(void *obj),
+			   const char *const *line_keys, int argc, char *const argv[])
+{
+	void *one = NULL;
+	json_t *root, *sect;
+
+	if (no_more_args(c, cmd, argc, argv, 1))
+		return -EINVAL;
+	if (argc == 1 && !(one = find_obj(c, k, argv[0])))
+		return -ENODEV;
+	root = new_section(section, &sect);
+	if (!root)
+		return fail(c, -ENOMEM, "out of memory");
+	for (void *o = one ? one : k->first(); o; o = one ? NULL : k->next(o)) {
+		if (json_object_set_new(sect, k->name(o), to_json(o)) < 0) {
+			json_decref(root);
+			return fail(c, -ENOMEM, "out of memory");
+		}
+	}
+	return emit(c, root, line_keys);
 }
 
 /* ---- Device queries ---- */
@@ -218,8 +275,9 @@ static int set_str(json_t *obj, const char *key, const char *v)
 
 /* ---- mgmtdev show ---- */
 
-static json_t *mgmtdev_json(const struct vdpa_mgmtdev *m)
+static json_t *mgmtdev_json(void *mgmtdev)
 {
+	const struct vdpa_mgmtdev *m = mgmtdev;
 	json_t *obj = json_object(), *classes = json_array();
 	enum vdpa_dev_type ftype = VDPA_TYPE_NONE;
 
@@ -254,29 +312,9 @@ static int cmd_mgmtdev_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const char *const line_keys[] = { "supported_classes", "max_supported_vqs",
 						 "dev_features", NULL };
-	json_t *root, *sect;
-	struct vdpa_mgmtdev *m;
 
-	if (no_more_args(c, "mgmtdev show", argc, argv, 1))
-		return -EINVAL;
-	if (argc == 1 && !vdpa_mgmtdev_find(argv[0])) {
-		char known[512];
-
-		list_mgmtdevs(known, sizeof(known));
-		return fail(c, -ENODEV, "mgmtdev %s not found (mgmtdevs: %s)", argv[0], known);
-	}
-	root = new_section("mgmtdev", &sect);
-	if (!root)
-		return fail(c, -ENOMEM, "out of memory");
-	for (m = vdpa_mgmtdev_first(); m; m = m->next) {
-		if (argc == 1 && strcmp(m->name, argv[0]))
-			continue;
-		if (json_object_set_new(sect, m->name, mgmtdev_json(m)) < 0) {
-			json_decref(root);
-			return fail(c, -ENOMEM, "out of memory");
-		}
-	}
-	return emit(c, root, line_keys);
+	return show_one_or_all(c, &mgmtdevs, "mgmtdev show", "mgmtdev", mgmtdev_json, line_keys,
+			       argc, argv);
 }
 
 static int cmd_mgmtdev_help(struct cmd_ctx *c, int argc, char *const argv[])
@@ -292,8 +330,9 @@ static const struct cmd_entry mgmtdev_cmds[] = {
 
 /* ---- dev show ---- */
 
-static json_t *dev_json(struct vdpa_device *dev)
+static json_t *dev_json(void *device)
 {
+	struct vdpa_device *dev = device;
 	struct vdpa_bind_status st;
 	json_t *obj = json_object();
 	uint32_t max_vqs = device_max_vqs(dev);
@@ -336,28 +375,7 @@ static json_t *dev_json(struct vdpa_device *dev)
 
 static int cmd_dev_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	struct vdpa_device *dev = NULL;
-	json_t *root, *sect;
-
-	if (no_more_args(c, "dev show", argc, argv, 1))
-		return -EINVAL;
-	if (argc == 1 && find_device(c, argv[0], &dev) < 0)
-		return -ENODEV;
-	root = new_section("dev", &sect);
-	if (!root)
-		return fail(c, -ENOMEM, "out of memory");
-	if (dev) {
-		if (json_object_set_new(sect, dev->name, dev_json(dev)) < 0)
-			goto oom;
-	} else {
-		vdpa_device_foreach(dev)
-			if (json_object_set_new(sect, dev->name, dev_json(dev)) < 0)
-				goto oom;
-	}
-	return emit(c, root, NULL);
-oom:
-	json_decref(root);
-	return fail(c, -ENOMEM, "out of memory");
+	return show_one_or_all(c, &devices, "dev show", "dev", dev_json, NULL, argc, argv);
 }
 
 /* ---- dev config show ---- */
@@ -424,8 +442,9 @@ static int blk_config_json(struct vdpa_device *dev, json_t *obj)
 	return ret ? -ENOMEM : 0;
 }
 
-static json_t *config_json(struct vdpa_device *dev)
+static json_t *config_json(void *device)
 {
+	struct vdpa_device *dev = device;
 	enum vdpa_dev_type t = device_type(dev);
 	struct vdpa_bind_status st;
 	json_t *obj = json_object();
@@ -451,28 +470,9 @@ static json_t *config_json(struct vdpa_device *dev)
 static int cmd_dev_config_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const char *const line_keys[] = { "negotiated_features", NULL };
-	struct vdpa_device *dev = NULL;
-	json_t *root, *sect;
 
-	if (no_more_args(c, "dev config show", argc, argv, 1))
-		return -EINVAL;
-	if (argc == 1 && find_device(c, argv[0], &dev) < 0)
-		return -ENODEV;
-	root = new_section("config", &sect);
-	if (!root)
-		return fail(c, -ENOMEM, "out of memory");
-	if (dev) {
-		if (json_object_set_new(sect, dev->name, config_json(dev)) < 0)
-			goto oom;
-	} else {
-		vdpa_device_foreach(dev)
-			if (json_object_set_new(sect, dev->name, config_json(dev)) < 0)
-				goto oom;
-	}
-	return emit(c, root, line_keys);
-oom:
-	json_decref(root);
-	return fail(c, -ENOMEM, "out of memory");
+	return show_one_or_all(c, &devices, "dev config show", "config", config_json, line_keys,
+			       argc, argv);
 }
 
 static int cmd_dev_config_help(struct cmd_ctx *c, int argc, char *const argv[])
@@ -504,14 +504,13 @@ static const char *queue_type(struct vdpa_device *dev, uint32_t qidx)
 static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const struct cmd_keyword qidx_kw[] = { { "qidx", true } };
-	struct vdpa_stat_name names[MAX_STATS];
-	struct vdpa_stat stats[MAX_STATS];
+	struct vdpa_vq_stats st;
 	struct vdpa_device *dev;
 	json_t *root, *sect, *obj;
 	uint32_t max_vqs;
 	uint64_t qidx;
 	const char *qt;
-	int nnames, nstats, i, ret;
+	int i, ret;
 
 	if (argc < 1)
 		return fail(c, -EINVAL, "dev vstats show: the device is missing: "
@@ -535,21 +534,13 @@ static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 				    max_vqs - 1);
 		return ret;
 	}
-	if (!dev->ops || !dev->ops->get_stats_names || !dev->ops->get_stats)
+	if (!dev->ops || !dev->ops->get_vq_stats)
 		return fail(c, -EOPNOTSUPP, "device %s has no queue statistics", dev->name);
-	memset(names, 0, sizeof(names));
-	nnames = dev->ops->get_stats_names(dev, names, MAX_STATS);
-	if (nnames < 0)
-		return fail(c, nnames, "device %s: cannot read statistics names: %s", dev->name,
-			    strerror(-nnames));
-	if (nnames > MAX_STATS)
-		nnames = MAX_STATS;
-	nstats = dev->ops->get_stats(dev, (uint16_t)qidx, stats, MAX_STATS);
-	if (nstats < 0)
-		return fail(c, nstats, "device %s: cannot read statistics of queue %llu: %s",
-			    dev->name, (unsigned long long)qidx, strerror(-nstats));
-	if (nstats > MAX_STATS)
-		nstats = MAX_STATS;
+	memset(&st, 0, sizeof(st));
+	ret = dev->ops->get_vq_stats(dev, (uint16_t)qidx, &st);
+	if (ret < 0)
+		return fail(c, ret, "device %s: cannot read statistics of queue %llu: %s",
+			    dev->name, (unsigned long long)qidx, strerror(-ret));
 
 	root = new_section("vstats", &sect);
 	obj = json_object();
@@ -560,15 +551,9 @@ static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 	if (qt)
 		ret |= set_str(obj, "queue_type", qt);
 	ret |= set_int(obj, "queue_index", qidx);
-	for (i = 0; i < nstats; i++) {
-		char name[sizeof(names[0].name) + 1];
-
-		if (stats[i].id >= (uint64_t)nnames)
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)sizeof(names[0].name),
-			 names[stats[i].id].name);
-		ret |= set_int(obj, name, stats[i].value);
-	}
+	for (i = 0; i < VDPA_VQ_STAT_NUM; i++)
+		if (st.valid & (1ull << i))
+			ret |= set_int(obj, vdpa_vq_stat_name((enum vdpa_vq_stat)i), st.value[i]);
 	if (ret)
 		goto oom;
 	return emit(c, root, NULL);
@@ -599,13 +584,9 @@ static int cmd_dev_add(struct cmd_ctx *c, int argc, char *const argv[])
 	ret = cmd_parse_dev_add(argc, argv, &cfg, mname, c->res->error, sizeof(c->res->error));
 	if (ret < 0)
 		return ret;
-	m = vdpa_mgmtdev_find(mname);
-	if (!m) {
-		char known[512];
-
-		list_mgmtdevs(known, sizeof(known));
-		return fail(c, -ENODEV, "mgmtdev %s not found (mgmtdevs: %s)", mname, known);
-	}
+	m = find_obj(c, &mgmtdevs, mname);
+	if (!m)
+		return -ENODEV;
 	if ((cfg.attrs & VDPA_ATTR_NUM_QUEUES) && m->max_supported_vqs &&
 	    cfg.num_queues > m->max_supported_vqs)
 		return fail(c, -EINVAL, "num_queues %u is too large: mgmtdev %s supports at most %u "
@@ -704,8 +685,8 @@ static int dispatch(struct cmd_ctx *c, const char *what, const struct cmd_entry 
 		    int argc, char *const argv[])
 {
 	struct cmd_keyword kw[16];
+	struct uvdpa_join j;
 	char known[256];
-	size_t used = 0;
 	int i;
 
 	if (n > ARRAY_SIZE(kw))
@@ -715,15 +696,9 @@ static int dispatch(struct cmd_ctx *c, const char *what, const struct cmd_entry 
 	i = cmd_keyword_match(argv[0], kw, n);
 	if (i >= 0)
 		return table[i].fn(c, argc - 1, argv + 1);
-	known[0] = '\0';
-	for (size_t k = 0; k < n; k++) {
-		int w = snprintf(known + used, sizeof(known) - used, "%s%s", k ? ", " : "",
-				 table[k].kw.word);
-
-		if (w < 0 || (size_t)w >= sizeof(known) - used)
-			break;
-		used += (size_t)w;
-	}
+	uvdpa_join_init(&j, known, sizeof(known), ", ");
+	for (size_t k = 0; k < n; k++)
+		uvdpa_join_add(&j, table[k].kw.word);
 	return fail(c, -EINVAL, "%s \"%s\" is unknown: use %s", what, argv[0], known);
 }
 
@@ -799,7 +774,7 @@ int cmd_execute(const struct cmd_env *env, int argc, char *const argv[], bool js
 		return fail(&c, -EINVAL, "no command: use mgmtdev or dev (uvdpa help)");
 	ret = dispatch(&c, "object", objects, ARRAY_SIZE(objects), argc, argv);
 	if (ret < 0 && !res->error[0])
-		fail(&c, ret, "%s", strerror(-ret));
+		uvdpa_errf(res->error, sizeof(res->error), "%s", strerror(-ret));
 	if (ret < 0) {
 		/* Nothing half-printed on failure. */
 		free(res->output);

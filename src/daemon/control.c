@@ -3,6 +3,7 @@
  * splitting. See control.h for the wire format. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -364,8 +365,8 @@ static void conn_handle_input(struct ctl_conn *c)
 	if (!c->closing && c->in_len >= CTL_MAX_REQUEST) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg), "request too large: more than %d bytes without a newline",
-			 CTL_MAX_REQUEST - 1);
+		uvdpa_errf(msg, sizeof(msg), "request too large: more than %d bytes without a newline",
+			   CTL_MAX_REQUEST - 1);
 		LOG_DEBUG(TAG, "client fd %d: %s", c->fd, msg);
 		conn_queue_response(c, EMSGSIZE, "", msg);
 		c->discarding = true;
@@ -931,4 +932,47 @@ out:
 	*argc_out = argc;
 	*argv_out = argv;
 	return 0;
+}
+
+/* uvdpa -b FILE and uvdpad -c FILE read commands the same way, so a file
+ * that works for one works for the other and errors point at FILE:LINE
+ * alike. */
+int ctl_run_file(const char *prog, const char *path, ctl_line_fn run, void *opaque)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+	const char *shown = strcmp(path, "-") ? path : "<stdin>";
+	unsigned int lineno = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+
+	if (!f) {
+		ret = -errno;
+		fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, strerror(errno));
+		return ret;
+	}
+	while (!ret && getline(&line, &cap, f) >= 0) {
+		char where[PATH_MAX + 32], err[256];
+		char **argv;
+		int argc;
+
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
+		ret = ctl_split_line(line, &argc, &argv, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, where, err);
+			break;
+		}
+		if (argc)
+			ret = run(opaque, argc, argv, where);
+		ctl_argv_free(argc, argv);
+	}
+	if (!ret && ferror(f)) {
+		ret = -EIO;
+		fprintf(stderr, "%s: error reading %s\n", prog, shown);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return ret;
 }

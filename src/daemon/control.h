@@ -76,4 +76,14 @@ void ctl_client_close(struct ctl_client *c);
 int ctl_split_line(const char *line, int *argc, char ***argv, char *err, size_t errlen);
 void ctl_argv_free(int argc, char **argv);
 
+/* Runs one command of a file; where is "FILE:LINE" for messages. Non-zero
+ * stops the file. */
+typedef int (*ctl_line_fn)(void *opaque, int argc, char **argv, const char *where);
+
+/* Runs the file at path ("-": stdin) line by line (ctl_split_line; blank
+ * and comment lines skipped) until run returns non-zero. Problems with the
+ * file itself go to stderr after "prog: ". Returns 0, run's first non-zero
+ * value, or a negative errno (unreadable file, a line that does not split). */
+int ctl_run_file(const char *prog, const char *path, ctl_line_fn run, void *opaque);
+
 #endif

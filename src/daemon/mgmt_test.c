@@ -1,12 +1,12 @@
 /* Test-only management devices (uvdpad --test-mgmtdev): test/null creates
- * network devices and test/null-blk block devices that have a config space,
- * features, queues and per-queue statistics but move no data. They let the
- * command interpreter, the control protocol and bindings be exercised with
- * no device model and no hardware. */
+ * network devices and test/null-blk block devices, fake devices
+ * (src/testing/fakedev.c) with a config space, features, queues and
+ * per-queue statistics but no datapath. They let the command interpreter,
+ * the control protocol and bindings be exercised with no device model and
+ * no hardware. This file only turns mgmtdev requests into fake devices. */
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <linux/virtio_blk.h>
@@ -15,6 +15,8 @@
 #include <linux/virtio_ring.h>
 
 #include "daemon/mgmt.h"
+#include "testing/fakedev.h"
+#include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
 
 #define NULL_MAX_VQS 64
@@ -30,122 +32,34 @@
 	 BIT(VIRTIO_BLK_F_FLUSH) | BIT(VIRTIO_BLK_F_MQ) | BIT(VIRTIO_BLK_F_RO) |          \
 	 BIT(VIRTIO_F_VERSION_1))
 
-static const char *const null_stat_names[] = { "received_desc", "completed_desc" };
-
-struct null_dev {
-	struct vdpa_device vdpa;
-	uint64_t features;
-	uint16_t queues;	/* pairs (net) or queues (blk) */
-	union {
-		struct virtio_net_config net;
-		struct virtio_blk_config blk;
-	} cfg;
-	uint64_t stats[NULL_MAX_VQS][2];
-};
-
 static unsigned int null_count;	/* for default MACs */
 
-static int null_get_queue_num(struct vdpa_device *dev, uint32_t *n)
+/* A fake device with no datapath (src/testing/fakedev.c), registered. */
+static int null_add(const struct vdpa_dev_add_config *cfg, enum vdpa_dev_type type,
+		    uint64_t features, uint32_t queues, const void *config, uint32_t config_len,
+		    char *err, size_t errlen)
 {
-	struct null_dev *nd = dev->priv;
+	struct fakedev_params p = {
+		.name = cfg->name,
+		.type = type,
+		.features = features,
+		.queues = queues,
+		.config = config,
+		.config_len = config_len,
+	};
+	struct fakedev *f = fakedev_new(&p);
+	struct vdpa_device *dev;
+	int ret;
 
-	*n = nd->queues;
-	return 0;
-}
-
-static int null_get_features(struct vdpa_device *dev, uint64_t *f)
-{
-	struct null_dev *nd = dev->priv;
-
-	*f = nd->features;
-	return 0;
-}
-
-static int null_get_dev_type(struct vdpa_device *dev, enum vdpa_dev_type *t)
-{
-	*t = dev->type;
-	return 0;
-}
-
-static int null_get_config(struct vdpa_device *dev, uint8_t *buf, uint32_t off, uint32_t len)
-{
-	struct null_dev *nd = dev->priv;
-	size_t size = dev->type == VDPA_TYPE_NET ? sizeof(nd->cfg.net) : sizeof(nd->cfg.blk);
-
-	if (off > size || len > size - off)
-		return -EINVAL;
-	memcpy(buf, (uint8_t *)&nd->cfg + off, len);
-	return 0;
-}
-
-static int null_get_stats_names(struct vdpa_device *dev, struct vdpa_stat_name *names,
-				unsigned int n)
-{
-	unsigned int i, count = sizeof(null_stat_names) / sizeof(null_stat_names[0]);
-
-	for (i = 0; names && i < n && i < count; i++)
-		snprintf(names[i].name, sizeof(names[i].name), "%s", null_stat_names[i]);
-	return (int)count;
-}
-
-static int null_get_stats(struct vdpa_device *dev, uint16_t vring, struct vdpa_stat *stats,
-			  unsigned int n)
-{
-	struct null_dev *nd = dev->priv;
-	unsigned int i;
-
-	if (vring >= NULL_MAX_VQS)
-		return -EINVAL;
-	for (i = 0; i < n && i < 2; i++) {
-		stats[i].id = i;
-		stats[i].value = nd->stats[vring][i];
-	}
-	return (int)i;
-}
-
-static int null_reset_stats(struct vdpa_device *dev, uint16_t vring)
-{
-	struct null_dev *nd = dev->priv;
-
-	if (vring >= NULL_MAX_VQS)
-		return -EINVAL;
-	memset(nd->stats[vring], 0, sizeof(nd->stats[vring]));
-	return 0;
-}
-
-static const struct vdpa_device_ops null_ops = {
-	.get_queue_num = null_get_queue_num,
-	.get_features = null_get_features,
-	.get_dev_type = null_get_dev_type,
-	.get_config = null_get_config,
-	.get_stats_names = null_get_stats_names,
-	.get_stats = null_get_stats,
-	.reset_stats = null_reset_stats,
-};
-
-static struct null_dev *null_new(const struct vdpa_dev_add_config *cfg, enum vdpa_dev_type type)
-{
-	struct null_dev *nd = calloc(1, sizeof(*nd));
-
-	if (!nd)
-		return NULL;
-	memcpy(nd->vdpa.name, cfg->name, sizeof(nd->vdpa.name));
-	nd->vdpa.type = type;
-	nd->vdpa.ops = &null_ops;
-	nd->vdpa.priv = nd;
-	nd->vdpa.vendor_id = 0;		/* as the kernel's vdpa_sim */
-	nd->vdpa.max_vq_size = NULL_VQ_SIZE;
-	return nd;
-}
-
-static int null_register(struct null_dev *nd, char *err, size_t errlen)
-{
-	int ret = vdpa_device_register(&nd->vdpa);
-
+	if (!f)
+		return -errno;
+	dev = fakedev_vdpa(f);
+	dev->vendor_id = 0;		/* as the kernel's vdpa_sim */
+	dev->max_vq_size = NULL_VQ_SIZE;
+	ret = vdpa_device_register(dev);
 	if (ret < 0) {
-		snprintf(err, errlen, "cannot register device %s: %s", nd->vdpa.name,
-			 strerror(-ret));
-		free(nd);
+		uvdpa_errf(err, errlen, "cannot register device %s: %s", cfg->name, strerror(-ret));
+		fakedev_free(f);
 	}
 	return ret;
 }
@@ -153,74 +67,70 @@ static int null_register(struct null_dev *nd, char *err, size_t errlen)
 static int null_net_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 			size_t errlen)
 {
-	struct null_dev *nd = null_new(cfg, VDPA_TYPE_NET);
 	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x00, 0x00, 0x00 };
+	uint8_t config[FAKEDEV_CONFIG_MAX];
+	uint32_t queues = (cfg->attrs & VDPA_ATTR_MAX_VQP) ? cfg->max_vqp : 1;
+	uint32_t len;
 
-	if (!nd)
-		return -ENOMEM;
-	nd->features = (cfg->attrs & VDPA_ATTR_FEATURES) ? cfg->device_features : NULL_NET_FEATURES;
-	nd->queues = (cfg->attrs & VDPA_ATTR_MAX_VQP) ? cfg->max_vqp : 1;
 	null_count++;
 	mac[4] = (uint8_t)(null_count >> 8);
 	mac[5] = (uint8_t)null_count;
-	memcpy(nd->cfg.net.mac, (cfg->attrs & VDPA_ATTR_MAC) ? cfg->mac : mac, 6);
-	nd->cfg.net.status = htole16(VIRTIO_NET_S_LINK_UP);
-	nd->cfg.net.max_virtqueue_pairs = htole16(nd->queues);
-	nd->cfg.net.mtu = htole16((cfg->attrs & VDPA_ATTR_MTU) ? cfg->mtu : 1500);
-	return null_register(nd, err, errlen);
+	len = fakedev_net_config(config, (cfg->attrs & VDPA_ATTR_MAC) ? cfg->mac : mac,
+				 (uint16_t)queues, (cfg->attrs & VDPA_ATTR_MTU) ? cfg->mtu : 1500);
+	return null_add(cfg, VDPA_TYPE_NET,
+			(cfg->attrs & VDPA_ATTR_FEATURES) ? cfg->device_features : NULL_NET_FEATURES,
+			queues, config, len, err, errlen);
 }
 
 static int null_blk_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 			size_t errlen)
 {
-	struct null_dev *nd = null_new(cfg, VDPA_TYPE_BLK);
+	uint8_t config[FAKEDEV_CONFIG_MAX];
+	uint32_t queues = (cfg->attrs & VDPA_ATTR_NUM_QUEUES) ? cfg->num_queues : 1;
+	uint64_t features = (cfg->attrs & VDPA_ATTR_FEATURES) ? cfg->device_features :
+								   NULL_BLK_FEATURES & ~BIT(VIRTIO_BLK_F_RO);
+	uint32_t len;
 
-	if (!nd)
-		return -ENOMEM;
-	nd->features = (cfg->attrs & VDPA_ATTR_FEATURES) ? cfg->device_features :
-							    NULL_BLK_FEATURES & ~BIT(VIRTIO_BLK_F_RO);
 	if (cfg->readonly)
-		nd->features |= BIT(VIRTIO_BLK_F_RO);
-	nd->queues = (cfg->attrs & VDPA_ATTR_NUM_QUEUES) ? cfg->num_queues : 1;
-	nd->cfg.blk.capacity =
-		htole64(((cfg->attrs & VDPA_ATTR_CAPACITY) ? cfg->capacity : 1ull << 30) / 512);
-	nd->cfg.blk.size_max = htole32(4096);
-	nd->cfg.blk.seg_max = htole32(32);
-	nd->cfg.blk.blk_size = htole32(512);
-	nd->cfg.blk.num_queues = htole16(nd->queues);
-	return null_register(nd, err, errlen);
+		features |= BIT(VIRTIO_BLK_F_RO);
+	len = fakedev_blk_config(config,
+				 (cfg->attrs & VDPA_ATTR_CAPACITY) ? cfg->capacity : 1ull << 30,
+				 (uint16_t)queues);
+	return null_add(cfg, VDPA_TYPE_BLK, features, queues, config, len, err, errlen);
 }
 
 static int null_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 {
 	vdpa_device_unregister(dev);
-	free(dev->priv);
+	fakedev_free(fakedev_of(dev));
 	return 0;
 }
 
 static int null_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 		    const struct vdpa_dev_set_config *cfg, char *err, size_t errlen)
 {
-	struct null_dev *nd = dev->priv;
+	uint8_t *config = fakedev_config(fakedev_of(dev), NULL);
+	struct virtio_net_config *net = (struct virtio_net_config *)config;
+	struct virtio_blk_config *blk = (struct virtio_blk_config *)config;
 
 	if (dev->type == VDPA_TYPE_NET) {
 		if (cfg->attrs & VDPA_SET_CAPACITY) {
-			snprintf(err, errlen, "device %s is a network device: capacity does not apply",
+			uvdpa_errf(err, errlen, "device %s is a network device: capacity does not apply",
 				 dev->name);
 			return -EINVAL;
 		}
 		if (cfg->attrs & VDPA_SET_MAC)
-			memcpy(nd->cfg.net.mac, cfg->mac, 6);
+			memcpy(net->mac, cfg->mac, 6);
 		if (cfg->attrs & VDPA_SET_LINK)
-			nd->cfg.net.status = htole16(cfg->link_up ? VIRTIO_NET_S_LINK_UP : 0);
+			net->status = htole16(cfg->link_up ? VIRTIO_NET_S_LINK_UP : 0);
 		return 0;
 	}
 	if (cfg->attrs & (VDPA_SET_MAC | VDPA_SET_LINK)) {
-		snprintf(err, errlen, "device %s is a block device: mac and link do not apply",
+		uvdpa_errf(err, errlen, "device %s is a block device: mac and link do not apply",
 			 dev->name);
 		return -EINVAL;
 	}
-	nd->cfg.blk.capacity = htole64(cfg->capacity / 512);
+	blk->capacity = htole64(cfg->capacity / 512);
 	return 0;
 }
 

@@ -16,11 +16,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
+#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "uvdpa/event_loop.h"
 #include "uvdpa/log.h"
+#include "uvdpa/pci.h"
+#include "uvdpa/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "uvdpad"
@@ -60,12 +65,9 @@ static void usage(FILE *f)
 
 static int parse_count(const char *opt, const char *s, unsigned int max, unsigned int *out)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > max || s[0] == '-') {
+	if (uvdpa_parse_u64(s, 10, 1, max, &v) < 0) {
 		fprintf(stderr, "uvdpad: %s %s: use 1..%u\n", opt, s, max);
 		return -1;
 	}
@@ -228,44 +230,30 @@ static int run_command(int argc, char **argv, const char *where, bool print)
 	return ret;
 }
 
+static int run_config_line(void *print, int argc, char **argv, const char *where)
+{
+	return run_command(argc, argv, where, *(bool *)print);
+}
+
 static int run_config(const char *path, bool print)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-	const char *shown = strcmp(path, "-") ? path : "<stdin>";
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned int lineno = 0;
-	int ret = 0;
+	return ctl_run_file("uvdpad", path, run_config_line, &print);
+}
 
-	if (!f) {
-		fprintf(stderr, "uvdpad: cannot read %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char where[PATH_MAX + 32], err[256];
-		char **argv;
-		int argc;
+/* The drivers and what they share: the relay pool (relays threads). */
+static int start_drivers(unsigned int relays, char *err, size_t errlen)
+{
+	int ret = relay_pool_init(relays);
 
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%u", shown, lineno);
-		ret = ctl_split_line(line, &argc, &argv, err, sizeof(err));
-		if (ret < 0) {
-			fprintf(stderr, "uvdpad: %s: %s\n", where, err);
-			break;
-		}
-		if (argc)
-			ret = run_command(argc, argv, where, print);
-		ctl_argv_free(argc, argv);
-		if (ret < 0)
-			break;
+	if (ret < 0 && ret != -EALREADY) {
+		uvdpa_errf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
+		return ret;
 	}
-	if (ret == 0 && ferror(f)) {
-		ret = -EIO;
-		fprintf(stderr, "uvdpad: error reading %s\n", shown);
+	ret = ifcvf_drivers_register();
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
+		relay_pool_fini();
 	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
 	return ret;
 }
 
@@ -304,18 +292,11 @@ static void handle_request(void *opaque, const struct ctl_request *req, struct c
 
 	if (uvdpa_log_get_level() >= UVDPA_LOG_DEBUG) {
 		char line[512];
-		size_t used = 0;
 
-		line[0] = '\0';
-		for (int i = 0; i < req->argc && used < sizeof(line); i++) {
-			int n = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "",
-					 req->argv[i]);
-
-			if (n < 0)
-				break;
-			used += (size_t)n;
-		}
-		LOG_DEBUG(TAG, "request: %s%s", line, req->json ? " (json)" : "");
+		LOG_DEBUG(TAG, "request: %s%s",
+			  uvdpa_join(line, sizeof(line), " ", (const char *const *)req->argv,
+				     (size_t)req->argc),
+			  req->json ? " (json)" : "");
 	}
 	ret = cmd_execute(opaque, req->argc, req->argv, req->json, req->pretty, &res);
 	resp->status = ret < 0 ? -ret : 0;
@@ -402,9 +383,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
-	if (mgmt_emu_init(o.engines, o.poll, err, sizeof(err)) < 0 ||
-	    mgmt_pci_init(o.relays, err, sizeof(err)) < 0 ||
-	    mgmt_emu_register(err, sizeof(err)) < 0 || mgmt_pci_scan(o.sysfs, err, sizeof(err)) < 0 ||
+	if (start_drivers(o.relays, err, sizeof(err)) < 0 ||
+	    ifcvf_mgmtdevs_register(o.engines, o.poll, err, sizeof(err)) < 0 ||
+	    vdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
 	    (o.test_mgmtdev && mgmt_test_register() < 0)) {
 		fprintf(stderr, "uvdpad: %s\n", err[0] ? err : "cannot register the test mgmtdevs");
 		goto out;
@@ -432,8 +413,10 @@ out:
 	ctl_server_free(srv);
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
-	mgmt_pci_fini();
-	mgmt_emu_fini();
+	vdpa_pci_mgmtdev_fini();
+	ifcvf_mgmtdevs_unregister();
+	ifcvf_drivers_unregister();
+	relay_pool_fini();
 	if (sfd >= 0)
 		close(sfd);
 	ev_loop_free(loop);

@@ -1,6 +1,7 @@
 /* Test frontend backend channel (SET_BACKEND_REQ_FD): answers the backend's
  * CONFIG_CHANGE_MSG and VRING_HOST_NOTIFIER_MSG requests and counts them. */
 #include <errno.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +40,50 @@ static int send_ack(struct fe_conn *c, uint32_t request, uint64_t value)
 	return r;
 }
 
+void fe_notifier_unmap(struct fe_notifier *n)
+{
+	if (n->page)
+		munmap(n->page, n->size);
+	n->page = NULL;
+	n->size = 0;
+}
+
+/* Maps (fd >= 0) or drops the doorbell page of a vring: from here on its
+ * kicks are writes to the page, as a guest's to its device. */
+static int notifier_set(struct fe_conn *c, const struct vhost_user_vring_area *a, int fd)
+{
+	uint64_t idx = a->u64 & VHOST_USER_VRING_IDX_MASK;
+	struct fe_notifier *n;
+	void *page;
+
+	if (idx >= FE_MAX_VRINGS) {
+		LOG_WARN(TAG, "host notifier for vring %llu, beyond %u", (unsigned long long)idx,
+			 FE_MAX_VRINGS);
+		return -EINVAL;
+	}
+	n = &c->notifiers[idx];
+	fe_notifier_unmap(n);
+	if (fd < 0)
+		return 0;
+	if (a->size < sizeof(uint16_t) || a->size > (1u << 24) || (a->size & (a->size - 1))) {
+		LOG_WARN(TAG, "host notifier for vring %llu: page size %llu refused",
+			 (unsigned long long)idx, (unsigned long long)a->size);
+		return -EINVAL;
+	}
+	page = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a->offset);
+	if (page == MAP_FAILED) {
+		LOG_WARN(TAG, "host notifier for vring %llu: cannot map it: %s",
+			 (unsigned long long)idx, strerror(errno));
+		return -errno;
+	}
+	n->page = page;
+	n->size = a->size;
+	LOG_INFO(TAG, "host notifier for vring %llu mapped (%llu bytes at offset 0x%llx)",
+		 (unsigned long long)idx, (unsigned long long)a->size,
+		 (unsigned long long)a->offset);
+	return 0;
+}
+
 /* Returns the value to ack with: 0 handled, non-zero refused. */
 static uint64_t handle_request(struct fe_conn *c, struct vhost_user_msg *msg)
 {
@@ -64,8 +109,8 @@ static uint64_t handle_request(struct fe_conn *c, struct vhost_user_msg *msg)
 				 (unsigned long long)(a->u64 & VHOST_USER_VRING_IDX_MASK));
 			return 1;
 		}
-		/* We have no guest to map the doorbell into: accepting it is
-		 * what the backend needs to see; kicks keep using eventfds. */
+		if (notifier_set(c, a, nofd ? -1 : msg->fds[0]) < 0)
+			return 1;
 		c->backend.host_notifier++;
 		LOG_DEBUG(TAG, "host notifier vring %llu %s size %llu offset %llu",
 			  (unsigned long long)(a->u64 & VHOST_USER_VRING_IDX_MASK),

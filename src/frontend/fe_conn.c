@@ -354,6 +354,8 @@ int fe_conn_establish(struct fe_conn *c, int timeout_ms)
 
 void fe_conn_close(struct fe_conn *c)
 {
+	for (unsigned int i = 0; i < FE_MAX_VRINGS; i++)
+		fe_notifier_unmap(&c->notifiers[i]);
 	if (c->sock >= 0)
 		close(c->sock);
 	if (c->backend_fd >= 0)

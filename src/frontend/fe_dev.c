@@ -237,6 +237,7 @@ int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg)
 	dev->nvrings = 2 * cfg->queue_pairs;
 	for (i = 0; i < dev->nvrings; i++) {
 		r = fe_vring_alloc(&dev->vrings[i], &dev->mem, i, cfg->queue_size);
+		dev->vrings[i].notifier = &dev->conn.notifiers[i];
 		if (r < 0)
 			goto fail;
 	}
@@ -448,10 +449,10 @@ static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
 	struct vhost_user_vring_addr a;
 	int r;
 
-	r = fe_vring_reset(vr, dev->features & BIT(VIRTIO_RING_F_EVENT_IDX), dev->cfg.irq);
+	r = fe_vring_reset(vr, dev->features, dev->cfg.irq);
 	if (r < 0)
 		return r;
-	r = send_state(dev, VHOST_USER_SET_VRING_NUM, vr->index, vr->size);
+	r = send_state(dev, VHOST_USER_SET_VRING_NUM, vr->index, vr->vq.size);
 	if (r < 0)
 		return r;
 	r = send_state(dev, VHOST_USER_SET_VRING_BASE, vr->index, 0);
@@ -460,9 +461,9 @@ static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
 	memset(&a, 0, sizeof(a));
 	a.index = vr->index;
 	/* Without IOMMU_PLATFORM ring addresses are our user addresses. */
-	a.desc_user_addr = (uint64_t)(uintptr_t)vr->desc;
-	a.avail_user_addr = (uint64_t)(uintptr_t)vr->avail;
-	a.used_user_addr = (uint64_t)(uintptr_t)vr->used;
+	a.desc_user_addr = (uint64_t)(uintptr_t)vr->vq.desc;
+	a.avail_user_addr = (uint64_t)(uintptr_t)vr->vq.avail;
+	a.used_user_addr = (uint64_t)(uintptr_t)vr->vq.used;
 	r = fe_dev_request(dev, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
 	if (r < 0)
 		return r;
@@ -559,8 +560,8 @@ int fe_dev_stop(struct fe_dev *dev)
 		}
 		dev->vrings[i].stop_base = reply.payload.state.num;
 		LOG_DEBUG(TAG, "vring %u stopped at %u (avail %u, used %u)", i,
-			  reply.payload.state.num, dev->vrings[i].avail_idx,
-			  dev->vrings[i].last_used_idx);
+			  reply.payload.state.num, dev->vrings[i].vq.avail_idx,
+			  dev->vrings[i].vq.last_used_idx);
 	}
 	dev->running = false;
 	return ret;

@@ -38,6 +38,10 @@ struct net_queue {
 	uint64_t rx_arrived;	/* frames of this pair accounted for */
 	uint64_t rx_next_seq;	/* next sequence number expected */
 	uint64_t rx_gaps;	/* sequence numbers skipped (rx-only loss) */
+	struct fe_net_queue_stats st;	/* this pair's own rings */
+	/* Interrupt mode: the ring may be looked at (its call fired, or it
+	 * completed while being re-armed); cleared once it is drained. */
+	bool rx_ready, tx_ready;
 	/* mergeable RX packet being assembled */
 	uint16_t *mrg_heads;
 	uint32_t *mrg_lens;
@@ -190,7 +194,7 @@ static int rx_post_one(struct fe_net *net, struct net_queue *q)
 	unsigned int i;
 	int r;
 
-	r = fe_vring_desc_take(q->rx, net->rx_chain_descs, ids);
+	r = virtq_drv_desc_take(&q->rx->vq, net->rx_chain_descs, ids);
 	if (r < 0)
 		return r;
 	for (i = 0; i < net->rx_chain_descs; i++) {
@@ -205,9 +209,9 @@ static int rx_post_one(struct fe_net *net, struct net_queue *q)
 			len = need < len ? need : len;
 			need -= len;
 		}
-		fe_vring_desc_set(q->rx, ids[i], pool_gpa(&q->rx_pool, ids[i]), len, true);
+		virtq_drv_desc_set(&q->rx->vq, ids[i], pool_gpa(&q->rx_pool, ids[i]), len, true);
 	}
-	fe_vring_avail_push(q->rx, ids[0]);
+	virtq_drv_push(&q->rx->vq, ids[0]);
 	return 0;
 }
 
@@ -220,9 +224,9 @@ static void mark_rx(struct fe_net *net)
 
 static void rx_refill(struct fe_net *net, struct net_queue *q)
 {
-	while (q->rx->num_free >= net->rx_chain_descs && rx_post_one(net, q) == 0)
+	while (q->rx->vq.num_free >= net->rx_chain_descs && rx_post_one(net, q) == 0)
 		;
-	fe_vring_avail_publish(q->rx);
+	fe_vring_publish(q->rx);
 }
 
 static void account_seq(struct fe_net *net, struct net_queue *src, uint64_t seq)
@@ -235,6 +239,15 @@ static void account_seq(struct fe_net *net, struct net_queue *src, uint64_t seq)
 	} else {
 		net->st.rx_ooo++;
 	}
+}
+
+/* A good frame arrived on q's RX ring. */
+static void rx_good(struct fe_net *net, struct net_queue *q, uint32_t flen)
+{
+	net->st.rx_pkts++;
+	net->st.rx_bytes += flen;
+	q->st.rx_pkts++;
+	q->st.rx_bytes += flen;
 }
 
 static void rx_bad(struct fe_net *net, struct net_queue *q, const char *why, uint64_t seq)
@@ -267,8 +280,7 @@ static void rx_verify(struct fe_net *net, struct net_queue *q, const uint8_t *da
 		return;
 	}
 	if (!net->cfg.verify) {
-		net->st.rx_pkts++;
-		net->st.rx_bytes += flen;
+		rx_good(net, q, flen);
 		q->rx_arrived++;
 		return;
 	}
@@ -283,8 +295,7 @@ static void rx_verify(struct fe_net *net, struct net_queue *q, const uint8_t *da
 		return;
 	}
 	src->rx_arrived++;
-	net->st.rx_pkts++;
-	net->st.rx_bytes += flen;
+	rx_good(net, q, flen);
 	account_seq(net, src, seq);
 }
 
@@ -292,7 +303,7 @@ static void rx_verify(struct fe_net *net, struct net_queue *q, const uint8_t *da
 static uint32_t rx_gather_chain(struct fe_net *net, struct net_queue *q, uint16_t head,
 				uint32_t len, uint32_t at)
 {
-	uint16_t id = head, n = q->rx->chain_len[head], i;
+	uint16_t id = head, n = virtq_drv_chain_len(&q->rx->vq, head), i;
 
 	for (i = 0; i < n && len; i++) {
 		uint32_t cap = (!net->mrg && net->split_hdr && i == 0) ? net->hdr_len :
@@ -304,16 +315,9 @@ static uint32_t rx_gather_chain(struct fe_net *net, struct net_queue *q, uint16_
 		memcpy(net->scratch + at, pool_va(&q->rx_pool, id), take);
 		at += take;
 		len -= take;
-		id = q->rx->next[id];
+		id = virtq_drv_chain_next(&q->rx->vq, id);
 	}
 	return at;
-}
-
-static uint32_t rx_chain_capacity(struct fe_net *net, struct net_queue *q)
-{
-	if (net->mrg)
-		return q->rx_pool.buf_size;
-	return net->hdr_len + net->cfg.max_size;
 }
 
 static void rx_complete_mrg(struct fe_net *net, struct net_queue *q)
@@ -333,7 +337,7 @@ static void rx_complete_mrg(struct fe_net *net, struct net_queue *q)
 			rx_verify(net, q, net->scratch, at);
 	}
 	for (i = 0; i < q->mrg_got; i++)
-		fe_vring_chain_release(q->rx, q->mrg_heads[i]);
+		virtq_drv_chain_release(&q->rx->vq, q->mrg_heads[i]);
 	q->mrg_got = q->mrg_need = 0;
 }
 
@@ -344,45 +348,47 @@ static int rx_process(struct fe_net *net, struct net_queue *q, unsigned int *pro
 	for (n = 0; n < RX_BUDGET; n++) {
 		uint16_t head;
 		uint32_t len;
-		int r = fe_vring_used_pop(q->rx, &head, &len);
+		int r = virtq_drv_pop(&q->rx->vq, &head, &len);
 
-		if (r == 0)
+		if (r == 0) {
+			q->rx_ready = false;	/* drained what was announced */
 			break;
-		if (r < 0) {
+		}
+		if (r < 0 && r != -EMSGSIZE) {
 			net->st.ring_errors++;
 			return r;
 		}
 		(*progress)++;
-		if (len > rx_chain_capacity(net, q)) {
+		if (r == -EMSGSIZE) {
 			net->st.ring_errors++;
-			LOG_ERR(TAG, "pair %u: device wrote %u bytes into a %u-byte buffer",
-				q->pair, len, rx_chain_capacity(net, q));
-			fe_vring_chain_release(q->rx, head);
+			LOG_ERR(TAG, "pair %u: device wrote %u bytes into a %llu-byte buffer",
+				q->pair, len, (unsigned long long)q->rx->vq.chain_wlen[head]);
+			virtq_drv_chain_release(&q->rx->vq, head);
 			rx_bad(net, q, "used length", 0);
 			continue;
 		}
 		if (!net->mrg) {
-			if (q->rx->chain_len[head] == 1) {
+			if (virtq_drv_chain_len(&q->rx->vq, head) == 1) {
 				rx_verify(net, q, pool_va(&q->rx_pool, head), len);
 			} else {
 				uint32_t at = rx_gather_chain(net, q, head, len, 0);
 
 				rx_verify(net, q, net->scratch, at);
 			}
-			fe_vring_chain_release(q->rx, head);
+			virtq_drv_chain_release(&q->rx->vq, head);
 			continue;
 		}
 		if (q->mrg_need == 0) {
 			struct virtio_net_hdr_mrg_rxbuf h;
 
 			if (len < net->hdr_len) {
-				fe_vring_chain_release(q->rx, head);
+				virtq_drv_chain_release(&q->rx->vq, head);
 				rx_bad(net, q, "buffer shorter than the header", 0);
 				continue;
 			}
 			memcpy(&h, pool_va(&q->rx_pool, head), sizeof(h));
-			if (h.num_buffers == 0 || h.num_buffers > q->rx->size) {
-				fe_vring_chain_release(q->rx, head);
+			if (h.num_buffers == 0 || h.num_buffers > q->rx->vq.size) {
+				virtq_drv_chain_release(&q->rx->vq, head);
 				rx_bad(net, q, "num_buffers", h.num_buffers);
 				continue;
 			}
@@ -410,15 +416,19 @@ static int tx_reclaim(struct fe_net *net, struct net_queue *q, unsigned int *pro
 	for (;;) {
 		uint16_t head;
 		uint32_t len;
-		int r = fe_vring_used_pop(q->tx, &head, &len);
+		int r = virtq_drv_pop(&q->tx->vq, &head, &len);
 
-		if (r == 0)
+		if (r == 0) {
+			q->tx_ready = false;
 			return 0;
-		if (r < 0) {
+		}
+		/* -EMSGSIZE: a length on a chain with nothing to write. TX
+		 * ignores used lengths, so it is still a completion. */
+		if (r < 0 && r != -EMSGSIZE) {
 			net->st.ring_errors++;
 			return r;
 		}
-		fe_vring_chain_release(q->tx, head);
+		virtq_drv_chain_release(&q->tx->vq, head);
 		(*progress)++;
 	}
 }
@@ -434,7 +444,7 @@ static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progr
 
 		if (loopback(net) && q->tx_seq - q->rx_arrived >= net->window)
 			break;
-		if (fe_vring_desc_take(q->tx, net->tx_chain_descs, ids) < 0)
+		if (virtq_drv_desc_take(&q->tx->vq, net->tx_chain_descs, ids) < 0)
 			break;
 		len = fe_pattern_size(q->tx_seq, net->cfg.min_size, net->cfg.max_size);
 		hdr = pool_va(&q->tx_pool, ids[0]);
@@ -442,24 +452,26 @@ static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progr
 		memset(hdr, 0, net->hdr_len);
 		if (net->split_hdr) {
 			frame = pool_va(&q->tx_pool, ids[1]);
-			fe_vring_desc_set(q->tx, ids[0], pool_gpa(&q->tx_pool, ids[0]),
+			virtq_drv_desc_set(&q->tx->vq, ids[0], pool_gpa(&q->tx_pool, ids[0]),
 					  net->hdr_len, false);
-			fe_vring_desc_set(q->tx, ids[1], pool_gpa(&q->tx_pool, ids[1]), len,
+			virtq_drv_desc_set(&q->tx->vq, ids[1], pool_gpa(&q->tx_pool, ids[1]), len,
 					  false);
 		} else {
 			frame = hdr + net->hdr_len;
-			fe_vring_desc_set(q->tx, ids[0], pool_gpa(&q->tx_pool, ids[0]),
+			virtq_drv_desc_set(&q->tx->vq, ids[0], pool_gpa(&q->tx_pool, ids[0]),
 					  net->hdr_len + len, false);
 		}
 		fe_pattern_fill(frame, len, (uint16_t)q->pair, q->tx_seq);
-		fe_vring_avail_push(q->tx, ids[0]);
+		virtq_drv_push(&q->tx->vq, ids[0]);
 		q->tx_seq++;
 		net->st.tx_pkts++;
 		net->st.tx_bytes += len;
+		q->st.tx_pkts++;
+		q->st.tx_bytes += len;
 		sent++;
 	}
 	if (sent) {
-		fe_vring_avail_publish(q->tx);
+		fe_vring_publish(q->tx);
 		net->t_last_tx = now_ns();
 		*progress += sent;
 	}
@@ -508,6 +520,7 @@ int fe_net_start(struct fe_net *net)
 		struct net_queue *q = &net->q[i];
 
 		q->mrg_got = q->mrg_need = 0;
+		q->rx_ready = q->tx_ready = false;	/* fresh rings: nothing announced */
 		if (net->cfg.rx)
 			rx_refill(net, q);
 	}
@@ -562,7 +575,7 @@ static bool all_back(const struct fe_net *net)
 
 		if (loopback(net) && q->rx_arrived < q->tx_seq)
 			return false;
-		if (!net->cfg.rx && q->tx->num_free != q->tx->size)
+		if (!net->cfg.rx && q->tx->vq.num_free != q->tx->vq.size)
 			return false;
 	}
 	return true;
@@ -581,8 +594,8 @@ static void log_missing(const struct fe_net *net)
 
 	for (i = 0; i < net->nq; i++) {
 		const struct net_queue *q = &net->q[i];
-		uint16_t in_tx = (uint16_t)(q->tx->avail_idx - q->tx->last_used_idx -
-					    fe_vring_used_pending(q->tx));
+		const struct virtq_driver *tx = &q->tx->vq, *rx = &q->rx->vq;
+		uint16_t in_tx = (uint16_t)(virtq_drv_in_flight(tx) - virtq_drv_used_pending(tx));
 		uint64_t missing = q->tx_seq > q->rx_arrived ? q->tx_seq - q->rx_arrived : 0;
 
 		if (!missing && !in_tx)
@@ -591,36 +604,92 @@ static void log_missing(const struct fe_net *net)
 			 "%llu taken by the backend and not delivered; RX ring: %u posted, "
 			 "%u used unread", q->pair, (unsigned long long)missing, in_tx,
 			 (unsigned long long)(missing > in_tx ? missing - in_tx : 0),
-			 (uint16_t)(q->rx->avail_idx - q->rx->last_used_idx -
-				    fe_vring_used_pending(q->rx)),
-			 fe_vring_used_pending(q->rx));
+			 (uint16_t)(virtq_drv_in_flight(rx) - virtq_drv_used_pending(rx)),
+			 virtq_drv_used_pending(rx));
 		/* As the device sees them in guest memory. */
 		LOG_WARN(TAG, "pair %u: tx avail %u used %u flags %u/%u; rx avail %u used %u",
-			 q->pair, __atomic_load_n(&q->tx->avail->idx, __ATOMIC_RELAXED),
-			 __atomic_load_n(&q->tx->used->idx, __ATOMIC_RELAXED), q->tx->avail->flags,
-			 q->tx->used->flags, __atomic_load_n(&q->rx->avail->idx, __ATOMIC_RELAXED),
-			 __atomic_load_n(&q->rx->used->idx, __ATOMIC_RELAXED));
+			 q->pair, tx->published_idx, virtq_drv_device_used_idx(tx),
+			 tx->avail->flags, tx->used->flags, rx->published_idx,
+			 virtq_drv_device_used_idx(rx));
 	}
 }
 
-static void irq_wait(struct fe_net *net, int timeout_ms)
+/* ---- waiting: polled or interrupt-driven ---- */
+
+static bool irq_mode(const struct fe_net *net)
 {
-	struct pollfd p[FE_MAX_VRINGS];
+	return net->dev->cfg.irq;
+}
+
+/* Polled mode looks at every ring every round; interrupt mode only at a
+ * ring whose call fired (or that completed while being re-armed). */
+static bool may_look(const struct fe_net *net, bool ready)
+{
+	return !irq_mode(net) || ready;
+}
+
+/* A ring interrupt mode waits on, with where to record what it saw. */
+struct irq_ring {
+	struct fe_vring *vr;
+	bool *ready;
+	uint64_t *catchups;
+};
+
+static unsigned int irq_rings(struct fe_net *net, struct irq_ring *out)
+{
 	unsigned int i, n = 0;
 
 	for (i = 0; i < net->nq; i++) {
 		struct net_queue *q = &net->q[i];
 
-		fe_vring_irq_rearm(q->rx);
-		fe_vring_irq_rearm(q->tx);
-		if (fe_vring_used_pending(q->rx) || fe_vring_used_pending(q->tx))
-			return;
-		p[n].fd = q->rx->call_fd;
-		p[n++].events = POLLIN;
-		p[n].fd = q->tx->call_fd;
-		p[n++].events = POLLIN;
+		if (net->cfg.rx)
+			out[n++] = (struct irq_ring){ q->rx, &q->rx_ready, &q->st.rx_catchups };
+		if (net->cfg.tx)
+			out[n++] = (struct irq_ring){ q->tx, &q->tx_ready, &q->st.tx_catchups };
 	}
-	poll(p, n, timeout_ms);
+	return n;
+}
+
+/* Re-arms every ring in use, then sleeps until a call eventfd fires, the
+ * session needs service, or timeout_ms (the run's next deadline) passes:
+ * no periodic wakeup. A ring that completed while being re-armed may get
+ * no call for those entries (the virtio re-enable race), so it is ready at
+ * once and counted as a catch-up. Returns true when the session socket or
+ * the backend channel is readable. */
+static bool irq_wait(struct fe_net *net, int timeout_ms)
+{
+	struct irq_ring rings[FE_MAX_VRINGS];
+	struct pollfd p[FE_MAX_VRINGS + 2];
+	struct fe_conn *c = &net->dev->conn;
+	unsigned int i, n = irq_rings(net, rings), np = n;
+	bool caught_up = false;
+
+	for (i = 0; i < n; i++) {
+		if (virtq_drv_enable_interrupts(&rings[i].vr->vq)) {
+			*rings[i].ready = true;
+			(*rings[i].catchups)++;
+			caught_up = true;
+		}
+		p[i] = (struct pollfd){ .fd = rings[i].vr->call_fd, .events = POLLIN };
+	}
+	if (caught_up)
+		return false;
+	p[np++] = (struct pollfd){ .fd = c->sock, .events = POLLIN | POLLRDHUP };
+	if (c->backend_fd >= 0)
+		p[np++] = (struct pollfd){ .fd = c->backend_fd, .events = POLLIN };
+	if (poll(p, np, timeout_ms) <= 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		uint64_t calls = p[i].revents ? fe_vring_call_drain(rings[i].vr) : 0;
+
+		net->st.calls += calls;
+		if (calls)
+			*rings[i].ready = true;
+	}
+	for (i = n; i < np; i++)
+		if (p[i].revents)
+			return true;
+	return false;
 }
 
 static void drain_calls(struct fe_net *net)
@@ -633,15 +702,34 @@ static void drain_calls(struct fe_net *net)
 	}
 }
 
-int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
+/* Backend-channel requests and liveness; on a disconnect, recovery. */
+static int service_session(struct fe_net *net)
 {
-	uint64_t t_end_tx = 0, next_service, rx_goal = 0, stall_ns;
-	uint64_t run_start;
-	unsigned int i;
-	int ret = 0;
+	int r;
 
-	if (count == 0 && seconds <= 0)
-		return -EINVAL;
+	if (fe_conn_poll(&net->dev->conn, 0) != -ECONNRESET)
+		return 0;
+	r = net_recover(net);
+	if (r == 0)
+		net->t_progress = now_ns();
+	return r;
+}
+
+/* ---- the run ---- */
+
+/* Per-run limits, fixed at the start of fe_net_run(). */
+struct run_limits {
+	uint64_t start;
+	uint64_t t_end_tx;	/* by time: stop sending then; 0 otherwise */
+	uint64_t rx_goal;	/* rx-only by count: frames to receive; 0 otherwise */
+	uint64_t stall_ns;	/* nothing moved for this long: failure */
+	bool stall_fails;	/* the run has a count to reach or sends */
+};
+
+static void set_targets(struct fe_net *net, uint64_t count)
+{
+	unsigned int i;
+
 	for (i = 0; i < net->nq; i++) {
 		struct net_queue *q = &net->q[i];
 
@@ -652,76 +740,105 @@ int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
 		else
 			q->tx_target = UINT64_MAX;
 	}
-	if (!net->cfg.tx && count)
-		rx_goal = rx_total(net) + count;
+}
 
-	run_start = net->t_start = net->t_last_tx = net->t_last_rx = net->t_progress = now_ns();
-	net->t_first_rx = 0;
-	if (count == 0)
-		t_end_tx = run_start + (uint64_t)(seconds * 1e9);
-	next_service = run_start + SERVICE_PERIOD_NS;
-	stall_ns = (uint64_t)(net->cfg.drain_ms > MIN_STALL_MS ? net->cfg.drain_ms : MIN_STALL_MS) *
-		   1000000ull;
+static int process_rings(struct fe_net *net, unsigned int *progress)
+{
+	unsigned int i;
+	int ret = 0;
 
-	for (;;) {
-		unsigned int progress = 0;
-		uint64_t now;
+	for (i = 0; i < net->nq && ret == 0; i++) {
+		struct net_queue *q = &net->q[i];
 
-		for (i = 0; i < net->nq && ret == 0; i++) {
-			struct net_queue *q = &net->q[i];
-
-			if (net->cfg.rx)
-				ret = rx_process(net, q, &progress);
-			if (net->cfg.tx && ret == 0) {
-				ret = tx_reclaim(net, q, &progress);
-				if (ret == 0)
-					tx_send(net, q, &progress);
-			}
+		if (net->cfg.rx && may_look(net, q->rx_ready))
+			ret = rx_process(net, q, progress);
+		if (net->cfg.tx && ret == 0) {
+			if (may_look(net, q->tx_ready))
+				ret = tx_reclaim(net, q, progress);
+			if (ret == 0)
+				tx_send(net, q, progress);
 		}
-		if (ret < 0)
-			break;
-
-		now = now_ns();
-		if (progress)
-			net->t_progress = now;
-		if (t_end_tx && now >= t_end_tx) {
-			for (i = 0; i < net->nq; i++)
-				net->q[i].tx_target = net->q[i].tx_seq;
-			t_end_tx = 0;
-			if (!net->cfg.tx)
-				break;	/* rx-only by time: done */
-		}
-		if (rx_goal && rx_total(net) >= rx_goal)
-			break;
-		if (net->cfg.tx && tx_done(net)) {
-			if (all_back(net))
-				break;
-			if (now - net->t_progress > (uint64_t)net->cfg.drain_ms * 1000000ull) {
-				LOG_WARN(TAG, "gave up waiting for frames after %d ms",
-					 net->cfg.drain_ms);
-				log_missing(net);
-				break;
-			}
-		} else if (now - net->t_progress > stall_ns && (net->cfg.tx || count)) {
-			LOG_ERR(TAG, "traffic stalled: nothing moved for %llu ms",
-				(unsigned long long)(stall_ns / 1000000));
-			ret = -ETIMEDOUT;
-			break;
-		}
-
-		if (now >= next_service) {
-			next_service = now + SERVICE_PERIOD_NS;
-			drain_calls(net);
-			if (fe_conn_poll(&net->dev->conn, 0) == -ECONNRESET) {
-				ret = net_recover(net);
-				if (ret < 0)
-					break;
-				net->t_progress = now_ns();
-			}
-		}
-		if (!progress && net->dev->cfg.irq)
-			irq_wait(net, 10);
 	}
+	return ret;
+}
+
+static uint64_t drain_ns(const struct fe_net *net)
+{
+	return (uint64_t)net->cfg.drain_ms * 1000000ull;
+}
+
+/* When the run must next decide something without any ring event: the end
+ * of sending by time, the drain limit, or the stall limit. */
+static uint64_t next_deadline(const struct fe_net *net, const struct run_limits *lim)
+{
+	uint64_t d = lim->t_end_tx ? lim->t_end_tx : UINT64_MAX;
+	uint64_t limit = UINT64_MAX;
+
+	if (net->cfg.tx && tx_done(net))
+		limit = net->t_progress + drain_ns(net);
+	else if (lim->stall_fails)
+		limit = net->t_progress + lim->stall_ns;
+	return limit < d ? limit : d;
+}
+
+static int ms_until(uint64_t deadline, uint64_t now)
+{
+	uint64_t ms;
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	if (deadline <= now)
+		return 0;
+	ms = (deadline - now + 999999) / 1000000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* After a round: 1 when the run is over, 0 to go on, or -ETIMEDOUT. */
+static int check_end(struct fe_net *net, struct run_limits *lim, uint64_t now)
+{
+	unsigned int i;
+
+	if (lim->t_end_tx && now >= lim->t_end_tx) {
+		for (i = 0; i < net->nq; i++)
+			net->q[i].tx_target = net->q[i].tx_seq;
+		lim->t_end_tx = 0;
+		if (!net->cfg.tx)
+			return 1;	/* rx-only by time: done */
+	}
+	if (lim->rx_goal && rx_total(net) >= lim->rx_goal)
+		return 1;
+	if (net->cfg.tx && tx_done(net)) {
+		if (all_back(net))
+			return 1;
+		if (now - net->t_progress <= drain_ns(net))
+			return 0;
+		LOG_WARN(TAG, "gave up waiting for frames after %d ms", net->cfg.drain_ms);
+		log_missing(net);
+		if (!irq_mode(net))
+			return 1;
+		/* Interrupt mode: whatever is outstanding was never announced. */
+		LOG_ERR(TAG, "interrupt mode: no interrupt for %d ms while completions were "
+			"outstanding (%llu calls in all)", net->cfg.drain_ms,
+			(unsigned long long)net->st.calls);
+		return -ETIMEDOUT;
+	}
+	if (now - net->t_progress <= lim->stall_ns || !lim->stall_fails)
+		return 0;
+	if (irq_mode(net))
+		LOG_ERR(TAG, "interrupt mode: no interrupt for %llu ms (%llu calls in all); "
+			"rings are not looked at without one",
+			(unsigned long long)(lim->stall_ns / 1000000),
+			(unsigned long long)net->st.calls);
+	else
+		LOG_ERR(TAG, "traffic stalled: nothing moved for %llu ms",
+			(unsigned long long)(lim->stall_ns / 1000000));
+	return -ETIMEDOUT;
+}
+
+static void run_finish(struct fe_net *net, uint64_t run_start)
+{
+	unsigned int i;
+
 	drain_calls(net);
 	net->st.kicks = 0;
 	for (i = 0; i < net->nq; i++)
@@ -733,6 +850,57 @@ int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
 	if (rx_total(net))
 		net->st.rx_ns += net->t_last_rx - (loopback(net) || !net->t_first_rx ? run_start
 										   : net->t_first_rx);
+}
+
+int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
+{
+	struct run_limits lim = { 0 };
+	uint64_t next_service;
+	int ret = 0;
+
+	if (count == 0 && seconds <= 0)
+		return -EINVAL;
+	set_targets(net, count);
+	if (!net->cfg.tx && count)
+		lim.rx_goal = rx_total(net) + count;
+	lim.start = net->t_start = net->t_last_tx = net->t_last_rx = net->t_progress = now_ns();
+	net->t_first_rx = 0;
+	if (count == 0)
+		lim.t_end_tx = lim.start + (uint64_t)(seconds * 1e9);
+	next_service = lim.start + SERVICE_PERIOD_NS;
+	lim.stall_ns = (uint64_t)(net->cfg.drain_ms > MIN_STALL_MS ? net->cfg.drain_ms :
+				  MIN_STALL_MS) * 1000000ull;
+	lim.stall_fails = net->cfg.tx || count;
+
+	for (;;) {
+		unsigned int progress = 0;
+		uint64_t now;
+
+		ret = process_rings(net, &progress);
+		if (ret < 0)
+			break;
+		now = now_ns();
+		if (progress)
+			net->t_progress = now;
+		ret = check_end(net, &lim, now);
+		if (ret != 0) {
+			ret = ret < 0 ? ret : 0;
+			break;
+		}
+		if (irq_mode(net)) {
+			/* Sleep only when the round did nothing: a round that
+			 * sent may send more before any completion. */
+			if (!progress && irq_wait(net, ms_until(next_deadline(net, &lim), now)))
+				ret = service_session(net);
+		} else if (now >= next_service) {
+			next_service = now + SERVICE_PERIOD_NS;
+			drain_calls(net);
+			ret = service_session(net);
+		}
+		if (ret < 0)
+			break;
+	}
+	run_finish(net, lim.start);
 	return ret;
 }
 
@@ -750,6 +918,24 @@ void fe_net_get_stats(const struct fe_net *net, struct fe_net_stats *st)
 		else if (net->cfg.rx)
 			st->rx_lost += q->rx_gaps;
 	}
+}
+
+int fe_net_get_queue_stats(const struct fe_net *net, unsigned int pair,
+			   struct fe_net_queue_stats *qs)
+{
+	const struct net_queue *q;
+
+	if (pair >= net->nq)
+		return -EINVAL;
+	q = &net->q[pair];
+	*qs = q->st;
+	qs->tx_kicks = q->tx->kicks;
+	qs->rx_kicks = q->rx->kicks;
+	qs->tx_notifier_kicks = q->tx->notifier_kicks;
+	qs->rx_notifier_kicks = q->rx->notifier_kicks;
+	qs->tx_calls = q->tx->calls;
+	qs->rx_calls = q->rx->calls;
+	return 0;
 }
 
 bool fe_net_verified(const struct fe_net *net)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "uvdpa/vhost_user_proto.h"
+#include "virtio/virtq_driver.h"
 
 #define FE_MAX_QUEUE_PAIRS 32
 #define FE_MAX_VRINGS (2 * FE_MAX_QUEUE_PAIRS)
@@ -62,7 +63,15 @@ struct fe_backend_stats {
 	uint64_t replies;		/* acks we sent */
 };
 
+/* A doorbell page the backend mapped for a vring (VRING_HOST_NOTIFIER_MSG):
+ * kicks are written there, as a guest writes its device's notify area. */
+struct fe_notifier {
+	void *page;		/* NULL: none, kicks use the eventfd */
+	uint64_t size;
+};
+
 struct fe_conn {
+	struct fe_notifier notifiers[FE_MAX_VRINGS];
 	int sock;		/* session socket, -1 when not connected */
 	int listen_fd;		/* server mode, -1 otherwise */
 	int backend_fd;		/* our end of the backend channel, -1 none */
@@ -73,6 +82,9 @@ struct fe_conn {
 	struct fe_backend_stats backend;
 	uint64_t msgs_sent, msgs_received;
 };
+
+/* Unmaps a vring's doorbell page, if any (fe_backend_channel.c). */
+void fe_notifier_unmap(struct fe_notifier *n);
 
 /* Initialises an unconnected conn. Server mode also binds and listens,
  * replacing a stale socket file. */
@@ -135,37 +147,18 @@ int fe_raw_recv(struct fe_conn *c, struct vhost_user_msg *msg, int timeout_ms);
 bool fe_raw_wait_closed(struct fe_conn *c, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
-/* Split ring, driver side (fe_vring.c)                                */
+/* Rings in guest memory (fe_vring.c): the split-ring driver of        */
+/* src/virtio/virtq_driver.h plus the session's kick and call eventfds */
 /* ------------------------------------------------------------------ */
-
-struct vring_desc;
-struct vring_avail;
-struct vring_used;
-
-/* Who holds a chain head: free, made available to the device, or returned
- * by the device and not yet released by us. */
-enum { FE_DESC_FREE = 0, FE_DESC_DEVICE = 1, FE_DESC_DRIVER = 2 };
 
 struct fe_vring {
 	unsigned int index;
-	uint16_t size;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct virtq_driver vq;
 	int kick_fd, call_fd;
-	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool irq;		/* ask the device for calls (else suppress) */
-	uint16_t avail_idx;	/* next avail slot we fill */
-	uint16_t kicked_idx;	/* avail idx at the last notification check */
-	uint16_t last_used_idx;
-	uint16_t free_head, num_free;
-	/* Our own copy of each chain, so nothing the device could scribble in
-	 * the shared descriptor table decides what we free. */
-	uint16_t *next;		/* next descriptor of a chain */
-	uint16_t *chain_len;	/* per head: descriptors in its chain */
-	uint8_t *owner;		/* per head: FE_DESC_FREE / _DEVICE / _DRIVER */
 	uint64_t kicks, calls;
+	uint64_t notifier_kicks;	/* of kicks: written to the doorbell page */
+	const struct fe_notifier *notifier;	/* the conn's slot for this vring */
 	uint32_t stop_base;	/* GET_VRING_BASE reply at the last stop */
 };
 
@@ -176,25 +169,10 @@ int fe_vring_alloc(struct fe_vring *vr, struct fe_mem *mem, unsigned int index,
 void fe_vring_free(struct fe_vring *vr);
 /* Empties the ring (indexes 0, all descriptors free) and opens fresh kick
  * and call eventfds. */
-int fe_vring_reset(struct fe_vring *vr, bool event_idx, bool irq);
+int fe_vring_reset(struct fe_vring *vr, uint64_t features, bool irq);
 void fe_vring_close_fds(struct fe_vring *vr);
-/* Takes n free descriptors linked as one chain; ids[0] is the head. */
-int fe_vring_desc_take(struct fe_vring *vr, unsigned int n, uint16_t *ids);
-void fe_vring_desc_set(struct fe_vring *vr, uint16_t id, uint64_t gpa, uint32_t len,
-		       bool device_writes);
-/* Queues a chain head; it becomes visible at the next publish. */
-void fe_vring_avail_push(struct fe_vring *vr, uint16_t head);
 /* Publishes pushed heads and kicks the device when it asked for it. */
-void fe_vring_avail_publish(struct fe_vring *vr);
-/* Next used element: 1 and (head, len), 0 when none, -EIO when the device
- * returned a head that is not in flight or an impossible index. */
-int fe_vring_used_pop(struct fe_vring *vr, uint16_t *head, uint32_t *len);
-/* Used elements the device has published and we have not popped. */
-uint16_t fe_vring_used_pending(const struct fe_vring *vr);
-/* Returns a popped chain's descriptors to the free list. */
-void fe_vring_chain_release(struct fe_vring *vr, uint16_t head);
-/* Re-arms device notifications after we caught up (irq mode). */
-void fe_vring_irq_rearm(struct fe_vring *vr);
+void fe_vring_publish(struct fe_vring *vr);
 /* Drains the call eventfd; returns how many calls it counted. */
 uint64_t fe_vring_call_drain(struct fe_vring *vr);
 
@@ -312,9 +290,24 @@ struct fe_net_stats {
 	uint64_t rx_ooo;		/* arrived behind a later sequence number */
 	uint64_t reset_drops;		/* in flight when the backend went away */
 	uint64_t ring_errors;		/* device returned impossible used entries */
-	uint64_t kicks, calls;
+	uint64_t kicks, calls;		/* calls: call-eventfd signals counted */
 	uint64_t tx_ns, rx_ns;		/* first TX to last TX / last RX */
 	unsigned int reconnects;
+};
+
+/* One queue pair's share. Frames and bytes count what this pair's TX ring
+ * sent and what arrived good on its RX ring. Calls are call-eventfd signals
+ * counted on each ring (in interrupt mode: the interrupts that let the
+ * frontend look at the ring); catch-ups are the times a ring had completed
+ * entries when interrupts were re-armed, so it was looked at without a call,
+ * as the virtio re-enable protocol requires. */
+struct fe_net_queue_stats {
+	uint64_t tx_pkts, tx_bytes;
+	uint64_t rx_pkts, rx_bytes;
+	uint64_t tx_kicks, rx_kicks;
+	uint64_t tx_notifier_kicks, rx_notifier_kicks;	/* of the kicks: via the doorbell page */
+	uint64_t tx_calls, rx_calls;
+	uint64_t tx_catchups, rx_catchups;
 };
 
 struct fe_net;
@@ -328,6 +321,9 @@ int fe_net_start(struct fe_net *net);
  * called again with more to send; stats accumulate. */
 int fe_net_run(struct fe_net *net, uint64_t count, double seconds);
 void fe_net_get_stats(const struct fe_net *net, struct fe_net_stats *st);
+/* Pair pair's figures; -EINVAL when there is no such pair. */
+int fe_net_get_queue_stats(const struct fe_net *net, unsigned int pair,
+			   struct fe_net_queue_stats *qs);
 /* True when everything sent was received and verified (loopback), or
  * everything expected arrived (rx-only), with no bad frame. */
 bool fe_net_verified(const struct fe_net *net);

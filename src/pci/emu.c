@@ -349,7 +349,24 @@ static void emu_release(struct pci_dev *pdev)
 	free(fn);
 }
 
+static int emu_queue_stats(struct pci_dev *pdev, uint16_t queue, struct vdpa_vq_stats *st)
+{
+	struct emu_fn *fn = to_fn(pdev);
+
+	return fn->ops->queue_stats ? fn->ops->queue_stats(fn->model, queue, st) : -ENOTSUP;
+}
+
+static int emu_queue_stats_reset(struct pci_dev *pdev, uint16_t queue)
+{
+	struct emu_fn *fn = to_fn(pdev);
+
+	return fn->ops->queue_stats_reset ? fn->ops->queue_stats_reset(fn->model, queue) :
+					    -ENOTSUP;
+}
+
 static const struct pci_dev_ops emu_pci_ops = {
+	.queue_stats = emu_queue_stats,
+	.queue_stats_reset = emu_queue_stats_reset,
 	.cfg_read = emu_cfg_read,
 	.cfg_write = emu_cfg_write,
 	.bar_read = emu_bar_read,

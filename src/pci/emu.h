@@ -21,6 +21,9 @@ struct emu_model_ops {
 	int (*bar_write)(void *model, unsigned int bar, uint64_t off, const void *buf, uint32_t len);
 	uint64_t (*bar_size)(void *model, unsigned int bar);
 	unsigned int (*msix_count)(void *model);
+	/* Optional: the model's per-queue counters (pci_dev_ops.queue_stats). */
+	int (*queue_stats)(void *model, uint16_t queue, struct vdpa_vq_stats *st);
+	int (*queue_stats_reset)(void *model, uint16_t queue);
 	/* The emu layer is going away: stop using it, free the model. */
 	void (*destroy)(void *model);
 };

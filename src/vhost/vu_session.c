@@ -77,7 +77,7 @@ static int sess_vring_set_base(struct vdpa_session *s, uint16_t idx, uint16_t la
 	return vu_set_vring_base(to_vu(s), idx, last_avail, last_used);
 }
 
-static int sess_log_get(struct vdpa_session *s, struct vdpa_log *log)
+static int sess_log_get(struct vdpa_session *s, struct vdpa_dirty_log *log)
 {
 	struct vu_dev *dev = to_vu(s);
 

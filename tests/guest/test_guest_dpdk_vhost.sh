@@ -11,8 +11,7 @@
 # cache has none, and builds the initramfs into BUILD_DIR/guest-tests/.
 #
 # Needs (Debian): qemu-system-x86, dpdk-dev (dpdk-testpmd), busybox-static,
-# cpio, python3. When one is missing the test is skipped (exit 77), except in
-# CI (CI set) or with UVDPA_REQUIRE_GUEST=1, where it fails.
+# cpio, python3 (scripts/install-deps.sh). A missing one fails the test.
 # Environment: UVDPA_GUEST_CACHE (kernel cache, default tests/guest/cache),
 # UVDPA_GUEST_TIMEOUT (per boot, default 240 s).
 set -uo pipefail

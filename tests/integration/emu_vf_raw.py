@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Raw vhost-user frontend for test_emu_vf.sh: the things uvdpa-frontend
-cannot do on purpose.
+"""Raw vhost-user frontend for test_emu_vf_fault.sh and
+test_emu_vf_barrage.sh: the things uvdpa-frontend cannot do on purpose.
 
   emu_vf_raw.py fault SOCKET --kind tx|rx [--good-seconds S] [--hold S]
       Negotiates a 1-queue-pair net device (VERSION_1, no MRG_RXBUF, no

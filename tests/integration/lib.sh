@@ -2,17 +2,95 @@
 # Shared helpers of the integration tests (sourced, not run).
 #
 #   . "$(dirname "$0")/lib.sh"
-#   lib_init NAME     # mktemp directory /tmp/NAME.XXXXXX in $TMP, traps
+#   test_init NAME "${1:-}" testpmd python3 ...   # prerequisites, lib_init
+#   run_scenario ...; lib_finish
 #
-# Provides process bookkeeping (spawn, stop_proc, kill_list and the traps
-# that kill whatever a test started), scenario runner (run_scenario prints
-# PASS/FAIL per scenario; $FAILED counts failures), polling (wait_for,
-# check_live), fd/mapping accounting (settle_counts, expect_counts) and DPDK
-# testpmd helpers (start_testpmd and its log parsers).
+# Provides prerequisites that fail (never skip) when something is missing,
+# process bookkeeping (spawn, stop_proc, kill_list and the traps that kill
+# whatever a test started), scenario runner (run_scenario prints PASS/FAIL
+# per scenario; $FAILED counts failures; lib_finish ends the script),
+# polling (wait_for, check_live), fd/mapping accounting (settle_counts,
+# expect_counts), per-queue share checks, DPDK testpmd helpers
+# (start_testpmd and its log parsers), uvdpad helpers (start_uvdpad,
+# stop_uvdpad, vstat) and uvdpa-testdev helpers (start_testdev, check_rings,
+# traffic_run).
 #
 # Every process started with spawn is recorded and killed by the traps; all
 # files live in $TMP (kept, and its path printed, when a scenario fails;
 # UVDPA_KEEP_TMP=1 keeps it always; an interrupted run removes it).
+
+# ---- prerequisites: a missing one fails the test, naming the fix ----
+
+HINT_DPDK="install the Debian package dpdk (scripts/install-deps.sh installs every test dependency)"
+HINT_PYTHON="install the Debian package python3 (scripts/install-deps.sh)"
+
+# need_build_dir DIR: sets BUILD (absolute) and the paths of the built programs.
+need_build_dir() {
+	local dir=${1:-}
+	if [[ -z $dir || ! -d $dir ]]; then
+		echo "FAIL: build directory '${dir}' not found (usage: ${0##*/} BUILD_DIR)" >&2
+		exit 1
+	fi
+	BUILD=$(cd "$dir" && pwd)
+	UVDPAD=$BUILD/tools/uvdpad
+	UVDPA=$BUILD/tools/uvdpa
+	FRONTEND=$BUILD/tools/uvdpa-frontend
+	TESTDEV=$BUILD/tests/backend/uvdpa-testdev
+}
+
+# need_built PATH...: each program is built.
+need_built() {
+	local p
+	for p in "$@"; do
+		if [[ ! -x $p ]]; then
+			echo "FAIL: $p is not built (ninja -C $BUILD)" >&2
+			exit 1
+		fi
+	done
+}
+
+# need_program VAR NAME HINT: VAR gets NAME's path (an executable already in
+# $VAR wins, e.g. TESTPMD=/opt/dpdk/bin/dpdk-testpmd); fails with HINT when
+# there is none.
+need_program() {
+	local var=$1 name=$2 hint=$3 path
+	path=${!var:-}
+	[[ -n $path ]] || path=$(command -v "$name" || true)
+	if [[ -z $path || ! -x $path ]]; then
+		echo "FAIL: $name not found: $hint" >&2
+		exit 1
+	fi
+	printf -v "$var" '%s' "$path"
+}
+
+# test_init NAME BUILD_DIR NEED...: the start of a test script. BUILD from
+# BUILD_DIR, then each NEED or the test fails naming the fix: testpmd
+# (TESTPMD), python3 (PY), testdev (uvdpa-testdev built), uvdpad (uvdpad,
+# uvdpa and uvdpa-frontend built; fds compared exactly and only file-backed
+# mappings counted, as uvdpad's engine and relay threads create malloc
+# arenas on first use); then lib_init NAME.
+test_init() {
+	local name=$1 need
+	need_build_dir "$2"
+	shift 2
+	for need in "$@"; do
+		case $need in
+		testpmd) need_program TESTPMD dpdk-testpmd "$HINT_DPDK" ;;
+		python3) need_program PY python3 "$HINT_PYTHON" ;;
+		testdev) need_built "$TESTDEV" ;;
+		uvdpad)
+			need_built "$UVDPAD" "$UVDPA" "$FRONTEND"
+			MAPS_FILE_ONLY=1
+			TP_MBUFS=16384
+			;;
+		*)
+			echo "FAIL: test_init: unknown prerequisite '$need'" >&2
+			exit 1
+			;;
+		esac
+	done
+	lib_init "$name"
+}
 
 # lib_init NAME: sets TMP, RUN_ID, FAILED and the traps.
 lib_init() {
@@ -190,6 +268,21 @@ run_scenario() {
 	fi
 }
 
+# lib_finish: prints the figures scenarios appended to $TMP/rates (one
+# preformatted line each) and the script's verdict; exits 1 when a scenario
+# failed.
+lib_finish() {
+	if [[ -s $TMP/rates ]]; then
+		echo "measured:"
+		sed 's/^/    /' "$TMP/rates"
+	fi
+	if ((FAILED)); then
+		echo "FAIL: $FAILED scenario(s) failed"
+		exit 1
+	fi
+	echo "PASS: all scenarios"
+}
+
 # ---- log parsing ----
 
 count_lines() { grep -c -- "$2" "$1" 2>/dev/null || true; }
@@ -289,4 +382,161 @@ forward_for() {
 	start=$(n_rx_pps "$log")
 	wait_for $((n + 10)) "$n more testpmd stats samples in ${log##*/}" \
 		samples_ge "$log" $((start + n))
+}
+
+# ---- per-queue shares ----
+
+# check_queue_shares WHAT MIN_PERCENT COUNT...: every queue's COUNT is at
+# least MIN_PERCENT of their sum; prints "q0=N (P%) ...". A queue that only
+# trickles (a stalled ring, a steering bug sending everything to queue 0)
+# fails this where "more than zero" would pass.
+check_queue_shares() {
+	local what=$1 min=$2 total=0 v q=0 pct out=""
+	shift 2
+	for v in "$@"; do total=$((total + ${v:-0})); done
+	((total > 0)) || fail "$what: no packets on any queue"
+	for v in "$@"; do
+		pct=$((100 * ${v:-0} / total))
+		out+=" q$q=${v:-0} (${pct}%)"
+		((100 * ${v:-0} >= min * total)) ||
+			fail "$what: queue $q carried ${v:-0} of $total packets (${pct}%), expected >= ${min}% each:$out"
+		q=$((q + 1))
+	done
+	echo "${out# }"
+}
+
+# ---- uvdpad (emulated VFs) ----
+
+# start_uvdpad NAME COMMAND...: uvdpad in the foreground with the commands
+# as its -c file, control socket $TMP/NAME.ctl; sets UD_PID, UD_LOG, CTL and
+# waits until every vhost-user socket it binds is listening.
+start_uvdpad() {
+	local name=$1 line sock
+	shift
+	printf '%s\n' "$@" >"$TMP/$name.conf"
+	CTL=$TMP/$name.ctl
+	UD_LOG=$TMP/$name.log
+	spawn "$name" "$UVDPAD" -f -s "$CTL" -c "$TMP/$name.conf"
+	UD_PID=$LAST_PID
+	wait_for 15 "uvdpad control socket $CTL" test -S "$CTL"
+	wait_for 10 "uvdpad answers" uv_quiet dev show
+	for line in "$@"; do
+		if [[ $line =~ vhost-user\ ([^ ]+) ]]; then
+			sock=${BASH_REMATCH[1]}
+			wait_for 5 "socket $sock" test -S "$sock"
+		fi
+	done
+}
+
+uv() { "$UVDPA" -s "$CTL" "$@"; }
+uv_quiet() { "$UVDPA" -s "$CTL" "$@" >/dev/null 2>&1; }
+
+# The sanitizers print to stderr, which is the uvdpad log.
+check_sanitizers() {
+	if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: .*Sanitizer' "$1"; then
+		grep -m5 -E 'Sanitizer|runtime error:' "$1" | sed 's/^/    | /' >&2
+		fail "sanitizer report in ${1##*/}"
+	fi
+}
+
+# stop_uvdpad: SIGTERM, exit status 0, no sanitizer report.
+stop_uvdpad() {
+	check_sanitizers "$UD_LOG"
+	stop_proc "$UD_PID" TERM 15
+	((STOP_RC == 0)) || fail "uvdpad exited with status $STOP_RC on SIGTERM"
+	check_sanitizers "$UD_LOG"
+	[[ -e $CTL ]] && fail "control socket $CTL left behind"
+	true
+}
+
+# uvdpad's log lines for device DEV matching WHAT ("dev_conf done", ...).
+n_dev() { count_lines "$UD_LOG" "vhost-user: $1: $2"; }
+wait_dev() {
+	local dev=$1 what=$2 n=$3 secs=${4:-20}
+	wait_for "$secs" "$dev: '$what' #$n in the uvdpad log" has_n "$UD_LOG" "vhost-user: $dev: $what" "$n"
+}
+
+# The emulated function (emu:N) behind device DEV.
+emu_addr() { sed -n "s/.*mgmt-emu: $1: emulated function \([^ ]*\).*/\1/p" "$UD_LOG" | tail -n1; }
+
+# vstat DEV QIDX FIELD: one counter of `uvdpa dev vstats show`.
+vstat() {
+	uv dev vstats show "$1" qidx "$2" |
+		awk -v k="$3" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }'
+}
+
+# Sum of FIELD over the RX (even) or TX (odd) rings of NQ queue pairs.
+vstat_sum() {
+	local dev=$1 kind=$2 nq=$3 field=$4 q s=0 v
+	for ((q = 0; q < nq; q++)); do
+		v=$(vstat "$dev" $((2 * q + (kind == 1))) "$field")
+		s=$((s + ${v:-0}))
+	done
+	echo "$s"
+}
+
+# progress DEV: packets the device moved so far (rx ring 0).
+progress() { vstat "$1" 0 packets; }
+
+# jget FILE KEY: a value from the frontend's --json result line.
+jget() {
+	grep -m1 '^{"result"' "$1" | sed -n "s/.*\"$2\":\(\"[^\"]*\"\|[^,}]*\).*/\1/p" | tr -d '"'
+}
+
+# ---- uvdpa-testdev (the fake device over vhost-user) ----
+
+# start_testdev NAME ARGS...: uvdpa-testdev recording to $TMP/NAME.rec;
+# sets TD_PID, waits for `ready` (and, unless --client, for the socket,
+# which follows --socket).
+start_testdev() {
+	local name=$1 a client=0 sock="" prev=""
+	shift
+	for a in "$@"; do
+		[[ $a == --client ]] && client=1
+		[[ $prev == --socket ]] && sock=$a
+		prev=$a
+	done
+	spawn "$name" "$TESTDEV" --record "$TMP/$name.rec" "$@"
+	TD_PID=$LAST_PID
+	wait_for 5 "$name ready" has "$TMP/$name.rec" '^ready pid='
+	if ((!client)); then
+		wait_for 5 "$name socket $sock" test -S "$sock"
+	fi
+}
+
+# start_looped TD_NAME TP_NAME SOCK: uvdpa-testdev --loopback on SOCK
+# (record $TMP/TD_NAME.rec) and testpmd on it ($TMP/TP_NAME.log), forwarding
+# for 2 stats samples after dev_conf; sets TD_PID and TP_PID.
+start_looped() {
+	start_testdev "$1" --socket "$3" --loopback
+	start_testpmd "$2" "$3" ",queues=1"
+	wait_for 15 "dev_conf" has "$TMP/$1.rec" '^dev_conf$'
+	forward_for "$TMP/$2.log" 2
+}
+
+# vrings_of REC N: the vring lines recorded for the Nth dev_conf.
+vrings_of() {
+	awk -v hdr="conf n=$2 " 'index($0, hdr) == 1 { on = 1; next }
+		on && /^vring / { print; next } on { exit }' "$1"
+}
+
+# check_rings REC CONF_N NRINGS: rings 0..NRINGS-1 ready, with kick and
+# call fds, non-zero ring addresses and mappings that agree with the
+# session's translation of those addresses (gpa_ok).
+check_rings() {
+	local rec=$1 n=$2 nr=$3 i line f lines gpa
+	lines=$(vrings_of "$rec" "$n")
+	for ((i = 0; i < nr; i++)); do
+		line=$(grep "^vring $i " <<<"$lines" || true)
+		[[ -n $line ]] || fail "dev_conf n=$n has no line for vring $i"
+		[[ $(kv "$line" ready) == 1 ]] || fail "vring $i not ready: $line"
+		[[ $(kv "$line" gpa_ok) == 1 ]] || fail "vring $i: ring mappings and translations differ: $line"
+		[[ $(kv "$line" kickfd) == 1 && $(kv "$line" callfd) == 1 ]] ||
+			fail "vring $i: missing kick/call fd: $line"
+		[[ $(kv "$line" size) -gt 0 ]] || fail "vring $i: size 0: $line"
+		for f in desc avail used; do
+			gpa=$(kv "$line" "${f}_gpa")
+			[[ -n $gpa && $((gpa)) -ne 0 ]] || fail "vring $i: ${f}_gpa is zero: $line"
+		done
+	done
 }

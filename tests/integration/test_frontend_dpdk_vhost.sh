@@ -16,19 +16,13 @@
 #   rates    64-byte and 1518-byte runs of a few seconds: pps reported
 set -euo pipefail
 
-BUILD=${1:?usage: test_frontend_dpdk_vhost.sh BUILD_DIR}
-BUILD=$(cd "$BUILD" && pwd)
-FE=$BUILD/tools/uvdpa-frontend
-TESTPMD=${TESTPMD:-$(command -v dpdk-testpmd || true)}
-
-if [[ ! -x $FE ]]; then
-	echo "FAIL: $FE not built"
-	exit 1
-fi
-if [[ -z $TESTPMD ]]; then
-	echo "SKIP: dpdk-testpmd not found (Debian package dpdk-dev)"
-	exit 77
-fi
+# Only the prerequisite checks of lib.sh are used here.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_build_dir "${1:-}"
+FE=$FRONTEND
+need_built "$FE"
+need_program TESTPMD dpdk-testpmd "$HINT_DPDK"
 
 TMP=$(mktemp -d /tmp/uvdpa-fe-dpdk.XXXXXX)
 RUN_ID=fe$$

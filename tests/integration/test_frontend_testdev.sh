@@ -72,8 +72,8 @@ run_fe legacy --socket "$sock" --legacy --count 50000 --size 60-1514; result "cl
 run_fe memslots --socket "$sock" --mem-slots --regions 4 --mem-replug --count 50000 --size 60-1514
 result "client: ADD/REM_MEM_REG over 4 regions with a replug" $?
 run_fe reconnect --socket "$sock" --reconnect-test --count 20000; result "client: teardown and reconnect" $?
-conf=$(grep -c '^dev_conf ' "$TMP/client.rec")
-close=$(grep -c '^dev_close ' "$TMP/client.rec")
+conf=$(grep -c '^dev_conf$' "$TMP/client.rec")
+close=$(grep -c '^dev_close$' "$TMP/client.rec")
 # Each session configures and closes; the replug closes and reconfigures once more.
 [ "$conf" -ge 5 ] && [ "$conf" -eq "$close" ]
 result "client: every dev_conf has its dev_close ($conf/$close)" $?

@@ -24,6 +24,16 @@
 #include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/vdpa.h"
 
+/* Probes pdev through the core, as the mgmtdevs do. */
+static int drv_probe(struct pci_dev *pdev, const char *devargs, const char *name,
+		     struct vdpa_device **out, char *err, size_t errlen)
+{
+	struct vdpa_probe_args args = { .name = name, .devargs = devargs };
+	int ret = ifcvf_drivers_register();
+
+	return ret < 0 ? ret : vdpa_pci_probe(pdev, &args, out, err, errlen);
+}
+
 #define assert_contains(haystack, needle)                                                  \
 	do {                                                                               \
 		if (!strstr((haystack), (needle)))                                         \
@@ -942,28 +952,28 @@ static void test_probe_devargs(void **state)
 
 	(void)state;
 	assert_int_equal(ifcvf_drivers_register(), 0);
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1,bogus=1", "n0", NULL, &dev, err,
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,bogus=1", "n0", &dev, err,
 				     sizeof(err)), -EINVAL);
 	assert_contains(err, "unknown key \"bogus\"");
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=0", "n0", NULL, &dev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=0", "n0", &dev, err, sizeof(err)),
 			 -ENODEV);
 	assert_contains(err, "plain virtio driver");
-	assert_int_equal(ifcvf_probe(&f->pdev, "", "n0", NULL, &dev, err, sizeof(err)), -ENODEV);
-	assert_int_equal(ifcvf_probe(&f->pdev, "sw-live-migration=1", "n0", NULL, &dev, err,
+	assert_int_equal(drv_probe(&f->pdev, "", "n0", &dev, err, sizeof(err)), -ENODEV);
+	assert_int_equal(drv_probe(&f->pdev, "sw-live-migration=1", "n0", &dev, err,
 				     sizeof(err)), -ENODEV);
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=2", "n0", NULL, &dev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=2", "n0", &dev, err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1,vdpa=1", "n0", NULL, &dev, err,
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,vdpa=1", "n0", &dev, err,
 				     sizeof(err)), -EINVAL);
 	assert_null(dev);
 	assert_null(vdpa_device_first());
 
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1", "n0", NULL, &dev, err, sizeof(err)), 0);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
 	assert_non_null(dev);
 	assert_ptr_equal(vdpa_device_find("n0"), dev);
 	assert_int_equal(dev->type, VDPA_TYPE_NET);
 	assert_string_equal(dev->driver->name, "ifcvf");
-	ifcvf_remove(dev);
+	vdpa_device_remove(dev);
 	assert_true(f->released);
 	assert_null(vdpa_device_first());
 	ifcvf_drivers_unregister();
@@ -981,30 +991,30 @@ static void test_probe_lm_bar_rules(void **state)
 
 	(void)state;
 	/* No LM BAR and no sw-live-migration: refused, saying what to add. */
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1", "n0", NULL, &dev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "sw-live-migration=1");
 	assert_null(vdpa_device_first());
 	/* With it: accepted, but not offered for migration until the SW relay
 	 * exists. */
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1,sw-live-migration=1", "n0", NULL, &dev,
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,sw-live-migration=1", "n0", &dev,
 				     err, sizeof(err)), 0);
 	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
 	assert_false(feat & (1ull << 26));
-	ifcvf_remove(dev);
+	vdpa_device_remove(dev);
 
 	/* A generic virtio-pci function: its BAR4 is not an LM BAR. */
-	assert_int_equal(ifcvf_probe(&g->pdev, "vdpa=1", "g0", NULL, &dev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&g->pdev, "vdpa=1", "g0", &dev, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "plain virtio-pci");
-	assert_int_equal(ifcvf_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", NULL, &dev,
+	assert_int_equal(drv_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", &dev,
 				     err, sizeof(err)), 0);
 	assert_string_equal(dev->driver->name, "virtio-pci");
-	ifcvf_remove(dev);
+	vdpa_device_remove(dev);
 
 	/* Ids nobody drives. */
 	g->pdev.id.device = 0x1043;
-	assert_int_equal(ifcvf_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", NULL, &dev,
+	assert_int_equal(drv_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", &dev,
 				     err, sizeof(err)), -ENODEV);
 	assert_contains(err, "no driver");
 	fake_free(f);
@@ -1027,7 +1037,7 @@ static void test_probe_features_and_queues(void **state)
 	f->dev_features |= 1ull << 22;		/* MQ */
 	f->dev_features &= ~(1ull << 16);	/* no STATUS in the device */
 	f->bar[0][DEVICE_OFF + 8] = 8;		/* max_vqp 8, but only 4 queues */
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1", "n0", NULL, &dev, err, sizeof(err)), 0);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
 	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
 	assert_false(feat & (1ull << VIRTIO_F_ACCESS_PLATFORM));
 	assert_true(feat & (1ull << VIRTIO_F_VERSION_1));
@@ -1051,25 +1061,26 @@ static void test_probe_features_and_queues(void **state)
 	assert_int_equal(cfg[8], 8);
 	assert_int_equal(dev->ops->get_config(dev, cfg, 10, 4), -EINVAL);
 	assert_int_equal(dev->ops->set_config(dev, cfg, 0, 6, 0), -ENOTSUP);
-	/* Stats before any session. */
-	assert_int_equal(dev->ops->get_stats_names(dev, NULL, 0), IFCVF_STAT_NUM);
+	/* Stats before any session: the driver's three counters, at zero. */
 	{
-		struct vdpa_stat_name names[IFCVF_STAT_NUM];
-		struct vdpa_stat st[IFCVF_STAT_NUM];
+		struct vdpa_vq_stats st;
 
-		assert_int_equal(dev->ops->get_stats_names(dev, names, IFCVF_STAT_NUM),
-				 IFCVF_STAT_NUM);
-		assert_string_equal(names[IFCVF_STAT_KICKS].name, "kicks");
-		assert_int_equal(dev->ops->get_stats(dev, 0, st, IFCVF_STAT_NUM), IFCVF_STAT_NUM);
-		assert_int_equal(st[IFCVF_STAT_KICKS].value, 0);
-		assert_int_equal(dev->ops->get_stats(dev, 4, st, IFCVF_STAT_NUM), -EINVAL);
+		assert_int_equal(dev->ops->get_vq_stats(dev, 0, &st), 0);
+		assert_int_equal(st.valid, (1ull << VDPA_VQ_STAT_RECEIVED_DESC) |
+					   (1ull << VDPA_VQ_STAT_COMPLETED_DESC) |
+					   (1ull << VDPA_VQ_STAT_KICKS));
+		assert_int_equal(st.value[VDPA_VQ_STAT_KICKS], 0);
+		assert_int_equal(dev->ops->get_vq_stats(dev, 4, &st), -EINVAL);
+		assert_int_equal(dev->ops->reset_vq_stats(dev, 4), -EINVAL);
+		assert_string_equal(vdpa_vq_stat_name(VDPA_VQ_STAT_KICKS), "kicks");
+		assert_null(vdpa_vq_stat_name(VDPA_VQ_STAT_NUM));
 	}
 	/* The same name twice. */
-	assert_int_equal(ifcvf_probe(&b->pdev, "vdpa=1", "n0", NULL, &bdev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&b->pdev, "vdpa=1", "n0", &bdev, err, sizeof(err)),
 			 -EEXIST);
 	assert_contains(err, "exists");
 
-	assert_int_equal(ifcvf_probe(&b->pdev, "vdpa=1", "b0", NULL, &bdev, err, sizeof(err)), 0);
+	assert_int_equal(drv_probe(&b->pdev, "vdpa=1", "b0", &bdev, err, sizeof(err)), 0);
 	assert_int_equal(bdev->type, VDPA_TYPE_BLK);
 	assert_int_equal(bdev->ops->get_queue_num(bdev, &qn), 0);
 	assert_int_equal(qn, 3);
@@ -1078,10 +1089,64 @@ static void test_probe_features_and_queues(void **state)
 	assert_int_equal(bdev->ops->get_features(bdev, &feat), 0);
 	assert_false(feat & (1ull << 21));
 	assert_int_equal(bdev->ops->set_config(bdev, cfg, 0x20, 1, 0), 0);
-	ifcvf_remove(dev);
-	ifcvf_remove(bdev);
+	vdpa_device_remove(dev);
+	vdpa_device_remove(bdev);
 	fake_free(f);
 	fake_free(b);
+}
+
+/* A function that advertises what the stack does not implement (packed
+ * rings, notification data, per-queue reset) does not get it offered. */
+static void test_probe_offers_implemented_features_only(void **state)
+{
+	struct fake *f = fake_ifcvf_net();
+	struct vdpa_device *dev = NULL;
+	char err[256] = "";
+	uint64_t feat, unimplemented = (1ull << VIRTIO_F_RING_PACKED) |
+				       (1ull << 38 /* NOTIFICATION_DATA */) | (1ull << 40) |
+				       (1ull << VIRTIO_F_SR_IOV);
+
+	(void)state;
+	f->dev_features |= unimplemented | (1ull << 29 /* EVENT_IDX */);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
+	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
+	assert_int_equal(feat & unimplemented, 0);
+	assert_false(feat & (1ull << VIRTIO_F_ACCESS_PLATFORM));
+	assert_true(feat & (1ull << 29 /* EVENT_IDX */));
+	assert_true(feat & (1ull << VIRTIO_F_VERSION_1));
+	assert_int_equal(ifcvf_implemented_features(VDPA_TYPE_NET) & unimplemented, 0);
+	vdpa_device_remove(dev);
+	fake_free(f);
+}
+
+/* The core gives a function to the first driver whose table matches; a
+ * function no driver matches is refused with its ids. */
+static void test_core_probe_matching(void **state)
+{
+	struct fake *f = fake_ifcvf_net();
+	struct fake *g = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);
+	struct fake *x = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);
+	struct vdpa_device *dev = NULL, *gdev = NULL;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
+	assert_string_equal(dev->driver->name, "ifcvf");
+	assert_int_equal(drv_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", &gdev, err,
+				   sizeof(err)), 0);
+	assert_string_equal(gdev->driver->name, "virtio-pci");
+	x->pdev.id.vendor = 0x8086;
+	x->pdev.id.device = 0x1572;
+	assert_int_equal(drv_probe(&x->pdev, "vdpa=1", "x0", &dev, err, sizeof(err)), -ENODEV);
+	assert_contains(err, "no driver for 8086:1572");
+	vdpa_device_remove(vdpa_device_find("n0"));
+	vdpa_device_remove(gdev);
+	assert_true(f->released);
+	assert_true(g->released);
+	assert_null(vdpa_device_first());
+	fake_free(f);
+	fake_free(g);
+	fake_free(x);
 }
 
 static void test_probe_too_few_vectors(void **state)
@@ -1092,7 +1157,7 @@ static void test_probe_too_few_vectors(void **state)
 
 	(void)state;
 	f->msix_count = 2;
-	assert_int_equal(ifcvf_probe(&f->pdev, "vdpa=1", "n0", NULL, &dev, err, sizeof(err)),
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)),
 			 -ENODEV);
 	assert_contains(err, "MSI-X");
 	fake_free(f);
@@ -1127,6 +1192,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_features_and_queues, registry_reset,
 						registry_reset),
 		cmocka_unit_test_setup_teardown(test_probe_too_few_vectors, registry_reset,
+						registry_reset),
+		cmocka_unit_test_setup_teardown(test_probe_offers_implemented_features_only,
+						registry_reset, registry_reset),
+		cmocka_unit_test_setup_teardown(test_core_probe_matching, registry_reset,
 						registry_reset),
 	};
 

@@ -422,17 +422,14 @@ static void drain_vector(struct drv *d, unsigned int v)
 		;
 }
 
-static uint64_t stat_of(struct drv *d, uint16_t q, const char *name)
+static uint64_t stat_of(struct drv *d, uint16_t q, enum vdpa_vq_stat k)
 {
-	struct ifcvf_model_stat st[IFCVF_MODEL_MAX_STATS];
-	int n = ifcvf_model_get_stats(d->pdev, q, st, IFCVF_MODEL_MAX_STATS), i;
+	struct vdpa_vq_stats st = { 0 };
 
-	assert_true(n > 0);
-	for (i = 0; i < n; i++)
-		if (!strcmp(st[i].name, name))
-			return st[i].value;
-	fail_msg("no stat %s on vring %u", name, q);
-	return 0;
+	assert_int_equal(ifcvf_model_get_stats(d->pdev, q, &st), 0);
+	if (!(st.valid & (1ull << k)))
+		fail_msg("no stat %s on vring %u", vdpa_vq_stat_name(k), q);
+	return st.value[k];
 }
 
 /* A frame with a recognizable payload, after a zeroed virtio-net header. */
@@ -790,13 +787,17 @@ static void test_loopback(void **state)
 	assert_int_equal(rx[10] | rx[11] << 8, 1);	/* num_buffers */
 	assert_int_equal(rx[0], 0);
 	assert_true(check_frame(rx + hdr, flen, 3));
-	assert_int_equal(stat_of(d, 0, "rx packets"), 1);
-	assert_int_equal(stat_of(d, 0, "rx bytes"), flen);
-	assert_int_equal(stat_of(d, 1, "tx packets"), 1);
-	assert_int_equal(stat_of(d, 1, "tx bytes"), flen);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_BYTES), flen);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_BYTES), flen);
 	assert_int_equal(ifcvf_model_reset_stats(d->pdev, 1), 0);
-	assert_int_equal(stat_of(d, 1, "tx packets"), 0);
-	assert_int_equal(ifcvf_model_get_stats(d->pdev, 2, NULL, 0), -EINVAL);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 0);
+	{
+		struct vdpa_vq_stats st;
+
+		assert_int_equal(ifcvf_model_get_stats(d->pdev, 2, &st), -EINVAL);
+	}
 	assert_false(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	drv_close(d);
 }
@@ -824,9 +825,9 @@ static void test_loopback_backpressure_mrg(void **state)
 	drv_add_buf(d, 0, BUF_IOVA(0), 1000, true);
 	drv_kick(d, 0);
 	assert_true(drv_get_used(d, 1, &id, &len));
-	for (i = 0; i < TIMEOUT_MS && stat_of(d, 0, "rx overruns") == 0; i++)
+	for (i = 0; i < TIMEOUT_MS && stat_of(d, 0, VDPA_VQ_STAT_OVERRUNS) == 0; i++)
 		usleep(1000);
-	assert_int_equal(stat_of(d, 0, "rx overruns"), 1);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_OVERRUNS), 1);
 	assert_int_equal(d->vq[0].used->idx, 0);	/* nothing published yet */
 	for (i = 1; i < 4; i++) {
 		drv_add_buf(d, 0, BUF_IOVA(i), 1000, true);
@@ -843,7 +844,7 @@ static void test_loopback_backpressure_mrg(void **state)
 	rx0 = gpa(d, BUF_IOVA(0));
 	assert_int_equal(rx0[10] | rx0[11] << 8, 4);	/* num_buffers */
 	assert_true(check_frame(frame, flen, 9));
-	assert_int_equal(stat_of(d, 0, "rx packets"), 1);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 1);
 	free(frame);
 	drv_close(d);
 }
@@ -872,7 +873,7 @@ static void test_loopback_legacy_header(void **state)
 	drv_kick(d, 1);
 	assert_true(drv_get_used(d, 0, NULL, &len));
 	assert_int_equal(len, 0);
-	assert_int_equal(stat_of(d, 0, "rx errors"), 1);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_ERRORS), 1);
 	drv_close(d);
 }
 
@@ -1114,8 +1115,8 @@ static void test_pair(void **state)
 	assert_true(check_frame((uint8_t *)gpa(b, BUF_IOVA(0)) + 12, 300, 4));
 	assert_true(drv_get_used(a, 1, NULL, NULL));
 	assert_int_equal(a->vq[0].used->idx, 0);	/* nothing came back to a */
-	assert_int_equal(stat_of(a, 1, "tx packets"), 1);
-	assert_int_equal(stat_of(b, 0, "rx packets"), 1);
+	assert_int_equal(stat_of(a, 1, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(b, 0, VDPA_VQ_STAT_PACKETS), 1);
 
 	/* With b gone, a's TX is dropped, not stuck. */
 	drv_close(b);
@@ -1123,7 +1124,7 @@ static void test_pair(void **state)
 	drv_add_buf(a, 1, BUF_IOVA(2), 72, false);
 	drv_kick(a, 1);
 	assert_true(drv_get_used(a, 1, NULL, NULL));
-	assert_int_equal(stat_of(a, 1, "tx drops"), 1);
+	assert_int_equal(stat_of(a, 1, VDPA_VQ_STAT_DROPS), 1);
 	/* And the name is free for a new end. */
 	b = drv_open(&c);
 	drv_close(b);
@@ -1145,8 +1146,8 @@ static void test_sink_source(void **state)
 	drv_kick(d, 1);
 	for (i = 0; i < 16; i++)
 		assert_true(drv_get_used(d, 1, NULL, NULL));
-	assert_int_equal(stat_of(d, 1, "tx packets"), 16);
-	assert_int_equal(stat_of(d, 1, "tx bytes"), 16 * 100 + 120);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 16);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_BYTES), 16 * 100 + 120);
 	drv_close(d);
 
 	c = net_cfg("source:128");
@@ -1164,7 +1165,7 @@ static void test_sink_source(void **state)
 		assert_int_equal(f[12] << 8 | f[13], 0x88b5);
 		assert_int_equal(f[17], i);			/* sequence */
 	}
-	assert_int_equal(stat_of(d, 0, "rx packets"), 8);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 8);
 	/* Link down: no frames; up again: more buffers, more frames. */
 	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	drv_add_buf(d, 0, BUF_IOVA(9), 2048, true);
@@ -1224,7 +1225,7 @@ static void test_link_and_mac(void **state)
 	drv_add_buf(d, 1, BUF_IOVA(1), 72, false);
 	drv_kick(d, 1);
 	assert_true(drv_get_used(d, 1, NULL, NULL));
-	assert_int_equal(stat_of(d, 1, "tx drops"), 1);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_DROPS), 1);
 	/* Same state again: no interrupt. */
 	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	assert_false(wait_vector(d, 0, 20));
@@ -1310,9 +1311,9 @@ static void test_control_queue(void **state)
 	cvq_cmd(d, 4, ack, sizeof(ack), VIRTIO_NET_OK);
 	assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
 			 VIRTIO_NET_S_LINK_UP);
-	assert_int_equal(stat_of(d, 4, "cvq requests"), 5);
-	assert_int_equal(stat_of(d, 4, "cvq successes"), 3);
-	assert_int_equal(stat_of(d, 4, "cvq errors"), 2);
+	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_REQUESTS), 5);
+	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_SUCCESSES), 3);
+	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_ERRORS), 2);
 
 	/* RX filter: promiscuous off, a frame to another MAC is dropped, one
 	 * to ours (02:01:02:03:04:05 now) passes. Pair 1 this time. */
@@ -1329,8 +1330,8 @@ static void test_control_queue(void **state)
 	drv_kick(d, 3);
 	assert_true(drv_get_used(d, 2, NULL, &len));
 	assert_int_equal(len, 72);
-	assert_int_equal(stat_of(d, 2, "rx drops"), 1);
-	assert_int_equal(stat_of(d, 2, "rx packets"), 1);
+	assert_int_equal(stat_of(d, 2, VDPA_VQ_STAT_DROPS), 1);
+	assert_int_equal(stat_of(d, 2, VDPA_VQ_STAT_PACKETS), 1);
 
 	/* Reset restores the administrator's MAC. */
 	common_w8(d, VIRTIO_PCI_COMMON_STATUS, 0);
@@ -1441,8 +1442,8 @@ static void loopback_stream(unsigned int total)
 		usleep(10);
 	}
 	assert_int_equal(rxd, total);
-	assert_int_equal(stat_of(d, 0, "rx packets"), total);
-	assert_int_equal(stat_of(d, 1, "tx packets"), total);
+	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), total);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), total);
 	assert_false(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	drv_close(d);
 }
@@ -1569,7 +1570,7 @@ static void tap_roundtrip(const char *name, bool vnet_hdr)
 		       buf[12] == (TAP_ETHERTYPE_TX >> 8);
 	}
 	assert_true(seen);
-	assert_int_equal(stat_of(d, 1, "tx packets"), 1);
+	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 1);
 
 	/* Host -> guest (skipping anything the kernel sends meanwhile). */
 	for (i = 0; i < 8; i++)

@@ -918,6 +918,55 @@ static void test_host_notifier_with_ack(void **state)
 	td_free(td);
 }
 
+/* Every ack is matched to the request it answers: a late ack (after its
+ * waiter gave up) is not taken for the next request's, nor is the ack of a
+ * host-notifier request that nobody waits for. */
+static void test_backend_acks_matched(void **state)
+{
+	const uint32_t reply = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG;
+	const uint64_t proto = PF(BACKEND_REQ) | PF(HOST_NOTIFIER) | PF(BACKEND_SEND_FD) |
+			       PF(REPLY_ACK) | PF(CONFIG);
+	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct vhost_user_msg m;
+	uint8_t *mem;
+	int peer;
+
+	(void)state;
+	td->notify_fd = memfd_sized("uvt-notify", 0x10000);
+	td->notify_size = 4096;
+	mem = td_start_net(td, proto);
+	assert_int_equal(set_backend_fd(td, &peer), 0);
+
+	/* No answer in time: the waiter gives up. */
+	assert_int_equal(config_change_off_loop(td), -ETIMEDOUT);
+	fe_recv_msg(peer, &m);
+	/* Then the late ack (success) and, for the next request, a refusal:
+	 * the next request gets the refusal. */
+	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 0);
+	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 1);
+	assert_int_equal(config_change_off_loop(td), -EIO);
+	fe_recv_msg(peer, &m);
+	assert_true(nothing_pending(peer));
+
+	/* A host notifier goes out without waiting; its ack (a refusal) is
+	 * read before the config change's own. */
+	assert_int_equal(vu_host_notifier_ctrl(td->vu, 0, true), 0);
+	fe_recv_msg(peer, &m);
+	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG);
+	close(m.fds[0]);
+	prewrite_ack(peer, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, reply, 1);
+	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, reply, 0);
+	assert_int_equal(config_change_off_loop(td), 0);
+	fe_recv_msg(peer, &m);
+	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+
+	assert_true(nothing_pending(peer));
+	close(peer);
+	close(td->notify_fd);
+	munmap(mem, GUEST_SIZE);
+	td_free(td);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -942,6 +991,7 @@ int main(void)
 		cmocka_unit_test(test_config_change_ack_timeout),
 		cmocka_unit_test(test_host_notifier),
 		cmocka_unit_test(test_host_notifier_with_ack),
+		cmocka_unit_test(test_backend_acks_matched),
 	};
 
 	uvdpa_log_set_level(UVDPA_LOG_ERR);

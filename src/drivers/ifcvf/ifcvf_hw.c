@@ -1,5 +1,5 @@
 /* The virtio 1.0 modern PCI interface of an IFCVF function over pci_dev ops
- * (REFERENCE.md section 1). Everything a device reports is checked before it
+ * (docs/ifcvf.md). Everything a device reports is checked before it
  * is used: capability ranges against BAR sizes, queue counts, notify offsets
  * and ring sizes. Waits for the device are bounded. */
 #include <endian.h>

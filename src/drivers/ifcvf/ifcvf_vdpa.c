@@ -22,7 +22,9 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
+#include <linux/virtio_blk.h>
 #include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
 
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
@@ -99,9 +101,6 @@ struct ifcvf_dev {
 	uint64_t log_map_size;
 	void *log_src;		/* the vhost layer's log this mapping is of */
 	bool needs_reset_seen;	/* DEVICE_NEEDS_RESET logged since dev_conf */
-
-	const struct ifcvf_stats_ops *stats_ops;
-	void *stats_opaque;
 };
 
 static struct ifcvf_dev *to_ifcvf(struct vdpa_device *vdev)
@@ -260,7 +259,7 @@ static int log_enable(struct ifcvf_dev *d)
 {
 	uint64_t size, offset, map_size;
 	long page = sysconf(_SC_PAGESIZE);
-	struct vdpa_log log;
+	struct vdpa_dirty_log log;
 	void *base, *map;
 	int fd, ret;
 
@@ -570,7 +569,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
 	uint16_t n = vdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
 	uint64_t features, negotiated;
-	struct vdpa_log log;
+	struct vdpa_dirty_log log;
 	int ret;
 
 	if (d->sess) {
@@ -780,7 +779,7 @@ static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
 	want = features & (1ull << VHOST_F_LOG_ALL);
 	if (want && d->logging) {
-		struct vdpa_log log;
+		struct vdpa_dirty_log log;
 
 		if (vdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
 			return 0;
@@ -847,84 +846,43 @@ static int ifcvf_get_notify_area(struct vdpa_device *vdev, uint16_t vring, int *
 	return 0;
 }
 
-/* ---- Statistics ---- */
+/* ---- Statistics ----
+ *
+ * The driver's own counters (descriptors made available and used since the
+ * ring started or was reset, kicks relayed), then whatever the function
+ * keeps itself (an emulated function's model: packets, bytes, ...). */
 
-static const char *const stat_names[IFCVF_STAT_NUM] = {
-	[IFCVF_STAT_RECEIVED_DESC] = "received_desc",
-	[IFCVF_STAT_COMPLETED_DESC] = "completed_desc",
-	[IFCVF_STAT_KICKS] = "kicks",
-};
-
-static unsigned int provider_count(struct ifcvf_dev *d)
-{
-	int n;
-
-	if (!d->stats_ops || !d->stats_ops->names)
-		return 0;
-	n = d->stats_ops->names(d->stats_opaque, NULL, 0);
-	return n > 0 ? (unsigned int)n : 0;
-}
-
-static int ifcvf_get_stats_names(struct vdpa_device *vdev, struct vdpa_stat_name *names,
-				 unsigned int n)
-{
-	struct ifcvf_dev *d = to_ifcvf(vdev);
-	unsigned int extra = provider_count(d), total = IFCVF_STAT_NUM + extra, i;
-
-	if (!names)
-		return (int)total;
-	for (i = 0; i < n && i < IFCVF_STAT_NUM; i++)
-		snprintf(names[i].name, sizeof(names[i].name), "%s", stat_names[i]);
-	if (n > IFCVF_STAT_NUM && extra) {
-		int got = d->stats_ops->names(d->stats_opaque, names + IFCVF_STAT_NUM,
-					      n - IFCVF_STAT_NUM);
-
-		if (got > 0)
-			i += (unsigned int)got;
-	}
-	return (int)i;
-}
-
-static int ifcvf_get_stats(struct vdpa_device *vdev, uint16_t vring, struct vdpa_stat *stats,
-			   unsigned int n)
+static int ifcvf_get_vq_stats(struct vdpa_device *vdev, uint16_t vring, struct vdpa_vq_stats *st)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	const struct ifcvf_ring *r;
-	uint64_t own[IFCVF_STAT_NUM] = { 0 };
-	unsigned int i;
 
 	if (vring >= d->hw.num_queues) {
 		LOG_ERR(TAG, "%s: no vring %u (the device has %u)", vdev->name, vring,
 			d->hw.num_queues);
 		return -EINVAL;
 	}
+	memset(st, 0, sizeof(*st));
+	if (d->pdev->ops->queue_stats) {
+		int ret = d->pdev->ops->queue_stats(d->pdev, vring, st);
+
+		if (ret < 0 && ret != -ENOTSUP)
+			return ret;
+	}
 	r = &d->rings[vring];
 	if (r->started && r->avail && r->used) {
-		own[IFCVF_STAT_RECEIVED_DESC] = (uint16_t)(ring_idx_read(r->avail) - r->avail_base);
-		own[IFCVF_STAT_COMPLETED_DESC] = (uint16_t)(ring_idx_read(r->used) - r->used_base);
+		st->value[VDPA_VQ_STAT_RECEIVED_DESC] =
+			(uint16_t)(ring_idx_read(r->avail) - r->avail_base);
+		st->value[VDPA_VQ_STAT_COMPLETED_DESC] =
+			(uint16_t)(ring_idx_read(r->used) - r->used_base);
 	}
-	own[IFCVF_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
-	for (i = 0; i < n && i < IFCVF_STAT_NUM; i++) {
-		stats[i].id = i;
-		stats[i].value = own[i];
-	}
-	if (n > IFCVF_STAT_NUM && d->stats_ops && d->stats_ops->get) {
-		uint64_t values[64];
-		unsigned int want = n - IFCVF_STAT_NUM;
-		int got;
-
-		if (want > 64)
-			want = 64;
-		got = d->stats_ops->get(d->stats_opaque, vring, values, want);
-		for (int k = 0; k < got && (unsigned int)k < want; k++, i++) {
-			stats[i].id = i;
-			stats[i].value = values[k];
-		}
-	}
-	return (int)i;
+	st->value[VDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
+	st->valid |= (1ull << VDPA_VQ_STAT_RECEIVED_DESC) | (1ull << VDPA_VQ_STAT_COMPLETED_DESC) |
+		     (1ull << VDPA_VQ_STAT_KICKS);
+	return 0;
 }
 
-static int ifcvf_reset_stats(struct vdpa_device *vdev, uint16_t vring)
+static int ifcvf_reset_vq_stats(struct vdpa_device *vdev, uint16_t vring)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	struct ifcvf_ring *r;
@@ -940,18 +898,13 @@ static int ifcvf_reset_stats(struct vdpa_device *vdev, uint16_t vring)
 		r->used_base = ring_idx_read(r->used);
 	}
 	__atomic_store_n(&r->kicks, 0, __ATOMIC_RELAXED);
-	if (d->stats_ops && d->stats_ops->reset)
-		return d->stats_ops->reset(d->stats_opaque, vring);
+	if (d->pdev->ops->queue_stats_reset) {
+		int ret = d->pdev->ops->queue_stats_reset(d->pdev, vring);
+
+		if (ret < 0 && ret != -ENOTSUP)
+			return ret;
+	}
 	return 0;
-}
-
-void ifcvf_set_stats_provider(struct vdpa_device *vdev, const struct ifcvf_stats_ops *ops,
-			      void *opaque)
-{
-	struct ifcvf_dev *d = to_ifcvf(vdev);
-
-	d->stats_ops = ops;
-	d->stats_opaque = opaque;
 }
 
 static int ifcvf_get_status(struct vdpa_device *vdev, uint8_t *status)
@@ -974,9 +927,8 @@ static const struct vdpa_device_ops ifcvf_ops = {
 	.set_features = ifcvf_set_features,
 	.migration_done = ifcvf_migration_done,
 	.get_notify_area = ifcvf_get_notify_area,
-	.get_stats_names = ifcvf_get_stats_names,
-	.get_stats = ifcvf_get_stats,
-	.reset_stats = ifcvf_reset_stats,
+	.get_vq_stats = ifcvf_get_vq_stats,
+	.reset_vq_stats = ifcvf_reset_vq_stats,
 };
 
 /* ---- Drivers and probe ---- */
@@ -998,8 +950,24 @@ static const struct vdpa_pci_id virtio_pci_ids[] = {
 	{ 0 },
 };
 
-static struct vdpa_driver ifcvf_driver = { .name = "ifcvf", .id_table = ifcvf_ids };
-static struct vdpa_driver virtio_pci_driver = { .name = "virtio-pci", .id_table = virtio_pci_ids };
+static int ifcvf_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+			   struct vdpa_device **out, char *err, size_t errlen);
+static int virtio_pci_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+				struct vdpa_device **out, char *err, size_t errlen);
+static void ifcvf_remove(struct vdpa_device *vdev);
+
+static struct vdpa_driver ifcvf_driver = {
+	.name = "ifcvf",
+	.id_table = ifcvf_ids,
+	.probe = ifcvf_drv_probe,
+	.remove = ifcvf_remove,
+};
+static struct vdpa_driver virtio_pci_driver = {
+	.name = "virtio-pci",
+	.id_table = virtio_pci_ids,
+	.probe = virtio_pci_drv_probe,
+	.remove = ifcvf_remove,
+};
 
 int ifcvf_drivers_register(void)
 {
@@ -1033,9 +1001,35 @@ static const struct devargs_spec ifcvf_devargs[ARG_NUM] = {
 	[ARG_SW_LM] = { "sw-live-migration", DEVARGS_UINT, 0, 1 },
 };
 
+#define BIT64(n) (1ull << (n))
+
+/* What the stack implements, whatever else the function advertises: split
+ * rings only (no RING_PACKED: the vhost layer and the ring-state registers
+ * speak split rings), kicks without data (no NOTIFICATION_DATA), no
+ * per-queue reset, and nothing of SR-IOV or the IOMMU (ACCESS_PLATFORM is
+ * the function's, behind our IOMMU, not the guest's). */
+#define TRANSPORT_FEATURES                                                              \
+	(BIT64(VIRTIO_F_NOTIFY_ON_EMPTY) | BIT64(VIRTIO_F_ANY_LAYOUT) |                   \
+	 BIT64(VIRTIO_RING_F_INDIRECT_DESC) | BIT64(VIRTIO_RING_F_EVENT_IDX) |             \
+	 BIT64(VIRTIO_F_VERSION_1) | BIT64(VIRTIO_F_IN_ORDER) | BIT64(VIRTIO_F_ORDER_PLATFORM))
+/* Net device bits up to CTRL_MAC_ADDR: offloads, mac/mtu/status, mergeable
+ * buffers, the control queue and its classes, multiqueue. */
+#define NET_FEATURES (BIT64(VIRTIO_NET_F_CTRL_MAC_ADDR + 1) - 1)
+#define BLK_FEATURES                                                                    \
+	(BIT64(VIRTIO_BLK_F_SIZE_MAX) | BIT64(VIRTIO_BLK_F_SEG_MAX) |                     \
+	 BIT64(VIRTIO_BLK_F_GEOMETRY) | BIT64(VIRTIO_BLK_F_RO) | BIT64(VIRTIO_BLK_F_BLK_SIZE) | \
+	 BIT64(VIRTIO_BLK_F_FLUSH) | BIT64(VIRTIO_BLK_F_TOPOLOGY) |                         \
+	 BIT64(VIRTIO_BLK_F_CONFIG_WCE) | BIT64(VIRTIO_BLK_F_MQ) |                          \
+	 BIT64(VIRTIO_BLK_F_DISCARD) | BIT64(VIRTIO_BLK_F_WRITE_ZEROES))
+
+uint64_t ifcvf_implemented_features(enum vdpa_dev_type type)
+{
+	return TRANSPORT_FEATURES | (type == VDPA_TYPE_BLK ? BLK_FEATURES : NET_FEATURES);
+}
+
 static uint64_t offered_features(const struct ifcvf_dev *d)
 {
-	uint64_t f = d->hw.device_features & ~(1ull << VIRTIO_F_ACCESS_PLATFORM);
+	uint64_t f = d->hw.device_features & ifcvf_implemented_features(d->vdpa.type);
 
 	f |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
 	/* Migration is only offered when the dirty pages can be logged; until
@@ -1071,31 +1065,24 @@ static uint32_t queue_num(struct ifcvf_dev *d)
 	return pairs ? pairs : 1;
 }
 
-int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
-		struct vdpa_mgmtdev *mgmt, struct vdpa_device **out, char *err, size_t errlen)
+/* The core matched pdev to one of our two drivers; generic: the plain
+ * virtio-pci one (no live-migration BAR expected). */
+static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool generic,
+		 struct vdpa_device **out, char *err, size_t errlen)
 {
 	struct devargs_value args[ARG_NUM];
+	const char *name = pa->name;
 	struct ifcvf_dev *d;
-	bool generic;
 	unsigned int msix, need;
 	int ret;
 
-	ret = devargs_parse(devargs, ifcvf_devargs, ARG_NUM, args, err, errlen);
+	ret = devargs_parse(pa->devargs ? pa->devargs : "", ifcvf_devargs, ARG_NUM, args, err,
+			    errlen);
 	if (ret < 0)
 		return ret;
 	if (!args[ARG_VDPA].present || !args[ARG_VDPA].u) {
 		uvdpa_errf(err, errlen, "%s: devargs have no vdpa=1: the function is left to a plain "
 			"virtio driver", pdev->addr);
-		return -ENODEV;
-	}
-	if (vdpa_pci_id_match(ifcvf_ids, &pdev->id)) {
-		generic = false;
-	} else if (vdpa_pci_id_match(virtio_pci_ids, &pdev->id)) {
-		generic = true;
-	} else {
-		uvdpa_errf(err, errlen, "%s: no driver for %04x:%04x (subsystem %04x:%04x)", pdev->addr,
-			pdev->id.vendor, pdev->id.device, pdev->id.subsys_vendor,
-			pdev->id.subsys_device);
 		return -ENODEV;
 	}
 	if (!name || !name[0] || strlen(name) >= VDPA_NAME_MAX) {
@@ -1150,7 +1137,7 @@ int ifcvf_probe(struct pci_dev *pdev, const char *devargs, const char *name,
 	}
 	d->vdpa.ops = &ifcvf_ops;
 	d->vdpa.priv = d;
-	d->vdpa.mgmtdev = mgmt;
+	d->vdpa.mgmtdev = pa->mgmtdev;
 	d->vdpa.driver = generic ? &virtio_pci_driver : &ifcvf_driver;
 	/* As the kernel's ifcvf reports it: the subsystem vendor. */
 	d->vdpa.vendor_id = pdev->id.subsys_vendor;
@@ -1178,7 +1165,19 @@ fail:
 	return ret;
 }
 
-void ifcvf_remove(struct vdpa_device *vdev)
+static int ifcvf_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+			   struct vdpa_device **out, char *err, size_t errlen)
+{
+	return probe(pdev, args, false, out, err, errlen);
+}
+
+static int virtio_pci_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
+				struct vdpa_device **out, char *err, size_t errlen)
+{
+	return probe(pdev, args, true, out, err, errlen);
+}
+
+static void ifcvf_remove(struct vdpa_device *vdev)
 {
 	struct ifcvf_dev *d;
 
@@ -1191,9 +1190,4 @@ void ifcvf_remove(struct vdpa_device *vdev)
 	close(d->config_efd);
 	pci_dev_release(d->pdev);
 	free(d);
-}
-
-struct pci_dev *ifcvf_pci_dev(struct vdpa_device *vdev)
-{
-	return to_ifcvf(vdev)->pdev;
 }

@@ -905,7 +905,34 @@ static void model_destroy(void *opaque)
 	model_free(m);
 }
 
+/* Counters of vring q, typed (the emu layer's queue_stats). */
+static int model_queue_stats(void *model, uint16_t q, struct vdpa_vq_stats *st)
+{
+	struct ifcvf_model *m = model;
+
+	if (q >= m->nvrings)
+		return -EINVAL;
+	m->type->get_stats(m, q, st);
+	/* Every vring, whatever its type, counts the faults that stopped it. */
+	st->value[VDPA_VQ_STAT_FAULTS] = __atomic_load_n(&m->vqs[q].faults, __ATOMIC_RELAXED);
+	st->valid |= 1ull << VDPA_VQ_STAT_FAULTS;
+	return 0;
+}
+
+static int model_queue_stats_reset(void *model, uint16_t q)
+{
+	struct ifcvf_model *m = model;
+
+	if (q >= m->nvrings)
+		return -EINVAL;
+	m->type->reset_stats(m, q);
+	__atomic_store_n(&m->vqs[q].faults, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static const struct emu_model_ops model_ops = {
+	.queue_stats = model_queue_stats,
+	.queue_stats_reset = model_queue_stats_reset,
 	.cfg_read = model_cfg_read,
 	.cfg_write = model_cfg_write,
 	.bar_read = model_bar_read,
@@ -942,14 +969,14 @@ static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *
 	int n;
 
 	if (!t) {
-		snprintf(err, errlen, "the emulated IFCVF has no %s device type",
+		uvdpa_errf(err, errlen, "the emulated IFCVF has no %s device type",
 			 cfg->type == VDPA_TYPE_BLK ? "blk" : "such");
 		*rc = -EOPNOTSUPP;
 		return NULL;
 	}
 	features = cfg->device_features ? cfg->device_features : t->default_features(cfg->max_vqp);
 	if (features & ~t->supported_features) {
-		snprintf(err, errlen,
+		uvdpa_errf(err, errlen,
 			 "device_features 0x%llx: bits 0x%llx are not supported by the emulated "
 			 "IFCVF %s (supported: 0x%llx)", (unsigned long long)features,
 			 (unsigned long long)(features & ~t->supported_features), t->name,
@@ -1021,7 +1048,7 @@ static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *
 	return pdev;
 
 nomem:
-	snprintf(err, errlen, "out of memory creating the emulated IFCVF");
+	uvdpa_errf(err, errlen, "out of memory creating the emulated IFCVF");
 	return NULL;
 }
 
@@ -1055,23 +1082,14 @@ void ifcvf_model_put(struct ifcvf_model *m)
 		pthread_mutex_unlock(&models_lock);
 }
 
-int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct ifcvf_model_stat *stats,
-			  unsigned int n)
+int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct vdpa_vq_stats *st)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
 	int rc;
 
 	if (!m)
 		return -ENODEV;
-	rc = qidx < m->nvrings ? m->type->get_stats(m, qidx, stats, n) : -EINVAL;
-	/* Every vring, whatever its type, counts the faults that stopped it. */
-	if (rc >= 0) {
-		if ((unsigned int)rc < n) {
-			stats[rc].name = "faults";
-			stats[rc].value = __atomic_load_n(&m->vqs[qidx].faults, __ATOMIC_RELAXED);
-		}
-		rc++;
-	}
+	rc = model_queue_stats(m, qidx, st);
 	ifcvf_model_put(m);
 	return rc;
 }
@@ -1079,15 +1097,11 @@ int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct ifcvf_mode
 int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
-	int rc = 0;
+	int rc;
 
 	if (!m)
 		return -ENODEV;
-	if (qidx < m->nvrings) {
-		m->type->reset_stats(m, qidx);
-		__atomic_store_n(&m->vqs[qidx].faults, 0, __ATOMIC_RELAXED);
-	} else
-		rc = -EINVAL;
+	rc = model_queue_stats_reset(m, qidx);
 	ifcvf_model_put(m);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /* The emulated IFCVF: a register-accurate model of the Intel FPGA 100G VF
- * (REFERENCE.md section 1) behind an emulated PCI function (src/pci/emu.h),
+ * (docs/ifcvf.md) behind an emulated PCI function (src/pci/emu.h),
  * so the ifcvf driver drives it exactly as it drives hardware. uvdpa's
  * equivalent of the kernel's vdpa_sim: one engine, device types as records
  * (net now; blk next). Datapath work runs on a fixed pool of engine threads
@@ -61,19 +61,11 @@ int ifcvf_model_set_mac(struct pci_dev *pdev, const uint8_t mac[6]);
  * was negotiated. */
 int ifcvf_model_announce(struct pci_dev *pdev);
 
-/* Per-vring counters, named like vdpa_sim_net's vstats: an RX vring (even
- * index) has "rx packets", "rx bytes", "rx errors", "rx overruns",
- * "rx drops"; a TX vring "tx packets", "tx bytes", "tx errors", "tx drops";
- * the control vring "cvq requests", "cvq successes", "cvq errors". */
-#define IFCVF_MODEL_MAX_STATS 8
-struct ifcvf_model_stat {
-	const char *name;		/* static string */
-	uint64_t value;
-};
-/* Fills up to n counters of vring qidx; returns how many the vring has
- * (may exceed n), -EINVAL for qidx >= num_queues, -ENODEV. */
-int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct ifcvf_model_stat *stats,
-			  unsigned int n);
+/* Per-vring counters, typed: an RX vring (even index) keeps packets, bytes,
+ * errors, overruns and drops; a TX vring packets, bytes, errors and drops;
+ * the control vring requests, successes and errors; every vring its DMA
+ * faults. -EINVAL for qidx >= num_queues, -ENODEV. */
+int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct vdpa_vq_stats *st);
 int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx);
 
 struct ifcvf_model_info {

@@ -134,8 +134,7 @@ struct ifcvf_dev_type {
 	/* Device reset, every queue stopped (model lock held). */
 	void (*reset)(struct ifcvf_model *m);
 	/* Counters of vring q (see ifcvf_model_get_stats). */
-	int (*get_stats)(struct ifcvf_model *m, uint16_t q, struct ifcvf_model_stat *stats,
-			 unsigned int n);
+	void (*get_stats)(struct ifcvf_model *m, uint16_t q, struct vdpa_vq_stats *st);
 	void (*reset_stats)(struct ifcvf_model *m, uint16_t q);
 	/* ifcvf_model_get_info extras (model lock held). */
 	void (*get_info)(struct ifcvf_model *m, struct ifcvf_model_info *info);

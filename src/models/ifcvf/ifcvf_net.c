@@ -620,21 +620,21 @@ static int net_num_vrings(const struct ifcvf_model_config *cfg, uint64_t feature
 	unsigned int max_vqp = cfg->max_vqp ? cfg->max_vqp : 1;
 
 	if (max_vqp > IFCVF_MAX_QUEUE_PAIRS) {
-		snprintf(err, errlen, "max_vqp %u: the emulated IFCVF has at most %u queue pairs",
+		uvdpa_errf(err, errlen, "max_vqp %u: the emulated IFCVF has at most %u queue pairs",
 			 max_vqp, IFCVF_MAX_QUEUE_PAIRS);
 		return -EINVAL;
 	}
 	if (max_vqp > 1 && !ifcvf_has_feature(features, VIRTIO_NET_F_MQ)) {
-		snprintf(err, errlen, "max_vqp %u needs VIRTIO_NET_F_MQ (bit %u) in device_features",
+		uvdpa_errf(err, errlen, "max_vqp %u needs VIRTIO_NET_F_MQ (bit %u) in device_features",
 			 max_vqp, VIRTIO_NET_F_MQ);
 		return -EINVAL;
 	}
 	if (cfg->mtu && cfg->mtu < NET_MIN_MTU) {
-		snprintf(err, errlen, "mtu %u: the minimum is %u", cfg->mtu, NET_MIN_MTU);
+		uvdpa_errf(err, errlen, "mtu %u: the minimum is %u", cfg->mtu, NET_MIN_MTU);
 		return -EINVAL;
 	}
 	if ((features & NET_CTRL_FEATURES) && !ifcvf_has_feature(features, VIRTIO_NET_F_CTRL_VQ)) {
-		snprintf(err, errlen, "device_features: CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE "
+		uvdpa_errf(err, errlen, "device_features: CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE "
 			 "need VIRTIO_NET_F_CTRL_VQ (bit %u)", VIRTIO_NET_F_CTRL_VQ);
 		return -EINVAL;
 	}
@@ -679,7 +679,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 
 	net = calloc(1, sizeof(*net) + max_vqp * sizeof(net->pairs[0]));
 	if (!net) {
-		snprintf(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	net->model = m;
@@ -724,7 +724,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 			p->txbuf = malloc(NET_FRAME_MAX);
 		if (!p->fifo.frame || !p->fifo.first || !p->rx_elem || !p->tx_elem || !p->rxf ||
 		    (!p->txbuf && net->port != NET_PORT_LOOPBACK && net->port != NET_PORT_PAIR)) {
-			snprintf(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			net_free(net);
 			return -ENOMEM;
 		}
@@ -737,7 +737,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		net->cvq_elem = malloc(sizeof(*net->cvq_elem));
 		net->cvq_buf = malloc(NET_CVQ_MAX_CMD);
 		if (!net->cvq_elem || !net->cvq_buf) {
-			snprintf(err, errlen, "out of memory");
+			uvdpa_errf(err, errlen, "out of memory");
 			net_free(net);
 			return -ENOMEM;
 		}
@@ -757,7 +757,7 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		net->cvq_work.ops = &cvq_work_ops;
 		net->cvq_work.ctx = net;
 		if (ifcvf_work_attach(&net->cvq_work) < 0) {
-			snprintf(err, errlen, "cannot start the engine pool");
+			uvdpa_errf(err, errlen, "cannot start the engine pool");
 			net_port_close(net);
 			net_free(net);
 			m->type_priv = NULL;
@@ -869,44 +869,35 @@ static void net_reset(struct ifcvf_model *m)
 	pthread_mutex_unlock(&net->cfg_lock);
 }
 
-static const char *const rx_stat_names[] = { "rx packets", "rx bytes", "rx errors",
-					     "rx overruns", "rx drops" };
-static const char *const tx_stat_names[] = { "tx packets", "tx bytes", "tx errors", "tx drops" };
-static const char *const cvq_stat_names[] = { "cvq requests", "cvq successes", "cvq errors" };
-
-static int fill_stats(struct ifcvf_model_stat *out, unsigned int n, const char *const *names,
-		      const uint64_t *const *values, unsigned int count)
+static void put_stat(struct vdpa_vq_stats *st, enum vdpa_vq_stat k, const uint64_t *counter)
 {
-	unsigned int i;
-
-	for (i = 0; i < count && i < n; i++) {
-		out[i].name = names[i];
-		out[i].value = ifcvf_counter_read(values[i]);
-	}
-	return (int)count;
+	st->value[k] = ifcvf_counter_read(counter);
+	st->valid |= 1ull << k;
 }
 
-static int net_get_stats(struct ifcvf_model *m, uint16_t q, struct ifcvf_model_stat *stats,
-			 unsigned int n)
+static void net_get_stats(struct ifcvf_model *m, uint16_t q, struct vdpa_vq_stats *st)
 {
 	struct ifcvf_net *net = m->type_priv;
 	struct net_qpair *p;
 
 	if (net->cvq && q == net->cvq->index) {
-		const uint64_t *v[] = { &net->cvq_requests, &net->cvq_successes, &net->cvq_errors };
-
-		return fill_stats(stats, n, cvq_stat_names, v, 3);
+		put_stat(st, VDPA_VQ_STAT_REQUESTS, &net->cvq_requests);
+		put_stat(st, VDPA_VQ_STAT_SUCCESSES, &net->cvq_successes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &net->cvq_errors);
+		return;
 	}
 	p = &net->pairs[q / 2];
 	if (q % 2 == 0) {
-		const uint64_t *v[] = { &p->rx.packets, &p->rx.bytes, &p->rx.errors,
-					&p->rx.overruns, &p->rx.drops };
-
-		return fill_stats(stats, n, rx_stat_names, v, 5);
+		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->rx.packets);
+		put_stat(st, VDPA_VQ_STAT_BYTES, &p->rx.bytes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->rx.errors);
+		put_stat(st, VDPA_VQ_STAT_OVERRUNS, &p->rx.overruns);
+		put_stat(st, VDPA_VQ_STAT_DROPS, &p->rx.drops);
 	} else {
-		const uint64_t *v[] = { &p->tx.packets, &p->tx.bytes, &p->tx.errors, &p->tx.drops };
-
-		return fill_stats(stats, n, tx_stat_names, v, 4);
+		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->tx.packets);
+		put_stat(st, VDPA_VQ_STAT_BYTES, &p->tx.bytes);
+		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->tx.errors);
+		put_stat(st, VDPA_VQ_STAT_DROPS, &p->tx.drops);
 	}
 }
 

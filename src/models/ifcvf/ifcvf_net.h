@@ -120,6 +120,24 @@ struct ifcvf_net {
 };
 
 /* ifcvf_net_port.c */
+
+#define NET_PORT_NAME_MAX 64	/* a pair wire's name, with its NUL (VDPA_NAME_MAX) */
+
+/* A net port as `dev add ... port SPEC` gives it, checked. */
+struct ifcvf_net_port_spec {
+	enum net_port_kind kind;
+	char name[NET_PORT_NAME_MAX];	/* pair: the wire; tap: the interface */
+	bool tap_vnet_hdr;		/* tap:IFNAME,vnet_hdr */
+	uint32_t source_len;		/* source[:FRAME_LEN], or the default */
+};
+
+/* The one parser of the port grammar: "" (loopback), loopback, pair:NAME,
+ * tap:IFNAME[,vnet_hdr], sink, source[:FRAME_LEN]. Pure: fills out, or
+ * returns -EINVAL with err saying what to change. The CLI passes the word
+ * through, so this message is the one the user reads. */
+int ifcvf_net_port_parse(const char *spec, struct ifcvf_net_port_spec *out, char *err,
+			 size_t errlen);
+/* Sets net's port from spec (ifcvf_net_port_parse). */
 int net_port_parse(struct ifcvf_net *net, const char *spec, char *err, size_t errlen);
 /* Creates the works serving every queue pair (pw set), attaches them, and
  * opens the port's resources. */

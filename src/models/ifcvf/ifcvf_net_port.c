@@ -16,6 +16,7 @@
 
 #include <linux/if_tun.h>
 
+#include "core/util.h"
 #include "models/ifcvf/ifcvf_net.h"
 #include "uvdpa/ifcvf_regs.h"
 #include "uvdpa/log.h"
@@ -23,7 +24,7 @@
 
 #define TAG "ifcvf-net"
 
-#define WIRE_NAME_MAX 64
+#define WIRE_NAME_MAX NET_PORT_NAME_MAX
 #define SOURCE_MIN_LEN 60u
 #define SOURCE_MAX_LEN 1514u
 #define SOURCE_ETHERTYPE 0x88b5		/* IEEE local experimental */
@@ -35,69 +36,108 @@ static const struct ifcvf_work_ops pair_work_ops = {
 
 /* ---- Parsing ---- */
 
-int net_port_parse(struct ifcvf_net *net, const char *spec, char *err, size_t errlen)
+/* source[:FRAME_LEN]; arg is what follows the ':' or NULL. */
+static int parse_source(const char *spec, const char *arg, struct ifcvf_net_port_spec *out,
+			char *err, size_t errlen)
 {
-	const char *arg;
+	uint64_t len;
+	int ret;
 
-	snprintf(net->port_spec, sizeof(net->port_spec), "%s", spec[0] ? spec : "loopback");
-	net->source_len = NET_SOURCE_DEFAULT_LEN;
-	if (!spec[0] || !strcmp(spec, "loopback")) {
-		net->port = NET_PORT_LOOPBACK;
+	if (!arg)
 		return 0;
+	ret = uvdpa_parse_u64(arg, 10, SOURCE_MIN_LEN, SOURCE_MAX_LEN, &len);
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "port %s: frame length \"%s\" %s: use %u..%u bytes", spec, arg,
+			   ret == -ERANGE ? "is out of range" : "is not a number", SOURCE_MIN_LEN,
+			   SOURCE_MAX_LEN);
+		return -EINVAL;
 	}
+	out->source_len = (uint32_t)len;
+	return 0;
+}
+
+/* pair:NAME: both functions to connect give the same NAME. */
+static int parse_pair(const char *spec, const char *arg, struct ifcvf_net_port_spec *out,
+		      char *err, size_t errlen)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n >= sizeof(out->name)) {
+		uvdpa_errf(err, errlen,
+			   "port %s: pair:NAME needs a wire name of 1..%zu characters (the two "
+			   "functions to connect give the same NAME)", spec, sizeof(out->name) - 1);
+		return -EINVAL;
+	}
+	memcpy(out->name, arg, n + 1);
+	return 0;
+}
+
+/* tap:IFNAME[,vnet_hdr] */
+static int parse_tap(const char *spec, const char *arg, struct ifcvf_net_port_spec *out,
+		     char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+
+	if (!uvdpa_ifname_valid(arg, n)) {
+		uvdpa_errf(err, errlen,
+			   "port %s: tap:IFNAME needs an interface name of 1..%d characters without "
+			   "'/', ':' or blanks", spec, IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	if (comma && strcmp(comma + 1, "vnet_hdr")) {
+		uvdpa_errf(err, errlen, "port %s: tap option \"%s\" is unknown: the only one is vnet_hdr",
+			   spec, comma + 1);
+		return -EINVAL;
+	}
+	memcpy(out->name, arg, n);
+	out->name[n] = '\0';
+	out->tap_vnet_hdr = comma != NULL;
+	return 0;
+}
+
+int ifcvf_net_port_parse(const char *spec, struct ifcvf_net_port_spec *out, char *err,
+			 size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = NET_PORT_LOOPBACK;
+	out->source_len = NET_SOURCE_DEFAULT_LEN;
+	if (!spec[0] || !strcmp(spec, "loopback"))
+		return 0;
 	if (!strcmp(spec, "sink")) {
-		net->port = NET_PORT_SINK;
+		out->kind = NET_PORT_SINK;
 		return 0;
 	}
 	if (!strncmp(spec, "source", 6) && (spec[6] == '\0' || spec[6] == ':')) {
-		net->port = NET_PORT_SOURCE;
-		if (spec[6] == ':') {
-			char *end;
-			unsigned long len = strtoul(spec + 7, &end, 10);
-
-			if (*end || end == spec + 7 || len < SOURCE_MIN_LEN || len > SOURCE_MAX_LEN) {
-				snprintf(err, errlen, "port %s: frame length must be %u..%u", spec,
-					 SOURCE_MIN_LEN, SOURCE_MAX_LEN);
-				return -EINVAL;
-			}
-			net->source_len = (uint32_t)len;
-		}
-		return 0;
+		out->kind = NET_PORT_SOURCE;
+		return parse_source(spec, spec[6] ? spec + 7 : NULL, out, err, errlen);
 	}
 	if (!strncmp(spec, "pair:", 5)) {
-		arg = spec + 5;
-		if (!arg[0] || strlen(arg) >= WIRE_NAME_MAX) {
-			snprintf(err, errlen, "port %s: pair name must be 1..%d characters", spec,
-				 WIRE_NAME_MAX - 1);
-			return -EINVAL;
-		}
-		net->port = NET_PORT_PAIR;
-		return 0;
+		out->kind = NET_PORT_PAIR;
+		return parse_pair(spec, spec + 5, out, err, errlen);
 	}
 	if (!strncmp(spec, "tap:", 4)) {
-		const char *comma;
-		size_t n;
-
-		arg = spec + 4;
-		comma = strchr(arg, ',');
-		n = comma ? (size_t)(comma - arg) : strlen(arg);
-		if (n == 0 || n >= IFNAMSIZ) {
-			snprintf(err, errlen, "port %s: interface name must be 1..%d characters", spec,
-				 IFNAMSIZ - 1);
-			return -EINVAL;
-		}
-		if (comma && strcmp(comma, ",vnet_hdr")) {
-			snprintf(err, errlen, "port %s: the only tap option is vnet_hdr", spec);
-			return -EINVAL;
-		}
-		net->tap_vnet_hdr = comma != NULL;
-		net->port = NET_PORT_TAP;
-		return 0;
+		out->kind = NET_PORT_TAP;
+		return parse_tap(spec, spec + 4, out, err, errlen);
 	}
-	snprintf(err, errlen,
-		 "port '%s': expected loopback, pair:NAME, tap:IFNAME[,vnet_hdr], sink or "
-		 "source[:FRAME_LEN]", spec);
+	uvdpa_errf(err, errlen,
+		   "port %s is unknown: use loopback, pair:NAME, tap:IFNAME[,vnet_hdr], sink or "
+		   "source[:FRAME_LEN]", spec);
 	return -EINVAL;
+}
+
+int net_port_parse(struct ifcvf_net *net, const char *spec, char *err, size_t errlen)
+{
+	struct ifcvf_net_port_spec ps;
+	int ret = ifcvf_net_port_parse(spec, &ps, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	snprintf(net->port_spec, sizeof(net->port_spec), "%s", spec[0] ? spec : "loopback");
+	net->port = ps.kind;
+	net->tap_vnet_hdr = ps.tap_vnet_hdr;
+	net->source_len = ps.source_len;
+	return 0;
 }
 
 /* ---- Pair wires ---- */
@@ -172,7 +212,7 @@ static int wire_attach(struct ifcvf_net *net, char *err, size_t errlen)
 		wires = wire;
 	}
 	if (wire->end[0] && wire->end[1]) {
-		snprintf(err, errlen, "port pair:%s already connects two functions", name);
+		uvdpa_errf(err, errlen, "port pair:%s already connects two functions", name);
 		rc = -EBUSY;
 		goto out;
 	}
@@ -203,7 +243,7 @@ static int wire_attach(struct ifcvf_net *net, char *err, size_t errlen)
 	}
 	if (rc < 0) {
 		wire_release_pairs(wire, s, i);
-		snprintf(err, errlen, "port pair:%s: %s", name, strerror(-rc));
+		uvdpa_errf(err, errlen, "port pair:%s: %s", name, strerror(-rc));
 		goto out;
 	}
 	wire->end[s] = net;
@@ -216,7 +256,7 @@ out:
 		wire_put(wire);
 	pthread_mutex_unlock(&wires_lock);
 	if (rc == -ENOMEM)
-		snprintf(err, errlen, "out of memory");
+		uvdpa_errf(err, errlen, "out of memory");
 	return rc;
 }
 
@@ -244,7 +284,7 @@ static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "port %s: /dev/net/tun: %s", net->port_spec, strerror(errno));
+		uvdpa_errf(err, errlen, "port %s: /dev/net/tun: %s", net->port_spec, strerror(errno));
 		return rc;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -252,7 +292,7 @@ static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (net->tap_vnet_hdr ? IFF_VNET_HDR : 0);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "port %s: cannot attach to tap %.*s: %s%s", net->port_spec,
+		uvdpa_errf(err, errlen, "port %s: cannot attach to tap %.*s: %s%s", net->port_spec,
 			 (int)n, name, strerror(errno),
 			 errno == EPERM ? " (needs CAP_NET_ADMIN)" : "");
 		close(fd);
@@ -263,7 +303,7 @@ static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
 
 		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
 			rc = -errno;
-			snprintf(err, errlen, "port %s: TUNSETVNETHDRSZ: %s", net->port_spec,
+			uvdpa_errf(err, errlen, "port %s: TUNSETVNETHDRSZ: %s", net->port_spec,
 				 strerror(errno));
 			close(fd);
 			return rc;
@@ -419,7 +459,7 @@ int net_port_open(struct ifcvf_net *net, char *err, size_t errlen)
 		p->pw = &p->own;
 		rc = ifcvf_work_attach(&p->own.work);
 		if (rc < 0) {
-			snprintf(err, errlen, "cannot start the engine pool: %s", strerror(-rc));
+			uvdpa_errf(err, errlen, "cannot start the engine pool: %s", strerror(-rc));
 			while (i--)
 				ifcvf_work_detach(&net->pairs[i].own.work);
 			goto fail;
@@ -428,7 +468,7 @@ int net_port_open(struct ifcvf_net *net, char *err, size_t errlen)
 	if (net->port == NET_PORT_TAP) {
 		rc = ifcvf_work_watch_fd(&net->pairs[0].own.work, &net->tap_watch, net->tap_fd);
 		if (rc < 0) {
-			snprintf(err, errlen, "port %s: epoll: %s", net->port_spec, strerror(-rc));
+			uvdpa_errf(err, errlen, "port %s: epoll: %s", net->port_spec, strerror(-rc));
 			for (i = 0; i < net->max_vqp; i++)
 				ifcvf_work_detach(&net->pairs[i].own.work);
 			goto fail;

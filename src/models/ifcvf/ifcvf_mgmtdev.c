@@ -1,13 +1,14 @@
-/* The emu/ifcvf-net and emu/ifcvf-blk management devices: each `dev add`
- * creates a new emulated IFCVF function (src/models/ifcvf) and probes it
- * with the ifcvf driver (src/drivers/ifcvf), exactly as a real VF would be.
- * This file is the only glue between uvdpad and those two components. */
+/* The emu/ifcvf-net and emu/ifcvf-blk management devices, the model's own
+ * (as the kernel's vdpa_sim_net owns its mgmtdev): each `dev add` creates a
+ * new emulated IFCVF function and hands it to the core, which probes it with
+ * the driver that matches its ids, exactly as it would a real VF. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/mgmt.h"
-#include "drivers/ifcvf/ifcvf_vdpa.h"
+#include <stdlib.h>
+
+#include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "models/ifcvf/ifcvf_model.h"
 #include "uvdpa/devargs.h"
 #include "uvdpa/ifcvf_regs.h"
@@ -22,6 +23,24 @@ struct emu_mgmtdev {
 	enum vdpa_dev_type type;
 };
 
+/* The functions this file created, to reach a device's model for dev set.
+ * Control thread only. */
+struct emu_function {
+	struct vdpa_device *dev;
+	struct pci_dev *pdev;		/* owned by dev's driver */
+	struct emu_function *next;
+};
+static struct emu_function *functions;
+
+static struct emu_function **function_slot(const struct vdpa_device *dev)
+{
+	struct emu_function **f;
+
+	for (f = &functions; *f && (*f)->dev != dev; f = &(*f)->next)
+		;
+	return f;
+}
+
 /* emu devargs: options of the emulated function, not the driver's. */
 enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_NUM };
 static const struct devargs_spec emu_devargs[EMU_ARG_NUM] = {
@@ -33,76 +52,18 @@ static int parse_emu_devargs(const struct vdpa_dev_add_config *cfg, bool *transi
 			     bool *sw_lm, char *err, size_t errlen)
 {
 	struct devargs_value v[EMU_ARG_NUM];
-	char why[200];
 	int ret;
 
 	*transitional = *sw_lm = false;
 	if (!(cfg->attrs & VDPA_ATTR_DEVARGS))
 		return 0;
-	ret = devargs_parse(cfg->devargs, emu_devargs, EMU_ARG_NUM, v, why, sizeof(why));
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", why);
+	ret = devargs_parse(cfg->devargs, emu_devargs, EMU_ARG_NUM, v, err, errlen);
+	if (ret < 0)
 		return ret;
-	}
 	*transitional = v[EMU_ARG_TRANSITIONAL].present && v[EMU_ARG_TRANSITIONAL].u;
 	*sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
 	return 0;
 }
-
-/* The model's counters, after the driver's own in `dev vstats`. The model
- * names them per queue kind ("rx packets", "tx packets", "cvq requests");
- * the driver wants one name list for every vring, so the kind is dropped
- * (`dev vstats` prints queue_type) and each vring fills the names it has. */
-static const char *const model_stat_names[] = {
-	"packets", "bytes", "errors", "overruns", "drops", "requests", "successes", "faults",
-};
-#define MODEL_NSTATS (sizeof(model_stat_names) / sizeof(model_stat_names[0]))
-
-static int model_stats_names(void *opaque, struct vdpa_stat_name *names, unsigned int n)
-{
-	unsigned int i;
-
-	if (!names)
-		return MODEL_NSTATS;
-	for (i = 0; i < n && i < MODEL_NSTATS; i++)
-		snprintf(names[i].name, sizeof(names[i].name), "%s", model_stat_names[i]);
-	return (int)i;
-}
-
-static int model_stats_get(void *opaque, uint16_t vring, uint64_t *values, unsigned int n)
-{
-	struct ifcvf_model_stat st[IFCVF_MODEL_MAX_STATS];
-	int count, i;
-	unsigned int k;
-
-	count = ifcvf_model_get_stats(opaque, vring, st, IFCVF_MODEL_MAX_STATS);
-	if (count < 0)
-		return count;
-	if (count > IFCVF_MODEL_MAX_STATS)
-		count = IFCVF_MODEL_MAX_STATS;
-	for (k = 0; k < n && k < MODEL_NSTATS; k++)
-		values[k] = 0;
-	for (i = 0; i < count; i++) {
-		const char *sp = strchr(st[i].name, ' ');
-		const char *bare = sp ? sp + 1 : st[i].name;
-
-		for (k = 0; k < n && k < MODEL_NSTATS; k++)
-			if (!strcmp(bare, model_stat_names[k]))
-				values[k] = st[i].value;
-	}
-	return (int)(n < MODEL_NSTATS ? n : MODEL_NSTATS);
-}
-
-static int model_stats_reset(void *opaque, uint16_t vring)
-{
-	return ifcvf_model_reset_stats(opaque, vring);
-}
-
-static const struct ifcvf_stats_ops model_stats_ops = {
-	.names = model_stats_names,
-	.get = model_stats_get,
-	.reset = model_stats_reset,
-};
 
 static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
 		       size_t errlen)
@@ -110,6 +71,7 @@ static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	struct emu_mgmtdev *em = (struct emu_mgmtdev *)m;
 	struct ifcvf_model_config mc;
 	struct vdpa_device *dev = NULL;
+	struct emu_function *fn;
 	struct pci_dev *pdev;
 	bool transitional, sw_lm;
 	int ret;
@@ -138,67 +100,79 @@ static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 		mc.num_queues = cfg->num_queues;
 	mc.readonly = cfg->readonly;
 
+	fn = calloc(1, sizeof(*fn));
+	if (!fn) {
+		uvdpa_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	errno = 0;
 	pdev = ifcvf_model_create(&mc, err, errlen);
-	if (!pdev)
+	if (!pdev) {
+		free(fn);
 		return errno ? -errno : -EINVAL;
-	ret = ifcvf_probe(pdev, sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1", cfg->name, m, &dev,
-			  err, errlen);
+	}
+	ret = vdpa_pci_probe(pdev, &(struct vdpa_probe_args){
+				.name = cfg->name,
+				.devargs = sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1",
+				.mgmtdev = m }, &dev, err, errlen);
 	if (ret < 0) {
 		pci_dev_release(pdev);
+		free(fn);
 		return ret;
 	}
 	if (!dev->vendor_id)
 		dev->vendor_id = pdev->id.vendor;
 	if (!dev->max_vq_size)
 		dev->max_vq_size = IFCVF_VQ_SIZE;
-	ifcvf_set_stats_provider(dev, &model_stats_ops, pdev);
+	fn->dev = dev;
+	fn->pdev = pdev;
+	fn->next = functions;
+	functions = fn;
 	LOG_INFO(TAG, "%s: emulated function %s", cfg->name, pdev->addr);
 	return 0;
 }
 
 static int emu_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 {
-	ifcvf_remove(dev);
+	struct emu_function **slot = function_slot(dev), *fn = *slot;
+
+	if (fn) {
+		*slot = fn->next;
+		free(fn);
+	}
+	vdpa_device_remove(dev);
 	return 0;
 }
 
 static int emu_dev_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 		       const struct vdpa_dev_set_config *cfg, char *err, size_t errlen)
 {
-	struct pci_dev *pdev = ifcvf_pci_dev(dev);
+	struct emu_function *fn = *function_slot(dev);
+	struct pci_dev *pdev = fn ? fn->pdev : NULL;
 	int ret = 0;
 
+	if (!pdev) {
+		uvdpa_errf(err, errlen, "%s: not an emulated function", dev->name);
+		return -ENODEV;
+	}
 	if (cfg->attrs & VDPA_SET_CAPACITY) {
-		snprintf(err, errlen, "%s: the emulated IFCVF cannot resize a disk yet", dev->name);
+		uvdpa_errf(err, errlen, "%s: the emulated IFCVF cannot resize a disk yet", dev->name);
 		return -EOPNOTSUPP;
 	}
 	if (cfg->attrs & VDPA_SET_MAC) {
 		ret = ifcvf_model_set_mac(pdev, cfg->mac);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s: cannot set mac: %s", dev->name, strerror(-ret));
+			uvdpa_errf(err, errlen, "%s: cannot set mac: %s", dev->name, strerror(-ret));
 			return ret;
 		}
 	}
 	if (cfg->attrs & VDPA_SET_LINK) {
 		ret = ifcvf_model_set_link(pdev, cfg->link_up);
 		if (ret < 0)
-			snprintf(err, errlen, "%s: cannot set link %s: %s", dev->name,
-				 cfg->link_up ? "up" : "down", strerror(-ret));
+			uvdpa_errf(err, errlen, "%s: cannot set link %s: %s", dev->name,
+				   cfg->link_up ? "up" : "down", strerror(-ret));
 	}
 	return ret;
-}
-
-int mgmt_emu_init(unsigned int engines, bool poll, char *err, size_t errlen)
-{
-	int ret = ifcvf_engine_pool_init(engines, poll);
-
-	if (ret < 0 && ret != -EALREADY) {
-		snprintf(err, errlen, "cannot start %u engine thread(s): %s", engines ? engines : 1,
-			 strerror(-ret));
-		return ret;
-	}
-	return 0;
 }
 
 static const struct vdpa_mgmtdev_ops emu_ops = {
@@ -231,10 +205,15 @@ static struct emu_mgmtdev emu_blk = {
 	.type = VDPA_TYPE_BLK,
 };
 
-int mgmt_emu_register(char *err, size_t errlen)
+int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t errlen)
 {
-	int ret;
+	int ret = ifcvf_engine_pool_init(engines, poll);
 
+	if (ret < 0 && ret != -EALREADY) {
+		uvdpa_errf(err, errlen, "cannot start %u engine thread(s): %s", engines ? engines : 1,
+			   strerror(-ret));
+		return ret;
+	}
 	emu_net.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_NET);
 	emu_blk.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_BLK);
 	ret = vdpa_mgmtdev_register(&emu_net.m);
@@ -243,12 +222,14 @@ int mgmt_emu_register(char *err, size_t errlen)
 		if (ret < 0)
 			vdpa_mgmtdev_unregister(&emu_net.m);
 	}
-	if (ret < 0)
-		snprintf(err, errlen, "cannot register the emu mgmtdevs: %s", strerror(-ret));
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "cannot register the emu mgmtdevs: %s", strerror(-ret));
+		ifcvf_engine_pool_fini();
+	}
 	return ret;
 }
 
-void mgmt_emu_fini(void)
+void ifcvf_mgmtdevs_unregister(void)
 {
 	vdpa_mgmtdev_unregister(&emu_net.m);
 	vdpa_mgmtdev_unregister(&emu_blk.m);

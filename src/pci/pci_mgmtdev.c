@@ -1,23 +1,22 @@
-/* pci/DDDD:BB:DD.F management devices: one per PCI function bound to
- * vfio-pci that a registered vDPA driver matches (found in sysfs at start).
- * `dev add` opens the function through VFIO and probes it with the ifcvf
- * driver; one vDPA device per function. This file is the only glue between
- * uvdpad and the VFIO access layer and the ifcvf driver. */
+/* pci/DDDD:BB:DD.F management devices, the PCI layer's: one per PCI
+ * function bound to vfio-pci that a registered vDPA driver matches (found in
+ * sysfs by a scan). `dev add` opens the function through VFIO and hands it
+ * to the core, which probes it with the matching driver; `dev del` removes
+ * the device through its driver. One vDPA device per function. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/mgmt.h"
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "uvdpa/ifcvf_regs.h"
+#include "core/util.h"
+#include "pci/vfio.h"
 #include "uvdpa/log.h"
 #include "uvdpa/pci.h"
-#include "uvdpa/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "mgmt-pci"
+#define PCI_MGMT_MAX_VQS 64	/* what a matched function may have: 32 queue pairs */
 #define PCI_ADDR_LEN 12		/* "0000:06:00.3" */
 
 struct pci_mgmtdev {
@@ -41,7 +40,7 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	int ret;
 
 	if (pm->dev) {
-		snprintf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
+		uvdpa_errf(err, errlen, "%s already has device %s: delete it first (uvdpa dev del %s)",
 			 m->name, pm->dev->name, pm->dev->name);
 		return -EBUSY;
 	}
@@ -51,7 +50,8 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	pdev = pci_vfio_open(pm->addr, err, errlen);
 	if (!pdev)
 		return errno ? -errno : -EIO;
-	ret = ifcvf_probe(pdev, devargs, cfg->name, &pm->m, &dev, err, errlen);
+	ret = vdpa_pci_probe(pdev, &(struct vdpa_probe_args){ .name = cfg->name, .devargs = devargs,
+						       .mgmtdev = &pm->m }, &dev, err, errlen);
 	if (ret < 0) {
 		pci_dev_release(pdev);
 		return ret;
@@ -66,7 +66,7 @@ static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 {
 	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
 
-	ifcvf_remove(dev);
+	vdpa_device_remove(dev);
 	if (pm->dev == dev)
 		pm->dev = NULL;
 	return 0;
@@ -77,47 +77,21 @@ static const struct vdpa_mgmtdev_ops pci_ops = {
 	.dev_del = pci_dev_del,
 };
 
-int mgmt_pci_init(unsigned int relays, char *err, size_t errlen)
-{
-	int ret = relay_pool_init(relays);
-
-	if (ret < 0 && ret != -EALREADY) {
-		snprintf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
-		return ret;
-	}
-	ret = ifcvf_drivers_register();
-	if (ret < 0) {
-		snprintf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
-		relay_pool_fini();
-	}
-	return ret;
-}
-
 /* ---- sysfs scan ---- */
 
-static bool hexchars(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return true;
-}
-
-/* "DDDD:BB:DD.F" with lowercase hex, as sysfs names functions. */
+/* A function's sysfs name: the canonical "DDDD:BB:DD.F" form of the one PCI
+ * address grammar (vfio.c). */
 static bool pci_addr_valid(const char *s)
 {
-	return strlen(s) == PCI_ADDR_LEN && hexchars(s, 4) && s[4] == ':' && hexchars(s + 5, 2) &&
-	       s[7] == ':' && hexchars(s + 8, 2) && s[10] == '.' && s[11] >= '0' && s[11] <= '7';
+	char canon[PCI_ADDR_LEN + 1];
+
+	return pci_vfio_addr_normalize(s, canon, sizeof(canon)) == 0 && !strcmp(canon, s);
 }
 
 static int read_id(const char *root, const char *addr, const char *attr, uint16_t *out)
 {
 	char path[512], buf[32];
-	unsigned long v;
-	char *end;
+	uint64_t v;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/%s", root, addr, attr);
@@ -129,15 +103,14 @@ static int read_id(const char *root, const char *addr, const char *attr, uint16_
 		return -EIO;
 	}
 	fclose(f);
-	errno = 0;
-	v = strtoul(buf, &end, 16);
-	if (errno || end == buf || v > 0xffff || (*end && *end != '\n'))
+	if (uvdpa_parse_u64n(buf, strcspn(buf, "\n"), 16, 0, 0xffff, &v) < 0)
 		return -EINVAL;
 	*out = (uint16_t)v;
 	return 0;
 }
 
-/* REFERENCE.md section 1: the virtio device type from the PCI ids. */
+/* The virtio device type from the PCI ids (virtio 1.0 section 4.1.2):
+ * 0x1040 + type for modern ids, the subsystem device for transitional ones. */
 static enum vdpa_dev_type type_from_ids(const struct vdpa_pci_id *id)
 {
 	unsigned int t;
@@ -186,13 +159,13 @@ static int register_function(const char *root, const char *addr)
 	memcpy(pm->addr, addr, PCI_ADDR_LEN + 1);
 	pm->id = id;
 	pm->drv = drv;
-	snprintf(pm->m.name, sizeof(pm->m.name), "pci/%s", addr);
+	snprintf(pm->m.name, sizeof(pm->m.name), "pci/%s", pm->addr);
 	pm->m.ops = &pci_ops;
 	pm->m.supported_classes = 1u << type;
 	/* The driver provisions nothing but its devargs: the function's own
 	 * features and queues are what the device gets. */
 	pm->m.config_attrs = VDPA_ATTR_DEVARGS;
-	pm->m.max_supported_vqs = IFCVF_MAX_VRINGS;
+	pm->m.max_supported_vqs = PCI_MGMT_MAX_VQS;
 	ret = vdpa_mgmtdev_register(&pm->m);
 	if (ret < 0) {
 		free(pm);
@@ -205,7 +178,7 @@ static int register_function(const char *root, const char *addr)
 	return 1;
 }
 
-int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
+int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 {
 	char path[512];
 	struct dirent *de;
@@ -219,7 +192,7 @@ int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
 			LOG_DEBUG(TAG, "%s: vfio-pci not loaded, no PCI functions", path);
 			return 0;
 		}
-		snprintf(err, errlen, "cannot list %s: %s", path, strerror(errno));
+		uvdpa_errf(err, errlen, "cannot list %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	while ((de = readdir(dir))) {
@@ -229,7 +202,7 @@ int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
 			continue;
 		ret = register_function(sysfs_root, de->d_name);
 		if (ret < 0) {
-			snprintf(err, errlen, "cannot register mgmtdev pci/%s: %s", de->d_name,
+			uvdpa_errf(err, errlen, "cannot register mgmtdev pci/%s: %s", de->d_name,
 				 strerror(-ret));
 			closedir(dir);
 			return ret;
@@ -240,7 +213,7 @@ int mgmt_pci_scan(const char *sysfs_root, char *err, size_t errlen)
 	return count;
 }
 
-void mgmt_pci_fini(void)
+void vdpa_pci_mgmtdev_fini(void)
 {
 	while (pci_mgmtdevs) {
 		struct pci_mgmtdev *pm = pci_mgmtdevs;
@@ -249,6 +222,4 @@ void mgmt_pci_fini(void)
 		vdpa_mgmtdev_unregister(&pm->m);
 		free(pm);
 	}
-	ifcvf_drivers_unregister();
-	relay_pool_fini();
 }

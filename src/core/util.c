@@ -1,0 +1,122 @@
+/* Small text helpers (see util.h): one bounded number parser, one hex
+ * digit table, one interface-name rule and one list joiner, so parsers and
+ * messages across the library agree on them. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/util.h"
+
+#define IFNAME_MAX 15	/* IFNAMSIZ - 1, without pulling in <net/if.h> */
+
+int uvdpa_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool has_hex_prefix(const char *s, size_t len)
+{
+	return len >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+}
+
+/* Skips the prefix the base allows and resolves base 0. Returns the digit
+ * base, or 0 for a base this parser does not know. */
+static unsigned int digits_base(const char **s, size_t *len, int base)
+{
+	if (base == 0)
+		base = has_hex_prefix(*s, *len) ? 16 : 10;
+	if (base == 16 && has_hex_prefix(*s, *len)) {
+		*s += 2;
+		*len -= 2;
+	}
+	return base == 10 || base == 16 ? (unsigned int)base : 0;
+}
+
+int uvdpa_parse_u64n(const char *s, size_t len, int base, uint64_t min, uint64_t max,
+		     uint64_t *out)
+{
+	unsigned int b = digits_base(&s, &len, base);
+	uint64_t v = 0;
+	size_t i;
+
+	if (!b || len == 0)
+		return -EINVAL;
+	/* Every character first: junk is -EINVAL even after an overflow. */
+	for (i = 0; i < len; i++) {
+		int d = uvdpa_hex_digit((unsigned char)s[i]);
+
+		if (d < 0 || (unsigned int)d >= b)
+			return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned int d = (unsigned int)uvdpa_hex_digit((unsigned char)s[i]);
+
+		if (v > (UINT64_MAX - d) / b)
+			return -ERANGE;
+		v = v * b + d;
+	}
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int uvdpa_parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *out)
+{
+	return uvdpa_parse_u64n(s, strlen(s), base, min, max, out);
+}
+
+bool uvdpa_ifname_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > IFNAME_MAX || (len == 1 && s[0] == '.') ||
+	    (len == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+void uvdpa_join_init(struct uvdpa_join *j, char *buf, size_t len, const char *sep)
+{
+	*j = (struct uvdpa_join){ .buf = buf, .len = len, .sep = sep };
+	if (len)
+		buf[0] = '\0';
+}
+
+void uvdpa_join_add(struct uvdpa_join *j, const char *item)
+{
+	int n;
+
+	j->count++;
+	if (j->used + 1 >= j->len)
+		return;		/* full: the rest is cut */
+	n = snprintf(j->buf + j->used, j->len - j->used, "%s%s", j->count > 1 ? j->sep : "", item);
+	if (n < 0)
+		j->buf[j->used] = '\0';
+	else if ((size_t)n >= j->len - j->used)
+		j->used = j->len - 1;
+	else
+		j->used += (size_t)n;
+}
+
+const char *uvdpa_join_str(const struct uvdpa_join *j, const char *empty)
+{
+	return j->count ? j->buf : empty;
+}
+
+const char *uvdpa_join(char *buf, size_t len, const char *sep, const char *const *names, size_t n)
+{
+	struct uvdpa_join j;
+
+	uvdpa_join_init(&j, buf, len, sep);
+	for (size_t i = 0; i < n; i++)
+		uvdpa_join_add(&j, names[i]);
+	return buf;
+}
