@@ -6,13 +6,15 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/vhost_user.h"
 #include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
+#include "uvdpa/vhost_user.h"
+#include "uvdpa/vhost_user_proto.h"
 
 static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args *args, char *err,
 			   size_t errlen)
 {
+	struct vu_loop loop;
 	struct vu_dev *vu;
 
 	if (!args->path || !args->path[0]) {
@@ -23,7 +25,8 @@ static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args 
 		uvdpa_errf(err, errlen, "vhost-user binding needs an event loop");
 		return -EINVAL;
 	}
-	vu = vu_dev_new(args->loop, args->path, args->client ? VU_CLIENT : 0, dev);
+	vu_loop_ev(&loop, args->loop);
+	vu = vu_dev_new(&loop, args->path, args->client ? VU_CLIENT : 0, dev);
 	if (!vu) {
 		int e = errno;
 
@@ -55,8 +58,8 @@ static int vhost_user_status(struct vdpa_device *dev, struct vdpa_bind_status *s
 	st->connected = vu_dev_connected(vu);
 	if (!st->connected)
 		return 0;
-	f = vu_get_features(vu);
-	st->features_ok = f != 0 || (vu_get_status(vu) & VIRTIO_CONFIG_S_FEATURES_OK);
+	f = vu_dev_features(vu);
+	st->features_ok = f != 0 || (vu_dev_status(vu) & VIRTIO_CONFIG_S_FEATURES_OK);
 	st->negotiated_features =
 		f & ~((1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL));
 	return 0;

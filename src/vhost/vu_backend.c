@@ -1,240 +1,294 @@
-/* The backend channel (backend -> frontend requests): CONFIG_CHANGE_MSG,
- * waited for (relay threads), and VRING_HOST_NOTIFIER_MSG, not waited for
- * (the event loop never blocks on the frontend). Every ack is matched to the
- * request it answers. */
+/* The backend channel (backend -> frontend requests): CONFIG_CHANGE_MSG and
+ * VRING_HOST_NOTIFIER_MSG.
+ *
+ * Order: while a frontend message is being handled, the frontend waits for
+ * our reply and serves no backend request, so host-notifier messages asked
+ * for then are queued and sent after the reply (vu_backend_flush). Acks
+ * (REPLY_ACK) are matched to requests: every request sent with NEED_REPLY is
+ * recorded, oldest first, and every reply read must carry the REPLY flag and
+ * the type of the oldest unacked request. An ack that comes after its waiter
+ * gave up is read and dropped before the next request, never taken as the
+ * answer to it. Only config changes wait for their ack (bounded, off the
+ * message-handling thread); host-notifier acks are collected later. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
-
-#include "uvdpa/event_loop.h"
 
 #include "uvdpa/log.h"
 #include "vu_internal.h"
 
 #define BACKEND_REPLY_TIMEOUT_MS 2000
+#define LATE_ACK_READ_MS 100	/* the rest of an ack already arriving */
 
-static int64_t ack_take(struct vu_dev *dev, int timeout_ms, int *status);
-static void acks_drain(struct vu_dev *dev);
-
-/* backend_lock held. */
-static void backend_close(struct vu_dev *dev)
+void vu_backend_init(struct vu_backend *b)
 {
-	if (dev->backend_watch)
-		ev_watch_del(dev->backend_watch);
-	dev->backend_watch = NULL;
-	if (dev->backend_fd >= 0)
-		close(dev->backend_fd);
-	dev->backend_fd = -1;
-	dev->npending = 0;
+	memset(b, 0, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	b->fd = -1;
 }
 
-/* The event loop reads acks of requests nobody waits for as they come. A
- * relay thread waiting for its own ack holds the lock and reads them
- * itself: the loop never blocks on it. */
-static void backend_readable(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+void vu_backend_destroy(struct vu_backend *b)
 {
-	struct vu_dev *dev = opaque;
-
-	if (pthread_mutex_trylock(&dev->backend_lock) != 0)
-		return;
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		LOG_INFO(VU_TAG, "%s: the frontend closed the backend channel", dev->vdpa->name);
-		backend_close(dev);
-	} else if (dev->npending) {
-		acks_drain(dev);
-	} else {
-		/* Nothing is due: whatever came is not an ack we expect (logged,
-		 * dropped; a closed channel is closed here too). */
-		int status;
-
-		if (ack_take(dev, 0, &status) == -ECONNRESET)
-			backend_close(dev);
-	}
-	pthread_mutex_unlock(&dev->backend_lock);
+	pthread_mutex_destroy(&b->lock);
 }
 
-int vu_backend_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
+static void queue_clear(struct vu_backend *b)
 {
-	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
-		LOG_ERR(VU_TAG, "SET_BACKEND_REQ_FD without the BACKEND_REQ protocol feature");
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&dev->backend_lock);
-	backend_close(dev);
-	dev->backend_fd = vu_msg_take_fd(msg, 0);
-	if (dev->loop) {
-		dev->backend_watch = ev_watch_add(dev->loop, dev->backend_fd, EPOLLIN,
-						  backend_readable, dev);
-		if (!dev->backend_watch)
-			LOG_WARN(VU_TAG, "%s: cannot watch the backend channel: late acks are read "
-				 "with the next request", dev->vdpa->name);
-	}
-	pthread_mutex_unlock(&dev->backend_lock);
-	return 0;
+	unsigned int i;
+
+	for (i = 0; i < b->nqueued; i++)
+		vu_close_fd(&b->queue[i].fd);
+	b->nqueued = 0;
+}
+
+static void channel_reset(struct vu_backend *b, int fd)
+{
+	vu_close_fd(&b->fd);
+	b->fd = fd;
+	b->nunacked = 0;
+	b->unacked_head = 0;
+	queue_clear(b);
+}
+
+void vu_backend_set_fd(struct vu_dev *dev, int fd)
+{
+	pthread_mutex_lock(&dev->backend.lock);
+	channel_reset(&dev->backend, fd);
+	pthread_mutex_unlock(&dev->backend.lock);
 }
 
 void vu_backend_release(struct vu_dev *dev)
 {
-	pthread_mutex_lock(&dev->backend_lock);
-	backend_close(dev);
-	pthread_mutex_unlock(&dev->backend_lock);
+	pthread_mutex_lock(&dev->backend.lock);
+	channel_reset(&dev->backend, -1);
+	dev->backend.deferring = false;
+	pthread_mutex_unlock(&dev->backend.lock);
 }
 
-/* Acks come back in the order of the requests (the frontend serves its end
- * of the channel in order), so each one is matched to the oldest request
- * still waiting for one. A waiter that gives up leaves its entry behind: its
- * late ack is consumed and dropped here, never taken for the next request's.
- * Called with backend_lock held. Returns the sequence number of the request
- * the ack answered (or a negative errno) and its result in *status. */
-static int64_t ack_take(struct vu_dev *dev, int timeout_ms, int *status)
-{
-	struct vhost_user_msg reply;
-	struct vu_backend_pending p;
-	int ret;
+/* ---- Ack bookkeeping (lock held) ---- */
 
-	ret = vu_recv_msg_timeout(dev->backend_fd, &reply, timeout_ms);
-	if (ret < 0)
-		return ret;
-	vu_msg_close_fds(&reply);
-	if (!dev->npending) {
-		LOG_ERR(VU_TAG, "%s: backend-channel reply %u to no request", dev->vdpa->name,
-			reply.hdr.request);
-		*status = -EPROTO;
+static void unacked_push(struct vu_backend *b, uint32_t req)
+{
+	b->unacked[(b->unacked_head + b->nunacked) % VU_BACKEND_MAX_PENDING] = req;
+	b->nunacked++;
+}
+
+/* Matches one reply read from the channel to the oldest unacked request:
+ * 0 (acked), -EIO (refused) or -EPROTO (not a reply to it). */
+static int ack_match(struct vu_dev *dev, struct vhost_user_msg *reply)
+{
+	struct vu_backend *b = &dev->backend;
+	uint32_t req = b->unacked[b->unacked_head];
+
+	vu_msg_close_fds(reply);
+	b->unacked_head = (b->unacked_head + 1) % VU_BACKEND_MAX_PENDING;
+	b->nunacked--;
+	if (reply->hdr.request != req || !(reply->hdr.flags & VHOST_USER_REPLY_FLAG) ||
+	    reply->hdr.size != sizeof(uint64_t)) {
+		LOG_ERR(VU_TAG, "%s: bad reply (request %u flags 0x%x) to backend request %u",
+			dev->vdpa->name, reply->hdr.request, reply->hdr.flags, req);
 		return -EPROTO;
 	}
-	p = dev->pending[0];
-	memmove(dev->pending, dev->pending + 1, --dev->npending * sizeof(dev->pending[0]));
-	if (reply.hdr.request != p.req || !(reply.hdr.flags & VHOST_USER_REPLY_FLAG) ||
-	    reply.hdr.size != sizeof(uint64_t)) {
-		LOG_ERR(VU_TAG, "%s: bad reply to backend request %u (request %u, flags 0x%x)",
-			dev->vdpa->name, p.req, reply.hdr.request, reply.hdr.flags);
-		*status = -EPROTO;
-	} else {
-		*status = reply.payload.u64 ? -EIO : 0;
+	return reply->payload.u64 ? -EIO : 0;
+}
+
+/* Reads the acks already there for requests nobody waits for any more. */
+static void drain_late_acks(struct vu_dev *dev)
+{
+	struct vu_backend *b = &dev->backend;
+
+	while (b->nunacked) {
+		struct pollfd p = { .fd = b->fd, .events = POLLIN };
+		struct vhost_user_msg reply;
+		uint32_t req = b->unacked[b->unacked_head];
+		int ret;
+
+		if (poll(&p, 1, 0) != 1)
+			return;
+		ret = vu_recv_msg_timeout(b->fd, &reply, LATE_ACK_READ_MS);
+		if (ret < 0)
+			return;
+		ret = ack_match(dev, &reply);
+		if (ret < 0)
+			LOG_WARN(VU_TAG, "%s: late ack of backend request %u: %s", dev->vdpa->name, req,
+				 strerror(-ret));
 	}
-	if (*status < 0 && !p.waited)
-		LOG_WARN(VU_TAG, "%s: the frontend refused backend request %u (%s)",
-			 dev->vdpa->name, p.req, strerror(-*status));
-	return (int64_t)p.seq;
 }
 
-/* Consumes the acks that are already there (late ones, or those of
- * requests nobody waits for). backend_lock held. */
-static void acks_drain(struct vu_dev *dev)
+/* Waits until the ack of the request sent last has been read. */
+static int wait_ack(struct vu_dev *dev)
 {
-	int status;
+	struct vu_backend *b = &dev->backend;
+	int ret = 0;
 
-	while (dev->npending && ack_take(dev, 0, &status) >= 0)
-		;
+	while (b->nunacked) {
+		struct vhost_user_msg reply;
+
+		ret = vu_recv_msg_timeout(b->fd, &reply, BACKEND_REPLY_TIMEOUT_MS);
+		if (ret < 0)
+			return ret;	/* still unacked: drained when it comes */
+		ret = ack_match(dev, &reply);
+	}
+	return ret;
 }
 
-/* Sends one request. With REPLY_ACK the frontend acks it: wait says whether
- * the caller waits for that ack (bounded) or lets it be matched later. */
-static int backend_request(struct vu_dev *dev, uint32_t req, const void *payload, uint32_t size,
-			   int fd, bool wait)
+/* ---- Sending (lock held) ---- */
+
+static int send_request(struct vu_dev *dev, uint32_t req, const void *payload, uint32_t size,
+			int fd)
 {
-	struct vhost_user_msg msg;
+	struct vu_backend *b = &dev->backend;
 	bool ack = vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK);
-	uint64_t seq;
-	int ret, status = 0;
+	struct vhost_user_msg msg;
+	int ret;
 
+	if (b->fd < 0)
+		return -ENOTCONN;
+	drain_late_acks(dev);
+	if (ack && b->nunacked >= VU_BACKEND_MAX_PENDING)
+		return -EBUSY;
 	memset(&msg, 0, sizeof(msg));
 	msg.hdr.request = req;
 	msg.hdr.flags = VHOST_USER_VERSION | (ack ? VHOST_USER_NEED_REPLY_FLAG : 0);
 	msg.hdr.size = size;
 	if (size)
 		memcpy(&msg.payload, payload, size);
-
-	pthread_mutex_lock(&dev->backend_lock);
-	if (dev->backend_fd < 0) {
-		ret = -ENOTCONN;
-		goto out;
-	}
-	acks_drain(dev);
-	if (ack && dev->npending == VU_BACKEND_MAX_PENDING) {
-		LOG_ERR(VU_TAG, "%s: the frontend acked none of the last %u backend requests",
-			dev->vdpa->name, VU_BACKEND_MAX_PENDING);
-		ret = -EBUSY;
-		goto out;
-	}
-	ret = vu_send_msg(dev->backend_fd, &msg, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
-	if (ret < 0 || !ack)
-		goto out;
-	seq = dev->backend_seq++;
-	dev->pending[dev->npending++] = (struct vu_backend_pending){ req, seq, wait };
-	if (!wait)
-		goto out;
-	for (;;) {
-		int64_t got = ack_take(dev, BACKEND_REPLY_TIMEOUT_MS, &status);
-
-		if (got < 0) {
-			ret = (int)got;
-			break;
-		}
-		if ((uint64_t)got == seq) {
-			ret = status;
-			break;
-		}
-	}
-	/* Given up: the entry stays, its late ack is dropped when it comes. */
-	for (unsigned int i = 0; ret < 0 && i < dev->npending; i++)
-		if (dev->pending[i].seq == seq)
-			dev->pending[i].waited = false;
-out:
-	pthread_mutex_unlock(&dev->backend_lock);
-	if (ret < 0)
-		LOG_WARN(VU_TAG, "%s: backend request %u failed: %s", dev->vdpa->name, req,
-			 strerror(-ret));
+	ret = vu_send_msg(b->fd, &msg, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0);
+	if (ret == 0 && ack)
+		unacked_push(b, req);
 	return ret;
+}
+
+static bool on_handler_thread(const struct vu_backend *b)
+{
+	return b->handler_known && pthread_equal(b->handler_thread, pthread_self());
 }
 
 int vu_config_change(struct vu_dev *dev)
 {
+	struct vu_backend *b = &dev->backend;
+	int ret;
+
 	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIG))
 		return -ENOTSUP;
-	return backend_request(dev, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, NULL, 0, -1, true);
+	pthread_mutex_lock(&b->lock);
+	ret = send_request(dev, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, NULL, 0, -1);
+	/* The thread that serves the frontend must not wait for it. */
+	if (ret == 0 && !on_handler_thread(b))
+		ret = wait_ack(dev);
+	pthread_mutex_unlock(&b->lock);
+	if (ret < 0)
+		LOG_WARN(VU_TAG, "%s: config change not delivered: %s", dev->vdpa->name,
+			 strerror(-ret));
+	return ret;
 }
 
-static int host_notifier_one(struct vu_dev *dev, uint16_t idx, bool enable)
+void vu_backend_defer(struct vu_dev *dev)
+{
+	pthread_mutex_lock(&dev->backend.lock);
+	dev->backend.deferring = true;
+	dev->backend.handler_thread = pthread_self();
+	dev->backend.handler_known = true;
+	pthread_mutex_unlock(&dev->backend.lock);
+}
+
+static void send_queued(struct vu_dev *dev)
+{
+	struct vu_backend *b = &dev->backend;
+	unsigned int i;
+
+	for (i = 0; i < b->nqueued; i++) {
+		struct vu_backend_queued *q = &b->queue[i];
+		int ret = send_request(dev, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, &q->area,
+				       sizeof(q->area), q->fd);
+
+		if (ret < 0)
+			LOG_WARN(VU_TAG, "%s: host notifier for vring %u not sent: %s",
+				 dev->vdpa->name, (unsigned int)(q->area.u64 & VHOST_USER_VRING_IDX_MASK),
+				 strerror(-ret));
+	}
+	queue_clear(b);
+}
+
+void vu_backend_flush(struct vu_dev *dev)
+{
+	pthread_mutex_lock(&dev->backend.lock);
+	dev->backend.deferring = false;
+	send_queued(dev);
+	pthread_mutex_unlock(&dev->backend.lock);
+}
+
+/* ---- Host notifiers ---- */
+
+/* Describes ring idx's notifier (dup of the device's fd when enabling). */
+static int notifier_describe(struct vu_dev *dev, uint16_t idx, bool enable,
+			     struct vu_backend_queued *q)
 {
 	const struct vdpa_device_ops *ops = dev->vdpa->ops;
-	struct vhost_user_vring_area area = { .u64 = idx };
 	uint64_t offset = 0, size = 0;
 	int fd = -1, ret;
 
-	if (enable) {
-		if (!ops->get_notify_area)
-			return -ENOTSUP;
-		ret = ops->get_notify_area(dev->vdpa, idx, &fd, &offset, &size);
+	memset(q, 0, sizeof(*q));
+	q->area.u64 = idx;
+	q->fd = -1;
+	if (!enable) {
+		q->area.u64 |= VHOST_USER_VRING_NOFD_MASK;
+		return 0;
+	}
+	if (!ops->get_notify_area)
+		return -ENOTSUP;
+	ret = ops->get_notify_area(dev->vdpa, idx, &fd, &offset, &size);
+	if (ret < 0)
+		return ret;
+	q->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (q->fd < 0)
+		return -errno;
+	q->area.offset = offset;
+	q->area.size = size;
+	return 0;
+}
+
+static int notifier_queue(struct vu_dev *dev, uint16_t first, uint16_t end, bool enable)
+{
+	struct vu_backend *b = &dev->backend;
+	uint16_t i;
+	int ret;
+
+	if (b->fd < 0)
+		return -ENOTCONN;
+	if (b->nqueued + (unsigned int)(end - first) > VU_BACKEND_MAX_PENDING)
+		return -EBUSY;
+	for (i = first; i < end; i++) {
+		ret = notifier_describe(dev, i, enable, &b->queue[b->nqueued]);
 		if (ret < 0)
 			return ret;
-		area.offset = offset;
-		area.size = size;
-	} else {
-		area.u64 |= VHOST_USER_VRING_NOFD_MASK;
+		b->nqueued++;
 	}
-	/* Not waited for: the frontend may be busy with a message of its own;
-	 * the ack is matched when it comes. */
-	return backend_request(dev, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG, &area,
-			       sizeof(area), fd, false);
+	return 0;
 }
 
 int vu_host_notifier_ctrl(struct vu_dev *dev, uint16_t idx, bool enable)
 {
-	uint16_t i;
-	int ret = 0;
+	struct vu_backend *b = &dev->backend;
+	uint16_t first = idx, end = (uint16_t)(idx + 1);
+	int ret;
 
 	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) ||
 	    !vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) ||
 	    !vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_REQ))
 		return -ENOTSUP;
-	if (idx != VU_ALL_VRINGS) {
-		if (idx >= dev->nr_vring)
-			return -EINVAL;
-		return host_notifier_one(dev, idx, enable);
+	if (idx == VU_ALL_VRINGS) {
+		first = 0;
+		end = dev->nr_vring;
+	} else if (idx >= dev->nr_vring) {
+		return -EINVAL;
 	}
-	for (i = 0; i < dev->nr_vring && !ret; i++)
-		ret = host_notifier_one(dev, i, enable);
+	pthread_mutex_lock(&b->lock);
+	ret = notifier_queue(dev, first, end, enable);
+	if (!b->deferring)
+		send_queued(dev);
+	pthread_mutex_unlock(&b->lock);
 	return ret;
 }

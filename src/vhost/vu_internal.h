@@ -1,6 +1,21 @@
 /* Private state of a vhost-user session and the interfaces between the
- * library's parts (transport, message dispatch, memory, rings, log, backend
- * channel, inflight). */
+ * library's files. The files form layers; each calls only the layers below
+ * it, never one above (so there is no include or call cycle):
+ *
+ *   vu_transport.c   socket, loop watches, receive/reply/after-reply order
+ *   vu_message.c     dispatch: the handler table (size, fds, protocol
+ *                    feature and ring-index kind checked once) and handlers
+ *   vu_lifecycle.c   every device-lifecycle decision (dev_conf, dev_close,
+ *                    set_vring_state, set_features, migration_done) and the
+ *                    session's creation, reset and release
+ *   vu_session.c     the bus-neutral session ops drivers see (vdpa.h)
+ *   vu_memory.c  vu_vring.c  vu_log.c  vu_inflight.c  vu_backend.c
+ *                    per-concern state; vu_vring.c uses vu_memory.c's lookup
+ *   vu_io.c          message send/receive, fd ownership, fd mapping
+ *   vu_names.c       request names
+ *
+ * vu_loop_ev.c is apart: it adapts event_loop.h to struct vu_loop_ops and
+ * knows nothing of sessions. */
 #ifndef UVDPA_VU_INTERNAL_H
 #define UVDPA_VU_INTERNAL_H
 
@@ -8,9 +23,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "uvdpa/vhost_user.h"
+#include "vu_private.h"
 
 #define VU_TAG "vhost-user"
+#define VU_BACKEND_MAX_PENDING 128	/* queued or unacked backend requests */
 
 struct vu_vring {
 	uint16_t size;			/* 0: not set */
@@ -46,26 +62,48 @@ struct vu_inflight {
 	uint16_t num_queues, queue_size;
 };
 
-/* A backend-channel request that the frontend is to ack. */
-#define VU_BACKEND_MAX_PENDING 128
-struct vu_backend_pending {
-	uint32_t req;
-	uint64_t seq;
-	bool waited;		/* someone waits for it (else a refusal is logged) */
+/* A host-notifier message waiting for the reply to go out first. */
+struct vu_backend_queued {
+	struct vhost_user_vring_area area;
+	int fd;				/* our dup of the notify fd, or -1 */
+};
+
+struct vu_backend {
+	/* Serialises the channel: requests, acks, the queue and the fd. */
+	pthread_mutex_t lock;
+	int fd;				/* -1 when none */
+	/* Requests sent with NEED_REPLY whose ack has not been read, oldest
+	 * first: acks come in order, so each one read is matched to the head. */
+	uint32_t unacked[VU_BACKEND_MAX_PENDING];
+	unsigned int unacked_head, nunacked;
+	struct vu_backend_queued queue[VU_BACKEND_MAX_PENDING];
+	unsigned int nqueued;
+	bool deferring;			/* queue instead of sending (message in progress) */
+	pthread_t handler_thread;	/* the thread that handles messages */
+	bool handler_known;
+};
+
+/* A memory change prepared (validated and mapped) but not yet installed:
+ * the device is stopped between the two steps. */
+struct vu_mem_change {
+	struct vu_mem_region fresh[VU_MAX_MEM_SLOTS];
+	unsigned int nfresh;
+	int remove;			/* region index to remove, or -1 */
+	bool replace;			/* fresh replaces the table (else: appended) */
 };
 
 struct vu_dev {
 	struct vdpa_session session;	/* what the device's driver sees */
-	struct ev_loop *loop;
 	struct vdpa_device *vdpa;
 	char path[108];
 	unsigned int flags;
 
 	/* Transport. */
+	struct vu_loop loop;
 	int listen_fd;			/* server mode */
 	int conn_fd;			/* the frontend, -1 when none */
-	struct ev_watch *listen_watch, *conn_watch;
-	struct ev_timer *reconnect_timer;	/* client mode */
+	void *listen_watch, *conn_watch;
+	void *reconnect_timer;		/* client mode */
 	unsigned int reconnect_ms;
 	/* Receive state for one message. */
 	uint8_t rx_buf[sizeof(struct vhost_user_header) + sizeof(union vhost_user_payload)];
@@ -90,89 +128,109 @@ struct vu_dev {
 
 	struct vu_log log;
 	struct vu_inflight inflight;
-	int backend_fd;			/* backend channel, -1 when none */
-	struct ev_watch *backend_watch;
-	/* Serialises backend-channel requests and ack reads; protects what
-	 * follows. */
-	pthread_mutex_t backend_lock;
-	struct vu_backend_pending pending[VU_BACKEND_MAX_PENDING];	/* oldest first */
-	unsigned int npending;
-	uint64_t backend_seq;
+	struct vu_backend backend;
 
+	/* Lifecycle. */
 	bool configured;		/* dev_conf succeeded and no dev_close since */
-	bool in_dispatch;
+	bool rarp_pending;		/* SEND_RARP: migration_done after the reply */
 
 	struct vu_dev_stats stats;
 };
 
-/* vu_session.c */
+/* ---- vu_lifecycle.c ---- */
+struct vu_dev *vu_lc_alloc(struct vdpa_device *vdpa);
+void vu_lc_free(struct vu_dev *dev);
+/* Stops the device if it runs (dev_close). */
+void vu_lc_stop(struct vu_dev *dev, const char *why);
+/* A ring's configuration is about to change: reports it stopped first. */
+void vu_lc_vring_quiesce(struct vu_dev *dev, uint16_t idx);
+/* Back to a fresh connection, keeping protocol features, ownership and the
+ * backend channel (RESET_OWNER / RESET_DEVICE). */
+void vu_lc_reset_device(struct vu_dev *dev, const char *why);
+/* The memory table changes: stop, install, retranslate rings. */
+void vu_lc_change_memory(struct vu_dev *dev, struct vu_mem_change *c, const char *why);
+/* SET_FEATURES / a new log under LOG_ALL: tells the device (its answer
+ * decides the reply). */
+int vu_lc_set_features(struct vu_dev *dev, uint64_t features);
+int vu_lc_log_replaced(struct vu_dev *dev);
+/* SET_STATUS. */
+void vu_lc_set_status(struct vu_dev *dev, uint8_t status);
+/* After the reply: dev_conf, set_vring_state, migration_done. */
+void vu_lc_after_reply(struct vu_dev *dev);
+uint64_t vu_lc_offered_features(struct vu_dev *dev);
+uint64_t vu_lc_offered_protocol_features(struct vu_dev *dev);
+
+/* ---- vu_session.c ---- */
 extern const struct vdpa_session_ops vu_session_ops;
 
-/* vu_message.c: handles one message and fills the reply; what starts the
- * device is left for vu_lifecycle_start_changes() after the reply. */
-int vu_msg_dispatch(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
-
-/* vu_lifecycle.c: when the device's ops run. */
-void vu_device_close(struct vu_dev *dev, const char *why);
-/* Ring idx is about to change (size, addresses, base, fds): a running ring
- * is reported stopped first; it is restarted once ready again. */
-void vu_lifecycle_vring_changed(struct vu_dev *dev, uint16_t idx);
-/* After a message, before its reply: rings no longer ready are stopped. */
-void vu_lifecycle_stop_changes(struct vu_dev *dev);
-/* After the reply: dev_conf when the device became ready, or rings that
- * became ready are started. */
-void vu_lifecycle_start_changes(struct vu_dev *dev);
-/* set_features with the negotiated features; < 0: the device refuses. */
-int vu_lifecycle_features(struct vu_dev *dev);
-void vu_lifecycle_migration_done(struct vu_dev *dev);
-
-/* vu_memory.c */
-int vu_mem_set_table(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_mem_add_region(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_mem_rem_region(struct vu_dev *dev, struct vhost_user_msg *msg);
+/* ---- vu_memory.c ---- */
+/* Each returns 1 with *c prepared when the table changes, 0 when the message
+ * changes nothing, or a negative errno. */
+int vu_mem_prepare_table(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+int vu_mem_prepare_add(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+int vu_mem_prepare_remove(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+void vu_mem_commit(struct vu_dev *dev, struct vu_mem_change *c);
 void vu_mem_release(struct vu_dev *dev);
-/* mmap()s size bytes of fd read-write shared, refusing an fd shorter than
- * size (SIGBUS guard); NULL with a negative errno in *err. */
-void *vu_map_fd(int fd, uint64_t size, const char *what, int *err);
 
-/* vu_vring.c */
+/* ---- vu_vring.c ---- */
 void vu_vring_init(struct vu_vring *vq);
-void vu_vring_release(struct vu_vring *vq);
 void vu_vrings_release(struct vu_dev *dev);
-bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx);
-int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_vring_set_base(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_vring_get_base(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
-int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg);
-int vu_vring_set_enable(struct vu_dev *dev, struct vhost_user_msg *msg);
+/* Records that the frontend addressed ring idx (< VU_MAX_VRINGS). */
+void vu_vrings_touch(struct vu_dev *dev, uint16_t idx);
+void vu_vrings_translate(struct vu_dev *dev);
+bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx);
+/* Each returns 1 when the ring's configuration changes (so it must be
+ * quiesced first by the caller), 0 when not, or a negative errno. */
+int vu_vring_num_changes(struct vu_dev *dev, uint16_t idx, uint32_t num);
+int vu_vring_addr_changes(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
+int vu_vring_set_num(struct vu_dev *dev, uint16_t idx, uint32_t num);
+int vu_vring_set_addr(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
+int vu_vring_set_base(struct vu_dev *dev, uint16_t idx, uint32_t base);
+/* Ring stopped by GET_VRING_BASE: drops fds and addresses. */
+void vu_vring_stop(struct vu_dev *dev, uint16_t idx);
+/* SET_VRING_KICK / CALL / ERR: fd may be -1 (NOFD). Takes fd. */
+void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd);
+void vu_vring_set_enable(struct vu_dev *dev, uint16_t idx, bool on);
 
-/* vu_log.c */
+/* ---- vu_log.c ---- */
 void vu_log_init(struct vu_log *log);
 int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg);
 void vu_log_release(struct vu_log *log);
 void vu_log_destroy(struct vu_log *log);
 
-/* vu_inflight.c */
+/* ---- vu_inflight.c ---- */
 int vu_inflight_get(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
 int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg);
 void vu_inflight_release(struct vu_inflight *inf);
 
-/* vu_backend.c */
-int vu_backend_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg);
+/* ---- vu_backend.c ---- */
+void vu_backend_init(struct vu_backend *b);
+void vu_backend_destroy(struct vu_backend *b);
+void vu_backend_set_fd(struct vu_dev *dev, int fd);
 void vu_backend_release(struct vu_dev *dev);
+/* From here until vu_backend_flush(), requests are queued (message in
+ * progress on this thread). */
+void vu_backend_defer(struct vu_dev *dev);
+/* Sends what was queued, without waiting for acks. */
+void vu_backend_flush(struct vu_dev *dev);
 
-/* vu_transport.c */
-void vu_transport_disconnect(struct vu_dev *dev);
-/* Sends a message with fds; used for replies and the backend channel. */
+/* ---- vu_io.c ---- */
+/* Sends a message with fds (non-blocking; replies and backend channel). */
 int vu_send_msg(int fd, const struct vhost_user_msg *msg, const int *fds, int nfds);
-/* Blocking receive of one whole message with a timeout (backend replies). */
+/* Blocking receive of one whole message with a timeout (backend acks). */
 int vu_recv_msg_timeout(int fd, struct vhost_user_msg *msg, int timeout_ms);
-
+/* Collects SCM_RIGHTS fds into fds[*nfds..]; false when more came than fit
+ * or the control data was truncated (the extra fds are closed). */
+struct msghdr;
+bool vu_collect_fds(struct msghdr *mh, int *fds, int *nfds);
 /* Closes every fd in msg->fds and marks them taken. */
 void vu_msg_close_fds(struct vhost_user_msg *msg);
 /* Takes fds[i] out of the message (caller owns it). */
 int vu_msg_take_fd(struct vhost_user_msg *msg, int i);
+/* mmap()s size bytes of fd read-write shared, refusing an fd shorter than
+ * size (SIGBUS guard); NULL with a negative errno in *err. */
+void *vu_map_fd(int fd, uint64_t size, const char *what, int *err);
+void vu_close_fd(int *fd);
 
 static inline bool vu_has_protocol(const struct vu_dev *dev, unsigned int bit)
 {
@@ -182,14 +240,6 @@ static inline bool vu_has_protocol(const struct vu_dev *dev, unsigned int bit)
 static inline bool vu_has_feature(const struct vu_dev *dev, unsigned int bit)
 {
 	return (dev->features >> bit) & 1;
-}
-
-/* A ring the device may run: sized, mapped, kick and call set, enabled. */
-static inline bool vu_vring_is_ready(const struct vu_dev *dev, uint16_t idx)
-{
-	const struct vu_vring *vq = &dev->vrings[idx];
-
-	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
 }
 
 static inline bool vu_is_pow2(uint64_t x)

@@ -1,35 +1,72 @@
-/* The device lifecycle of a vhost-user session: the one place that decides
- * when the device's ops run. Below the message handlers (vu_message.c,
- * vu_memory.c, vu_vring.c, vu_log.c call in here; nothing here calls them):
- * dev_conf once every enabled ring is ready, dev_close on GET_VRING_BASE /
- * reset / disconnect / memory change / status reset, set_vring_state on a
- * ring's readiness change, set_features on negotiation and log replacement,
- * migration_done on SEND_RARP.
+/* Every device-lifecycle decision of a vhost-user session, in one place:
+ * when the device is configured (dev_conf), stopped (dev_close), when a ring
+ * is reported started or stopped (set_vring_state), when the device hears
+ * of features (set_features) and of a finished migration (migration_done);
+ * and the session's creation, reset and release.
  *
- * Order against the reply (as DPDK's vhost library does): what stops the
- * device runs inside the handler, before the reply, so that the reply
- * describes a stopped device (GET_VRING_BASE); what starts it runs after the
- * reply is on the wire (vu_lifecycle_start_changes), so a device that talks
- * to the frontend while starting (host notifiers) never waits on a frontend
- * that is itself waiting for our reply. */
+ * Stops run inside message handling, before the reply, because the reply
+ * depends on them (GET_VRING_BASE answers with the state dev_close handed
+ * back; a ring's fds are replaced only after it is reported stopped).
+ * Starts run after the reply (vu_lc_after_reply), as DPDK does: a device
+ * starting may ask the frontend for things (host notifiers) that the
+ * frontend serves only once it has our reply. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "uvdpa/log.h"
 #include "vu_internal.h"
 
 #define VIRTIO_CONFIG_S_DRIVER_OK 4
+#define VIRTIO_RING_F_EVENT_IDX_BIT 29
 
-static enum vdpa_dev_type dev_type(struct vu_dev *dev)
+/* What the library implements; the device narrows it. */
+#define VU_LIB_PROTOCOL_FEATURES                                                                 \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |        \
+	 (1ull << VHOST_USER_PROTOCOL_F_RARP) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |      \
+	 (1ull << VHOST_USER_PROTOCOL_F_NET_MTU) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |                                                \
+	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                       \
+	 (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                         \
+	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                        \
+	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+
+/* ---- Creation and release ---- */
+
+struct vu_dev *vu_lc_alloc(struct vdpa_device *vdpa)
 {
-	enum vdpa_dev_type t = dev->vdpa->type;
+	struct vu_dev *dev = calloc(1, sizeof(*dev));
+	uint16_t i;
 
-	if (dev->vdpa->ops->get_dev_type)
-		dev->vdpa->ops->get_dev_type(dev->vdpa, &t);
-	return t;
+	if (!dev)
+		return NULL;
+	dev->vdpa = vdpa;
+	dev->listen_fd = dev->conn_fd = -1;
+	for (i = 0; i < VU_MAX_VRINGS; i++)
+		vu_vring_init(&dev->vrings[i]);
+	for (i = 0; i < VU_MAX_MEM_SLOTS; i++)
+		dev->regions[i].fd = -1;
+	vu_log_init(&dev->log);
+	vu_backend_init(&dev->backend);
+	dev->session.ops = &vu_session_ops;
+	dev->inflight.fd = -1;
+	return dev;
 }
 
-void vu_device_close(struct vu_dev *dev, const char *why)
+void vu_lc_free(struct vu_dev *dev)
+{
+	vu_dev_reset_session(dev);
+	vu_log_destroy(&dev->log);
+	vu_backend_destroy(&dev->backend);
+	free(dev);
+}
+
+/* ---- Stopping ---- */
+
+void vu_lc_stop(struct vu_dev *dev, const char *why)
 {
 	uint16_t i;
 
@@ -41,6 +78,129 @@ void vu_device_close(struct vu_dev *dev, const char *why)
 	dev->configured = false;
 	for (i = 0; i < VU_MAX_VRINGS; i++)
 		dev->vrings[i].ready = false;
+}
+
+void vu_lc_vring_quiesce(struct vu_dev *dev, uint16_t idx)
+{
+	struct vu_vring *vq = &dev->vrings[idx];
+
+	if (!vq->ready)
+		return;
+	vq->ready = false;
+	if (dev->configured && dev->vdpa->ops->set_vring_state)
+		dev->vdpa->ops->set_vring_state(dev->vdpa, idx, false);
+}
+
+void vu_lc_reset_device(struct vu_dev *dev, const char *why)
+{
+	vu_lc_stop(dev, why);
+	vu_vrings_release(dev);
+	vu_mem_release(dev);
+	vu_log_release(&dev->log);
+	vu_inflight_release(&dev->inflight);
+	dev->features = 0;
+	dev->features_set = false;
+	dev->status = 0;
+	dev->rarp_pending = false;
+}
+
+void vu_dev_reset_session(struct vu_dev *dev)
+{
+	vu_lc_reset_device(dev, "disconnect");
+	vu_backend_release(dev);
+	dev->protocol_features = 0;
+	dev->owner = false;
+	dev->mtu = 0;
+}
+
+void vu_lc_change_memory(struct vu_dev *dev, struct vu_mem_change *c, const char *why)
+{
+	/* The device may use the old mappings until dev_close returns. */
+	vu_lc_stop(dev, why);
+	vu_mem_commit(dev, c);
+	/* Ring pointers pointed into the old mappings. */
+	vu_vrings_translate(dev);
+}
+
+/* ---- Negotiation ---- */
+
+uint64_t vu_lc_offered_features(struct vu_dev *dev)
+{
+	uint64_t f = 0;
+
+	if (dev->vdpa->ops->get_features)
+		dev->vdpa->ops->get_features(dev->vdpa, &f);
+	return f | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+}
+
+uint64_t vu_lc_offered_protocol_features(struct vu_dev *dev)
+{
+	uint64_t f = VU_LIB_PROTOCOL_FEATURES;
+
+	if (dev->vdpa->ops->get_protocol_features)
+		dev->vdpa->ops->get_protocol_features(dev->vdpa, &f);
+	return f & VU_LIB_PROTOCOL_FEATURES;
+}
+
+int vu_lc_set_features(struct vu_dev *dev, uint64_t f)
+{
+	uint64_t old = dev->features;
+
+	dev->features = f;
+	if (dev->vdpa->ops->set_features) {
+		int ret = dev->vdpa->ops->set_features(dev->vdpa, f);
+
+		if (ret < 0) {
+			/* Typically dirty logging the device could not start:
+			 * the device keeps running as it was. */
+			LOG_ERR(VU_TAG, "%s: the device refused features 0x%" PRIx64 ": %s",
+				dev->vdpa->name, f, strerror(-ret));
+			dev->features = old;
+			return ret;
+		}
+	}
+	dev->features_set = true;
+	if ((old ^ f) & (1ull << VIRTIO_RING_F_EVENT_IDX_BIT))	/* ring sizes change */
+		vu_vrings_translate(dev);
+	if ((old ^ f) & (1ull << VHOST_F_LOG_ALL))
+		LOG_INFO(VU_TAG, "%s: dirty logging %s", dev->vdpa->name,
+			 (f >> VHOST_F_LOG_ALL) & 1 ? "on" : "off");
+	return 0;
+}
+
+int vu_lc_log_replaced(struct vu_dev *dev)
+{
+	int ret;
+
+	/* QEMU replaces the log while logging when guest memory grows: a
+	 * driver that handed the old log to hardware must switch to this one. */
+	if (!vu_has_feature(dev, VHOST_F_LOG_ALL) || !dev->vdpa->ops->set_features)
+		return 0;
+	ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
+	if (ret < 0)
+		LOG_ERR(VU_TAG, "%s: the device cannot log into the new dirty log: %s",
+			dev->vdpa->name, strerror(-ret));
+	return ret;
+}
+
+void vu_lc_set_status(struct vu_dev *dev, uint8_t status)
+{
+	dev->status = status;
+	/* The device runs only while DRIVER_OK is set (device_ready() waits for
+	 * it): a reset (0) or any status without it stops the device. */
+	if (!(status & VIRTIO_CONFIG_S_DRIVER_OK))
+		vu_lc_stop(dev, status ? "DRIVER_OK cleared" : "status reset");
+}
+
+/* ---- Starting (after the reply) ---- */
+
+static enum vdpa_dev_type dev_type(struct vu_dev *dev)
+{
+	enum vdpa_dev_type t = dev->vdpa->type;
+
+	if (dev->vdpa->ops->get_dev_type)
+		dev->vdpa->ops->get_dev_type(dev->vdpa, &t);
+	return t;
 }
 
 /* The frontend is done configuring: features and memory are set, the rings a
@@ -63,67 +223,70 @@ static bool device_ready(struct vu_dev *dev)
 	return true;
 }
 
-static void report_ring(struct vu_dev *dev, uint16_t i, bool ready)
+static void device_start(struct vu_dev *dev)
 {
-	dev->vrings[i].ready = ready;
-	LOG_DEBUG(VU_TAG, "%s: vring %u %s", dev->vdpa->name, i, ready ? "ready" : "stopped");
-	if (dev->vdpa->ops->set_vring_state)
-		dev->vdpa->ops->set_vring_state(dev->vdpa, i, ready);
-}
+	const struct vdpa_device_ops *ops = dev->vdpa->ops;
+	uint16_t i;
+	int ret;
 
-void vu_lifecycle_vring_changed(struct vu_dev *dev, uint16_t idx)
-{
-	if (dev->vrings[idx].ready && dev->configured)
-		report_ring(dev, idx, false);
-	dev->vrings[idx].ready = false;
-}
-
-void vu_lifecycle_stop_changes(struct vu_dev *dev)
-{
-	if (!dev->configured)
+	if (!device_ready(dev))
 		return;
-	for (uint16_t i = 0; i < dev->nr_vring; i++)
-		if (dev->vrings[i].ready && !vu_vring_is_ready(dev, i))
-			report_ring(dev, i, false);
+	for (i = 0; i < dev->nr_vring; i++)
+		dev->vrings[i].ready = vu_vring_is_ready(dev, i);
+	ret = ops->dev_conf ? ops->dev_conf(dev->vdpa, &dev->session) : 0;
+	if (ret < 0) {
+		LOG_ERR(VU_TAG, "%s: dev_conf failed: %s", dev->vdpa->name, strerror(-ret));
+		return;
+	}
+	dev->configured = true;
+	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
 }
 
-void vu_lifecycle_start_changes(struct vu_dev *dev)
+static void rings_update(struct vu_dev *dev)
 {
 	const struct vdpa_device_ops *ops = dev->vdpa->ops;
 	uint16_t i;
 
-	if (!dev->configured) {
-		int ret;
+	for (i = 0; i < dev->nr_vring; i++) {
+		struct vu_vring *vq = &dev->vrings[i];
+		bool ready = vu_vring_is_ready(dev, i);
 
-		if (!device_ready(dev))
-			return;
-		for (i = 0; i < dev->nr_vring; i++)
-			dev->vrings[i].ready = vu_vring_is_ready(dev, i);
-		ret = ops->dev_conf ? ops->dev_conf(dev->vdpa, &dev->session) : 0;
-		if (ret < 0) {
-			LOG_ERR(VU_TAG, "%s: dev_conf failed: %s", dev->vdpa->name, strerror(-ret));
-			for (i = 0; i < dev->nr_vring; i++)
-				dev->vrings[i].ready = false;
-			return;
-		}
-		dev->configured = true;
-		LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
-		return;
+		if (ready == vq->ready)
+			continue;
+		vq->ready = ready;
+		LOG_DEBUG(VU_TAG, "%s: vring %u %s", dev->vdpa->name, i, ready ? "ready" : "stopped");
+		if (ops->set_vring_state)
+			ops->set_vring_state(dev->vdpa, i, ready);
 	}
-	for (i = 0; i < dev->nr_vring; i++)
-		if (!dev->vrings[i].ready && vu_vring_is_ready(dev, i))
-			report_ring(dev, i, true);
 }
 
-int vu_lifecycle_features(struct vu_dev *dev)
+void vu_lc_after_reply(struct vu_dev *dev)
 {
-	return dev->vdpa->ops->set_features ? dev->vdpa->ops->set_features(dev->vdpa, dev->features)
-					    : 0;
+	if (dev->rarp_pending) {
+		dev->rarp_pending = false;
+		LOG_INFO(VU_TAG, "%s: SEND_RARP: migration done", dev->vdpa->name);
+		if (dev->vdpa->ops->migration_done)
+			dev->vdpa->ops->migration_done(dev->vdpa);
+	}
+	if (dev->configured)
+		rings_update(dev);
+	else
+		device_start(dev);
 }
 
-void vu_lifecycle_migration_done(struct vu_dev *dev)
+/* ---- Accessors ---- */
+
+uint64_t vu_dev_features(const struct vu_dev *dev)
 {
-	LOG_INFO(VU_TAG, "%s: SEND_RARP: migration done", dev->vdpa->name);
-	if (dev->vdpa->ops->migration_done)
-		dev->vdpa->ops->migration_done(dev->vdpa);
+	return dev->features;
+}
+
+uint8_t vu_dev_status(const struct vu_dev *dev)
+{
+	return dev->status;
+}
+
+uint64_t vu_get_protocol_features(struct vu_dev *dev)
+{
+	return dev->protocol_features;
 }

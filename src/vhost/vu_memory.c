@@ -1,11 +1,10 @@
-/* Guest memory: SET_MEM_TABLE, ADD/REM_MEM_REG, and the translations from
- * guest physical and frontend virtual addresses to our mappings. */
+/* Guest memory: the region table, prepared from SET_MEM_TABLE / ADD_MEM_REG /
+ * REM_MEM_REG and installed in a second step (the lifecycle stops the device
+ * in between), and the translations from guest physical and frontend virtual
+ * addresses to our mappings. */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "uvdpa/log.h"
@@ -148,37 +147,6 @@ static int region_check_overlap(const struct vu_mem_region *table, unsigned int 
 	return 0;
 }
 
-void *vu_map_fd(int fd, uint64_t size, const char *what, int *err)
-{
-	struct stat st;
-	void *addr;
-
-	/* Touching pages past the end of the file would raise SIGBUS in the
-	 * daemon: refuse a mapping larger than its backing file. */
-	if (fstat(fd, &st) < 0) {
-		*err = -errno;
-		return NULL;
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < size) {
-		LOG_ERR(VU_TAG, "%s needs %llu bytes of its fd, which has %lld", what,
-			(unsigned long long)size, (long long)st.st_size);
-		*err = -EINVAL;
-		return NULL;
-	}
-	/* And keep it from shrinking later where the fd allows sealing (QEMU's
-	 * memfd backend seals it already); elsewhere that risk remains. */
-	if (S_ISREG(st.st_mode))
-		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK);
-	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (addr == MAP_FAILED) {
-		*err = -errno;
-		LOG_ERR(VU_TAG, "mmap of %s (%llu bytes) failed: %s", what, (unsigned long long)size,
-			strerror(-*err));
-		return NULL;
-	}
-	return addr;
-}
-
 /* Maps one region; takes ownership of fd on success only. */
 static int region_map(struct vu_mem_region *r, const struct vhost_user_mem_region *d, int fd)
 {
@@ -199,36 +167,56 @@ static int region_map(struct vu_mem_region *r, const struct vhost_user_mem_regio
 	return 0;
 }
 
+static bool region_same(const struct vu_mem_region *r, const struct vhost_user_mem_region *d)
+{
+	return d->guest_phys_addr == r->gpa && d->memory_size == r->size &&
+	       d->userspace_addr == r->uaddr && d->mmap_offset == r->mmap_offset;
+}
+
 static bool table_equal(const struct vu_dev *dev, const struct vhost_user_memory *m)
 {
 	unsigned int i;
 
 	if (m->nregions != dev->nregions)
 		return false;
-	for (i = 0; i < m->nregions; i++) {
-		const struct vhost_user_mem_region *d = &m->regions[i];
-		const struct vu_mem_region *r = &dev->regions[i];
-
-		if (d->guest_phys_addr != r->gpa || d->memory_size != r->size ||
-		    d->userspace_addr != r->uaddr || d->mmap_offset != r->mmap_offset)
+	for (i = 0; i < m->nregions; i++)
+		if (!region_same(&dev->regions[i], &m->regions[i]))
 			return false;
-	}
 	return true;
 }
 
-/* Ring pointers point into the old mappings: recompute after any change. */
-static void memory_changed(struct vu_dev *dev)
+static void change_init(struct vu_mem_change *c)
 {
-	uint16_t i;
-
-	for (i = 0; i < dev->nr_vring; i++)
-		vu_vring_translate(dev, &dev->vrings[i], i);
+	memset(c, 0, sizeof(*c));
+	c->remove = -1;
 }
 
-int vu_mem_set_table(struct vu_dev *dev, struct vhost_user_msg *msg)
+/* Maps every region of the message into c->fresh; takes the fds on success. */
+static int map_all(struct vhost_user_msg *msg, const struct vhost_user_mem_region *d,
+		   unsigned int n, struct vu_mem_change *c)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = region_map(&c->fresh[i], &d[i], msg->fds[i]);
+		if (ret) {
+			while (i--) {
+				c->fresh[i].fd = -1;	/* still owned by msg */
+				region_unmap(&c->fresh[i]);
+			}
+			return ret;
+		}
+	}
+	for (i = 0; i < n; i++)
+		vu_msg_take_fd(msg, (int)i);
+	c->nfresh = n;
+	return 1;
+}
+
+static int table_check(const struct vhost_user_msg *msg)
 {
 	const struct vhost_user_memory *m = &msg->payload.memory;
-	struct vu_mem_region fresh[VHOST_USER_MAX_REGIONS];
 	uint32_t expect;
 	unsigned int i;
 	int ret;
@@ -253,70 +241,52 @@ int vu_mem_set_table(struct vu_dev *dev, struct vhost_user_msg *msg)
 		if (ret)
 			return ret;
 	}
-	/* Overlap within the new table. */
+	/* Overlap within the new table: each region against those before it. */
 	for (i = 1; i < m->nregions; i++) {
+		struct vu_mem_region before[VHOST_USER_MAX_REGIONS];
 		unsigned int j;
 
 		for (j = 0; j < i; j++) {
-			const struct vhost_user_mem_region *a = &m->regions[i], *b = &m->regions[j];
-
-			if (ranges_overlap(a->guest_phys_addr, a->memory_size, b->guest_phys_addr,
-					   b->memory_size) ||
-			    ranges_overlap(a->userspace_addr, a->memory_size, b->userspace_addr,
-					   b->memory_size)) {
-				LOG_ERR(VU_TAG, "SET_MEM_TABLE: regions %u and %u overlap", j, i);
-				return -EINVAL;
-			}
+			before[j].gpa = m->regions[j].guest_phys_addr;
+			before[j].uaddr = m->regions[j].userspace_addr;
+			before[j].size = m->regions[j].memory_size;
 		}
-	}
-	/* QEMU repeats the table per queue pair: keep the mappings we have. */
-	if (table_equal(dev, m)) {
-		vu_msg_close_fds(msg);
-		return 0;
-	}
-	memset(fresh, 0, sizeof(fresh));
-	for (i = 0; i < m->nregions; i++) {
-		ret = region_map(&fresh[i], &m->regions[i], msg->fds[i]);
-		if (ret) {
-			while (i--) {
-				fresh[i].fd = -1;	/* still owned by msg */
-				region_unmap(&fresh[i]);
-			}
+		ret = region_check_overlap(before, i, &m->regions[i]);
+		if (ret)
 			return ret;
-		}
 	}
-	for (i = 0; i < m->nregions; i++)
-		vu_msg_take_fd(msg, (int)i);
-
-	if (dev->configured)
-		vu_device_close(dev, "memory table changed");
-	vu_mem_release(dev);
-	memcpy(dev->regions, fresh, m->nregions * sizeof(fresh[0]));
-	dev->nregions = m->nregions;
-	memory_changed(dev);
-	LOG_INFO(VU_TAG, "%s: memory table set, %u regions", dev->vdpa->name, dev->nregions);
 	return 0;
 }
 
-int vu_mem_add_region(struct vu_dev *dev, struct vhost_user_msg *msg)
+int vu_mem_prepare_table(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
+{
+	const struct vhost_user_memory *m = &msg->payload.memory;
+	int ret = table_check(msg);
+
+	if (ret)
+		return ret;
+	change_init(c);
+	/* QEMU repeats the table per queue pair: keep the mappings we have. */
+	if (table_equal(dev, m))
+		return 0;
+	c->replace = true;
+	return map_all(msg, m->regions, m->nregions, c);
+}
+
+int vu_mem_prepare_add(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
 {
 	const struct vhost_user_mem_region *d = &msg->payload.mem_reg.region;
-	struct vu_mem_region *r;
 	unsigned int i;
 	int ret;
 
 	ret = region_check(d);
 	if (ret)
 		return ret;
+	change_init(c);
 	/* An exact repeat of a region we have is harmless. */
-	for (i = 0; i < dev->nregions; i++) {
-		r = &dev->regions[i];
-		if (r->gpa == d->guest_phys_addr && r->size == d->memory_size &&
-		    r->uaddr == d->userspace_addr && r->mmap_offset == d->mmap_offset) {
-			vu_msg_close_fds(msg);
+	for (i = 0; i < dev->nregions; i++)
+		if (region_same(&dev->regions[i], d))
 			return 0;
-		}
-	}
 	if (dev->nregions >= VU_MAX_MEM_SLOTS) {
 		LOG_ERR(VU_TAG, "ADD_MEM_REG: all %u memory slots are in use", VU_MAX_MEM_SLOTS);
 		return -ENOSPC;
@@ -324,48 +294,53 @@ int vu_mem_add_region(struct vu_dev *dev, struct vhost_user_msg *msg)
 	ret = region_check_overlap(dev->regions, dev->nregions, d);
 	if (ret)
 		return ret;
-	if (dev->configured)
-		vu_device_close(dev, "memory region added");
-	r = &dev->regions[dev->nregions];
-	ret = region_map(r, d, msg->fds[0]);
-	if (ret)
-		return ret;
-	vu_msg_take_fd(msg, 0);
-	dev->nregions++;
-	memory_changed(dev);
-	LOG_INFO(VU_TAG, "%s: added memory region gpa 0x%llx size 0x%llx (%u regions)",
-		 dev->vdpa->name, (unsigned long long)d->guest_phys_addr,
-		 (unsigned long long)d->memory_size, dev->nregions);
-	return 0;
+	return map_all(msg, d, 1, c);
 }
 
-int vu_mem_rem_region(struct vu_dev *dev, struct vhost_user_msg *msg)
+int vu_mem_prepare_remove(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
 {
 	const struct vhost_user_mem_region *d = &msg->payload.mem_reg.region;
 	unsigned int i;
 
-	/* The spec allows an fd here for old frontends; it is never used. */
-	vu_msg_close_fds(msg);
+	change_init(c);
 	for (i = 0; i < dev->nregions; i++) {
-		struct vu_mem_region *r = &dev->regions[i];
+		const struct vu_mem_region *r = &dev->regions[i];
 
-		if (r->gpa != d->guest_phys_addr || r->size != d->memory_size ||
-		    r->uaddr != d->userspace_addr)
-			continue;
-		if (dev->configured)
-			vu_device_close(dev, "memory region removed");
-		region_unmap(r);
-		dev->regions[i] = dev->regions[dev->nregions - 1];
-		memset(&dev->regions[dev->nregions - 1], 0, sizeof(*r));
-		dev->regions[dev->nregions - 1].fd = -1;
-		dev->nregions--;
-		memory_changed(dev);
-		LOG_INFO(VU_TAG, "%s: removed memory region gpa 0x%llx (%u left)", dev->vdpa->name,
-			 (unsigned long long)d->guest_phys_addr, dev->nregions);
-		return 0;
+		if (r->gpa == d->guest_phys_addr && r->size == d->memory_size &&
+		    r->uaddr == d->userspace_addr) {
+			c->remove = (int)i;
+			return 1;
+		}
 	}
 	LOG_ERR(VU_TAG, "REM_MEM_REG: no region gpa 0x%llx size 0x%llx uaddr 0x%llx",
 		(unsigned long long)d->guest_phys_addr, (unsigned long long)d->memory_size,
 		(unsigned long long)d->userspace_addr);
 	return -ENOENT;
+}
+
+static void remove_region(struct vu_dev *dev, unsigned int i)
+{
+	uint64_t gpa = dev->regions[i].gpa;
+
+	region_unmap(&dev->regions[i]);
+	dev->regions[i] = dev->regions[dev->nregions - 1];
+	memset(&dev->regions[dev->nregions - 1], 0, sizeof(dev->regions[0]));
+	dev->regions[dev->nregions - 1].fd = -1;
+	dev->nregions--;
+	LOG_INFO(VU_TAG, "%s: removed memory region gpa 0x%llx (%u left)", dev->vdpa->name,
+		 (unsigned long long)gpa, dev->nregions);
+}
+
+void vu_mem_commit(struct vu_dev *dev, struct vu_mem_change *c)
+{
+	if (c->remove >= 0) {
+		remove_region(dev, (unsigned int)c->remove);
+		return;
+	}
+	if (c->replace)
+		vu_mem_release(dev);
+	memcpy(&dev->regions[dev->nregions], c->fresh, c->nfresh * sizeof(c->fresh[0]));
+	dev->nregions += c->nfresh;
+	LOG_INFO(VU_TAG, "%s: memory table %s, %u regions", dev->vdpa->name,
+		 c->replace ? "set" : "grown", dev->nregions);
 }

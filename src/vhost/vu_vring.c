@@ -1,7 +1,7 @@
 /* Vring state from the frontend: size, addresses, bases, kick/call/err fds,
- * enable; ring translation. The dispatcher checked every vring index before
- * these run (vu_message.c); a change to a running ring goes through
- * vu_lifecycle_vring_changed() first. */
+ * enable; ring translation and per-ring readiness. Indices come validated
+ * (< VU_MAX_VRINGS) by the dispatcher; whether a change stops a running ring
+ * is the lifecycle's call. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,18 +17,11 @@ void vu_vring_init(struct vu_vring *vq)
 	vq->kickfd = vq->callfd = vq->errfd = -1;
 }
 
-static void close_fd(int *fd)
+static void vring_release(struct vu_vring *vq)
 {
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-void vu_vring_release(struct vu_vring *vq)
-{
-	close_fd(&vq->kickfd);
-	close_fd(&vq->callfd);
-	close_fd(&vq->errfd);
+	vu_close_fd(&vq->kickfd);
+	vu_close_fd(&vq->callfd);
+	vu_close_fd(&vq->errfd);
 	vu_vring_init(vq);
 }
 
@@ -37,7 +30,7 @@ void vu_vrings_release(struct vu_dev *dev)
 	uint16_t i;
 
 	for (i = 0; i < VU_MAX_VRINGS; i++)
-		vu_vring_release(&dev->vrings[i]);
+		vring_release(&dev->vrings[i]);
 	dev->nr_vring = 0;
 }
 
@@ -63,7 +56,7 @@ static void *translate_part(struct vu_dev *dev, uint64_t uva, uint64_t len, uint
 	return (uint8_t *)r->host + (uva - r->uaddr);
 }
 
-bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
+static bool vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
 {
 	uint64_t event = vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX_BIT) ? 2 : 0;
 	uint64_t n = vq->size;
@@ -84,122 +77,120 @@ bool vu_vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
 	return true;
 }
 
-int vu_vring_set_num(struct vu_dev *dev, struct vhost_user_msg *msg)
+bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx)
 {
-	const struct vhost_user_vring_state *s = &msg->payload.state;
-	struct vu_vring *vq;
+	const struct vu_vring *vq = &dev->vrings[idx];
 
-	if (!vu_is_pow2(s->num) || s->num > VU_MAX_QUEUE_SIZE) {
-		LOG_ERR(VU_TAG, "SET_VRING_NUM: vring %u size %u is not a power of two <= %u",
-			s->index, s->num, VU_MAX_QUEUE_SIZE);
+	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
+}
+
+void vu_vrings_touch(struct vu_dev *dev, uint16_t idx)
+{
+	if (idx >= dev->nr_vring)
+		dev->nr_vring = (uint16_t)(idx + 1);
+}
+
+void vu_vrings_translate(struct vu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vring; i++)
+		vring_translate(dev, &dev->vrings[i], i);
+}
+
+int vu_vring_num_changes(struct vu_dev *dev, uint16_t idx, uint32_t num)
+{
+	if (!vu_is_pow2(num) || num > VU_MAX_QUEUE_SIZE) {
+		LOG_ERR(VU_TAG, "SET_VRING_NUM: vring %u size %u is not a power of two <= %u", idx,
+			num, VU_MAX_QUEUE_SIZE);
 		return -EINVAL;
 	}
-	vq = &dev->vrings[s->index];
-	if (vq->size == s->num)
-		return 0;
-	vu_lifecycle_vring_changed(dev, (uint16_t)s->index);
-	vq->size = (uint16_t)s->num;
-	vu_vring_translate(dev, vq, (uint16_t)s->index);
+	return dev->vrings[idx].size != num;
+}
+
+int vu_vring_set_num(struct vu_dev *dev, uint16_t idx, uint32_t num)
+{
+	struct vu_vring *vq = &dev->vrings[idx];
+
+	vq->size = (uint16_t)num;
+	vring_translate(dev, vq, idx);
 	return 0;
 }
 
-int vu_vring_set_addr(struct vu_dev *dev, struct vhost_user_msg *msg)
+static bool same_rings(const struct vhost_user_vring_addr *x, const struct vhost_user_vring_addr *y)
 {
-	const struct vhost_user_vring_addr *a = &msg->payload.addr;
-	struct vu_vring *vq;
+	return x->desc_user_addr == y->desc_user_addr && x->avail_user_addr == y->avail_user_addr &&
+	       x->used_user_addr == y->used_user_addr;
+}
+
+int vu_vring_addr_changes(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
+{
+	struct vu_vring *vq = &dev->vrings[idx];
 
 	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
-		LOG_ERR(VU_TAG, "SET_VRING_ADDR: vring %u unknown flags 0x%x", a->index, a->flags);
+		LOG_ERR(VU_TAG, "SET_VRING_ADDR: vring %u unknown flags 0x%x", idx, a->flags);
 		return -EINVAL;
 	}
-	vq = &dev->vrings[a->index];
-	if (vq->addr_set && !memcmp(&vq->addr, a, sizeof(*a)) && vq->desc)
-		return 0;
 	/* Migration toggles only the LOG flag (and log address) on running
 	 * rings: that must not stop them. */
-	if (vq->addr_set && vq->desc && vq->addr.desc_user_addr == a->desc_user_addr &&
-	    vq->addr.avail_user_addr == a->avail_user_addr &&
-	    vq->addr.used_user_addr == a->used_user_addr) {
+	return !(vq->addr_set && vq->desc && same_rings(&vq->addr, a));
+}
+
+int vu_vring_set_addr(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
+{
+	struct vu_vring *vq = &dev->vrings[idx];
+
+	if (vq->addr_set && vq->desc && same_rings(&vq->addr, a)) {
 		/* Loggers read flags, then log_guest_addr: address first. */
 		vq->addr.log_guest_addr = a->log_guest_addr;
 		__atomic_thread_fence(__ATOMIC_RELEASE);
 		vq->addr.flags = a->flags;
 		return 0;
 	}
-	vu_lifecycle_vring_changed(dev, (uint16_t)a->index);
 	vq->addr = *a;
 	vq->addr_set = true;
 	/* Without memory yet, translation waits for the memory table. */
-	if (dev->nregions && vq->size && !vu_vring_translate(dev, vq, (uint16_t)a->index))
+	if (dev->nregions && vq->size && !vring_translate(dev, vq, idx))
 		return -EFAULT;
 	return 0;
 }
 
-int vu_vring_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
+int vu_vring_set_base(struct vu_dev *dev, uint16_t idx, uint32_t base)
 {
-	const struct vhost_user_vring_state *s = &msg->payload.state;
-	struct vu_vring *vq;
+	struct vu_vring *vq = &dev->vrings[idx];
 
-	if (s->num > 0xffff) {
+	if (base > 0xffff) {
 		LOG_ERR(VU_TAG, "SET_VRING_BASE: vring %u base %u is beyond a split ring's index",
-			s->index, s->num);
+			idx, base);
 		return -EINVAL;
 	}
-	vq = &dev->vrings[s->index];
-	vu_lifecycle_vring_changed(dev, (uint16_t)s->index);
-	vq->last_avail_idx = (uint16_t)s->num;
-	vq->last_used_idx = (uint16_t)s->num;
+	vq->last_avail_idx = (uint16_t)base;
+	vq->last_used_idx = (uint16_t)base;
 	return 0;
 }
 
-int vu_vring_get_base(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+void vu_vring_stop(struct vu_dev *dev, uint16_t idx)
 {
-	const struct vhost_user_vring_state *s = &msg->payload.state;
-	struct vu_vring *vq;
+	struct vu_vring *vq = &dev->vrings[idx];
 
-	/* The first ring stopped stops the device, which hands back its ring
-	 * state through vu_set_vring_base(). */
-	if (dev->configured)
-		vu_device_close(dev, "GET_VRING_BASE");
-	vq = &dev->vrings[s->index];
-	reply->payload.state.index = s->index;
-	reply->payload.state.num = vq->last_avail_idx;
-	reply->hdr.size = sizeof(reply->payload.state);
-	LOG_DEBUG(VU_TAG, "%s: vring %u stopped at %u", dev->vdpa->name, s->index,
-		  vq->last_avail_idx);
-	/* The ring is stopped: it needs kick, call and addresses again. */
-	close_fd(&vq->kickfd);
-	close_fd(&vq->callfd);
-	close_fd(&vq->errfd);
+	/* The ring needs kick, call and addresses again. */
+	vu_close_fd(&vq->kickfd);
+	vu_close_fd(&vq->callfd);
+	vu_close_fd(&vq->errfd);
 	vq->kick_set = vq->call_set = false;
 	vq->addr_set = false;
 	vq->desc = vq->avail = vq->used = NULL;
 	vq->enabled = false;
 	vq->ready = false;
-	return 1;
 }
 
-int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
+void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd)
 {
-	uint64_t v = msg->payload.u64;
-	uint32_t idx = (uint32_t)(v & VHOST_USER_VRING_IDX_MASK);
-	bool nofd = v & VHOST_USER_VRING_NOFD_MASK;
-	const char *req = vhost_user_request_name(msg->hdr.request);
-	struct vu_vring *vq;
-	int fd = -1;
+	struct vu_vring *vq = &dev->vrings[idx];
 
-	if (nofd != (msg->nfds == 0)) {
-		LOG_ERR(VU_TAG, "%s: vring %u %s but %d fds came", req, idx,
-			nofd ? "says no fd" : "expects an fd", msg->nfds);
-		return -EINVAL;
-	}
-	if (!nofd)
-		fd = vu_msg_take_fd(msg, 0);
-	vq = &dev->vrings[idx];
-	switch (msg->hdr.request) {
+	switch (req) {
 	case VHOST_USER_SET_VRING_KICK:
-		vu_lifecycle_vring_changed(dev, (uint16_t)idx);
-		close_fd(&vq->kickfd);
+		vu_close_fd(&vq->kickfd);
 		vq->kickfd = fd;
 		vq->kick_set = true;
 		/* Without PROTOCOL_FEATURES a ring starts enabled. */
@@ -207,30 +198,21 @@ int vu_vring_set_fd(struct vu_dev *dev, struct vhost_user_msg *msg)
 			vq->enabled = true;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
-		vu_lifecycle_vring_changed(dev, (uint16_t)idx);
-		close_fd(&vq->callfd);
+		vu_close_fd(&vq->callfd);
 		vq->callfd = fd;
 		vq->call_set = true;
 		break;
 	default:
-		close_fd(&vq->errfd);
+		vu_close_fd(&vq->errfd);
 		vq->errfd = fd;
 		break;
 	}
-	return 0;
 }
 
-int vu_vring_set_enable(struct vu_dev *dev, struct vhost_user_msg *msg)
+void vu_vring_set_enable(struct vu_dev *dev, uint16_t idx, bool on)
 {
-	const struct vhost_user_vring_state *s = &msg->payload.state;
-
-	if (s->num > 1) {
-		LOG_ERR(VU_TAG, "SET_VRING_ENABLE: vring %u value %u is not 0 or 1", s->index, s->num);
-		return -EINVAL;
-	}
 	/* May come before the ring is started: remembered, acted on when ready. */
-	dev->vrings[s->index].enabled = s->num;
-	return 0;
+	dev->vrings[idx].enabled = on;
 }
 
 /* ---- Accessors ---- */

@@ -21,6 +21,7 @@
 
 #include "fuzz_common.h"
 #include "uvdpa/vhost_user.h"
+#include "vhost/vu_private.h"
 
 #define MAX_QUERIES 128
 #define LOG_SIZE_MASK 0x7ffu

@@ -33,6 +33,7 @@
 #include "fuzz_common.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
+#include "vhost/vu_private.h"
 
 #define MAX_RECORDS 256
 #define MEMFD_CAP (4u << 20)	/* keeps each iteration's memory small */
@@ -142,7 +143,7 @@ static void check_table(struct vu_dev *dev)
 /* What a driver does in dev_conf: read every ring in full. */
 static void walk_rings(struct vu_dev *dev)
 {
-	uint64_t event = (vu_get_features(dev) >> 29) & 1 ? 2 : 0;
+	uint64_t event = (vu_dev_features(dev) >> 29) & 1 ? 2 : 0;
 	uint16_t i, n = vu_get_vring_num(dev);
 	void *base;
 	uint64_t size;
@@ -152,9 +153,9 @@ static void walk_rings(struct vu_dev *dev)
 	FUZZ_CHECK(n <= VU_MAX_VRINGS);
 	check_table(dev);
 	if (vu_log_enabled(dev))
-		FUZZ_CHECK(vu_get_features(dev) & (1ull << VHOST_F_LOG_ALL));
+		FUZZ_CHECK(vu_dev_features(dev) & (1ull << VHOST_F_LOG_ALL));
 	if ((vu_get_protocol_features(dev) >> VHOST_USER_PROTOCOL_F_STATUS) & 1 && fake.configured)
-		FUZZ_CHECK(vu_get_status(dev) & 4);	/* DRIVER_OK */
+		FUZZ_CHECK(vu_dev_status(dev) & 4);	/* DRIVER_OK */
 	for (i = 0; i < n; i++) {
 		struct vu_vring_info vi;
 		uint64_t num;
@@ -205,7 +206,7 @@ static void walk_rings(struct vu_dev *dev)
 
 static void hold_ring(struct vu_dev *vu, uint16_t idx)
 {
-	uint64_t event = (vu_get_features(vu) >> 29) & 1 ? 2 : 0;
+	uint64_t event = (vu_dev_features(vu) >> 29) & 1 ? 2 : 0;
 	struct held_ring *h = &fake.rings[idx];
 	struct vu_vring_info vi;
 
@@ -380,7 +381,7 @@ static int fd_set_features(struct vdpa_device *d, uint64_t features)
 	uint64_t offered;
 
 	fd_get_features(d, &offered);
-	FUZZ_CHECK(features == vu_get_features(fuzz_vu));
+	FUZZ_CHECK(features == vu_dev_features(fuzz_vu));
 	FUZZ_CHECK(!(features & ~offered));
 	return 0;
 }
@@ -602,6 +603,9 @@ static void do_message(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
 		/* What the transport does when it drops the connection. */
 		vu_dev_reset_session(dev);
 		FUZZ_CHECK(!fake.configured);
+	} else {
+		/* What the transport does once the reply is out. */
+		vu_dev_after_reply(dev);
 	}
 }
 

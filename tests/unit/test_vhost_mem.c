@@ -563,7 +563,7 @@ static void test_reset_releases_mappings(void **state)
 		assert_int_equal(n, 0);
 		len = 1;
 		assert_null(vu_gpa_to_hva(td->vu, 0, &len));
-		assert_int_equal(vu_get_features(td->vu), 0);
+		assert_int_equal(vu_dev_features(td->vu), 0);
 		assert_int_equal(vu_get_protocol_features(td->vu), 0);
 		assert_int_equal(vu_get_vring_num(td->vu), 0);
 	}

@@ -699,7 +699,7 @@ static void test_features_not_offered(void **state)
 	/* PROTOCOL_FEATURES is the library's, always offered. */
 	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, F_VERSION_1 | BIT(5) | F_PROTOCOL);
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_VERSION_1 | BIT(6), &r) < 0);
-	assert_int_equal(vu_get_features(td->vu), 0);
+	assert_int_equal(vu_dev_features(td->vu), 0);
 	td_free(td);
 
 	td = td_new(VDPA_TYPE_NET);
@@ -711,7 +711,7 @@ static void test_features_not_offered(void **state)
 	td = td_new(VDPA_TYPE_NET);
 	td->features = F_VERSION_1 | BIT(5);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, BIT(5) | F_PROTOCOL, &r), 0);
-	assert_int_equal(vu_get_features(td->vu), BIT(5) | F_PROTOCOL);
+	assert_int_equal(vu_dev_features(td->vu), BIT(5) | F_PROTOCOL);
 	assert_int_equal(td_count_prefix(td, "set_features"), 1);
 	td_free(td);
 }
@@ -730,9 +730,9 @@ static void test_set_features_while_configured(void **state)
 	assert_int_equal(td_count(td, "dev_close"), 0);
 	/* Anything else may not. */
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, f | F_EVENT_IDX, &r) < 0);
-	assert_int_equal(vu_get_features(td->vu), f);
+	assert_int_equal(vu_dev_features(td->vu), f);
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_PROTOCOL, &r) < 0);
-	assert_int_equal(vu_get_features(td->vu), f);
+	assert_int_equal(vu_dev_features(td->vu), f);
 	assert_int_equal(td_count(td, "dev_close"), 0);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
