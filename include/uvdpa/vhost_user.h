@@ -12,9 +12,6 @@
 #include <stdint.h>
 
 #include "uvdpa/vdpa.h"
-/* Transitional, not part of this API: tests/backend/testdev.c still takes the
- * protocol feature bits from here. Remove once it includes it itself. */
-#include "uvdpa/vhost_user_proto.h"
 
 struct vu_dev;
 struct ev_loop;

@@ -23,6 +23,7 @@
 #include "uvdpa/event_loop.h"
 #include "uvdpa/log.h"
 #include "uvdpa/vhost_user.h"
+#include "uvdpa/vhost_user_proto.h"
 #include "uvdpa/virtq.h"
 
 #define TAG "fakedev"

@@ -22,6 +22,7 @@
 #include "uvdpa/log.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
+#include "uvdpa/vhost_user_proto.h"
 
 #define MAX_DEVS 8
 
