@@ -14,7 +14,7 @@
 
 #include "core/util.h"
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "frontend"
 #define BIT(n) (1ull << (n))

@@ -1,4 +1,5 @@
-/* Logging: one line per event to stderr, with a level and a subsystem tag. */
+/* Logging: one line per event to stderr, with a level and a subsystem tag;
+ * the level is the embedder's to set. */
 #ifndef UVDPA_LOG_H
 #define UVDPA_LOG_H
 
@@ -14,14 +15,5 @@ void uvdpa_log(enum uvdpa_log_level level, const char *tag, const char *fmt, ...
 /* Writes a message for the user into err (errlen bytes; NULL/0: nothing):
  * how functions that fail explain what to change. */
 void uvdpa_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-#define LOG_ERR(tag, ...) uvdpa_log(UVDPA_LOG_ERR, tag, __VA_ARGS__)
-#define LOG_WARN(tag, ...) uvdpa_log(UVDPA_LOG_WARN, tag, __VA_ARGS__)
-#define LOG_INFO(tag, ...) uvdpa_log(UVDPA_LOG_INFO, tag, __VA_ARGS__)
-#define LOG_DEBUG(tag, ...)                                            \
-	do {                                                           \
-		if (uvdpa_log_get_level() >= UVDPA_LOG_DEBUG)          \
-			uvdpa_log(UVDPA_LOG_DEBUG, tag, __VA_ARGS__);  \
-	} while (0)
 
 #endif

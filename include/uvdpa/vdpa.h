@@ -410,7 +410,5 @@ int vdpa_device_bind_status(struct vdpa_device *dev, struct vdpa_bind_status *st
 /* Registers the vhost-user bus driver (src/bus/vhost_user_bus.c). */
 int vdpa_bus_vhost_user_register(void);
 
-/* Tests: drop every registration (does not free anything). */
-void vdpa_registry_reset(void);
 
 #endif

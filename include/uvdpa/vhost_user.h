@@ -16,6 +16,31 @@
 struct vu_dev;
 struct ev_loop;
 
+/* The feature bits a device's get_features / get_protocol_features speak in
+ * vhost-user terms (QEMU's docs/interop/vhost-user.rst). */
+/* Protocol feature bits. */
+#define VHOST_USER_PROTOCOL_F_MQ 0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD 1
+#define VHOST_USER_PROTOCOL_F_RARP 2
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
+#define VHOST_USER_PROTOCOL_F_NET_MTU 4
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ 5
+#define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
+#define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
+#define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
+#define VHOST_USER_PROTOCOL_F_CONFIG 9
+#define VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD 10
+#define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
+#define VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS 14
+#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
+#define VHOST_USER_PROTOCOL_F_STATUS 16
+
+/* Virtio feature bits the protocol itself cares about. */
+#define VHOST_F_LOG_ALL 26
+#define VHOST_USER_F_PROTOCOL_FEATURES 30
+
 #define VU_MAX_VRINGS 64	/* 32 queue pairs */
 
 /* ---- The embedder's event loop ---- */

@@ -6,10 +6,10 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 
 static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args *args, char *err,
 			   size_t errlen)

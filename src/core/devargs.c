@@ -7,7 +7,7 @@
 
 #include "core/util.h"
 #include "uvdpa/devargs.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 /* Longest piece of user input echoed back in a message. */
 #define DEVARGS_ECHO_MAX 64

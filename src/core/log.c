@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 static enum uvdpa_log_level log_level = UVDPA_LOG_INFO;
 

@@ -18,8 +18,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
-#include "uvdpa/relay.h"
+#include "core/log.h"
+#include "core/relay.h"
 
 #define TAG "relay"
 #define RELAY_BATCH 32

@@ -11,8 +11,9 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/pci.h"
+#include "core/registry.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "vdpa"

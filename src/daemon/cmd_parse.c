@@ -9,7 +9,7 @@
 
 #include "core/util.h"
 #include "daemon/cmd_internal.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

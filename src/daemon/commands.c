@@ -13,7 +13,7 @@
 #include "core/util.h"
 #include "daemon/cmd_internal.h"
 #include "daemon/commands.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "cmd"

@@ -20,7 +20,7 @@
 
 #include "daemon/control.h"
 #include "uvdpa/event_loop.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "control"
 #define CTL_MAX_RESPONSE (64u << 20)	/* what the client accepts */

@@ -16,7 +16,7 @@
 
 #include "daemon/mgmt.h"
 #include "testing/fakedev.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 
 #define NULL_MAX_VQS 64

@@ -23,9 +23,9 @@
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "uvdpa/event_loop.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/pci.h"
-#include "uvdpa/relay.h"
+#include "core/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "uvdpad"

@@ -8,7 +8,7 @@
 
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-backend"
 

@@ -11,7 +11,7 @@
 
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-conn"
 #define CONNECT_BACKOFF_MIN_MS 10

@@ -10,7 +10,7 @@
 
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-dev"
 #define BIT(n) (1ull << (n))

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-mem"
 #define FE_PAGE 4096ull

@@ -11,7 +11,7 @@
 
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-net"
 #define BIT(n) (1ull << (n))

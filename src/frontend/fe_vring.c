@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "frontend/frontend.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "fe-vring"
 #define RING_PART_ALIGN 4096	/* each part on its own page: see alloc */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 
 /* Monotonic clock in milliseconds. */
 int64_t fe_now_ms(void);

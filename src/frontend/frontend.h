@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 #include "virtio/virtq_driver.h"
 
 #define FE_MAX_QUEUE_PAIRS 32

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "pci/emu.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "emu"
 

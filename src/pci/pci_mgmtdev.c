@@ -11,7 +11,7 @@
 
 #include "core/util.h"
 #include "pci/vfio.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
 

@@ -24,7 +24,7 @@
 #include <linux/vfio.h>
 
 #include "pci/vfio.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "vfio"
 #define VFIO_MAX_AREAS 8

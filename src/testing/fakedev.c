@@ -21,10 +21,9 @@
 #include <linux/virtio_net.h>
 
 #include "uvdpa/event_loop.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vhost_user.h"
-#include "uvdpa/vhost_user_proto.h"
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 
 #define TAG "fakedev"
 #define MAX_PKT (65536 + 64)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 #define BACKEND_REPLY_TIMEOUT_MS 2000

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 #define VIRTIO_CONFIG_S_DRIVER_OK 4

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 void vu_log_init(struct vu_log *log)

@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 static uint64_t region_key(const struct vu_mem_region *r, enum vu_addr_kind kind)

@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 /* Handler results besides a negative errno (which fails the connection). */

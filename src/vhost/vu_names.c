@@ -1,5 +1,5 @@
 /* Request names for log lines. */
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 
 const char *vhost_user_request_name(uint32_t req)
 {

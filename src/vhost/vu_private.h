@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "uvdpa/vhost_user.h"
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 
 #define VU_MAX_MEM_SLOTS 32	/* GET_MAX_MEM_SLOTS answer */
 #define VU_MAX_QUEUE_SIZE 32768

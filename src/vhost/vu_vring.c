@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "vu_internal.h"
 
 #define VIRTIO_RING_F_EVENT_IDX_BIT 29

@@ -6,7 +6,7 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/virtio_net_hdr.h"
+#include "virtio/virtio_net_hdr.h"
 
 /* Field offsets (struct virtio_net_hdr_v1 / _hash_v1). */
 #define HDR_FLAGS 0

@@ -8,7 +8,7 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 #include "virtio/virtq_internal.h"
 
 #define DESC_SIZE ((uint64_t)sizeof(struct vring_desc))

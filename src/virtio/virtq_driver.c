@@ -10,7 +10,7 @@
 
 #include "virtio/virtq_driver.h"
 #include "virtio/virtq_internal.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "virtq-drv"
 

@@ -2,7 +2,7 @@
  * dirty logging of what the device wrote into guest memory. */
 #include <string.h>
 
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 
 /* Finds the iovec holding byte offset; *skip gets the offset inside it. */
 static uint32_t iov_seek(const struct iovec *iov, uint32_t cnt, size_t offset, size_t *skip)

@@ -19,10 +19,9 @@
 
 #include "testing/fakedev.h"
 #include "uvdpa/event_loop.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
-#include "uvdpa/vhost_user_proto.h"
 
 #define MAX_DEVS 8
 

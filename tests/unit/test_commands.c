@@ -26,6 +26,7 @@
 #include "daemon/mgmt.h"
 #include "uvdpa/event_loop.h"
 #include "uvdpa/pci.h"
+#include "core/registry.h"
 #include "uvdpa/vdpa.h"
 
 #define assert_contains(haystack, needle)                                                  \

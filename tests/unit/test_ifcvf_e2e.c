@@ -13,8 +13,9 @@
 
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "models/ifcvf/ifcvf_model.h"
-#include "uvdpa/ifcvf_regs.h"
-#include "uvdpa/relay.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/relay.h"
+#include "core/registry.h"
 #include "vu_test_util.h"
 
 /* Probes pdev through the core, as the mgmtdevs do. */

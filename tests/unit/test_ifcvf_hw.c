@@ -21,7 +21,8 @@
 
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "uvdpa/ifcvf_regs.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/registry.h"
 #include "uvdpa/vdpa.h"
 
 /* Probes pdev through the core, as the mgmtdevs do. */

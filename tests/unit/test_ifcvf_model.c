@@ -37,7 +37,7 @@
 #include "models/ifcvf/ifcvf_model.h"
 #include "models/ifcvf/ifcvf_model_internal.h"
 #include "pci/emu.h"
-#include "uvdpa/ifcvf_regs.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
 #include "uvdpa/pci.h"
 
 #define BIT(n) (1ull << (n))

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "uvdpa/relay.h"
+#include "core/relay.h"
 
 struct counter {
 	int efd;

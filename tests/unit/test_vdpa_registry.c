@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/registry.h"
 #include "uvdpa/vdpa.h"
 
 #define assert_contains(haystack, needle)                                                  \

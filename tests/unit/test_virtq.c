@@ -17,8 +17,8 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/virtio_net_hdr.h"
-#include "uvdpa/virtq.h"
+#include "virtio/virtio_net_hdr.h"
+#include "virtio/virtq.h"
 
 /* ---- Fake guest memory ---- */
 

@@ -16,7 +16,7 @@
 
 #include <linux/virtio_config.h>
 
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 #include "virtio/virtq_driver.h"
 
 #define EVENT_IDX (1ull << VIRTIO_RING_F_EVENT_IDX)

@@ -25,10 +25,10 @@
 
 #include <cmocka.h>
 
-#include "uvdpa/log.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
-#include "uvdpa/vhost_user_proto.h"
+#include "vhost/vhost_user_proto.h"
 #include "vhost/vu_private.h"
 
 #define BIT(n) ((uint64_t)1 << (n))

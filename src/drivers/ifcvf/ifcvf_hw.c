@@ -15,7 +15,7 @@
 #include <linux/virtio_pci.h>
 
 #include "drivers/ifcvf/ifcvf_hw.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "ifcvf"
 

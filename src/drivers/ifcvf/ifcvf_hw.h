@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "uvdpa/ifcvf_regs.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
 #include "uvdpa/pci.h"
 #include "uvdpa/vdpa.h"
 

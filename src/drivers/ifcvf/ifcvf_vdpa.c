@@ -29,9 +29,9 @@
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "uvdpa/devargs.h"
-#include "uvdpa/log.h"
-#include "uvdpa/relay.h"
-#include "uvdpa/vhost_user_proto.h"
+#include "core/log.h"
+#include "core/relay.h"
+#include "uvdpa/vhost_user.h"
 
 #define TAG "ifcvf"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "models/ifcvf/ifcvf_model_internal.h"
-#include "uvdpa/log.h"
+#include "core/log.h"
 
 #define TAG "ifcvf-engine"
 #define ENGINE_DEFAULT_THREADS 1

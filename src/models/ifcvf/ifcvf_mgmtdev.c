@@ -11,8 +11,8 @@
 #include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "models/ifcvf/ifcvf_model.h"
 #include "uvdpa/devargs.h"
-#include "uvdpa/ifcvf_regs.h"
-#include "uvdpa/log.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/log.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "mgmt-emu"

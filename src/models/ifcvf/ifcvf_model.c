@@ -16,8 +16,8 @@
 
 #include "models/ifcvf/ifcvf_model_internal.h"
 #include "pci/emu.h"
-#include "uvdpa/ifcvf_regs.h"
-#include "uvdpa/log.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/log.h"
 
 #define TAG "ifcvf-model"
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "models/ifcvf/ifcvf_model.h"
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 
 /* ---- Engine pool (ifcvf_engine.c) ---- */
 

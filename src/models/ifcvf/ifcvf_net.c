@@ -13,9 +13,9 @@
 #include <linux/virtio_net.h>
 
 #include "models/ifcvf/ifcvf_net.h"
-#include "uvdpa/ifcvf_regs.h"
-#include "uvdpa/log.h"
-#include "uvdpa/virtio_net_hdr.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/log.h"
+#include "virtio/virtio_net_hdr.h"
 
 #define TAG "ifcvf-net"
 

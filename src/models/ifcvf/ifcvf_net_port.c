@@ -18,9 +18,9 @@
 
 #include "core/util.h"
 #include "models/ifcvf/ifcvf_net.h"
-#include "uvdpa/ifcvf_regs.h"
-#include "uvdpa/log.h"
-#include "uvdpa/virtio_net_hdr.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "core/log.h"
+#include "virtio/virtio_net_hdr.h"
 
 #define TAG "ifcvf-net"
 

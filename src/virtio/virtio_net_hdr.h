@@ -10,7 +10,7 @@
 
 #include <linux/virtio_net.h>
 
-#include "uvdpa/virtq.h"
+#include "virtio/virtq.h"
 
 /* Newer than some installed uAPI headers. */
 #ifndef VIRTIO_NET_F_HOST_USO

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "uvdpa/vhost_user.h"
+
 /* Frontend -> backend requests. */
 enum vhost_user_request {
 	VHOST_USER_NONE = 0,
@@ -76,28 +78,6 @@ enum vhost_user_backend_request {
 /* SET_VRING_ADDR flags. */
 #define VHOST_VRING_F_LOG 0
 
-/* Protocol feature bits. */
-#define VHOST_USER_PROTOCOL_F_MQ 0
-#define VHOST_USER_PROTOCOL_F_LOG_SHMFD 1
-#define VHOST_USER_PROTOCOL_F_RARP 2
-#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
-#define VHOST_USER_PROTOCOL_F_NET_MTU 4
-#define VHOST_USER_PROTOCOL_F_BACKEND_REQ 5
-#define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
-#define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
-#define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
-#define VHOST_USER_PROTOCOL_F_CONFIG 9
-#define VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD 10
-#define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
-#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
-#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
-#define VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS 14
-#define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
-#define VHOST_USER_PROTOCOL_F_STATUS 16
-
-/* Virtio feature bits the protocol itself cares about. */
-#define VHOST_F_LOG_ALL 26
-#define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define VIRTIO_F_VERSION_1_BIT 32
 #define VIRTIO_F_IOMMU_PLATFORM_BIT 33
 
