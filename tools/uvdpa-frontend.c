@@ -348,7 +348,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->dev.protocol_features = o->pf_set ? o->protocol_features :
 				   fe_default_protocol_features();
 	if (o->no_reply_ack) {
-		o->dev.protocol_features &= ~BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
+		o->dev.protocol_features &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK);
 		o->dev.need_reply = false;
 	}
 	o->net.count = o->count;
@@ -484,7 +484,7 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 	       dev->protocol_features, dev->backend_protocol_features);
 	printf("device: %u queue pair(s) x %u, net header %u bytes, %u memory region(s) via %s\n",
 	       dev->cfg.queue_pairs, dev->cfg.queue_size, dev->net_hdr_len, dev->mem.nregions,
-	       (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
+	       (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
 	       "ADD_MEM_REG" : "SET_MEM_TABLE");
 	if (net && o->net.tx)
 		printf("tx: %" PRIu64 " packets, %" PRIu64 " bytes, %.3f s, %.3f Mpps, %.3f Gbit/s\n",
@@ -528,7 +528,7 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 		       rx_gbps, o->net.rx ? rx_gbps : tx_gbps, dev->features, fstr,
 		       dev->protocol_features, dev->net_hdr_len, dev->cfg.queue_pairs,
 		       dev->cfg.queue_size, dev->mem.nregions,
-		       (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
+		       (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) ?
 		       "true" : "false", dev->sessions, st.reconnects, dev->backend_disconnects,
 		       dev->conn.backend.config_change, dev->conn.backend.host_notifier, st.kicks,
 		       st.calls, st.ring_errors, base_errors, dev->cfg.irq ? "true" : "false");

@@ -7,25 +7,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum devargs_type { DEVARGS_UINT, DEVARGS_STRING };
+enum uvdpa_devargs_type { UVDPA_DEVARGS_UINT, UVDPA_DEVARGS_STRING };
 
-struct devargs_spec {
+struct uvdpa_devargs_spec {
 	const char *key;
-	enum devargs_type type;
-	uint64_t min, max;	/* DEVARGS_UINT: inclusive range */
+	enum uvdpa_devargs_type type;
+	uint64_t min, max;	/* UVDPA_DEVARGS_UINT: inclusive range */
 };
 
-#define DEVARGS_STR_MAX 128
+#define UVDPA_DEVARGS_STR_MAX 128
 
-struct devargs_value {
+struct uvdpa_devargs_value {
 	bool present;
 	uint64_t u;
-	char s[DEVARGS_STR_MAX];
+	char s[UVDPA_DEVARGS_STR_MAX];
 };
 
 /* out[i] corresponds to spec[i]. Returns 0 or -EINVAL with err filled. An
  * empty or NULL string is valid (nothing present). */
-int devargs_parse(const char *str, const struct devargs_spec *spec, size_t nspec,
-		  struct devargs_value *out, char *err, size_t errlen);
+int uvdpa_devargs_parse(const char *str, const struct uvdpa_devargs_spec *spec, size_t nspec,
+		  struct uvdpa_devargs_value *out, char *err, size_t errlen);
 
 #endif

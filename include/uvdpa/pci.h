@@ -9,63 +9,63 @@
 
 #include "uvdpa/vdpa.h"
 
-#define PCI_NUM_BARS 6
+#define UVDPA_PCI_NUM_BARS 6
 
-struct pci_dev;
+struct uvdpa_pci_dev;
 
-struct pci_dev_ops {
+struct uvdpa_pci_dev_ops {
 	/* Configuration space, any length. */
-	int (*cfg_read)(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t len);
-	int (*cfg_write)(struct pci_dev *pdev, uint32_t off, const void *buf, uint32_t len);
+	int (*cfg_read)(struct uvdpa_pci_dev *pdev, uint32_t off, void *buf, uint32_t len);
+	int (*cfg_write)(struct uvdpa_pci_dev *pdev, uint32_t off, const void *buf, uint32_t len);
 	/* Sized (1, 2, 4 or 8 bytes) little-endian accesses to a memory BAR. */
-	int (*bar_read)(struct pci_dev *pdev, unsigned int bar, uint64_t off, void *buf, uint32_t len);
-	int (*bar_write)(struct pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
+	int (*bar_read)(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, void *buf, uint32_t len);
+	int (*bar_write)(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
 			 uint32_t len);
-	uint64_t (*bar_size)(struct pci_dev *pdev, unsigned int bar);	/* 0: no such BAR */
+	uint64_t (*bar_size)(struct uvdpa_pci_dev *pdev, unsigned int bar);	/* 0: no such BAR */
 	/* Wires MSI-X vector i to eventfd efds[i] (-1: leave vector i unwired).
 	 * nvec == 0 disables MSI-X. */
-	int (*msix_set)(struct pci_dev *pdev, const int *efds, unsigned int nvec);
-	unsigned int (*msix_count)(struct pci_dev *pdev);
+	int (*msix_set)(struct uvdpa_pci_dev *pdev, const int *efds, unsigned int nvec);
+	unsigned int (*msix_count)(struct uvdpa_pci_dev *pdev);
 	/* IOMMU: the function's DMA to [iova, iova+size) reaches vaddr. */
-	int (*dma_map)(struct pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size);
-	int (*dma_unmap)(struct pci_dev *pdev, uint64_t iova, uint64_t size);
+	int (*dma_map)(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size);
+	int (*dma_unmap)(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t size);
 	/* The page holding BAR offset off as an fd another process can mmap (a
 	 * vhost-user host notifier). -ENOTSUP when the function can't. */
-	int (*notify_area)(struct pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
+	int (*notify_area)(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
 			   uint64_t *fd_offset, uint64_t *size);
 	/* Optional: per-queue counters the function itself keeps (an emulated
 	 * function's model does; a real one through VFIO has none: NULL). */
-	int (*queue_stats)(struct pci_dev *pdev, uint16_t queue, struct vdpa_vq_stats *st);
-	int (*queue_stats_reset)(struct pci_dev *pdev, uint16_t queue);
-	void (*release)(struct pci_dev *pdev);
+	int (*queue_stats)(struct uvdpa_pci_dev *pdev, uint16_t queue, struct uvdpa_vq_stats *st);
+	int (*queue_stats_reset)(struct uvdpa_pci_dev *pdev, uint16_t queue);
+	void (*release)(struct uvdpa_pci_dev *pdev);
 };
 
-struct pci_dev {
+struct uvdpa_pci_dev {
 	char addr[32];		/* "0000:06:00.3", or "emu:N" for emulated functions */
-	struct vdpa_pci_id id;
-	const struct pci_dev_ops *ops;
+	struct uvdpa_pci_id id;
+	const struct uvdpa_pci_dev_ops *ops;
 	void *priv;		/* the access layer's */
 };
 
-static inline int pci_cfg_read(struct pci_dev *p, uint32_t off, void *buf, uint32_t len)
+static inline int uvdpa_pci_cfg_read(struct uvdpa_pci_dev *p, uint32_t off, void *buf, uint32_t len)
 {
 	return p->ops->cfg_read(p, off, buf, len);
 }
 
-static inline int pci_cfg_write(struct pci_dev *p, uint32_t off, const void *buf, uint32_t len)
+static inline int uvdpa_pci_cfg_write(struct uvdpa_pci_dev *p, uint32_t off, const void *buf, uint32_t len)
 {
 	return p->ops->cfg_write(p, off, buf, len);
 }
 
 #define PCI_BAR_ACCESSORS(bits)                                                                   \
-	static inline uint##bits##_t pci_bar_read##bits(struct pci_dev *p, unsigned int bar,     \
+	static inline uint##bits##_t uvdpa_pci_bar_read##bits(struct uvdpa_pci_dev *p, unsigned int bar,     \
 							uint64_t off)                             \
 	{                                                                                         \
 		uint##bits##_t v = (uint##bits##_t)~0ull;                                         \
 		p->ops->bar_read(p, bar, off, &v, sizeof(v));                                     \
 		return v;                                                                         \
 	}                                                                                         \
-	static inline void pci_bar_write##bits(struct pci_dev *p, unsigned int bar, uint64_t off, \
+	static inline void uvdpa_pci_bar_write##bits(struct uvdpa_pci_dev *p, unsigned int bar, uint64_t off, \
 					       uint##bits##_t v)                                  \
 	{                                                                                         \
 		p->ops->bar_write(p, bar, off, &v, sizeof(v));                                    \
@@ -77,19 +77,19 @@ PCI_BAR_ACCESSORS(32)
 
 /* The virtio device type (1 net, 2 blk, ...) that virtio PCI ids name, or 0
  * for ids that are not virtio's. */
-int pci_virtio_device_id(const struct vdpa_pci_id *id);
+int uvdpa_pci_virtio_device_id(const struct uvdpa_pci_id *id);
 
 /* Opens a function bound to vfio-pci ("0000:06:00.3") with its own VFIO
  * container. err gets a message that says what to fix. */
-struct pci_dev *pci_vfio_open(const char *addr, char *err, size_t errlen);
-void pci_dev_release(struct pci_dev *pdev);
+struct uvdpa_pci_dev *uvdpa_pci_vfio_open(const char *addr, char *err, size_t errlen);
+void uvdpa_pci_dev_release(struct uvdpa_pci_dev *pdev);
 
 /* The pci/DDDD:BB:DD.F management devices: registers one for each function
  * bound to vfio-pci (under sysfs_root, normally "/sys") that a registered
  * driver matches; `dev add` on it probes the function through the core.
  * Returns how many were added, or a negative errno with err set. */
-int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen);
+int uvdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen);
 /* Deletes their devices and unregisters them all. */
-void vdpa_pci_mgmtdev_fini(void);
+void uvdpa_pci_mgmtdev_fini(void);
 
 #endif

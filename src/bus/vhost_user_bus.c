@@ -11,11 +11,11 @@
 #include "uvdpa/vhost_user.h"
 #include "vhost/vhost_user_proto.h"
 
-static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args *args, char *err,
+static int vhost_user_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args, char *err,
 			   size_t errlen)
 {
-	struct vu_loop loop;
-	struct vu_dev *vu;
+	struct uvdpa_vhost_loop loop;
+	struct uvdpa_vhost *vu;
 
 	if (!args->path || !args->path[0]) {
 		uvdpa_errf(err, errlen, "vhost-user binding needs a socket path");
@@ -25,8 +25,8 @@ static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args 
 		uvdpa_errf(err, errlen, "vhost-user binding needs an event loop");
 		return -EINVAL;
 	}
-	vu_loop_ev(&loop, args->loop);
-	vu = vu_dev_new(&loop, args->path, args->client ? VU_CLIENT : 0, dev);
+	uvdpa_vhost_loop_ev(&loop, args->loop);
+	vu = uvdpa_vhost_new(&loop, args->path, args->client ? UVDPA_VHOST_CLIENT : 0, dev);
 	if (!vu) {
 		int e = errno;
 
@@ -38,43 +38,43 @@ static int vhost_user_bind(struct vdpa_device *dev, const struct vdpa_bind_args 
 	return 0;
 }
 
-static void vhost_user_unbind(struct vdpa_device *dev)
+static void vhost_user_unbind(struct uvdpa_device *dev)
 {
-	vu_dev_free(dev->bus_priv);
+	uvdpa_vhost_free(dev->bus_priv);
 	dev->bus_priv = NULL;
 }
 
 /* Features count as negotiated once the frontend sent SET_FEATURES (the
  * session keeps 0 until then and after a reset) or set FEATURES_OK. The
  * vhost-user-only bits are not virtio features: leave them out. */
-static int vhost_user_status(struct vdpa_device *dev, struct vdpa_bind_status *st)
+static int vhost_user_status(struct uvdpa_device *dev, struct uvdpa_bind_status *st)
 {
-	struct vu_dev *vu = dev->bus_priv;
+	struct uvdpa_vhost *vu = dev->bus_priv;
 	uint64_t f;
 
 	if (!vu)
 		return -ENOTCONN;
-	snprintf(st->path, sizeof(st->path), "%s", vu_dev_path(vu));
-	st->connected = vu_dev_connected(vu);
+	snprintf(st->path, sizeof(st->path), "%s", uvdpa_vhost_path(vu));
+	st->connected = uvdpa_vhost_connected(vu);
 	if (!st->connected)
 		return 0;
-	f = vu_dev_features(vu);
-	st->features_ok = f != 0 || (vu_dev_status(vu) & VIRTIO_CONFIG_S_FEATURES_OK);
+	f = uvdpa_vhost_features(vu);
+	st->features_ok = f != 0 || (uvdpa_vhost_status(vu) & VIRTIO_CONFIG_S_FEATURES_OK);
 	st->negotiated_features =
-		f & ~((1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL));
+		f & ~((1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << UVDPA_VHOST_F_LOG_ALL));
 	return 0;
 }
 
-static struct vdpa_bus_driver vhost_user_bus = {
+static struct uvdpa_bus_driver vhost_user_bus = {
 	.name = "vhost-user",
 	.bind = vhost_user_bind,
 	.unbind = vhost_user_unbind,
 	.status = vhost_user_status,
 };
 
-int vdpa_bus_vhost_user_register(void)
+int uvdpa_bus_vhost_user_register(void)
 {
-	if (vdpa_bus_driver_find(vhost_user_bus.name))
+	if (uvdpa_bus_driver_find(vhost_user_bus.name))
 		return 0;
-	return vdpa_bus_driver_register(&vhost_user_bus);
+	return uvdpa_bus_driver_register(&vhost_user_bus);
 }

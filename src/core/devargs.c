@@ -23,7 +23,7 @@ static const char *echo_more(size_t len)
 	return len > DEVARGS_ECHO_MAX ? "..." : "";
 }
 
-static const char *join_known_keys(const struct devargs_spec *spec, size_t nspec, char *buf,
+static const char *join_known_keys(const struct uvdpa_devargs_spec *spec, size_t nspec, char *buf,
 				   size_t buflen)
 {
 	struct uvdpa_join j;
@@ -46,8 +46,8 @@ static bool has_space_or_control(const char *s, size_t len)
 }
 
 /* One "key=value" item, len bytes at item (not NUL-terminated). */
-static int parse_item(const char *item, size_t len, const struct devargs_spec *spec, size_t nspec,
-		      struct devargs_value *out, char *err, size_t errlen)
+static int parse_item(const char *item, size_t len, const struct uvdpa_devargs_spec *spec, size_t nspec,
+		      struct uvdpa_devargs_value *out, char *err, size_t errlen)
 {
 	const char *eq, *val;
 	size_t klen, vlen, idx;
@@ -99,7 +99,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	}
 
 	switch (spec[idx].type) {
-	case DEVARGS_UINT:
+	case UVDPA_DEVARGS_UINT:
 		ret = uvdpa_parse_u64n(val, vlen, 0, 0, UINT64_MAX, &u);
 		if (ret == -ERANGE) {
 			uvdpa_errf(err, errlen,
@@ -124,7 +124,7 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 		}
 		out[idx].u = u;
 		break;
-	case DEVARGS_STRING:
+	case UVDPA_DEVARGS_STRING:
 		if (vlen >= sizeof(out[idx].s)) {
 			uvdpa_errf(err, errlen,
 				"devargs: value for key \"%s\" is too long (%zu characters, max %zu)",
@@ -143,8 +143,8 @@ static int parse_item(const char *item, size_t len, const struct devargs_spec *s
 	return 0;
 }
 
-int devargs_parse(const char *str, const struct devargs_spec *spec, size_t nspec,
-		  struct devargs_value *out, char *err, size_t errlen)
+int uvdpa_devargs_parse(const char *str, const struct uvdpa_devargs_spec *spec, size_t nspec,
+		  struct uvdpa_devargs_value *out, char *err, size_t errlen)
 {
 	const char *item;
 

@@ -10,34 +10,34 @@
 
 #include "uvdpa/event_loop.h"
 
-struct ev_watch {
-	struct ev_loop *loop;
+struct uvdpa_watch {
+	struct uvdpa_loop *loop;
 	int fd;
-	ev_fd_cb cb;
+	uvdpa_watch_cb cb;
 	void *opaque;
 	bool dead;
-	struct ev_watch *next;		/* all watches */
-	struct ev_watch *next_dead;
+	struct uvdpa_watch *next;		/* all watches */
+	struct uvdpa_watch *next_dead;
 };
 
-struct ev_timer {
-	struct ev_watch *w;
+struct uvdpa_timer {
+	struct uvdpa_watch *w;
 	int tfd;
-	ev_timer_cb cb;
+	uvdpa_timer_cb cb;
 	void *opaque;
 };
 
-struct ev_loop {
+struct uvdpa_loop {
 	int epfd;
 	bool stop;
 	bool dispatching;
-	struct ev_watch *watches;
-	struct ev_watch *dead;
+	struct uvdpa_watch *watches;
+	struct uvdpa_watch *dead;
 };
 
-struct ev_loop *ev_loop_new(void)
+struct uvdpa_loop *uvdpa_loop_new(void)
 {
-	struct ev_loop *loop = calloc(1, sizeof(*loop));
+	struct uvdpa_loop *loop = calloc(1, sizeof(*loop));
 
 	if (!loop)
 		return NULL;
@@ -49,22 +49,22 @@ struct ev_loop *ev_loop_new(void)
 	return loop;
 }
 
-static void reap_dead(struct ev_loop *loop)
+static void reap_dead(struct uvdpa_loop *loop)
 {
 	while (loop->dead) {
-		struct ev_watch *w = loop->dead;
+		struct uvdpa_watch *w = loop->dead;
 
 		loop->dead = w->next_dead;
 		free(w);
 	}
 }
 
-void ev_loop_free(struct ev_loop *loop)
+void uvdpa_loop_free(struct uvdpa_loop *loop)
 {
 	if (!loop)
 		return;
 	while (loop->watches) {
-		struct ev_watch *w = loop->watches;
+		struct uvdpa_watch *w = loop->watches;
 
 		loop->watches = w->next;
 		free(w);
@@ -74,11 +74,11 @@ void ev_loop_free(struct ev_loop *loop)
 	free(loop);
 }
 
-struct ev_watch *ev_watch_add(struct ev_loop *loop, int fd, uint32_t events, ev_fd_cb cb,
+struct uvdpa_watch *uvdpa_watch_add(struct uvdpa_loop *loop, int fd, uint32_t events, uvdpa_watch_cb cb,
 			      void *opaque)
 {
 	struct epoll_event ev = { .events = events };
-	struct ev_watch *w = calloc(1, sizeof(*w));
+	struct uvdpa_watch *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return NULL;
@@ -99,17 +99,17 @@ struct ev_watch *ev_watch_add(struct ev_loop *loop, int fd, uint32_t events, ev_
 	return w;
 }
 
-int ev_watch_modify(struct ev_watch *w, uint32_t events)
+int uvdpa_watch_modify(struct uvdpa_watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
 	return epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
 }
 
-void ev_watch_del(struct ev_watch *w)
+void uvdpa_watch_del(struct uvdpa_watch *w)
 {
-	struct ev_loop *loop;
-	struct ev_watch **pp;
+	struct uvdpa_loop *loop;
+	struct uvdpa_watch **pp;
 
 	if (!w || w->dead)
 		return;
@@ -129,9 +129,9 @@ void ev_watch_del(struct ev_watch *w)
 		reap_dead(loop);
 }
 
-static void timer_fired(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void timer_fired(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
-	struct ev_timer *t = opaque;
+	struct uvdpa_timer *t = opaque;
 	uint64_t n;
 
 	(void)w;
@@ -141,9 +141,9 @@ static void timer_fired(struct ev_watch *w, int fd, uint32_t events, void *opaqu
 	t->cb(t, t->opaque);
 }
 
-struct ev_timer *ev_timer_new(struct ev_loop *loop, ev_timer_cb cb, void *opaque)
+struct uvdpa_timer *uvdpa_timer_new(struct uvdpa_loop *loop, uvdpa_timer_cb cb, void *opaque)
 {
-	struct ev_timer *t = calloc(1, sizeof(*t));
+	struct uvdpa_timer *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
@@ -152,7 +152,7 @@ struct ev_timer *ev_timer_new(struct ev_loop *loop, ev_timer_cb cb, void *opaque
 		goto fail;
 	t->cb = cb;
 	t->opaque = opaque;
-	t->w = ev_watch_add(loop, t->tfd, EPOLLIN, timer_fired, t);
+	t->w = uvdpa_watch_add(loop, t->tfd, EPOLLIN, timer_fired, t);
 	if (!t->w)
 		goto fail;
 	return t;
@@ -163,7 +163,7 @@ fail:
 	return NULL;
 }
 
-void ev_timer_arm(struct ev_timer *t, unsigned int ms)
+void uvdpa_timer_arm(struct uvdpa_timer *t, unsigned int ms)
 {
 	struct itimerspec its = { 0 };
 
@@ -174,23 +174,23 @@ void ev_timer_arm(struct ev_timer *t, unsigned int ms)
 	timerfd_settime(t->tfd, 0, &its, NULL);
 }
 
-void ev_timer_disarm(struct ev_timer *t)
+void uvdpa_timer_disarm(struct uvdpa_timer *t)
 {
 	struct itimerspec its = { 0 };
 
 	timerfd_settime(t->tfd, 0, &its, NULL);
 }
 
-void ev_timer_free(struct ev_timer *t)
+void uvdpa_timer_free(struct uvdpa_timer *t)
 {
 	if (!t)
 		return;
-	ev_watch_del(t->w);
+	uvdpa_watch_del(t->w);
 	close(t->tfd);
 	free(t);
 }
 
-int ev_loop_run_once(struct ev_loop *loop, int timeout_ms)
+int uvdpa_loop_run_once(struct uvdpa_loop *loop, int timeout_ms)
 {
 	struct epoll_event evs[32];
 	int n, i, ran = 0;
@@ -200,7 +200,7 @@ int ev_loop_run_once(struct ev_loop *loop, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	loop->dispatching = true;
 	for (i = 0; i < n; i++) {
-		struct ev_watch *w = evs[i].data.ptr;
+		struct uvdpa_watch *w = evs[i].data.ptr;
 
 		if (w->dead)
 			continue;
@@ -212,11 +212,11 @@ int ev_loop_run_once(struct ev_loop *loop, int timeout_ms)
 	return ran;
 }
 
-int ev_loop_run(struct ev_loop *loop)
+int uvdpa_loop_run(struct uvdpa_loop *loop)
 {
 	loop->stop = false;
 	while (!loop->stop) {
-		int r = ev_loop_run_once(loop, -1);
+		int r = uvdpa_loop_run_once(loop, -1);
 
 		if (r < 0)
 			return r;
@@ -224,7 +224,7 @@ int ev_loop_run(struct ev_loop *loop)
 	return 0;
 }
 
-void ev_loop_stop(struct ev_loop *loop)
+void uvdpa_loop_stop(struct uvdpa_loop *loop)
 {
 	loop->stop = true;
 }

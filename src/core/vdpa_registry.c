@@ -26,11 +26,11 @@
 #define MIN_MTU 68
 
 /* All lists keep registration order: new entries go at the tail, so
- * vdpa_driver_match() prefers the driver registered first. */
-static struct vdpa_device *devices;
-static struct vdpa_driver *drivers;
-static struct vdpa_mgmtdev *mgmtdevs;
-static struct vdpa_bus_driver *bus_drivers;
+ * uvdpa_driver_match() prefers the driver registered first. */
+static struct uvdpa_device *devices;
+static struct uvdpa_driver *drivers;
+static struct uvdpa_mgmtdev *mgmtdevs;
+static struct uvdpa_bus_driver *bus_drivers;
 
 
 static bool name_char_valid(char c)
@@ -39,17 +39,17 @@ static bool name_char_valid(char c)
 	       c == '_' || c == '.' || c == ':' || c == '-';
 }
 
-_Static_assert(VDPA_NAME_MAX == 64, "update the \"too long\" message below");
+_Static_assert(UVDPA_NAME_MAX == 64, "update the \"too long\" message below");
 
 /* Explains what is wrong with a device name, or returns NULL if it is fine.
- * name points to a char[VDPA_NAME_MAX] that need not be NUL-terminated. */
+ * name points to a char[UVDPA_NAME_MAX] that need not be NUL-terminated. */
 static const char *device_name_problem(const char *name)
 {
-	size_t len = strnlen(name, VDPA_NAME_MAX);
+	size_t len = strnlen(name, UVDPA_NAME_MAX);
 
 	if (len == 0)
 		return "is empty";
-	if (len == VDPA_NAME_MAX)
+	if (len == UVDPA_NAME_MAX)
 		return "is too long (max 63 characters)";
 	for (size_t i = 0; i < len; i++) {
 		if (!name_char_valid(name[i]))
@@ -80,18 +80,18 @@ static const char *device_name_problem(const char *name)
 		}                                                  \
 	} while (0)
 
-static bool device_registered(const struct vdpa_device *dev)
+static bool device_registered(const struct uvdpa_device *dev)
 {
-	for (const struct vdpa_device *d = devices; d; d = d->next) {
+	for (const struct uvdpa_device *d = devices; d; d = d->next) {
 		if (d == dev)
 			return true;
 	}
 	return false;
 }
 
-static bool mgmtdev_registered(const struct vdpa_mgmtdev *m)
+static bool mgmtdev_registered(const struct uvdpa_mgmtdev *m)
 {
-	for (const struct vdpa_mgmtdev *x = mgmtdevs; x; x = x->next) {
+	for (const struct uvdpa_mgmtdev *x = mgmtdevs; x; x = x->next) {
 		if (x == m)
 			return true;
 	}
@@ -100,7 +100,7 @@ static bool mgmtdev_registered(const struct vdpa_mgmtdev *m)
 
 /* ---- devices ---- */
 
-int vdpa_device_register(struct vdpa_device *dev)
+int uvdpa_device_register(struct uvdpa_device *dev)
 {
 	const char *problem;
 
@@ -108,36 +108,36 @@ int vdpa_device_register(struct vdpa_device *dev)
 		return -EINVAL;
 	problem = device_name_problem(dev->name);
 	if (problem) {
-		LOG_DEBUG(TAG, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, dev->name, problem);
+		LOG_DEBUG(TAG, "device name \"%.*s\" %s", UVDPA_NAME_MAX - 1, dev->name, problem);
 		return -EINVAL;
 	}
-	if (device_registered(dev) || vdpa_device_find(dev->name))
+	if (device_registered(dev) || uvdpa_device_find(dev->name))
 		return -EEXIST;
 	LIST_APPEND(devices, dev);
 	return 0;
 }
 
-void vdpa_device_unregister(struct vdpa_device *dev)
+void uvdpa_device_unregister(struct uvdpa_device *dev)
 {
 	if (!dev || !device_registered(dev))
 		return;
 	if (dev->bus)
-		vdpa_device_unbind(dev);
+		uvdpa_device_unbind(dev);
 	LIST_REMOVE(devices, dev);
 }
 
-struct vdpa_device *vdpa_device_find(const char *name)
+struct uvdpa_device *uvdpa_device_find(const char *name)
 {
 	if (!name)
 		return NULL;
-	for (struct vdpa_device *d = devices; d; d = d->next) {
-		if (strncmp(d->name, name, VDPA_NAME_MAX) == 0)
+	for (struct uvdpa_device *d = devices; d; d = d->next) {
+		if (strncmp(d->name, name, UVDPA_NAME_MAX) == 0)
 			return d;
 	}
 	return NULL;
 }
 
-struct vdpa_device *vdpa_device_first(void)
+struct uvdpa_device *uvdpa_device_first(void)
 {
 	return devices;
 }
@@ -146,14 +146,14 @@ struct vdpa_device *vdpa_device_first(void)
 
 static bool pci_field_match(uint16_t want, uint16_t have)
 {
-	return want == VDPA_PCI_ANY || want == have;
+	return want == UVDPA_PCI_ANY || want == have;
 }
 
-bool vdpa_pci_id_match(const struct vdpa_pci_id *table, const struct vdpa_pci_id *id)
+bool uvdpa_pci_id_match(const struct uvdpa_pci_id *table, const struct uvdpa_pci_id *id)
 {
 	if (!table || !id)
 		return false;
-	for (const struct vdpa_pci_id *t = table; t->vendor != 0; t++) {
+	for (const struct uvdpa_pci_id *t = table; t->vendor != 0; t++) {
 		if (pci_field_match(t->vendor, id->vendor) && pci_field_match(t->device, id->device) &&
 		    pci_field_match(t->subsys_vendor, id->subsys_vendor) &&
 		    pci_field_match(t->subsys_device, id->subsys_device))
@@ -162,11 +162,11 @@ bool vdpa_pci_id_match(const struct vdpa_pci_id *table, const struct vdpa_pci_id
 	return false;
 }
 
-int vdpa_driver_register(struct vdpa_driver *drv)
+int uvdpa_driver_register(struct uvdpa_driver *drv)
 {
 	if (!drv || !drv->name || !drv->name[0])
 		return -EINVAL;
-	for (struct vdpa_driver *d = drivers; d; d = d->next) {
+	for (struct uvdpa_driver *d = drivers; d; d = d->next) {
 		if (d == drv || strcmp(d->name, drv->name) == 0)
 			return -EEXIST;
 	}
@@ -174,27 +174,27 @@ int vdpa_driver_register(struct vdpa_driver *drv)
 	return 0;
 }
 
-void vdpa_driver_unregister(struct vdpa_driver *drv)
+void uvdpa_driver_unregister(struct uvdpa_driver *drv)
 {
 	if (drv)
 		LIST_REMOVE(drivers, drv);
 }
 
-struct vdpa_driver *vdpa_driver_find(const char *name)
+struct uvdpa_driver *uvdpa_driver_find(const char *name)
 {
 	if (!name)
 		return NULL;
-	for (struct vdpa_driver *d = drivers; d; d = d->next) {
+	for (struct uvdpa_driver *d = drivers; d; d = d->next) {
 		if (strcmp(d->name, name) == 0)
 			return d;
 	}
 	return NULL;
 }
 
-struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id)
+struct uvdpa_driver *uvdpa_driver_match(const struct uvdpa_pci_id *id)
 {
-	for (struct vdpa_driver *d = drivers; d; d = d->next) {
-		if (vdpa_pci_id_match(d->id_table, id))
+	for (struct uvdpa_driver *d = drivers; d; d = d->next) {
+		if (uvdpa_pci_id_match(d->id_table, id))
 			return d;
 	}
 	return NULL;
@@ -205,10 +205,10 @@ struct vdpa_driver *vdpa_driver_match(const struct vdpa_pci_id *id)
  * registered before a generic one wins), and that driver's answer is final:
  * its refusal says what is wrong with the function, which another driver
  * would only obscure. */
-int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
-		   struct vdpa_device **out, char *err, size_t errlen)
+int uvdpa_pci_probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *args,
+		   struct uvdpa_device **out, char *err, size_t errlen)
 {
-	struct vdpa_driver *d = vdpa_driver_match(&pdev->id);
+	struct uvdpa_driver *d = uvdpa_driver_match(&pdev->id);
 	int ret;
 
 	if (!d || !d->probe) {
@@ -223,51 +223,51 @@ int vdpa_pci_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
 	return ret;
 }
 
-void vdpa_device_remove(struct vdpa_device *dev)
+void uvdpa_device_remove(struct uvdpa_device *dev)
 {
 	if (dev && dev->driver && dev->driver->remove)
 		dev->driver->remove(dev);
 }
 
-static const char *const vq_stat_names[VDPA_VQ_STAT_NUM] = {
-	[VDPA_VQ_STAT_RECEIVED_DESC] = "received_desc",
-	[VDPA_VQ_STAT_COMPLETED_DESC] = "completed_desc",
-	[VDPA_VQ_STAT_KICKS] = "kicks",
-	[VDPA_VQ_STAT_PACKETS] = "packets",
-	[VDPA_VQ_STAT_BYTES] = "bytes",
-	[VDPA_VQ_STAT_ERRORS] = "errors",
-	[VDPA_VQ_STAT_OVERRUNS] = "overruns",
-	[VDPA_VQ_STAT_DROPS] = "drops",
-	[VDPA_VQ_STAT_REQUESTS] = "requests",
-	[VDPA_VQ_STAT_SUCCESSES] = "successes",
-	[VDPA_VQ_STAT_FAULTS] = "faults",
+static const char *const vq_stat_names[UVDPA_VQ_STAT_NUM] = {
+	[UVDPA_VQ_STAT_RECEIVED_DESC] = "received_desc",
+	[UVDPA_VQ_STAT_COMPLETED_DESC] = "completed_desc",
+	[UVDPA_VQ_STAT_KICKS] = "kicks",
+	[UVDPA_VQ_STAT_PACKETS] = "packets",
+	[UVDPA_VQ_STAT_BYTES] = "bytes",
+	[UVDPA_VQ_STAT_ERRORS] = "errors",
+	[UVDPA_VQ_STAT_OVERRUNS] = "overruns",
+	[UVDPA_VQ_STAT_DROPS] = "drops",
+	[UVDPA_VQ_STAT_REQUESTS] = "requests",
+	[UVDPA_VQ_STAT_SUCCESSES] = "successes",
+	[UVDPA_VQ_STAT_FAULTS] = "faults",
 };
 
-const char *vdpa_vq_stat_name(enum vdpa_vq_stat stat)
+const char *uvdpa_vq_stat_name(enum uvdpa_vq_stat stat)
 {
-	return (unsigned int)stat < VDPA_VQ_STAT_NUM ? vq_stat_names[stat] : NULL;
+	return (unsigned int)stat < UVDPA_VQ_STAT_NUM ? vq_stat_names[stat] : NULL;
 }
 
 /* ---- management devices ---- */
 
-int vdpa_mgmtdev_register(struct vdpa_mgmtdev *m)
+int uvdpa_mgmtdev_register(struct uvdpa_mgmtdev *m)
 {
 	size_t len;
 
 	if (!m || !m->ops || !m->ops->dev_add)
 		return -EINVAL;
-	len = strnlen(m->name, VDPA_NAME_MAX);
-	if (len == 0 || len == VDPA_NAME_MAX)
+	len = strnlen(m->name, UVDPA_NAME_MAX);
+	if (len == 0 || len == UVDPA_NAME_MAX)
 		return -EINVAL;
-	if (mgmtdev_registered(m) || vdpa_mgmtdev_find(m->name))
+	if (mgmtdev_registered(m) || uvdpa_mgmtdev_find(m->name))
 		return -EEXIST;
 	LIST_APPEND(mgmtdevs, m);
 	return 0;
 }
 
-void vdpa_mgmtdev_unregister(struct vdpa_mgmtdev *m)
+void uvdpa_mgmtdev_unregister(struct uvdpa_mgmtdev *m)
 {
-	struct vdpa_device *d;
+	struct uvdpa_device *d;
 
 	if (!m || !mgmtdev_registered(m))
 		return;
@@ -278,30 +278,30 @@ void vdpa_mgmtdev_unregister(struct vdpa_mgmtdev *m)
 			;
 		if (!d)
 			break;
-		if (vdpa_mgmtdev_dev_del(d, NULL, 0) < 0 || device_registered(d)) {
+		if (uvdpa_mgmtdev_dev_del(d, NULL, 0) < 0 || device_registered(d)) {
 			/* dev_del failed or left it registered: drop it from
 			 * the registry anyway so nothing points at m. */
 			LOG_WARN(TAG, "mgmtdev %s: device %s not deleted cleanly on unregister",
 				 m->name, d->name);
-			vdpa_device_unregister(d);
+			uvdpa_device_unregister(d);
 			d->mgmtdev = NULL;
 		}
 	}
 	LIST_REMOVE(mgmtdevs, m);
 }
 
-struct vdpa_mgmtdev *vdpa_mgmtdev_find(const char *name)
+struct uvdpa_mgmtdev *uvdpa_mgmtdev_find(const char *name)
 {
 	if (!name)
 		return NULL;
-	for (struct vdpa_mgmtdev *m = mgmtdevs; m; m = m->next) {
-		if (strncmp(m->name, name, VDPA_NAME_MAX) == 0)
+	for (struct uvdpa_mgmtdev *m = mgmtdevs; m; m = m->next) {
+		if (strncmp(m->name, name, UVDPA_NAME_MAX) == 0)
 			return m;
 	}
 	return NULL;
 }
 
-struct vdpa_mgmtdev *vdpa_mgmtdev_first(void)
+struct uvdpa_mgmtdev *uvdpa_mgmtdev_first(void)
 {
 	return mgmtdevs;
 }
@@ -310,19 +310,19 @@ static const struct {
 	uint32_t bit;
 	const char *name;	/* as the uvdpa tool spells it */
 } attr_names[] = {
-	{ VDPA_ATTR_MAC, "mac" },
-	{ VDPA_ATTR_MTU, "mtu" },
-	{ VDPA_ATTR_MAX_VQP, "max_vqp" },
-	{ VDPA_ATTR_FEATURES, "device_features" },
-	{ VDPA_ATTR_DEVARGS, "devargs" },
-	{ VDPA_ATTR_PORT, "port" },
-	{ VDPA_ATTR_FILE, "file" },
-	{ VDPA_ATTR_CAPACITY, "capacity" },
-	{ VDPA_ATTR_NUM_QUEUES, "num_queues" },
-	{ VDPA_ATTR_READONLY, "readonly" },
+	{ UVDPA_ATTR_MAC, "mac" },
+	{ UVDPA_ATTR_MTU, "mtu" },
+	{ UVDPA_ATTR_MAX_VQP, "max_vqp" },
+	{ UVDPA_ATTR_FEATURES, "device_features" },
+	{ UVDPA_ATTR_DEVARGS, "devargs" },
+	{ UVDPA_ATTR_PORT, "port" },
+	{ UVDPA_ATTR_FILE, "file" },
+	{ UVDPA_ATTR_CAPACITY, "capacity" },
+	{ UVDPA_ATTR_NUM_QUEUES, "num_queues" },
+	{ UVDPA_ATTR_READONLY, "readonly" },
 };
 
-#define ATTR_ALL_MASK ((uint32_t)(VDPA_ATTR_READONLY << 1) - 1)
+#define ATTR_ALL_MASK ((uint32_t)(UVDPA_ATTR_READONLY << 1) - 1)
 
 /* "mac, mtu" for the bits in mask, or "none". */
 static void format_attrs(uint32_t mask, char *buf, size_t buflen)
@@ -339,7 +339,7 @@ static void format_attrs(uint32_t mask, char *buf, size_t buflen)
 
 /* The string attributes come in fixed arrays from the control protocol:
  * make sure each given one is terminated and, where it must be, non-empty. */
-static int check_string_attr(const struct vdpa_dev_add_config *cfg, uint32_t bit, const char *s,
+static int check_string_attr(const struct uvdpa_dev_add_config *cfg, uint32_t bit, const char *s,
 			     size_t size, bool may_be_empty, const char *what, char *err,
 			     size_t errlen)
 {
@@ -359,7 +359,7 @@ static int check_string_attr(const struct vdpa_dev_add_config *cfg, uint32_t bit
 	return 0;
 }
 
-static int check_features_for(const struct vdpa_dev_add_config *cfg, uint32_t attr,
+static int check_features_for(const struct uvdpa_dev_add_config *cfg, uint32_t attr,
 			      unsigned int bit, const char *attr_name, const char *feature_name,
 			      char *err, size_t errlen)
 {
@@ -373,7 +373,7 @@ static int check_features_for(const struct vdpa_dev_add_config *cfg, uint32_t at
 	return -EINVAL;
 }
 
-static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg,
+static int validate_dev_add(const struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_config *cfg,
 			    char *err, size_t errlen)
 {
 	const char *problem = device_name_problem(cfg->name);
@@ -381,7 +381,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 	int ret;
 
 	if (problem) {
-		uvdpa_errf(err, errlen, "device name \"%.*s\" %s", VDPA_NAME_MAX - 1, cfg->name,
+		uvdpa_errf(err, errlen, "device name \"%.*s\" %s", UVDPA_NAME_MAX - 1, cfg->name,
 			problem);
 		return -EINVAL;
 	}
@@ -402,7 +402,7 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 		return -EOPNOTSUPP;
 	}
 
-	if (cfg->attrs & VDPA_ATTR_MAX_VQP) {
+	if (cfg->attrs & UVDPA_ATTR_MAX_VQP) {
 		uint32_t max = m->max_supported_vqs / 2;
 
 		if (cfg->max_vqp == 0) {
@@ -418,12 +418,12 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 			return -EINVAL;
 		}
 	}
-	if ((cfg->attrs & VDPA_ATTR_MTU) && cfg->mtu < MIN_MTU) {
+	if ((cfg->attrs & UVDPA_ATTR_MTU) && cfg->mtu < MIN_MTU) {
 		uvdpa_errf(err, errlen, "mtu %u is too small (minimum %u)", (unsigned int)cfg->mtu,
 			MIN_MTU);
 		return -EINVAL;
 	}
-	if (cfg->attrs & VDPA_ATTR_FEATURES) {
+	if (cfg->attrs & UVDPA_ATTR_FEATURES) {
 		uint64_t extra = cfg->device_features & ~m->supported_features;
 
 		if (extra) {
@@ -435,40 +435,40 @@ static int validate_dev_add(const struct vdpa_mgmtdev *m, const struct vdpa_dev_
 				(unsigned long long)m->supported_features);
 			return -EINVAL;
 		}
-		ret = check_features_for(cfg, VDPA_ATTR_MAC, VIRTIO_NET_F_MAC_BIT, "mac",
+		ret = check_features_for(cfg, UVDPA_ATTR_MAC, VIRTIO_NET_F_MAC_BIT, "mac",
 					 "VIRTIO_NET_F_MAC", err, errlen);
 		if (!ret)
-			ret = check_features_for(cfg, VDPA_ATTR_MTU, VIRTIO_NET_F_MTU_BIT, "mtu",
+			ret = check_features_for(cfg, UVDPA_ATTR_MTU, VIRTIO_NET_F_MTU_BIT, "mtu",
 						 "VIRTIO_NET_F_MTU", err, errlen);
 		if (!ret)
-			ret = check_features_for(cfg, VDPA_ATTR_MAX_VQP, VIRTIO_NET_F_MQ_BIT,
+			ret = check_features_for(cfg, UVDPA_ATTR_MAX_VQP, VIRTIO_NET_F_MQ_BIT,
 						 "max_vqp", "VIRTIO_NET_F_MQ", err, errlen);
 		if (ret)
 			return ret;
 	}
 
-	ret = check_string_attr(cfg, VDPA_ATTR_DEVARGS, cfg->devargs, sizeof(cfg->devargs), true,
+	ret = check_string_attr(cfg, UVDPA_ATTR_DEVARGS, cfg->devargs, sizeof(cfg->devargs), true,
 				"devargs", err, errlen);
 	if (!ret)
-		ret = check_string_attr(cfg, VDPA_ATTR_PORT, cfg->port, sizeof(cfg->port), false,
+		ret = check_string_attr(cfg, UVDPA_ATTR_PORT, cfg->port, sizeof(cfg->port), false,
 					"port", err, errlen);
 	if (!ret)
-		ret = check_string_attr(cfg, VDPA_ATTR_FILE, cfg->file, sizeof(cfg->file), false,
+		ret = check_string_attr(cfg, UVDPA_ATTR_FILE, cfg->file, sizeof(cfg->file), false,
 					"file", err, errlen);
 	if (ret)
 		return ret;
 
-	if (vdpa_device_find(cfg->name)) {
+	if (uvdpa_device_find(cfg->name)) {
 		uvdpa_errf(err, errlen, "device %s already exists", cfg->name);
 		return -EEXIST;
 	}
 	return 0;
 }
 
-int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+int uvdpa_mgmtdev_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_config *cfg, char *err,
 			 size_t errlen)
 {
-	struct vdpa_device *dev;
+	struct uvdpa_device *dev;
 	int ret;
 
 	if (err && errlen)
@@ -478,7 +478,7 @@ int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_confi
 		return -EINVAL;
 	}
 	if (!mgmtdev_registered(m)) {
-		uvdpa_errf(err, errlen, "mgmtdev %.*s is not registered", VDPA_NAME_MAX - 1, m->name);
+		uvdpa_errf(err, errlen, "mgmtdev %.*s is not registered", UVDPA_NAME_MAX - 1, m->name);
 		return -ENODEV;
 	}
 	ret = validate_dev_add(m, cfg, err, errlen);
@@ -493,16 +493,16 @@ int vdpa_mgmtdev_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_confi
 		return ret;
 	}
 	/* dev del finds the mgmtdev through the device: make sure it is set. */
-	dev = vdpa_device_find(cfg->name);
+	dev = uvdpa_device_find(cfg->name);
 	if (dev && !dev->mgmtdev)
 		dev->mgmtdev = m;
 	return 0;
 }
 
-int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
+int uvdpa_mgmtdev_dev_del(struct uvdpa_device *dev, char *err, size_t errlen)
 {
-	char name[VDPA_NAME_MAX];
-	struct vdpa_mgmtdev *m;
+	char name[UVDPA_NAME_MAX];
+	struct uvdpa_mgmtdev *m;
 	int ret;
 
 	if (err && errlen)
@@ -512,7 +512,7 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", UVDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	m = dev->mgmtdev;
@@ -526,7 +526,7 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 		return -EOPNOTSUPP;
 	}
 	if (dev->bus)
-		vdpa_device_unbind(dev);
+		uvdpa_device_unbind(dev);
 	/* dev_del unregisters and may free dev: keep what the message needs. */
 	snprintf(name, sizeof(name), "%s", dev->name);
 	ret = m->ops->dev_del(m, dev);
@@ -536,10 +536,10 @@ int vdpa_mgmtdev_dev_del(struct vdpa_device *dev, char *err, size_t errlen)
 	return ret;
 }
 
-int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_config *cfg, char *err,
+int uvdpa_mgmtdev_dev_set(struct uvdpa_device *dev, const struct uvdpa_dev_set_config *cfg, char *err,
 			 size_t errlen)
 {
-	struct vdpa_mgmtdev *m;
+	struct uvdpa_mgmtdev *m;
 	int ret;
 
 	if (err && errlen)
@@ -549,7 +549,7 @@ int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_conf
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", UVDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	if (!cfg->attrs) {
@@ -576,11 +576,11 @@ int vdpa_mgmtdev_dev_set(struct vdpa_device *dev, const struct vdpa_dev_set_conf
 
 /* ---- bus drivers and binding ---- */
 
-int vdpa_bus_driver_register(struct vdpa_bus_driver *bd)
+int uvdpa_bus_driver_register(struct uvdpa_bus_driver *bd)
 {
 	if (!bd || !bd->name || !bd->name[0] || !bd->bind)
 		return -EINVAL;
-	for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next) {
+	for (struct uvdpa_bus_driver *b = bus_drivers; b; b = b->next) {
 		if (b == bd || strcmp(b->name, bd->name) == 0)
 			return -EEXIST;
 	}
@@ -588,22 +588,22 @@ int vdpa_bus_driver_register(struct vdpa_bus_driver *bd)
 	return 0;
 }
 
-struct vdpa_bus_driver *vdpa_bus_driver_find(const char *name)
+struct uvdpa_bus_driver *uvdpa_bus_driver_find(const char *name)
 {
 	if (!name)
 		return NULL;
-	for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next) {
+	for (struct uvdpa_bus_driver *b = bus_drivers; b; b = b->next) {
 		if (strcmp(b->name, name) == 0)
 			return b;
 	}
 	return NULL;
 }
 
-int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa_bind_args *args,
+int uvdpa_device_bind(struct uvdpa_device *dev, const char *bus, const struct uvdpa_bind_args *args,
 		     char *err, size_t errlen)
 {
-	static const struct vdpa_bind_args no_args;
-	struct vdpa_bus_driver *bd;
+	static const struct uvdpa_bind_args no_args;
+	struct uvdpa_bus_driver *bd;
 	int ret;
 
 	if (err && errlen)
@@ -613,7 +613,7 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 		return -EINVAL;
 	}
 	if (!device_registered(dev)) {
-		uvdpa_errf(err, errlen, "device %.*s is not registered", VDPA_NAME_MAX - 1, dev->name);
+		uvdpa_errf(err, errlen, "device %.*s is not registered", UVDPA_NAME_MAX - 1, dev->name);
 		return -ENODEV;
 	}
 	if (dev->bus) {
@@ -621,13 +621,13 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 			dev->bus->name);
 		return -EBUSY;
 	}
-	bd = vdpa_bus_driver_find(bus);
+	bd = uvdpa_bus_driver_find(bus);
 	if (!bd) {
 		char known[160];
 		struct uvdpa_join j;
 
 		uvdpa_join_init(&j, known, sizeof(known), ", ");
-		for (struct vdpa_bus_driver *b = bus_drivers; b; b = b->next)
+		for (struct uvdpa_bus_driver *b = bus_drivers; b; b = b->next)
 			uvdpa_join_add(&j, b->name);
 		uvdpa_errf(err, errlen, "unknown bus driver \"%s\" (known: %s)", bus,
 			   uvdpa_join_str(&j, "none"));
@@ -647,7 +647,7 @@ int vdpa_device_bind(struct vdpa_device *dev, const char *bus, const struct vdpa
 	return 0;
 }
 
-int vdpa_device_unbind(struct vdpa_device *dev)
+int uvdpa_device_unbind(struct uvdpa_device *dev)
 {
 	if (!dev)
 		return -EINVAL;
@@ -660,7 +660,7 @@ int vdpa_device_unbind(struct vdpa_device *dev)
 	return 0;
 }
 
-int vdpa_device_bind_status(struct vdpa_device *dev, struct vdpa_bind_status *st)
+int uvdpa_device_bind_status(struct uvdpa_device *dev, struct uvdpa_bind_status *st)
 {
 	if (!dev || !st)
 		return -EINVAL;

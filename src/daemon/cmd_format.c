@@ -81,23 +81,23 @@ static const char *const blk_names[64] = {
 	[27] = "ANY_LAYOUT",
 };
 
-const char *cmd_feature_name(enum vdpa_dev_type type, unsigned int bit)
+const char *cmd_feature_name(enum uvdpa_dev_type type, unsigned int bit)
 {
 	if (bit >= 64)
 		return NULL;
 	if (bit >= TRANSPORT_F_START && bit <= TRANSPORT_F_END)
 		return transport_names[bit - TRANSPORT_F_START];
 	switch (type) {
-	case VDPA_TYPE_NET:
+	case UVDPA_TYPE_NET:
 		return net_names[bit];
-	case VDPA_TYPE_BLK:
+	case UVDPA_TYPE_BLK:
 		return blk_names[bit];
 	default:
 		return NULL;
 	}
 }
 
-json_t *cmd_features_json(enum vdpa_dev_type type, uint64_t features)
+json_t *cmd_features_json(enum uvdpa_dev_type type, uint64_t features)
 {
 	json_t *arr = json_array();
 	unsigned int bit;

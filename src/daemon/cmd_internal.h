@@ -41,16 +41,16 @@ int cmd_parse_name(const char *what, const char *s, char *out, char *err, size_t
 /* ---- Commands' arguments ---- */
 
 /* dev add name NAME mgmtdev MGMTDEV [attributes...] (argv after "add"). */
-int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *cfg,
-		      char mgmtdev[VDPA_NAME_MAX], char *err, size_t errlen);
+int cmd_parse_dev_add(int argc, char *const argv[], struct uvdpa_dev_add_config *cfg,
+		      char mgmtdev[UVDPA_NAME_MAX], char *err, size_t errlen);
 /* dev set name NAME [mac MAC] [capacity SIZE] [link up|down] (after "set"). */
-int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
-		      struct vdpa_dev_set_config *cfg, char *err, size_t errlen);
+int cmd_parse_dev_set(int argc, char *const argv[], char name[UVDPA_NAME_MAX],
+		      struct uvdpa_dev_set_config *cfg, char *err, size_t errlen);
 
 #define CMD_BIND_PATH_MAX 108	/* sun_path */
 
 struct cmd_bind_args {
-	char name[VDPA_NAME_MAX];
+	char name[UVDPA_NAME_MAX];
 	const char *bus;	/* "vhost-user" or "tap" */
 	char path[CMD_BIND_PATH_MAX];	/* socket path or interface name */
 	bool client;
@@ -64,10 +64,10 @@ int cmd_parse_dev_bind(int argc, char *const argv[], struct cmd_bind_args *args,
 
 /* The kernel tool's name for a feature bit of a device of that type (net:
  * the kernel's table; blk: the virtio spec's names), NULL when unnamed. */
-const char *cmd_feature_name(enum vdpa_dev_type type, unsigned int bit);
+const char *cmd_feature_name(enum uvdpa_dev_type type, unsigned int bit);
 /* A JSON array of feature names; unnamed bits as their number (the kernel
  * tool prints those as "bit_N" in text). NULL on ENOMEM. */
-json_t *cmd_features_json(enum vdpa_dev_type type, uint64_t features);
+json_t *cmd_features_json(enum uvdpa_dev_type type, uint64_t features);
 
 /* Renders {"section": {"handle": {...}, ...}} as the kernel tool does: as
  * JSON (compact, or pretty with 4-space indent), or as text, one

@@ -172,9 +172,9 @@ int cmd_parse_name(const char *what, const char *s, char *out, char *err, size_t
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= VDPA_NAME_MAX) {
+	if (n == 0 || n >= UVDPA_NAME_MAX) {
 		uvdpa_errf(err, errlen, "%s \"%s\" %s: use 1..%d characters from [A-Za-z0-9_.:-]", what,
-			s, n ? "is too long" : "is empty", VDPA_NAME_MAX - 1);
+			s, n ? "is too long" : "is empty", UVDPA_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	memcpy(out, s, n + 1);
@@ -223,16 +223,16 @@ static const char *const add_usage[] = {
 static const uint32_t add_attr_bits[] = {
 	[ADD_NAME] = 0,
 	[ADD_MGMTDEV] = 0,
-	[ADD_MAC] = VDPA_ATTR_MAC,
-	[ADD_MTU] = VDPA_ATTR_MTU,
-	[ADD_MAX_VQP] = VDPA_ATTR_MAX_VQP,
-	[ADD_FEATURES] = VDPA_ATTR_FEATURES,
-	[ADD_DEVARGS] = VDPA_ATTR_DEVARGS,
-	[ADD_PORT] = VDPA_ATTR_PORT,
-	[ADD_FILE] = VDPA_ATTR_FILE,
-	[ADD_CAPACITY] = VDPA_ATTR_CAPACITY,
-	[ADD_NUM_QUEUES] = VDPA_ATTR_NUM_QUEUES,
-	[ADD_READONLY] = VDPA_ATTR_READONLY,
+	[ADD_MAC] = UVDPA_ATTR_MAC,
+	[ADD_MTU] = UVDPA_ATTR_MTU,
+	[ADD_MAX_VQP] = UVDPA_ATTR_MAX_VQP,
+	[ADD_FEATURES] = UVDPA_ATTR_FEATURES,
+	[ADD_DEVARGS] = UVDPA_ATTR_DEVARGS,
+	[ADD_PORT] = UVDPA_ATTR_PORT,
+	[ADD_FILE] = UVDPA_ATTR_FILE,
+	[ADD_CAPACITY] = UVDPA_ATTR_CAPACITY,
+	[ADD_NUM_QUEUES] = UVDPA_ATTR_NUM_QUEUES,
+	[ADD_READONLY] = UVDPA_ATTR_READONLY,
 };
 
 static int copy_string(const char *what, const char *s, char *out, size_t size, char *err,
@@ -263,8 +263,8 @@ static const char *list_keywords(const struct cmd_keyword *kw, size_t n, char *b
 	return buf;
 }
 
-int cmd_parse_dev_add(int argc, char *const argv[], struct vdpa_dev_add_config *cfg,
-		      char mgmtdev[VDPA_NAME_MAX], char *err, size_t errlen)
+int cmd_parse_dev_add(int argc, char *const argv[], struct uvdpa_dev_add_config *cfg,
+		      char mgmtdev[UVDPA_NAME_MAX], char *err, size_t errlen)
 {
 	uint32_t seen = 0;
 	int i, ret;
@@ -390,8 +390,8 @@ static const char *const set_usage[] = {
 	[SET_LINK] = "link up|down",
 };
 
-int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
-		      struct vdpa_dev_set_config *cfg, char *err, size_t errlen)
+int cmd_parse_dev_set(int argc, char *const argv[], char name[UVDPA_NAME_MAX],
+		      struct uvdpa_dev_set_config *cfg, char *err, size_t errlen)
 {
 	static const struct cmd_keyword updown[] = { { "up", false }, { "down", false } };
 	uint32_t seen = 0;
@@ -426,17 +426,17 @@ int cmd_parse_dev_set(int argc, char *const argv[], char name[VDPA_NAME_MAX],
 			ret = cmd_parse_name("device name", val, name, err, errlen);
 			break;
 		case SET_MAC:
-			cfg->attrs |= VDPA_SET_MAC;
+			cfg->attrs |= UVDPA_SET_MAC;
 			ret = cmd_parse_mac(val, cfg->mac, err, errlen);
 			break;
 		case SET_CAPACITY:
-			cfg->attrs |= VDPA_SET_CAPACITY;
+			cfg->attrs |= UVDPA_SET_CAPACITY;
 			ret = cmd_parse_capacity(val, &cfg->capacity, err, errlen);
 			break;
 		default: {
 			int ud = cmd_keyword_match(val, updown, ARRAY_SIZE(updown));
 
-			cfg->attrs |= VDPA_SET_LINK;
+			cfg->attrs |= UVDPA_SET_LINK;
 			cfg->link_up = ud == 0;
 			ret = 0;
 			if (ud < 0) {

@@ -117,42 +117,42 @@ struct obj_kind {
 
 static void *device_find(const char *name)
 {
-	return vdpa_device_find(name);
+	return uvdpa_device_find(name);
 }
 
 static void *device_first(void)
 {
-	return vdpa_device_first();
+	return uvdpa_device_first();
 }
 
 static void *device_next(void *obj)
 {
-	return ((struct vdpa_device *)obj)->next;
+	return ((struct uvdpa_device *)obj)->next;
 }
 
 static const char *device_name(void *obj)
 {
-	return ((struct vdpa_device *)obj)->name;
+	return ((struct uvdpa_device *)obj)->name;
 }
 
 static void *mgmtdev_find(const char *name)
 {
-	return vdpa_mgmtdev_find(name);
+	return uvdpa_mgmtdev_find(name);
 }
 
 static void *mgmtdev_first(void)
 {
-	return vdpa_mgmtdev_first();
+	return uvdpa_mgmtdev_first();
 }
 
 static void *mgmtdev_next(void *obj)
 {
-	return ((struct vdpa_mgmtdev *)obj)->next;
+	return ((struct uvdpa_mgmtdev *)obj)->next;
 }
 
 static const char *mgmtdev_name(void *obj)
 {
-	return ((struct vdpa_mgmtdev *)obj)->name;
+	return ((struct uvdpa_mgmtdev *)obj)->name;
 }
 
 static const struct obj_kind devices = {
@@ -180,7 +180,7 @@ static void *find_obj(struct cmd_ctx *c, const struct obj_kind *k, const char *n
 	return NULL;
 }
 
-static int find_device(struct cmd_ctx *c, const char *name, struct vdpa_device **out)
+static int find_device(struct cmd_ctx *c, const char *name, struct uvdpa_device **out)
 {
 	*out = find_obj(c, &devices, name);
 	return *out ? 0 : -ENODEV;
@@ -220,16 +220,16 @@ static int show_one_or_all(struct cmd_ctx *c, const struct obj_kind *k, const ch
 
 /* ---- Device queries ---- */
 
-static enum vdpa_dev_type device_type(struct vdpa_device *dev)
+static enum uvdpa_dev_type device_type(struct uvdpa_device *dev)
 {
-	enum vdpa_dev_type t = dev->type;
+	enum uvdpa_dev_type t = dev->type;
 
 	if (dev->ops && dev->ops->get_dev_type)
 		dev->ops->get_dev_type(dev, &t);
 	return t;
 }
 
-static uint64_t device_features(struct vdpa_device *dev)
+static uint64_t device_features(struct uvdpa_device *dev)
 {
 	uint64_t f = 0;
 
@@ -240,23 +240,23 @@ static uint64_t device_features(struct vdpa_device *dev)
 
 /* Virtqueues, as the kernel counts them: net 2 per pair plus the control
  * queue; 0 when the device cannot tell. */
-static uint32_t device_max_vqs(struct vdpa_device *dev)
+static uint32_t device_max_vqs(struct uvdpa_device *dev)
 {
 	uint32_t n = 0;
 
 	if (!dev->ops || !dev->ops->get_queue_num || dev->ops->get_queue_num(dev, &n) < 0)
 		return 0;
-	if (device_type(dev) == VDPA_TYPE_NET)
+	if (device_type(dev) == UVDPA_TYPE_NET)
 		return 2 * n + ((device_features(dev) >> VIRTIO_NET_F_CTRL_VQ) & 1);
 	return n;
 }
 
-static const char *type_name(enum vdpa_dev_type t)
+static const char *type_name(enum uvdpa_dev_type t)
 {
 	switch (t) {
-	case VDPA_TYPE_NET:
+	case UVDPA_TYPE_NET:
 		return "network";
-	case VDPA_TYPE_BLK:
+	case UVDPA_TYPE_BLK:
 		return "block";
 	default:
 		return "<unknown type>";
@@ -277,15 +277,15 @@ static int set_str(json_t *obj, const char *key, const char *v)
 
 static json_t *mgmtdev_json(void *mgmtdev)
 {
-	const struct vdpa_mgmtdev *m = mgmtdev;
+	const struct uvdpa_mgmtdev *m = mgmtdev;
 	json_t *obj = json_object(), *classes = json_array();
-	enum vdpa_dev_type ftype = VDPA_TYPE_NONE;
+	enum uvdpa_dev_type ftype = UVDPA_TYPE_NONE;
 
 	if (!obj || !classes)
 		goto fail;
-	if (m->supported_classes & (1u << VDPA_TYPE_NET))
+	if (m->supported_classes & (1u << UVDPA_TYPE_NET))
 		json_array_append_new(classes, json_string("net"));
-	if (m->supported_classes & (1u << VDPA_TYPE_BLK))
+	if (m->supported_classes & (1u << UVDPA_TYPE_BLK))
 		json_array_append_new(classes, json_string("block"));
 	if (json_object_set_new(obj, "supported_classes", classes) < 0) {
 		classes = NULL;
@@ -293,10 +293,10 @@ static json_t *mgmtdev_json(void *mgmtdev)
 	}
 	classes = NULL;
 	/* The kernel tool names net bits only for a net-capable mgmtdev. */
-	if (m->supported_classes & (1u << VDPA_TYPE_NET))
-		ftype = VDPA_TYPE_NET;
-	else if (m->supported_classes & (1u << VDPA_TYPE_BLK))
-		ftype = VDPA_TYPE_BLK;
+	if (m->supported_classes & (1u << UVDPA_TYPE_NET))
+		ftype = UVDPA_TYPE_NET;
+	else if (m->supported_classes & (1u << UVDPA_TYPE_BLK))
+		ftype = UVDPA_TYPE_BLK;
 	if (set_int(obj, "max_supported_vqs", m->max_supported_vqs) < 0 ||
 	    json_object_set_new(obj, "dev_features",
 				cmd_features_json(ftype, m->supported_features)) < 0)
@@ -332,8 +332,8 @@ static const struct cmd_entry mgmtdev_cmds[] = {
 
 static json_t *dev_json(void *device)
 {
-	struct vdpa_device *dev = device;
-	struct vdpa_bind_status st;
+	struct uvdpa_device *dev = device;
+	struct uvdpa_bind_status st;
 	json_t *obj = json_object();
 	uint32_t max_vqs = device_max_vqs(dev);
 	int ret = 0;
@@ -358,7 +358,7 @@ static json_t *dev_json(void *device)
 	}
 	/* ...and the bus driver the device is exposed through. */
 	if (dev->bus) {
-		int sret = vdpa_device_bind_status(dev, &st);
+		int sret = uvdpa_device_bind_status(dev, &st);
 
 		ret |= set_str(obj, "bound", dev->bus->name);
 		if (sret == 0) {
@@ -380,14 +380,14 @@ static int cmd_dev_show(struct cmd_ctx *c, int argc, char *const argv[])
 
 /* ---- dev config show ---- */
 
-static int read_config(struct vdpa_device *dev, void *buf, uint32_t len)
+static int read_config(struct uvdpa_device *dev, void *buf, uint32_t len)
 {
 	if (!dev->ops || !dev->ops->get_config)
 		return -EOPNOTSUPP;
 	return dev->ops->get_config(dev, buf, 0, len);
 }
 
-static int net_config_json(struct vdpa_device *dev, json_t *obj)
+static int net_config_json(struct uvdpa_device *dev, json_t *obj)
 {
 	struct virtio_net_config cfg;
 	uint64_t f = device_features(dev);
@@ -419,7 +419,7 @@ static int net_config_json(struct vdpa_device *dev, json_t *obj)
 
 /* The kernel tool prints nothing for blk; uvdpa shows the virtio-blk config
  * fields the device offers (capacity in bytes, like `dev add capacity`). */
-static int blk_config_json(struct vdpa_device *dev, json_t *obj)
+static int blk_config_json(struct uvdpa_device *dev, json_t *obj)
 {
 	struct virtio_blk_config cfg;
 	uint64_t f = device_features(dev);
@@ -444,20 +444,20 @@ static int blk_config_json(struct vdpa_device *dev, json_t *obj)
 
 static json_t *config_json(void *device)
 {
-	struct vdpa_device *dev = device;
-	enum vdpa_dev_type t = device_type(dev);
-	struct vdpa_bind_status st;
+	struct uvdpa_device *dev = device;
+	enum uvdpa_dev_type t = device_type(dev);
+	struct uvdpa_bind_status st;
 	json_t *obj = json_object();
 	int ret = 0;
 
 	if (!obj)
 		return NULL;
-	if (t == VDPA_TYPE_NET)
+	if (t == UVDPA_TYPE_NET)
 		ret = net_config_json(dev, obj);
-	else if (t == VDPA_TYPE_BLK)
+	else if (t == UVDPA_TYPE_BLK)
 		ret = blk_config_json(dev, obj);
 	/* As the kernel: only once the driver side has accepted features. */
-	if (!ret && vdpa_device_bind_status(dev, &st) == 0 && st.features_ok)
+	if (!ret && uvdpa_device_bind_status(dev, &st) == 0 && st.features_ok)
 		ret = json_object_set_new(obj, "negotiated_features",
 					  cmd_features_json(t, st.negotiated_features));
 	if (ret) {
@@ -487,12 +487,12 @@ static const struct cmd_entry dev_config_cmds[] = {
 
 /* ---- dev vstats show ---- */
 
-static const char *queue_type(struct vdpa_device *dev, uint32_t qidx)
+static const char *queue_type(struct uvdpa_device *dev, uint32_t qidx)
 {
 	uint64_t f = device_features(dev);
 	uint32_t pairs = 0;
 
-	if (device_type(dev) != VDPA_TYPE_NET)
+	if (device_type(dev) != UVDPA_TYPE_NET)
 		return NULL;
 	if (dev->ops->get_queue_num)
 		dev->ops->get_queue_num(dev, &pairs);
@@ -504,8 +504,8 @@ static const char *queue_type(struct vdpa_device *dev, uint32_t qidx)
 static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const struct cmd_keyword qidx_kw[] = { { "qidx", true } };
-	struct vdpa_vq_stats st;
-	struct vdpa_device *dev;
+	struct uvdpa_vq_stats st;
+	struct uvdpa_device *dev;
 	json_t *root, *sect, *obj;
 	uint32_t max_vqs;
 	uint64_t qidx;
@@ -551,9 +551,9 @@ static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 	if (qt)
 		ret |= set_str(obj, "queue_type", qt);
 	ret |= set_int(obj, "queue_index", qidx);
-	for (i = 0; i < VDPA_VQ_STAT_NUM; i++)
+	for (i = 0; i < UVDPA_VQ_STAT_NUM; i++)
 		if (st.valid & (1ull << i))
-			ret |= set_int(obj, vdpa_vq_stat_name((enum vdpa_vq_stat)i), st.value[i]);
+			ret |= set_int(obj, uvdpa_vq_stat_name((enum uvdpa_vq_stat)i), st.value[i]);
 	if (ret)
 		goto oom;
 	return emit(c, root, NULL);
@@ -576,9 +576,9 @@ static const struct cmd_entry dev_vstats_cmds[] = {
 
 static int cmd_dev_add(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	struct vdpa_dev_add_config cfg;
-	char mname[VDPA_NAME_MAX];
-	struct vdpa_mgmtdev *m;
+	struct uvdpa_dev_add_config cfg;
+	char mname[UVDPA_NAME_MAX];
+	struct uvdpa_mgmtdev *m;
 	int ret;
 
 	ret = cmd_parse_dev_add(argc, argv, &cfg, mname, c->res->error, sizeof(c->res->error));
@@ -587,11 +587,11 @@ static int cmd_dev_add(struct cmd_ctx *c, int argc, char *const argv[])
 	m = find_obj(c, &mgmtdevs, mname);
 	if (!m)
 		return -ENODEV;
-	if ((cfg.attrs & VDPA_ATTR_NUM_QUEUES) && m->max_supported_vqs &&
+	if ((cfg.attrs & UVDPA_ATTR_NUM_QUEUES) && m->max_supported_vqs &&
 	    cfg.num_queues > m->max_supported_vqs)
 		return fail(c, -EINVAL, "num_queues %u is too large: mgmtdev %s supports at most %u "
 			    "queues", cfg.num_queues, m->name, m->max_supported_vqs);
-	ret = vdpa_mgmtdev_dev_add(m, &cfg, c->res->error, sizeof(c->res->error));
+	ret = uvdpa_mgmtdev_dev_add(m, &cfg, c->res->error, sizeof(c->res->error));
 	if (ret == 0)
 		LOG_INFO(TAG, "device %s added on %s", cfg.name, m->name);
 	return ret;
@@ -599,8 +599,8 @@ static int cmd_dev_add(struct cmd_ctx *c, int argc, char *const argv[])
 
 static int cmd_dev_del(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	struct vdpa_device *dev;
-	char name[VDPA_NAME_MAX];
+	struct uvdpa_device *dev;
+	char name[UVDPA_NAME_MAX];
 	int ret;
 
 	if (argc < 1)
@@ -610,7 +610,7 @@ static int cmd_dev_del(struct cmd_ctx *c, int argc, char *const argv[])
 	if (find_device(c, argv[0], &dev) < 0)
 		return -ENODEV;
 	snprintf(name, sizeof(name), "%s", dev->name);
-	ret = vdpa_mgmtdev_dev_del(dev, c->res->error, sizeof(c->res->error));
+	ret = uvdpa_mgmtdev_dev_del(dev, c->res->error, sizeof(c->res->error));
 	if (ret == 0)
 		LOG_INFO(TAG, "device %s deleted", name);
 	return ret;
@@ -618,9 +618,9 @@ static int cmd_dev_del(struct cmd_ctx *c, int argc, char *const argv[])
 
 static int cmd_dev_set(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	struct vdpa_dev_set_config cfg;
-	struct vdpa_device *dev;
-	char name[VDPA_NAME_MAX];
+	struct uvdpa_dev_set_config cfg;
+	struct uvdpa_device *dev;
+	char name[UVDPA_NAME_MAX];
 	int ret;
 
 	ret = cmd_parse_dev_set(argc, argv, name, &cfg, c->res->error, sizeof(c->res->error));
@@ -628,16 +628,16 @@ static int cmd_dev_set(struct cmd_ctx *c, int argc, char *const argv[])
 		return ret;
 	if (find_device(c, name, &dev) < 0)
 		return -ENODEV;
-	if ((cfg.attrs & VDPA_SET_MAC) && device_type(dev) != VDPA_TYPE_NET)
+	if ((cfg.attrs & UVDPA_SET_MAC) && device_type(dev) != UVDPA_TYPE_NET)
 		return fail(c, -EINVAL, "dev set: device %s is not a network device: mac does not "
 			    "apply", name);
-	if ((cfg.attrs & VDPA_SET_LINK) && device_type(dev) != VDPA_TYPE_NET)
+	if ((cfg.attrs & UVDPA_SET_LINK) && device_type(dev) != UVDPA_TYPE_NET)
 		return fail(c, -EINVAL, "dev set: device %s is not a network device: link does "
 			    "not apply", name);
-	if ((cfg.attrs & VDPA_SET_CAPACITY) && device_type(dev) != VDPA_TYPE_BLK)
+	if ((cfg.attrs & UVDPA_SET_CAPACITY) && device_type(dev) != UVDPA_TYPE_BLK)
 		return fail(c, -EINVAL, "dev set: device %s is not a block device: capacity does "
 			    "not apply", name);
-	return vdpa_mgmtdev_dev_set(dev, &cfg, c->res->error, sizeof(c->res->error));
+	return uvdpa_mgmtdev_dev_set(dev, &cfg, c->res->error, sizeof(c->res->error));
 }
 
 /* ---- dev bind / unbind ---- */
@@ -645,8 +645,8 @@ static int cmd_dev_set(struct cmd_ctx *c, int argc, char *const argv[])
 static int cmd_dev_bind(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	struct cmd_bind_args a;
-	struct vdpa_bind_args args;
-	struct vdpa_device *dev;
+	struct uvdpa_bind_args args;
+	struct uvdpa_device *dev;
 	int ret;
 
 	ret = cmd_parse_dev_bind(argc, argv, &a, c->res->error, sizeof(c->res->error));
@@ -654,8 +654,8 @@ static int cmd_dev_bind(struct cmd_ctx *c, int argc, char *const argv[])
 		return ret;
 	if (find_device(c, a.name, &dev) < 0)
 		return -ENODEV;
-	args = (struct vdpa_bind_args){ .path = a.path, .client = a.client, .loop = c->env->loop };
-	ret = vdpa_device_bind(dev, a.bus, &args, c->res->error, sizeof(c->res->error));
+	args = (struct uvdpa_bind_args){ .path = a.path, .client = a.client, .loop = c->env->loop };
+	ret = uvdpa_device_bind(dev, a.bus, &args, c->res->error, sizeof(c->res->error));
 	if (ret == 0)
 		LOG_INFO(TAG, "device %s bound to %s %s%s", dev->name, a.bus, a.path,
 			 a.client ? " (client)" : "");
@@ -664,7 +664,7 @@ static int cmd_dev_bind(struct cmd_ctx *c, int argc, char *const argv[])
 
 static int cmd_dev_unbind(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	struct vdpa_device *dev;
+	struct uvdpa_device *dev;
 
 	if (argc < 1)
 		return fail(c, -EINVAL, "dev unbind: the device is missing: dev unbind NAME");
@@ -674,7 +674,7 @@ static int cmd_dev_unbind(struct cmd_ctx *c, int argc, char *const argv[])
 		return -ENODEV;
 	if (!dev->bus)
 		return fail(c, -ENOTCONN, "device %s is not bound: nothing to unbind", dev->name);
-	vdpa_device_unbind(dev);
+	uvdpa_device_unbind(dev);
 	LOG_INFO(TAG, "device %s unbound", dev->name);
 	return 0;
 }

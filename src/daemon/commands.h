@@ -7,10 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct ev_loop;
+struct uvdpa_loop;
 
 struct cmd_env {
-	struct ev_loop *loop;	/* bindings register their sockets here */
+	struct uvdpa_loop *loop;	/* bindings register their sockets here */
 };
 
 struct cmd_result {

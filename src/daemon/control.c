@@ -240,7 +240,7 @@ int ctl_response_decode(const char *line, size_t len, struct ctl_response *resp,
 struct ctl_conn {
 	struct ctl_server *srv;
 	int fd;
-	struct ev_watch *watch;
+	struct uvdpa_watch *watch;
 	char *in;		/* request bytes received, not yet handled */
 	size_t in_len;
 	char *out;		/* response bytes not yet written */
@@ -251,12 +251,12 @@ struct ctl_conn {
 };
 
 struct ctl_server {
-	struct ev_loop *loop;
+	struct uvdpa_loop *loop;
 	char *path;
 	int fd;
 	dev_t dev;		/* the socket file we created, to unlink only ours */
 	ino_t ino;
-	struct ev_watch *watch;
+	struct uvdpa_watch *watch;
 	ctl_handler_fn fn;
 	void *opaque;
 	struct ctl_conn *conns;
@@ -275,7 +275,7 @@ static void conn_free(struct ctl_conn *c)
 		srv->nconns--;
 	}
 	if (c->watch)
-		ev_watch_del(c->watch);
+		uvdpa_watch_del(c->watch);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -394,7 +394,7 @@ static bool conn_flush(struct ctl_conn *c)
 	return true;
 }
 
-static void conn_event(struct ev_watch *w, int fd, uint32_t events, void *opaque);
+static void conn_event(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque);
 
 /* After reading or writing: closes, or waits for the right event. While a
  * response is pending the connection is not read (back-pressure). */
@@ -411,11 +411,11 @@ static void conn_update(struct ctl_conn *c)
 		conn_free(c);
 		return;
 	}
-	if (ev_watch_modify(c->watch, pending ? EPOLLOUT : EPOLLIN) < 0)
+	if (uvdpa_watch_modify(c->watch, pending ? EPOLLOUT : EPOLLIN) < 0)
 		conn_free(c);
 }
 
-static void conn_event(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void conn_event(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_conn *c = opaque;
 
@@ -453,7 +453,7 @@ static void conn_event(struct ev_watch *w, int fd, uint32_t events, void *opaque
 	conn_update(c);
 }
 
-static void server_accept(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void server_accept(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct ctl_server *srv = opaque;
 
@@ -482,7 +482,7 @@ static void server_accept(struct ev_watch *w, int fd, uint32_t events, void *opa
 		}
 		c->srv = srv;
 		c->fd = cfd;
-		c->watch = ev_watch_add(srv->loop, cfd, EPOLLIN, conn_event, c);
+		c->watch = uvdpa_watch_add(srv->loop, cfd, EPOLLIN, conn_event, c);
 		if (!c->watch) {
 			free(c->in);
 			free(c);
@@ -567,7 +567,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa, char *err
 	return 0;
 }
 
-struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_handler_fn fn,
+struct ctl_server *ctl_server_new(struct uvdpa_loop *loop, const char *path, ctl_handler_fn fn,
 				  void *opaque, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -624,7 +624,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_ha
 		unlink(path);
 		goto fail;
 	}
-	srv->watch = ev_watch_add(loop, srv->fd, EPOLLIN, server_accept, srv);
+	srv->watch = uvdpa_watch_add(loop, srv->fd, EPOLLIN, server_accept, srv);
 	if (!srv->watch) {
 		ret = -errno;
 		unlink(path);
@@ -653,7 +653,7 @@ void ctl_server_free(struct ctl_server *srv)
 	while (srv->conns)
 		conn_free(srv->conns);
 	if (srv->watch)
-		ev_watch_del(srv->watch);
+		uvdpa_watch_del(srv->watch);
 	if (srv->fd >= 0)
 		close(srv->fd);
 	/* Only remove the file if it is still the socket we created. */

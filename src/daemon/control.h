@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct ev_loop;
+struct uvdpa_loop;
 
 #define CTL_DEFAULT_SOCKET "/run/uvdpa/control.sock"
 #define CTL_MAX_REQUEST (64 * 1024)	/* bytes per request line, newline included */
@@ -50,7 +50,7 @@ struct ctl_server;
 
 /* Listens on path: creates missing parent directories (0700), replaces a
  * stale socket only if nothing listens on it, and leaves the socket 0600. */
-struct ctl_server *ctl_server_new(struct ev_loop *loop, const char *path, ctl_handler_fn fn,
+struct ctl_server *ctl_server_new(struct uvdpa_loop *loop, const char *path, ctl_handler_fn fn,
 				  void *opaque, char *err, size_t errlen);
 /* Drops every client, closes the socket and removes its file. */
 void ctl_server_free(struct ctl_server *srv);

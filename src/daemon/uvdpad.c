@@ -310,28 +310,28 @@ static void handle_request(void *opaque, const struct ctl_request *req, struct c
 
 static void delete_all_devices(void)
 {
-	struct vdpa_device *d;
+	struct uvdpa_device *d;
 	char err[256];
 
 	/* Unbind everything first: every frontend sees its socket close
 	 * before any device is reset. */
-	vdpa_device_foreach(d)
+	uvdpa_device_foreach(d)
 		if (d->bus)
-			vdpa_device_unbind(d);
-	while ((d = vdpa_device_first())) {
-		char name[VDPA_NAME_MAX];
+			uvdpa_device_unbind(d);
+	while ((d = uvdpa_device_first())) {
+		char name[UVDPA_NAME_MAX];
 
 		snprintf(name, sizeof(name), "%s", d->name);
-		if (vdpa_mgmtdev_dev_del(d, err, sizeof(err)) < 0) {
+		if (uvdpa_mgmtdev_dev_del(d, err, sizeof(err)) < 0) {
 			LOG_WARN(TAG, "%s: %s", name, err);
-			vdpa_device_unregister(d);
-		} else if (vdpa_device_first() == d) {
-			vdpa_device_unregister(d);
+			uvdpa_device_unregister(d);
+		} else if (uvdpa_device_first() == d) {
+			uvdpa_device_unregister(d);
 		}
 	}
 }
 
-static void on_signal(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void on_signal(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct signalfd_siginfo si;
 
@@ -339,14 +339,14 @@ static void on_signal(struct ev_watch *w, int fd, uint32_t events, void *opaque)
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		LOG_INFO(TAG, "signal %u: shutting down", si.ssi_signo);
-		ev_loop_stop(opaque);
+		uvdpa_loop_stop(opaque);
 	}
 }
 
 int main(int argc, char **argv)
 {
 	struct ctl_server *srv = NULL;
-	struct ev_loop *loop = NULL;
+	struct uvdpa_loop *loop = NULL;
 	struct options o;
 	char err[512];
 	int ready_fd = -1, sfd = -1, rc = 1, ret;
@@ -369,15 +369,15 @@ int main(int argc, char **argv)
 	else if (!o.foreground)
 		uvdpa_log_set_level(UVDPA_LOG_WARN);	/* errors only, before detaching */
 
-	loop = ev_loop_new();
+	loop = uvdpa_loop_new();
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (!loop || sfd < 0 || !ev_watch_add(loop, sfd, EPOLLIN, on_signal, loop)) {
+	if (!loop || sfd < 0 || !uvdpa_watch_add(loop, sfd, EPOLLIN, on_signal, loop)) {
 		fprintf(stderr, "uvdpad: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
 	cmd_env.loop = loop;
 
-	ret = vdpa_bus_vhost_user_register();
+	ret = uvdpa_bus_vhost_user_register();
 	if (ret < 0) {
 		fprintf(stderr, "uvdpad: cannot register the vhost-user bus: %s\n", strerror(-ret));
 		goto out;
@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 	err[0] = '\0';
 	if (start_drivers(o.relays, err, sizeof(err)) < 0 ||
 	    ifcvf_mgmtdevs_register(o.engines, o.poll, err, sizeof(err)) < 0 ||
-	    vdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
+	    uvdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
 	    (o.test_mgmtdev && mgmt_test_register() < 0)) {
 		fprintf(stderr, "uvdpad: %s\n", err[0] ? err : "cannot register the test mgmtdevs");
 		goto out;
@@ -404,7 +404,7 @@ int main(int argc, char **argv)
 	LOG_INFO(TAG, "ready (control socket %s)", o.socket);
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
-	ret = ev_loop_run(loop);
+	ret = uvdpa_loop_run(loop);
 	rc = ret < 0 ? 1 : 0;
 	if (ret < 0)
 		LOG_ERR(TAG, "event loop failed: %s", strerror(-ret));
@@ -413,13 +413,13 @@ out:
 	ctl_server_free(srv);
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
-	vdpa_pci_mgmtdev_fini();
+	uvdpa_pci_mgmtdev_fini();
 	ifcvf_mgmtdevs_unregister();
 	ifcvf_drivers_unregister();
 	relay_pool_fini();
 	if (sfd >= 0)
 		close(sfd);
-	ev_loop_free(loop);
+	uvdpa_loop_free(loop);
 	daemon_ready(ready_fd, (char)rc);
 	return rc;
 }

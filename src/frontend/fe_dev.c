@@ -20,7 +20,7 @@ uint64_t fe_default_features(unsigned int queue_pairs)
 	uint64_t f = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
 		     BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_F_ANY_LAYOUT) |
 		     BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
-		     BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+		     BIT(UVDPA_VHOST_USER_F_PROTOCOL_FEATURES);
 
 	if (queue_pairs > 1)
 		f |= BIT(VIRTIO_NET_F_MQ);
@@ -29,10 +29,10 @@ uint64_t fe_default_features(unsigned int queue_pairs)
 
 uint64_t fe_default_protocol_features(void)
 {
-	return BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
-	       BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
-	       BIT(VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |
-	       BIT(VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) | BIT(VHOST_USER_PROTOCOL_F_STATUS);
+	return BIT(UVDPA_VHOST_USER_PROTOCOL_F_MQ) | BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+	       BIT(UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
+	       BIT(UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |
+	       BIT(UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) | BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
 }
 
 const char *fe_features_str(uint64_t features, char *buf, size_t len)
@@ -53,10 +53,10 @@ const char *fe_features_str(uint64_t features, char *buf, size_t len)
 		{ VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE" },
 		{ VIRTIO_NET_F_MQ, "MQ" },
 		{ VIRTIO_F_ANY_LAYOUT, "ANY_LAYOUT" },
-		{ VHOST_F_LOG_ALL, "LOG_ALL" },
+		{ UVDPA_VHOST_F_LOG_ALL, "LOG_ALL" },
 		{ VIRTIO_RING_F_INDIRECT_DESC, "INDIRECT_DESC" },
 		{ VIRTIO_RING_F_EVENT_IDX, "EVENT_IDX" },
-		{ VHOST_USER_F_PROTOCOL_FEATURES, "PROTOCOL_FEATURES" },
+		{ UVDPA_VHOST_USER_F_PROTOCOL_FEATURES, "PROTOCOL_FEATURES" },
 		{ VIRTIO_F_VERSION_1, "VERSION_1" },
 		{ VIRTIO_F_ACCESS_PLATFORM, "IOMMU_PLATFORM" },
 		{ VIRTIO_F_RING_PACKED, "RING_PACKED" },
@@ -101,7 +101,7 @@ static bool has_own_reply(const struct fe_dev *dev, uint32_t request)
 	case VHOST_USER_IOTLB_MSG:
 		return true;
 	case VHOST_USER_SET_LOG_BASE:
-		return dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+		return dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD);
 	default:
 		return false;
 	}
@@ -120,7 +120,7 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 	int ret;
 
 	if (!own_reply && dev->cfg.need_reply &&
-	    (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
+	    (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK))) {
 		hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
 		ack = true;
 	}
@@ -302,7 +302,7 @@ static int mem_region_request(struct fe_dev *dev, unsigned int idx, bool add)
 
 	if (idx >= dev->mem.nregions)
 		return -EINVAL;
-	if (!(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
+	if (!(dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
 		return -EOPNOTSUPP;
 	memset(&reg, 0, sizeof(reg));
 	fe_mem_region_describe(&dev->mem, idx, &reg.region);
@@ -329,11 +329,11 @@ static int negotiate_protocol(struct fe_dev *dev)
 	int r;
 
 	if (dev->cfg.mem_slots)
-		want |= BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+		want |= BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	/* A backend that negotiated STATUS waits for DRIVER_OK: a frontend
 	 * that will not send it must not negotiate it. */
 	if (!dev->cfg.set_status)
-		want &= ~BIT(VHOST_USER_PROTOCOL_F_STATUS);
+		want &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
 	r = request_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &dev->backend_protocol_features);
 	if (r < 0)
 		return r;
@@ -353,11 +353,11 @@ static int negotiate_protocol(struct fe_dev *dev)
 		 (unsigned long long)dev->protocol_features);
 
 	if (dev->cfg.mem_slots &&
-	    !(dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))) {
+	    !(dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))) {
 		LOG_ERR(TAG, "memory slots requested but the backend lacks CONFIGURE_MEM_SLOTS");
 		return -EOPNOTSUPP;
 	}
-	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_MQ)) {
+	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_MQ)) {
 		r = request_u64(dev, VHOST_USER_GET_QUEUE_NUM, &dev->backend_queue_num);
 		if (r < 0)
 			return r;
@@ -368,7 +368,7 @@ static int negotiate_protocol(struct fe_dev *dev)
 			return -ERANGE;
 		}
 	}
-	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
 		r = request_u64(dev, VHOST_USER_GET_MAX_MEM_SLOTS, &dev->max_mem_slots);
 		if (r < 0)
 			return r;
@@ -378,7 +378,7 @@ static int negotiate_protocol(struct fe_dev *dev)
 			return -ERANGE;
 		}
 	}
-	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
+	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
 		int fd = fe_backend_channel_open(&dev->conn);
 
 		if (fd < 0)
@@ -402,7 +402,7 @@ static int set_status(struct fe_dev *dev, uint64_t status)
 
 static int negotiate_features(struct fe_dev *dev)
 {
-	bool status = dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_STATUS);
+	bool status = dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
 	char buf[256];
 	int r;
 
@@ -488,7 +488,7 @@ int fe_dev_negotiate(struct fe_dev *dev)
 	r = fe_dev_request(dev, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL);
 	if (r < 0)
 		return r;
-	if ((dev->backend_features & dev->cfg.features & BIT(VHOST_USER_F_PROTOCOL_FEATURES))) {
+	if ((dev->backend_features & dev->cfg.features & BIT(UVDPA_VHOST_USER_F_PROTOCOL_FEATURES))) {
 		r = negotiate_protocol(dev);
 		if (r < 0)
 			return r;
@@ -500,7 +500,7 @@ int fe_dev_negotiate(struct fe_dev *dev)
 	if (r < 0)
 		return r;
 
-	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
 		for (i = 0; i < dev->mem.nregions; i++) {
 			r = fe_dev_mem_add_region(dev, i);
 			if (r < 0)
@@ -517,14 +517,14 @@ int fe_dev_negotiate(struct fe_dev *dev)
 		if (r < 0)
 			return r;
 	}
-	if (dev->features & BIT(VHOST_USER_F_PROTOCOL_FEATURES)) {
+	if (dev->features & BIT(UVDPA_VHOST_USER_F_PROTOCOL_FEATURES)) {
 		for (i = 0; i < dev->nvrings; i++) {
 			r = send_state(dev, VHOST_USER_SET_VRING_ENABLE, i, 1);
 			if (r < 0)
 				return r;
 		}
 	}
-	if (dev->protocol_features & BIT(VHOST_USER_PROTOCOL_F_STATUS)) {
+	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS)) {
 		r = set_status(dev, dev->status | VIRTIO_CONFIG_S_DRIVER_OK);
 		if (r < 0)
 			return r;

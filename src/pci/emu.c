@@ -1,4 +1,4 @@
-/* Emulated PCI functions: struct pci_dev ops that dispatch configuration and
+/* Emulated PCI functions: struct uvdpa_pci_dev ops that dispatch configuration and
  * BAR accesses to a device model, an IOMMU table per function through which
  * every device DMA is translated (an unmapped IOVA is a counted fault, as on
  * hardware behind VFIO), and MSI-X vectors wired to eventfds. */
@@ -23,7 +23,7 @@ struct emu_mapping {
 };
 
 struct emu_fn {
-	struct pci_dev pdev;
+	struct uvdpa_pci_dev pdev;
 	const struct emu_model_ops *ops;
 	void *model;
 
@@ -43,14 +43,14 @@ struct emu_fn {
 	uint64_t dma_faults;		/* atomic */
 };
 
-static struct emu_fn *to_fn(struct pci_dev *pdev)
+static struct emu_fn *to_fn(struct uvdpa_pci_dev *pdev)
 {
 	return pdev->priv;
 }
 
 /* ---- Configuration space and BARs: straight to the model ---- */
 
-static int emu_cfg_read(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t len)
+static int emu_cfg_read(struct uvdpa_pci_dev *pdev, uint32_t off, void *buf, uint32_t len)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
@@ -61,7 +61,7 @@ static int emu_cfg_read(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t 
 	return fn->ops->cfg_read(fn->model, off, buf, len);
 }
 
-static int emu_cfg_write(struct pci_dev *pdev, uint32_t off, const void *buf, uint32_t len)
+static int emu_cfg_write(struct uvdpa_pci_dev *pdev, uint32_t off, const void *buf, uint32_t len)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
@@ -72,21 +72,21 @@ static int emu_cfg_write(struct pci_dev *pdev, uint32_t off, const void *buf, ui
 	return fn->ops->cfg_write(fn->model, off, buf, len);
 }
 
-static uint64_t emu_bar_size(struct pci_dev *pdev, unsigned int bar)
+static uint64_t emu_bar_size(struct uvdpa_pci_dev *pdev, unsigned int bar)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
-	if (bar >= PCI_NUM_BARS)
+	if (bar >= UVDPA_PCI_NUM_BARS)
 		return 0;
 	return fn->ops->bar_size(fn->model, bar);
 }
 
 /* Sized accesses only, inside the BAR. */
-static int check_bar_access(struct pci_dev *pdev, unsigned int bar, uint64_t off, uint32_t len)
+static int check_bar_access(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, uint32_t len)
 {
 	uint64_t size;
 
-	if (bar >= PCI_NUM_BARS || (len != 1 && len != 2 && len != 4 && len != 8))
+	if (bar >= UVDPA_PCI_NUM_BARS || (len != 1 && len != 2 && len != 4 && len != 8))
 		return -EINVAL;
 	size = emu_bar_size(pdev, bar);
 	if (size == 0)
@@ -96,7 +96,7 @@ static int check_bar_access(struct pci_dev *pdev, unsigned int bar, uint64_t off
 	return 0;
 }
 
-static int emu_bar_read(struct pci_dev *pdev, unsigned int bar, uint64_t off, void *buf,
+static int emu_bar_read(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, void *buf,
 			uint32_t len)
 {
 	int rc = check_bar_access(pdev, bar, off, len);
@@ -106,7 +106,7 @@ static int emu_bar_read(struct pci_dev *pdev, unsigned int bar, uint64_t off, vo
 	return to_fn(pdev)->ops->bar_read(to_fn(pdev)->model, bar, off, buf, len);
 }
 
-static int emu_bar_write(struct pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
+static int emu_bar_write(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
 			 uint32_t len)
 {
 	int rc = check_bar_access(pdev, bar, off, len);
@@ -118,7 +118,7 @@ static int emu_bar_write(struct pci_dev *pdev, unsigned int bar, uint64_t off, c
 
 /* ---- MSI-X ---- */
 
-static unsigned int emu_msix_count(struct pci_dev *pdev)
+static unsigned int emu_msix_count(struct uvdpa_pci_dev *pdev)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
@@ -135,7 +135,7 @@ static void close_fds(int *fds, unsigned int n)
 	free(fds);
 }
 
-static int emu_msix_set(struct pci_dev *pdev, const int *efds, unsigned int nvec)
+static int emu_msix_set(struct uvdpa_pci_dev *pdev, const int *efds, unsigned int nvec)
 {
 	struct emu_fn *fn = to_fn(pdev);
 	int *fds = NULL, *old;
@@ -172,7 +172,7 @@ static int emu_msix_set(struct pci_dev *pdev, const int *efds, unsigned int nvec
 	return 0;
 }
 
-int emu_msix_notify(struct pci_dev *pdev, unsigned int vector)
+int emu_msix_notify(struct uvdpa_pci_dev *pdev, unsigned int vector)
 {
 	struct emu_fn *fn = to_fn(pdev);
 	uint64_t one = 1;
@@ -211,7 +211,7 @@ static size_t find_mapping(const struct emu_fn *fn, uint64_t iova)
 	return lo;
 }
 
-static int emu_dma_map(struct pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size)
+static int emu_dma_map(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size)
 {
 	struct emu_fn *fn = to_fn(pdev);
 	uint64_t last;
@@ -258,7 +258,7 @@ out:
  * return no new translation reaches the range; an access the model started
  * before may still complete, so, as with hardware, the driver stops the
  * queues before it frees the memory. */
-static int emu_dma_unmap(struct pci_dev *pdev, uint64_t iova, uint64_t size)
+static int emu_dma_unmap(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t size)
 {
 	struct emu_fn *fn = to_fn(pdev);
 	uint64_t last;
@@ -290,7 +290,7 @@ out:
 	return rc;
 }
 
-void *emu_dma_translate(struct pci_dev *pdev, uint64_t iova, uint64_t len, bool write,
+void *emu_dma_translate(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t len, bool write,
 			uint64_t *contig)
 {
 	struct emu_fn *fn = to_fn(pdev);
@@ -320,21 +320,21 @@ void *emu_dma_translate(struct pci_dev *pdev, uint64_t iova, uint64_t len, bool 
 	return p;
 }
 
-uint64_t emu_dma_faults(struct pci_dev *pdev)
+uint64_t emu_dma_faults(struct uvdpa_pci_dev *pdev)
 {
 	return __atomic_load_n(&to_fn(pdev)->dma_faults, __ATOMIC_RELAXED);
 }
 
 /* ---- Lifecycle ---- */
 
-static int emu_notify_area(struct pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
+static int emu_notify_area(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
 			   uint64_t *fd_offset, uint64_t *size)
 {
 	/* The doorbell is a model register, not memory: nothing to mmap. */
 	return -ENOTSUP;
 }
 
-static void emu_release(struct pci_dev *pdev)
+static void emu_release(struct uvdpa_pci_dev *pdev)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
@@ -349,14 +349,14 @@ static void emu_release(struct pci_dev *pdev)
 	free(fn);
 }
 
-static int emu_queue_stats(struct pci_dev *pdev, uint16_t queue, struct vdpa_vq_stats *st)
+static int emu_queue_stats(struct uvdpa_pci_dev *pdev, uint16_t queue, struct uvdpa_vq_stats *st)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
 	return fn->ops->queue_stats ? fn->ops->queue_stats(fn->model, queue, st) : -ENOTSUP;
 }
 
-static int emu_queue_stats_reset(struct pci_dev *pdev, uint16_t queue)
+static int emu_queue_stats_reset(struct uvdpa_pci_dev *pdev, uint16_t queue)
 {
 	struct emu_fn *fn = to_fn(pdev);
 
@@ -364,7 +364,7 @@ static int emu_queue_stats_reset(struct pci_dev *pdev, uint16_t queue)
 					    -ENOTSUP;
 }
 
-static const struct pci_dev_ops emu_pci_ops = {
+static const struct uvdpa_pci_dev_ops emu_pci_ops = {
 	.queue_stats = emu_queue_stats,
 	.queue_stats_reset = emu_queue_stats_reset,
 	.cfg_read = emu_cfg_read,
@@ -380,7 +380,7 @@ static const struct pci_dev_ops emu_pci_ops = {
 	.release = emu_release,
 };
 
-struct pci_dev *emu_pci_create(const char *addr, const struct vdpa_pci_id *id,
+struct uvdpa_pci_dev *emu_pci_create(const char *addr, const struct uvdpa_pci_id *id,
 			       const struct emu_model_ops *ops, void *model)
 {
 	pthread_rwlockattr_t attr;

@@ -1,5 +1,5 @@
 /* Emulated PCI functions: the access layer between a driver (through
- * struct pci_dev ops) and a device model. It owns the function's IOMMU table
+ * struct uvdpa_pci_dev ops) and a device model. It owns the function's IOMMU table
  * (filled by dma_map/unmap) and MSI-X wiring; the model calls back to
  * translate DMA and to raise vectors. A DMA to an unmapped IOVA is a fault:
  * counted, and reported to the model as NULL. */
@@ -21,25 +21,25 @@ struct emu_model_ops {
 	int (*bar_write)(void *model, unsigned int bar, uint64_t off, const void *buf, uint32_t len);
 	uint64_t (*bar_size)(void *model, unsigned int bar);
 	unsigned int (*msix_count)(void *model);
-	/* Optional: the model's per-queue counters (pci_dev_ops.queue_stats). */
-	int (*queue_stats)(void *model, uint16_t queue, struct vdpa_vq_stats *st);
+	/* Optional: the model's per-queue counters (uvdpa_pci_dev_ops.queue_stats). */
+	int (*queue_stats)(void *model, uint16_t queue, struct uvdpa_vq_stats *st);
 	int (*queue_stats_reset)(void *model, uint16_t queue);
 	/* The emu layer is going away: stop using it, free the model. */
 	void (*destroy)(void *model);
 };
 
 /* Creates an emulated function; addr "emu:N". The model is destroyed with
- * the function (pci_dev_release). */
-struct pci_dev *emu_pci_create(const char *addr, const struct vdpa_pci_id *id,
+ * the function (uvdpa_pci_dev_release). */
+struct uvdpa_pci_dev *emu_pci_create(const char *addr, const struct uvdpa_pci_id *id,
 			       const struct emu_model_ops *ops, void *model);
 
 /* For the model (any thread): translates a device DMA. Returns the host
  * pointer and the contiguous bytes in *contig (<= len), or NULL for a fault
  * (unmapped IOVA), which is counted. */
-void *emu_dma_translate(struct pci_dev *pdev, uint64_t iova, uint64_t len, bool write,
+void *emu_dma_translate(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t len, bool write,
 			uint64_t *contig);
 /* Raises MSI-X vector (signals its eventfd, if wired and MSI-X enabled). */
-int emu_msix_notify(struct pci_dev *pdev, unsigned int vector);
-uint64_t emu_dma_faults(struct pci_dev *pdev);
+int emu_msix_notify(struct uvdpa_pci_dev *pdev, unsigned int vector);
+uint64_t emu_dma_faults(struct uvdpa_pci_dev *pdev);
 
 #endif

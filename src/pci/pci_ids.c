@@ -5,7 +5,7 @@
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 
-int pci_virtio_device_id(const struct vdpa_pci_id *id)
+int uvdpa_pci_virtio_device_id(const struct uvdpa_pci_id *id)
 {
 	/* Virtio 1.0, 4.1.2: 0x1000..0x103f are transitional (the subsystem
 	 * device is the type), 0x1040..0x107f modern (0x1040 + type). */

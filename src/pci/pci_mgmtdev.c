@@ -20,23 +20,23 @@
 #define PCI_ADDR_LEN 12		/* "0000:06:00.3" */
 
 struct pci_mgmtdev {
-	struct vdpa_mgmtdev m;
+	struct uvdpa_mgmtdev m;
 	char addr[PCI_ADDR_LEN + 1];
-	struct vdpa_pci_id id;
-	const struct vdpa_driver *drv;
-	struct vdpa_device *dev;	/* the one device on this function, or NULL */
+	struct uvdpa_pci_id id;
+	const struct uvdpa_driver *drv;
+	struct uvdpa_device *dev;	/* the one device on this function, or NULL */
 	struct pci_mgmtdev *next;
 };
 
 static struct pci_mgmtdev *pci_mgmtdevs;
 
-static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+static int pci_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_config *cfg, char *err,
 		       size_t errlen)
 {
 	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
 	const char *devargs = "vdpa=1";	/* asking for a vDPA device means vdpa=1 */
-	struct vdpa_device *dev = NULL;
-	struct pci_dev *pdev;
+	struct uvdpa_device *dev = NULL;
+	struct uvdpa_pci_dev *pdev;
 	int ret;
 
 	if (pm->dev) {
@@ -44,16 +44,16 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 			 m->name, pm->dev->name, pm->dev->name);
 		return -EBUSY;
 	}
-	if (cfg->attrs & VDPA_ATTR_DEVARGS)
+	if (cfg->attrs & UVDPA_ATTR_DEVARGS)
 		devargs = cfg->devargs;
 	errno = 0;
-	pdev = pci_vfio_open(pm->addr, err, errlen);
+	pdev = uvdpa_pci_vfio_open(pm->addr, err, errlen);
 	if (!pdev)
 		return errno ? -errno : -EIO;
-	ret = vdpa_pci_probe(pdev, &(struct vdpa_probe_args){ .name = cfg->name, .devargs = devargs,
+	ret = uvdpa_pci_probe(pdev, &(struct uvdpa_probe_args){ .name = cfg->name, .devargs = devargs,
 						       .mgmtdev = &pm->m }, &dev, err, errlen);
 	if (ret < 0) {
-		pci_dev_release(pdev);
+		uvdpa_pci_dev_release(pdev);
 		return ret;
 	}
 	if (!dev->vendor_id)
@@ -62,17 +62,17 @@ static int pci_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	return 0;
 }
 
-static int pci_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
+static int pci_dev_del(struct uvdpa_mgmtdev *m, struct uvdpa_device *dev)
 {
 	struct pci_mgmtdev *pm = (struct pci_mgmtdev *)m;
 
-	vdpa_device_remove(dev);
+	uvdpa_device_remove(dev);
 	if (pm->dev == dev)
 		pm->dev = NULL;
 	return 0;
 }
 
-static const struct vdpa_mgmtdev_ops pci_ops = {
+static const struct uvdpa_mgmtdev_ops pci_ops = {
 	.dev_add = pci_dev_add,
 	.dev_del = pci_dev_del,
 };
@@ -109,11 +109,11 @@ static int read_id(const char *root, const char *addr, const char *attr, uint16_
 	return 0;
 }
 
-static enum vdpa_dev_type type_from_ids(const struct vdpa_pci_id *id)
+static enum uvdpa_dev_type type_from_ids(const struct uvdpa_pci_id *id)
 {
-	int t = pci_virtio_device_id(id);
+	int t = uvdpa_pci_virtio_device_id(id);
 
-	return t == VDPA_TYPE_NET || t == VDPA_TYPE_BLK ? (enum vdpa_dev_type)t : VDPA_TYPE_NONE;
+	return t == UVDPA_TYPE_NET || t == UVDPA_TYPE_BLK ? (enum uvdpa_dev_type)t : UVDPA_TYPE_NONE;
 }
 
 static bool already_registered(const char *addr)
@@ -126,10 +126,10 @@ static bool already_registered(const char *addr)
 
 static int register_function(const char *root, const char *addr)
 {
-	struct vdpa_pci_id id;
-	const struct vdpa_driver *drv;
+	struct uvdpa_pci_id id;
+	const struct uvdpa_driver *drv;
 	struct pci_mgmtdev *pm;
-	enum vdpa_dev_type type;
+	enum uvdpa_dev_type type;
 	int ret;
 
 	if (read_id(root, addr, "vendor", &id.vendor) < 0 ||
@@ -139,9 +139,9 @@ static int register_function(const char *root, const char *addr)
 		LOG_WARN(TAG, "%s: cannot read its PCI ids from sysfs: skipped", addr);
 		return 0;
 	}
-	drv = vdpa_driver_match(&id);
+	drv = uvdpa_driver_match(&id);
 	type = type_from_ids(&id);
-	if (!drv || type == VDPA_TYPE_NONE) {
+	if (!drv || type == UVDPA_TYPE_NONE) {
 		LOG_DEBUG(TAG, "%s: %04x:%04x (%04x:%04x) has no vDPA driver", addr, id.vendor,
 			  id.device, id.subsys_vendor, id.subsys_device);
 		return 0;
@@ -157,9 +157,9 @@ static int register_function(const char *root, const char *addr)
 	pm->m.supported_classes = 1u << type;
 	/* The driver provisions nothing but its devargs: the function's own
 	 * features and queues are what the device gets. */
-	pm->m.config_attrs = VDPA_ATTR_DEVARGS;
+	pm->m.config_attrs = UVDPA_ATTR_DEVARGS;
 	pm->m.max_supported_vqs = PCI_MGMT_MAX_VQS;
-	ret = vdpa_mgmtdev_register(&pm->m);
+	ret = uvdpa_mgmtdev_register(&pm->m);
 	if (ret < 0) {
 		free(pm);
 		return ret;
@@ -171,7 +171,7 @@ static int register_function(const char *root, const char *addr)
 	return 1;
 }
 
-int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
+int uvdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 {
 	char path[512];
 	struct dirent *de;
@@ -206,13 +206,13 @@ int vdpa_pci_mgmtdev_scan(const char *sysfs_root, char *err, size_t errlen)
 	return count;
 }
 
-void vdpa_pci_mgmtdev_fini(void)
+void uvdpa_pci_mgmtdev_fini(void)
 {
 	while (pci_mgmtdevs) {
 		struct pci_mgmtdev *pm = pci_mgmtdevs;
 
 		pci_mgmtdevs = pm->next;
-		vdpa_mgmtdev_unregister(&pm->m);
+		uvdpa_mgmtdev_unregister(&pm->m);
 		free(pm);
 	}
 }

@@ -46,22 +46,22 @@ struct vfio_region {
 };
 
 struct vfio_fn {
-	struct pci_dev pdev;
+	struct uvdpa_pci_dev pdev;
 	int container, group, device;
 	int group_id;
 	struct vfio_region cfg;
-	struct vfio_region bars[PCI_NUM_BARS];
+	struct vfio_region bars[UVDPA_PCI_NUM_BARS];
 	unsigned int msix_count;
 	unsigned int msix_nvec;	/* currently enabled, 0 = off */
 };
 
-static struct vfio_fn *to_fn(struct pci_dev *pdev)
+static struct vfio_fn *to_fn(struct uvdpa_pci_dev *pdev)
 {
 	return pdev->priv;
 }
 
 
-void pci_dev_release(struct pci_dev *pdev)
+void uvdpa_pci_dev_release(struct uvdpa_pci_dev *pdev)
 {
 	if (pdev && pdev->ops && pdev->ops->release)
 		pdev->ops->release(pdev);
@@ -179,7 +179,7 @@ static int region_pwrite(struct vfio_fn *fn, const struct vfio_region *r, uint64
 	return n < 0 ? -errno : -EIO;
 }
 
-static int vfio_cfg_read(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t len)
+static int vfio_cfg_read(struct uvdpa_pci_dev *pdev, uint32_t off, void *buf, uint32_t len)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 
@@ -188,7 +188,7 @@ static int vfio_cfg_read(struct pci_dev *pdev, uint32_t off, void *buf, uint32_t
 	return region_pread(fn, &fn->cfg, off, buf, len);
 }
 
-static int vfio_cfg_write(struct pci_dev *pdev, uint32_t off, const void *buf, uint32_t len)
+static int vfio_cfg_write(struct uvdpa_pci_dev *pdev, uint32_t off, const void *buf, uint32_t len)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 
@@ -202,7 +202,7 @@ static const struct vfio_region *bar_check(struct vfio_fn *fn, unsigned int bar,
 {
 	const struct vfio_region *r;
 
-	if (bar >= PCI_NUM_BARS || (len != 1 && len != 2 && len != 4 && len != 8))
+	if (bar >= UVDPA_PCI_NUM_BARS || (len != 1 && len != 2 && len != 4 && len != 8))
 		return NULL;
 	r = &fn->bars[bar];
 	if (!r->present || off >= r->size || len > r->size - off)
@@ -210,7 +210,7 @@ static const struct vfio_region *bar_check(struct vfio_fn *fn, unsigned int bar,
 	return r;
 }
 
-static int vfio_bar_read(struct pci_dev *pdev, unsigned int bar, uint64_t off, void *buf,
+static int vfio_bar_read(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, void *buf,
 			 uint32_t len)
 {
 	struct vfio_fn *fn = to_fn(pdev);
@@ -254,7 +254,7 @@ static int vfio_bar_read(struct pci_dev *pdev, unsigned int bar, uint64_t off, v
 	return 0;
 }
 
-static int vfio_bar_write(struct pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
+static int vfio_bar_write(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, const void *buf,
 			  uint32_t len)
 {
 	struct vfio_fn *fn = to_fn(pdev);
@@ -301,18 +301,18 @@ static int vfio_bar_write(struct pci_dev *pdev, unsigned int bar, uint64_t off, 
 	return 0;
 }
 
-static uint64_t vfio_bar_size(struct pci_dev *pdev, unsigned int bar)
+static uint64_t vfio_bar_size(struct uvdpa_pci_dev *pdev, unsigned int bar)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 
-	if (bar >= PCI_NUM_BARS || !fn->bars[bar].present)
+	if (bar >= UVDPA_PCI_NUM_BARS || !fn->bars[bar].present)
 		return 0;
 	return fn->bars[bar].size;
 }
 
 /* ---- MSI-X ---- */
 
-static unsigned int vfio_msix_count(struct pci_dev *pdev)
+static unsigned int vfio_msix_count(struct uvdpa_pci_dev *pdev)
 {
 	return to_fn(pdev)->msix_count;
 }
@@ -335,7 +335,7 @@ static int msix_disable(struct vfio_fn *fn)
 	return 0;
 }
 
-static int vfio_msix_set(struct pci_dev *pdev, const int *efds, unsigned int nvec)
+static int vfio_msix_set(struct uvdpa_pci_dev *pdev, const int *efds, unsigned int nvec)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 	struct vfio_irq_set *set;
@@ -371,7 +371,7 @@ static int vfio_msix_set(struct pci_dev *pdev, const int *efds, unsigned int nve
 
 /* ---- DMA ---- */
 
-static int vfio_dma_map(struct pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size)
+static int vfio_dma_map(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size)
 {
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map),
@@ -386,7 +386,7 @@ static int vfio_dma_map(struct pci_dev *pdev, uint64_t iova, void *vaddr, uint64
 	return 0;
 }
 
-static int vfio_dma_unmap(struct pci_dev *pdev, uint64_t iova, uint64_t size)
+static int vfio_dma_unmap(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t size)
 {
 	struct vfio_iommu_type1_dma_unmap unmap = {
 		.argsz = sizeof(unmap),
@@ -403,14 +403,14 @@ static int vfio_dma_unmap(struct pci_dev *pdev, uint64_t iova, uint64_t size)
 
 /* ---- Doorbell pages for host notifiers ---- */
 
-static int vfio_notify_area(struct pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
+static int vfio_notify_area(struct uvdpa_pci_dev *pdev, unsigned int bar, uint64_t off, int *fd,
 			    uint64_t *fd_offset, uint64_t *size)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = off & ~(page - 1);
 	const struct vfio_region *r;
 
-	if (bar >= PCI_NUM_BARS || !fn->bars[bar].present)
+	if (bar >= UVDPA_PCI_NUM_BARS || !fn->bars[bar].present)
 		return -EINVAL;
 	r = &fn->bars[bar];
 	if (!(r->flags & VFIO_REGION_INFO_FLAG_MMAP) || !area_find(r, start, page))
@@ -430,13 +430,13 @@ static void region_unmap(struct vfio_region *r)
 	r->nareas = 0;
 }
 
-static void vfio_release(struct pci_dev *pdev)
+static void vfio_release(struct uvdpa_pci_dev *pdev)
 {
 	struct vfio_fn *fn = to_fn(pdev);
 
 	if (fn->device >= 0)
 		msix_disable(fn);
-	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
+	for (unsigned int i = 0; i < UVDPA_PCI_NUM_BARS; i++)
 		region_unmap(&fn->bars[i]);
 	if (fn->device >= 0)
 		close(fn->device);
@@ -447,7 +447,7 @@ static void vfio_release(struct pci_dev *pdev)
 	free(fn);
 }
 
-static const struct pci_dev_ops vfio_pci_ops = {
+static const struct uvdpa_pci_dev_ops vfio_pci_ops = {
 	.cfg_read = vfio_cfg_read,
 	.cfg_write = vfio_cfg_write,
 	.bar_read = vfio_bar_read,
@@ -574,7 +574,7 @@ static int device_setup(struct vfio_fn *fn, char *err, size_t errlen)
 	fn->cfg.size = info->size;
 	fn->cfg.offset = info->offset;
 	free(info);
-	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+	for (unsigned int i = 0; i < UVDPA_PCI_NUM_BARS; i++) {
 		info = region_info(fn->device, VFIO_PCI_BAR0_REGION_INDEX + i);
 		if (!info || !info->size) {
 			free(info);
@@ -698,7 +698,7 @@ static int open_group(struct vfio_fn *fn, const struct pci_vfio_paths *paths, co
 	return 0;
 }
 
-struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char *addr, char *err,
+struct uvdpa_pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char *addr, char *err,
 				 size_t errlen)
 {
 	char norm[16], path[PATH_MAX], name[128];
@@ -780,7 +780,7 @@ fail:
 	return NULL;
 }
 
-struct pci_dev *pci_vfio_open(const char *addr, char *err, size_t errlen)
+struct uvdpa_pci_dev *uvdpa_pci_vfio_open(const char *addr, char *err, size_t errlen)
 {
 	return pci_vfio_open_at(&default_paths, addr, err, errlen);
 }

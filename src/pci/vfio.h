@@ -12,8 +12,8 @@ struct pci_vfio_paths {
 	const char *dev_vfio;	/* "/dev/vfio" */
 };
 
-/* pci_vfio_open() with other roots. */
-struct pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char *addr, char *err,
+/* uvdpa_pci_vfio_open() with other roots. */
+struct uvdpa_pci_dev *pci_vfio_open_at(const struct pci_vfio_paths *paths, const char *addr, char *err,
 				 size_t errlen);
 
 /* "DDDD:BB:DD.F" (or "BB:DD.F", domain 0) into its canonical lower-case

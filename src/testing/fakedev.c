@@ -35,16 +35,16 @@ struct fake_ring {
 	uint16_t idx;
 	bool running;
 	struct virtq vq;		/* loopback only */
-	struct ev_watch *kick_watch;
+	struct uvdpa_watch *kick_watch;
 	int kickfd;
 };
 
 struct fakedev {
-	struct vdpa_device vdpa;
+	struct uvdpa_device vdpa;
 	struct fakedev_params p;
-	char name[VDPA_NAME_MAX];
+	char name[UVDPA_NAME_MAX];
 	uint8_t config[FAKEDEV_CONFIG_MAX];
-	struct vdpa_session *sess;	/* valid between dev_conf and dev_close */
+	struct uvdpa_session *sess;	/* valid between dev_conf and dev_close */
 	struct fakedev_counters n;
 	int notify_fd;
 	uint64_t notify_offset, notify_size;
@@ -52,7 +52,7 @@ struct fakedev {
 	bool hand_back;
 	uint16_t hb_avail, hb_used;
 	struct fake_ring rings[FAKEDEV_MAX_VRINGS];
-	struct vdpa_vq_stats stats[FAKEDEV_MAX_VRINGS];
+	struct uvdpa_vq_stats stats[FAKEDEV_MAX_VRINGS];
 	struct virtq_elem_buf *tx_elem, *rx_elem;	/* loopback only */
 	uint8_t *pkt;
 };
@@ -73,12 +73,12 @@ static void rec(struct fakedev *f, const char *fmt, ...)
 
 /* ---- statistics ---- */
 
-#define STATS_KEPT_NULL (BIT(VDPA_VQ_STAT_RECEIVED_DESC) | BIT(VDPA_VQ_STAT_COMPLETED_DESC))
+#define STATS_KEPT_NULL (BIT(UVDPA_VQ_STAT_RECEIVED_DESC) | BIT(UVDPA_VQ_STAT_COMPLETED_DESC))
 #define STATS_KEPT_LOOPBACK                                                              \
-	(STATS_KEPT_NULL | BIT(VDPA_VQ_STAT_KICKS) | BIT(VDPA_VQ_STAT_PACKETS) |          \
-	 BIT(VDPA_VQ_STAT_BYTES) | BIT(VDPA_VQ_STAT_DROPS) | BIT(VDPA_VQ_STAT_ERRORS))
+	(STATS_KEPT_NULL | BIT(UVDPA_VQ_STAT_KICKS) | BIT(UVDPA_VQ_STAT_PACKETS) |          \
+	 BIT(UVDPA_VQ_STAT_BYTES) | BIT(UVDPA_VQ_STAT_DROPS) | BIT(UVDPA_VQ_STAT_ERRORS))
 
-static void stat_add(struct fakedev *f, uint16_t ring, enum vdpa_vq_stat s, uint64_t v)
+static void stat_add(struct fakedev *f, uint16_t ring, enum uvdpa_vq_stat s, uint64_t v)
 {
 	f->stats[ring].value[s] += v;
 }
@@ -97,30 +97,30 @@ static void *gpa_translate(void *opaque, uint64_t addr, uint64_t len, bool write
 
 	(void)write;
 	*contig = len;
-	return vdpa_session_gpa_to_hva(f->sess, addr, contig);
+	return uvdpa_session_gpa_to_hva(f->sess, addr, contig);
 }
 
 static void dirty_log(void *opaque, uint64_t addr, uint64_t len)
 {
 	struct fakedev *f = opaque;
 
-	vdpa_session_log_write(f->sess, addr, len);
+	uvdpa_session_log_write(f->sess, addr, len);
 }
 
 /* Dirty logging is on: LOG_ALL negotiated and a log in place. */
 static bool log_on(struct fakedev *f)
 {
-	struct vdpa_dirty_log log;
+	struct uvdpa_dirty_log log;
 
-	return (vdpa_session_features(f->sess) & BIT(VHOST_F_LOG_ALL)) &&
-	       vdpa_session_log_get(f->sess, &log) == 0;
+	return (uvdpa_session_features(f->sess) & BIT(UVDPA_VHOST_F_LOG_ALL)) &&
+	       uvdpa_session_log_get(f->sess, &log) == 0;
 }
 
 /* ---- loopback datapath ---- */
 
 static size_t net_hdr_len(struct fakedev *f)
 {
-	uint64_t feat = vdpa_session_features(f->sess);
+	uint64_t feat = uvdpa_session_features(f->sess);
 
 	if (feat & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF)))
 		return sizeof(struct virtio_net_hdr_mrg_rxbuf);
@@ -133,14 +133,14 @@ static void ring_failed(struct fake_ring *r)
 
 	virtq_format_error(&r->vq, why, sizeof(why));
 	LOG_ERR(TAG, "%s: vring %u broken: %s", r->f->name, r->idx, why);
-	stat_add(r->f, r->idx, VDPA_VQ_STAT_ERRORS, 1);
+	stat_add(r->f, r->idx, UVDPA_VQ_STAT_ERRORS, 1);
 	rec(r->f, "vring_broken %u %s", r->idx, why);
 }
 
 static void notify(struct fake_ring *r)
 {
 	if (virtq_should_notify(&r->vq))
-		vdpa_session_vring_call(r->f->sess, r->idx);
+		uvdpa_session_vring_call(r->f->sess, r->idx);
 }
 
 /* Pops the next chain of r into b: 0, -EAGAIN (none), or another negative
@@ -157,7 +157,7 @@ static int ring_pop(struct fake_ring *r, struct virtq_elem_buf *b)
 		ring_failed(r);
 		return ret;
 	}
-	stat_add(r->f, r->idx, VDPA_VQ_STAT_RECEIVED_DESC, 1);
+	stat_add(r->f, r->idx, UVDPA_VQ_STAT_RECEIVED_DESC, 1);
 	return 0;
 }
 
@@ -180,7 +180,7 @@ static bool rx_deliver(struct fakedev *f, struct fake_ring *rx, size_t len, bool
 			num_buffers = (uint8_t *)virtq_elem_in_iov(e)[0].iov_base + 10;
 		n = virtq_elem_write(&rx->vq, e, 0, f->pkt + done, len - done);
 		virtq_push_pending(&rx->vq, e->head, (uint32_t)n);
-		stat_add(f, rx->idx, VDPA_VQ_STAT_COMPLETED_DESC, 1);
+		stat_add(f, rx->idx, UVDPA_VQ_STAT_COMPLETED_DESC, 1);
 		done += n;
 		nbufs++;
 		if (!mrg || !num_buffers || n == 0)
@@ -196,7 +196,7 @@ static bool rx_deliver(struct fakedev *f, struct fake_ring *rx, size_t len, bool
 	virtq_push_commit(&rx->vq);
 	if (done < len) {
 		f->n.dropped++;
-		stat_add(f, rx->idx, VDPA_VQ_STAT_DROPS, 1);
+		stat_add(f, rx->idx, UVDPA_VQ_STAT_DROPS, 1);
 	}
 	return true;
 }
@@ -216,7 +216,7 @@ static void loopback_pair(struct fakedev *f, uint16_t pair)
 {
 	struct fake_ring *rx = &f->rings[2 * pair], *tx = &f->rings[2 * pair + 1];
 	struct virtq_elem *e = &f->tx_elem->elem;
-	bool mrg = vdpa_session_features(f->sess) & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	bool mrg = uvdpa_session_features(f->sess) & BIT(VIRTIO_NET_F_MRG_RXBUF);
 	size_t hdr = net_hdr_len(f);
 	unsigned int budget;
 	bool tx_done = false, rx_done = false;
@@ -232,25 +232,25 @@ static void loopback_pair(struct fakedev *f, uint16_t pair)
 			break;
 		len = virtq_elem_read(e, 0, f->pkt, MAX_PKT);
 		virtq_push(&tx->vq, e->head, 0);
-		stat_add(f, tx->idx, VDPA_VQ_STAT_COMPLETED_DESC, 1);
+		stat_add(f, tx->idx, UVDPA_VQ_STAT_COMPLETED_DESC, 1);
 		tx_done = true;
 		if (len < hdr || e->out_len > MAX_PKT) {
 			f->n.dropped++;
-			stat_add(f, tx->idx, VDPA_VQ_STAT_DROPS, 1);
+			stat_add(f, tx->idx, UVDPA_VQ_STAT_DROPS, 1);
 			continue;
 		}
-		stat_add(f, tx->idx, VDPA_VQ_STAT_PACKETS, 1);
-		stat_add(f, tx->idx, VDPA_VQ_STAT_BYTES, len - hdr);
+		stat_add(f, tx->idx, UVDPA_VQ_STAT_PACKETS, 1);
+		stat_add(f, tx->idx, UVDPA_VQ_STAT_BYTES, len - hdr);
 		rx_header(f, hdr);
 		if (!rx_deliver(f, rx, len, mrg)) {
 			/* The TX buffer is already returned: the packet is lost. */
 			f->n.dropped++;
-			stat_add(f, rx->idx, VDPA_VQ_STAT_DROPS, 1);
+			stat_add(f, rx->idx, UVDPA_VQ_STAT_DROPS, 1);
 			break;
 		}
 		rx_done = true;
-		stat_add(f, rx->idx, VDPA_VQ_STAT_PACKETS, 1);
-		stat_add(f, rx->idx, VDPA_VQ_STAT_BYTES, len - hdr);
+		stat_add(f, rx->idx, UVDPA_VQ_STAT_PACKETS, 1);
+		stat_add(f, rx->idx, UVDPA_VQ_STAT_BYTES, len - hdr);
 		f->n.looped_pkts++;
 		f->n.looped_bytes += len - hdr;
 	}
@@ -268,7 +268,7 @@ static void loopback_pair(struct fakedev *f, uint16_t pair)
 	}
 }
 
-static void kick_readable(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void kick_readable(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct fake_ring *r = opaque;
 	uint64_t n;
@@ -277,7 +277,7 @@ static void kick_readable(struct ev_watch *w, int fd, uint32_t events, void *opa
 	(void)events;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	stat_add(r->f, r->idx, VDPA_VQ_STAT_KICKS, 1);
+	stat_add(r->f, r->idx, UVDPA_VQ_STAT_KICKS, 1);
 	loopback_pair(r->f, r->idx / 2);
 }
 
@@ -285,17 +285,17 @@ static void kick_readable(struct ev_watch *w, int fd, uint32_t events, void *opa
 
 static bool loops_ring(const struct fakedev *f, uint16_t idx)
 {
-	return f->p.loop && f->vdpa.type == VDPA_TYPE_NET && idx < 2 * f->p.queues;
+	return f->p.loop && f->vdpa.type == UVDPA_TYPE_NET && idx < 2 * f->p.queues;
 }
 
 static int ring_start(struct fakedev *f, uint16_t idx)
 {
 	struct fake_ring *r = &f->rings[idx];
-	struct vdpa_vring info;
+	struct uvdpa_vring info;
 	struct virtq_config cfg;
 	int ret;
 
-	if (r->running || vdpa_session_vring_get(f->sess, idx, &info) || !info.ready)
+	if (r->running || uvdpa_session_vring_get(f->sess, idx, &info) || !info.ready)
 		return 0;
 	r->f = f;
 	r->idx = idx;
@@ -306,7 +306,7 @@ static int ring_start(struct fakedev *f, uint16_t idx)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = info.size;
-	cfg.features = vdpa_session_features(f->sess);
+	cfg.features = uvdpa_session_features(f->sess);
 	cfg.desc_addr = info.desc_gpa;
 	cfg.avail_addr = info.avail_gpa;
 	cfg.used_addr = info.used_gpa;
@@ -323,7 +323,7 @@ static int ring_start(struct fakedev *f, uint16_t idx)
 	virtq_set_base(&r->vq, info.last_avail_idx, info.last_used_idx);
 	r->kickfd = info.kickfd;
 	if (info.kickfd >= 0) {
-		r->kick_watch = ev_watch_add(f->p.loop, info.kickfd, EPOLLIN, kick_readable, r);
+		r->kick_watch = uvdpa_watch_add(f->p.loop, info.kickfd, EPOLLIN, kick_readable, r);
 		if (!r->kick_watch)
 			return -errno;
 	}
@@ -341,12 +341,12 @@ static void ring_stop(struct fakedev *f, uint16_t idx)
 	if (!r->running)
 		return;
 	if (r->kick_watch) {
-		ev_watch_del(r->kick_watch);
+		uvdpa_watch_del(r->kick_watch);
 		r->kick_watch = NULL;
 	}
 	if (r->vq.ready) {
 		virtq_get_base(&r->vq, &last_avail, &used);
-		vdpa_session_vring_set_base(f->sess, idx, last_avail, used);
+		uvdpa_session_vring_set_base(f->sess, idx, last_avail, used);
 		memset(&r->vq, 0, sizeof(r->vq));
 	}
 	r->running = false;
@@ -354,12 +354,12 @@ static void ring_stop(struct fakedev *f, uint16_t idx)
 
 /* ---- device ops ---- */
 
-static struct fakedev *fake(struct vdpa_device *dev)
+static struct fakedev *fake(struct uvdpa_device *dev)
 {
 	return dev->priv;
 }
 
-static int fake_get_queue_num(struct vdpa_device *dev, uint32_t *n)
+static int fake_get_queue_num(struct uvdpa_device *dev, uint32_t *n)
 {
 	struct fakedev *f = fake(dev);
 
@@ -369,19 +369,19 @@ static int fake_get_queue_num(struct vdpa_device *dev, uint32_t *n)
 	return 0;
 }
 
-static int fake_get_features(struct vdpa_device *dev, uint64_t *features)
+static int fake_get_features(struct uvdpa_device *dev, uint64_t *features)
 {
 	*features = fake(dev)->p.features;
 	return 0;
 }
 
-static int fake_get_protocol_features(struct vdpa_device *dev, uint64_t *features)
+static int fake_get_protocol_features(struct uvdpa_device *dev, uint64_t *features)
 {
 	*features = fake(dev)->p.protocol_features;
 	return 0;
 }
 
-static int fake_get_dev_type(struct vdpa_device *dev, enum vdpa_dev_type *type)
+static int fake_get_dev_type(struct uvdpa_device *dev, enum uvdpa_dev_type *type)
 {
 	*type = dev->type;
 	return 0;
@@ -392,7 +392,7 @@ static int config_range(const struct fakedev *f, uint32_t off, uint32_t len)
 	return off > f->p.config_len || len > f->p.config_len - off ? -EINVAL : 0;
 }
 
-static int fake_get_config(struct vdpa_device *dev, uint8_t *buf, uint32_t off, uint32_t len)
+static int fake_get_config(struct uvdpa_device *dev, uint8_t *buf, uint32_t off, uint32_t len)
 {
 	struct fakedev *f = fake(dev);
 
@@ -403,7 +403,7 @@ static int fake_get_config(struct vdpa_device *dev, uint8_t *buf, uint32_t off, 
 	return 0;
 }
 
-static int fake_set_config(struct vdpa_device *dev, const uint8_t *buf, uint32_t off, uint32_t len,
+static int fake_set_config(struct uvdpa_device *dev, const uint8_t *buf, uint32_t off, uint32_t len,
 			   uint32_t flags)
 {
 	struct fakedev *f = fake(dev);
@@ -416,26 +416,26 @@ static int fake_set_config(struct vdpa_device *dev, const uint8_t *buf, uint32_t
 }
 
 /* The detail lines of dev_conf: the session as the device sees it. */
-static void rec_session(struct fakedev *f, struct vdpa_session *s)
+static void rec_session(struct fakedev *f, struct uvdpa_session *s)
 {
-	uint16_t i, n = vdpa_session_vring_count(s);
-	struct vdpa_mem_region region;
+	uint16_t i, n = uvdpa_session_vring_count(s);
+	struct uvdpa_mem_region region;
 
 	rec(f, "conf n=%u nr_vring=%u features=0x%" PRIx64 " regions=%u", f->n.dev_conf, n,
-	    vdpa_session_features(s), vdpa_session_mem_table(s, &region, 1));
+	    uvdpa_session_features(s), uvdpa_session_mem_table(s, &region, 1));
 	for (i = 0; i < n; i++) {
-		struct vdpa_vring info;
+		struct uvdpa_vring info;
 		uint64_t ld = 16, la = 4, lu = 4;
 		bool ok;
 
-		if (vdpa_session_vring_get(s, i, &info) || !info.ready) {
+		if (uvdpa_session_vring_get(s, i, &info) || !info.ready) {
 			rec(f, "vring %u ready=0", i);
 			continue;
 		}
 		/* The ring mappings the session gave agree with its translation. */
-		ok = vdpa_session_gpa_to_hva(s, info.desc_gpa, &ld) == info.desc &&
-		     vdpa_session_gpa_to_hva(s, info.avail_gpa, &la) == info.avail &&
-		     vdpa_session_gpa_to_hva(s, info.used_gpa, &lu) == info.used;
+		ok = uvdpa_session_gpa_to_hva(s, info.desc_gpa, &ld) == info.desc &&
+		     uvdpa_session_gpa_to_hva(s, info.avail_gpa, &la) == info.avail &&
+		     uvdpa_session_gpa_to_hva(s, info.used_gpa, &lu) == info.used;
 		rec(f, "vring %u ready=1 size=%u desc_gpa=0x%" PRIx64 " avail_gpa=0x%" PRIx64
 		    " used_gpa=0x%" PRIx64 " base=%u kickfd=%d callfd=%d gpa_ok=%d",
 		    i, info.size, info.desc_gpa, info.avail_gpa, info.used_gpa, info.last_avail_idx,
@@ -443,12 +443,12 @@ static void rec_session(struct fakedev *f, struct vdpa_session *s)
 	}
 }
 
-static int fake_dev_close(struct vdpa_device *dev);
+static int fake_dev_close(struct uvdpa_device *dev);
 
-static int fake_dev_conf(struct vdpa_device *dev, struct vdpa_session *s)
+static int fake_dev_conf(struct uvdpa_device *dev, struct uvdpa_session *s)
 {
 	struct fakedev *f = fake(dev);
-	uint16_t i, n = vdpa_session_vring_count(s);
+	uint16_t i, n = uvdpa_session_vring_count(s);
 	int ret;
 
 	if (n > FAKEDEV_MAX_VRINGS)
@@ -467,7 +467,7 @@ static int fake_dev_conf(struct vdpa_device *dev, struct vdpa_session *s)
 	return 0;
 }
 
-static int fake_dev_close(struct vdpa_device *dev)
+static int fake_dev_close(struct uvdpa_device *dev)
 {
 	struct fakedev *f = fake(dev);
 	uint16_t i, n;
@@ -476,9 +476,9 @@ static int fake_dev_close(struct vdpa_device *dev)
 	for (i = 0; i < FAKEDEV_MAX_VRINGS; i++)
 		ring_stop(f, i);
 	if (f->hand_back && f->sess) {
-		n = vdpa_session_vring_count(f->sess);
+		n = uvdpa_session_vring_count(f->sess);
 		for (i = 0; i < n; i++)
-			vdpa_session_vring_set_base(f->sess, i, (uint16_t)(f->hb_avail + i),
+			uvdpa_session_vring_set_base(f->sess, i, (uint16_t)(f->hb_avail + i),
 						    (uint16_t)(f->hb_used + i));
 	}
 	if (f->p.record_detail)
@@ -489,7 +489,7 @@ static int fake_dev_close(struct vdpa_device *dev)
 	return 0;
 }
 
-static int fake_set_vring_state(struct vdpa_device *dev, uint16_t idx, bool en)
+static int fake_set_vring_state(struct uvdpa_device *dev, uint16_t idx, bool en)
 {
 	struct fakedev *f = fake(dev);
 
@@ -502,7 +502,7 @@ static int fake_set_vring_state(struct vdpa_device *dev, uint16_t idx, bool en)
 	return 0;
 }
 
-static int fake_set_features(struct vdpa_device *dev, uint64_t features)
+static int fake_set_features(struct uvdpa_device *dev, uint64_t features)
 {
 	struct fakedev *f = fake(dev);
 	uint16_t i;
@@ -515,9 +515,9 @@ static int fake_set_features(struct vdpa_device *dev, uint64_t features)
 	/* LOG_ALL toggled or a new log: the running rings follow. */
 	for (i = 0; i < FAKEDEV_MAX_VRINGS; i++) {
 		struct fake_ring *r = &f->rings[i];
-		struct vdpa_vring info;
+		struct uvdpa_vring info;
 
-		if (!r->running || !r->vq.ready || vdpa_session_vring_get(f->sess, i, &info))
+		if (!r->running || !r->vq.ready || uvdpa_session_vring_get(f->sess, i, &info))
 			continue;
 		virtq_set_log(&r->vq, log_on(f) ? dirty_log : NULL, info.log_used,
 			      info.log_used_gpa);
@@ -525,13 +525,13 @@ static int fake_set_features(struct vdpa_device *dev, uint64_t features)
 	return 0;
 }
 
-static int fake_migration_done(struct vdpa_device *dev)
+static int fake_migration_done(struct uvdpa_device *dev)
 {
 	rec(fake(dev), "migration_done");
 	return 0;
 }
 
-static int fake_get_notify_area(struct vdpa_device *dev, uint16_t vring, int *fd,
+static int fake_get_notify_area(struct uvdpa_device *dev, uint16_t vring, int *fd,
 				uint64_t *offset, uint64_t *size)
 {
 	struct fakedev *f = fake(dev);
@@ -547,12 +547,12 @@ static int fake_get_notify_area(struct vdpa_device *dev, uint16_t vring, int *fd
 
 static int vq_index(const struct fakedev *f, uint16_t vring)
 {
-	uint32_t n = f->vdpa.type == VDPA_TYPE_NET ? 2 * f->p.queues : f->p.queues;
+	uint32_t n = f->vdpa.type == UVDPA_TYPE_NET ? 2 * f->p.queues : f->p.queues;
 
 	return vring < n && vring < FAKEDEV_MAX_VRINGS ? 0 : -EINVAL;
 }
 
-static int fake_get_vq_stats(struct vdpa_device *dev, uint16_t vring, struct vdpa_vq_stats *st)
+static int fake_get_vq_stats(struct uvdpa_device *dev, uint16_t vring, struct uvdpa_vq_stats *st)
 {
 	struct fakedev *f = fake(dev);
 
@@ -562,7 +562,7 @@ static int fake_get_vq_stats(struct vdpa_device *dev, uint16_t vring, struct vdp
 	return 0;
 }
 
-static int fake_reset_vq_stats(struct vdpa_device *dev, uint16_t vring)
+static int fake_reset_vq_stats(struct uvdpa_device *dev, uint16_t vring)
 {
 	struct fakedev *f = fake(dev);
 
@@ -572,7 +572,7 @@ static int fake_reset_vq_stats(struct vdpa_device *dev, uint16_t vring)
 	return 0;
 }
 
-static const struct vdpa_device_ops fake_ops = {
+static const struct uvdpa_device_ops fake_ops = {
 	.get_queue_num = fake_get_queue_num,
 	.get_features = fake_get_features,
 	.get_protocol_features = fake_get_protocol_features,
@@ -591,9 +591,9 @@ static const struct vdpa_device_ops fake_ops = {
 
 /* ---- life cycle and knobs ---- */
 
-static bool queues_fit(enum vdpa_dev_type type, uint32_t queues)
+static bool queues_fit(enum uvdpa_dev_type type, uint32_t queues)
 {
-	return queues >= 1 && queues <= FAKEDEV_MAX_VRINGS / (type == VDPA_TYPE_NET ? 2u : 1u);
+	return queues >= 1 && queues <= FAKEDEV_MAX_VRINGS / (type == UVDPA_TYPE_NET ? 2u : 1u);
 }
 
 struct fakedev *fakedev_new(const struct fakedev_params *p)
@@ -602,7 +602,7 @@ struct fakedev *fakedev_new(const struct fakedev_params *p)
 	uint16_t i;
 
 	if (!p || !p->name || p->config_len > FAKEDEV_CONFIG_MAX ||
-	    (p->type != VDPA_TYPE_NET && p->type != VDPA_TYPE_BLK) ||
+	    (p->type != UVDPA_TYPE_NET && p->type != UVDPA_TYPE_BLK) ||
 	    !queues_fit(p->type, p->queues)) {
 		errno = EINVAL;
 		return NULL;
@@ -612,7 +612,7 @@ struct fakedev *fakedev_new(const struct fakedev_params *p)
 		return NULL;
 	f->p = *p;
 	fakedev_set_protocol_features(f, p->protocol_features);
-	if (p->type != VDPA_TYPE_NET)
+	if (p->type != UVDPA_TYPE_NET)
 		f->p.loop = NULL;
 	snprintf(f->name, sizeof(f->name), "%s", p->name);
 	f->p.name = f->name;
@@ -648,12 +648,12 @@ void fakedev_free(struct fakedev *f)
 	free(f);
 }
 
-struct vdpa_device *fakedev_vdpa(struct fakedev *f)
+struct uvdpa_device *fakedev_vdpa(struct fakedev *f)
 {
 	return &f->vdpa;
 }
 
-struct fakedev *fakedev_of(struct vdpa_device *dev)
+struct fakedev *fakedev_of(struct uvdpa_device *dev)
 {
 	return dev && dev->ops == &fake_ops ? dev->priv : NULL;
 }
@@ -665,7 +665,7 @@ uint8_t *fakedev_config(struct fakedev *f, uint32_t *len)
 	return f->config;
 }
 
-struct vdpa_session *fakedev_session(struct fakedev *f)
+struct uvdpa_session *fakedev_session(struct fakedev *f)
 {
 	return f->sess;
 }

@@ -14,7 +14,7 @@
 
 #define FAKEDEV_MAX_VRINGS 64
 
-struct ev_loop;
+struct uvdpa_loop;
 struct fakedev;
 
 /* Gets each recorded line (no newline), on the thread that called the op. */
@@ -22,7 +22,7 @@ typedef void fakedev_record_fn(void *opaque, const char *line);
 
 struct fakedev_params {
 	const char *name;
-	enum vdpa_dev_type type;	/* VDPA_TYPE_NET or VDPA_TYPE_BLK */
+	enum uvdpa_dev_type type;	/* UVDPA_TYPE_NET or UVDPA_TYPE_BLK */
 	uint64_t features;		/* offered virtio features */
 	uint64_t protocol_features;	/* offered vhost-user protocol features (0: all
 					 * the bus implements) */
@@ -31,7 +31,7 @@ struct fakedev_params {
 	uint32_t config_len;		/* its size, <= FAKEDEV_CONFIG_MAX */
 	/* Net only: run the loopback datapath on this loop (NULL: no datapath;
 	 * the rings are only recorded). */
-	struct ev_loop *loop;
+	struct uvdpa_loop *loop;
 	fakedev_record_fn *record;	/* NULL: record nothing */
 	void *record_opaque;
 	/* Also record what the session looked like (after dev_conf: "conf ..."
@@ -53,20 +53,20 @@ struct fakedev_params {
  *   close n=N looped_pkts=N looped_bytes=N dropped=N
  *   get_queue_num N */
 
-/* A new device, not registered (vdpa_device_register(fakedev_vdpa(f))).
+/* A new device, not registered (uvdpa_device_register(fakedev_vdpa(f))).
  * NULL with errno set on bad parameters or no memory. */
 struct fakedev *fakedev_new(const struct fakedev_params *p);
 /* Frees an unregistered device (dev_close must have run, if dev_conf did). */
 void fakedev_free(struct fakedev *f);
 
-struct vdpa_device *fakedev_vdpa(struct fakedev *f);
+struct uvdpa_device *fakedev_vdpa(struct fakedev *f);
 /* The fake device behind dev (dev->priv), NULL if dev is not one. */
-struct fakedev *fakedev_of(struct vdpa_device *dev);
+struct fakedev *fakedev_of(struct uvdpa_device *dev);
 
 /* The device's config space (get_config reads it, set_config writes it). */
 uint8_t *fakedev_config(struct fakedev *f, uint32_t *len);
 /* The session between dev_conf and dev_close, else NULL. */
-struct vdpa_session *fakedev_session(struct fakedev *f);
+struct uvdpa_session *fakedev_session(struct fakedev *f);
 
 /* Knobs for unit tests. */
 /* What get_features / get_protocol_features (0: all the bus implements) /
@@ -81,7 +81,7 @@ void fakedev_set_notify_area(struct fakedev *f, int fd, uint64_t offset, uint64_
 /* What set_features returns after recording (default 0). */
 void fakedev_set_features_result(struct fakedev *f, int ret);
 /* dev_close hands back last_avail = avail + ring, last_used = used + ring
- * for every ring of the session (vdpa_session_vring_set_base). */
+ * for every ring of the session (uvdpa_session_vring_set_base). */
 void fakedev_set_hand_back(struct fakedev *f, uint16_t avail, uint16_t used);
 
 struct fakedev_counters {

@@ -52,14 +52,14 @@ static void channel_reset(struct vu_backend *b, int fd)
 	queue_clear(b);
 }
 
-void vu_backend_set_fd(struct vu_dev *dev, int fd)
+void vu_backend_set_fd(struct uvdpa_vhost *dev, int fd)
 {
 	pthread_mutex_lock(&dev->backend.lock);
 	channel_reset(&dev->backend, fd);
 	pthread_mutex_unlock(&dev->backend.lock);
 }
 
-void vu_backend_release(struct vu_dev *dev)
+void vu_backend_release(struct uvdpa_vhost *dev)
 {
 	pthread_mutex_lock(&dev->backend.lock);
 	channel_reset(&dev->backend, -1);
@@ -77,7 +77,7 @@ static void unacked_push(struct vu_backend *b, uint32_t req)
 
 /* Matches one reply read from the channel to the oldest unacked request:
  * 0 (acked), -EIO (refused) or -EPROTO (not a reply to it). */
-static int ack_match(struct vu_dev *dev, struct vhost_user_msg *reply)
+static int ack_match(struct uvdpa_vhost *dev, struct vhost_user_msg *reply)
 {
 	struct vu_backend *b = &dev->backend;
 	uint32_t req = b->unacked[b->unacked_head];
@@ -95,7 +95,7 @@ static int ack_match(struct vu_dev *dev, struct vhost_user_msg *reply)
 }
 
 /* Reads the acks already there for requests nobody waits for any more. */
-static void drain_late_acks(struct vu_dev *dev)
+static void drain_late_acks(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
 
@@ -118,7 +118,7 @@ static void drain_late_acks(struct vu_dev *dev)
 }
 
 /* Waits until the ack of the request sent last has been read. */
-static int wait_ack(struct vu_dev *dev)
+static int wait_ack(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
 	int ret = 0;
@@ -136,11 +136,11 @@ static int wait_ack(struct vu_dev *dev)
 
 /* ---- Sending (lock held) ---- */
 
-static int send_request(struct vu_dev *dev, uint32_t req, const void *payload, uint32_t size,
+static int send_request(struct uvdpa_vhost *dev, uint32_t req, const void *payload, uint32_t size,
 			int fd)
 {
 	struct vu_backend *b = &dev->backend;
-	bool ack = vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	bool ack = vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	struct vhost_user_msg msg;
 	int ret;
 
@@ -166,12 +166,12 @@ static bool on_handler_thread(const struct vu_backend *b)
 	return b->handler_known && pthread_equal(b->handler_thread, pthread_self());
 }
 
-int vu_config_change(struct vu_dev *dev)
+int vu_config_change(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
 	int ret;
 
-	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_CONFIG))
+	if (!vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_CONFIG))
 		return -ENOTSUP;
 	pthread_mutex_lock(&b->lock);
 	ret = send_request(dev, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, NULL, 0, -1);
@@ -185,7 +185,7 @@ int vu_config_change(struct vu_dev *dev)
 	return ret;
 }
 
-void vu_backend_defer(struct vu_dev *dev)
+void vu_backend_defer(struct uvdpa_vhost *dev)
 {
 	pthread_mutex_lock(&dev->backend.lock);
 	dev->backend.deferring = true;
@@ -194,7 +194,7 @@ void vu_backend_defer(struct vu_dev *dev)
 	pthread_mutex_unlock(&dev->backend.lock);
 }
 
-static void send_queued(struct vu_dev *dev)
+static void send_queued(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
 	unsigned int i;
@@ -212,7 +212,7 @@ static void send_queued(struct vu_dev *dev)
 	queue_clear(b);
 }
 
-void vu_backend_flush(struct vu_dev *dev)
+void vu_backend_flush(struct uvdpa_vhost *dev)
 {
 	pthread_mutex_lock(&dev->backend.lock);
 	dev->backend.deferring = false;
@@ -223,10 +223,10 @@ void vu_backend_flush(struct vu_dev *dev)
 /* ---- Host notifiers ---- */
 
 /* Describes ring idx's notifier (dup of the device's fd when enabling). */
-static int notifier_describe(struct vu_dev *dev, uint16_t idx, bool enable,
+static int notifier_describe(struct uvdpa_vhost *dev, uint16_t idx, bool enable,
 			     struct vu_backend_queued *q)
 {
-	const struct vdpa_device_ops *ops = dev->vdpa->ops;
+	const struct uvdpa_device_ops *ops = dev->vdpa->ops;
 	uint64_t offset = 0, size = 0;
 	int fd = -1, ret;
 
@@ -250,7 +250,7 @@ static int notifier_describe(struct vu_dev *dev, uint16_t idx, bool enable,
 	return 0;
 }
 
-static int notifier_queue(struct vu_dev *dev, uint16_t first, uint16_t end, bool enable)
+static int notifier_queue(struct uvdpa_vhost *dev, uint16_t first, uint16_t end, bool enable)
 {
 	struct vu_backend *b = &dev->backend;
 	uint16_t i;
@@ -269,15 +269,15 @@ static int notifier_queue(struct vu_dev *dev, uint16_t first, uint16_t end, bool
 	return 0;
 }
 
-int vu_host_notifier_ctrl(struct vu_dev *dev, uint16_t idx, bool enable)
+int vu_host_notifier_ctrl(struct uvdpa_vhost *dev, uint16_t idx, bool enable)
 {
 	struct vu_backend *b = &dev->backend;
 	uint16_t first = idx, end = (uint16_t)(idx + 1);
 	int ret;
 
-	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) ||
-	    !vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) ||
-	    !vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_BACKEND_REQ))
+	if (!vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) ||
+	    !vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) ||
+	    !vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ))
 		return -ENOTSUP;
 	if (idx == VU_ALL_VRINGS) {
 		first = 0;

@@ -23,16 +23,16 @@ void vu_inflight_release(struct vu_inflight *inf)
 
 static int inflight_check(const struct vhost_user_inflight *d, const char *req)
 {
-	if (d->num_queues == 0 || d->num_queues > VU_MAX_VRINGS || !vu_is_pow2(d->queue_size) ||
+	if (d->num_queues == 0 || d->num_queues > UVDPA_VHOST_MAX_VRINGS || !vu_is_pow2(d->queue_size) ||
 	    d->queue_size > VU_MAX_QUEUE_SIZE) {
 		LOG_ERR(VU_TAG, "%s: %u queues of size %u (1..%u queues, power-of-two size <= %u)",
-			req, d->num_queues, d->queue_size, VU_MAX_VRINGS, VU_MAX_QUEUE_SIZE);
+			req, d->num_queues, d->queue_size, UVDPA_VHOST_MAX_VRINGS, VU_MAX_QUEUE_SIZE);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int vu_inflight_get(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+int vu_inflight_get(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
 {
 	const struct vhost_user_inflight *d = &msg->payload.inflight;
 	uint64_t qbytes, size;
@@ -89,7 +89,7 @@ int vu_inflight_get(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost
 	return 1;
 }
 
-int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg)
+int vu_inflight_set(struct uvdpa_vhost *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_inflight *d = &msg->payload.inflight;
 	uint64_t need, map_size;
@@ -122,7 +122,7 @@ int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg)
 	return 0;
 }
 
-void *vu_get_inflight(struct vu_dev *dev, uint64_t *size, uint16_t *num_queues, uint16_t *queue_size)
+void *vu_get_inflight(struct uvdpa_vhost *dev, uint64_t *size, uint16_t *num_queues, uint16_t *queue_size)
 {
 	if (!dev->inflight.addr)
 		return NULL;

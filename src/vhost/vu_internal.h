@@ -14,7 +14,7 @@
  *   vu_io.c          message send/receive, fd ownership, fd mapping
  *   vu_names.c       request names
  *
- * vu_loop_ev.c is apart: it adapts event_loop.h to struct vu_loop_ops and
+ * uvdpa_vhost_loop_ev.c is apart: it adapts event_loop.h to struct uvdpa_vhost_loop_ops and
  * knows nothing of sessions. */
 #ifndef UVDPA_VU_INTERNAL_H
 #define UVDPA_VU_INTERNAL_H
@@ -92,14 +92,14 @@ struct vu_mem_change {
 	bool replace;			/* fresh replaces the table (else: appended) */
 };
 
-struct vu_dev {
-	struct vdpa_session session;	/* what the device's driver sees */
-	struct vdpa_device *vdpa;
+struct uvdpa_vhost {
+	struct uvdpa_session session;	/* what the device's driver sees */
+	struct uvdpa_device *vdpa;
 	char path[108];
 	unsigned int flags;
 
 	/* Transport. */
-	struct vu_loop loop;
+	struct uvdpa_vhost_loop loop;
 	int listen_fd;			/* server mode */
 	int conn_fd;			/* the frontend, -1 when none */
 	void *listen_watch, *conn_watch;
@@ -123,7 +123,7 @@ struct vu_dev {
 	struct vu_mem_region regions[VU_MAX_MEM_SLOTS];
 	unsigned int nregions;
 
-	struct vu_vring vrings[VU_MAX_VRINGS];
+	struct vu_vring vrings[UVDPA_VHOST_MAX_VRINGS];
 	uint16_t nr_vring;		/* highest touched index + 1 */
 
 	struct vu_log log;
@@ -134,85 +134,85 @@ struct vu_dev {
 	bool configured;		/* dev_conf succeeded and no dev_close since */
 	bool rarp_pending;		/* SEND_RARP: migration_done after the reply */
 
-	struct vu_dev_stats stats;
+	struct uvdpa_vhost_stats stats;
 };
 
 /* ---- vu_lifecycle.c ---- */
-struct vu_dev *vu_lc_alloc(struct vdpa_device *vdpa);
-void vu_lc_free(struct vu_dev *dev);
+struct uvdpa_vhost *vu_lc_alloc(struct uvdpa_device *vdpa);
+void vu_lc_free(struct uvdpa_vhost *dev);
 /* Stops the device if it runs (dev_close). */
-void vu_lc_stop(struct vu_dev *dev, const char *why);
+void vu_lc_stop(struct uvdpa_vhost *dev, const char *why);
 /* A ring's configuration is about to change: reports it stopped first. */
-void vu_lc_vring_quiesce(struct vu_dev *dev, uint16_t idx);
+void vu_lc_vring_quiesce(struct uvdpa_vhost *dev, uint16_t idx);
 /* Back to a fresh connection, keeping protocol features, ownership and the
  * backend channel (RESET_OWNER / RESET_DEVICE). */
-void vu_lc_reset_device(struct vu_dev *dev, const char *why);
+void vu_lc_reset_device(struct uvdpa_vhost *dev, const char *why);
 /* The memory table changes: stop, install, retranslate rings. */
-void vu_lc_change_memory(struct vu_dev *dev, struct vu_mem_change *c, const char *why);
+void vu_lc_change_memory(struct uvdpa_vhost *dev, struct vu_mem_change *c, const char *why);
 /* SET_FEATURES / a new log under LOG_ALL: tells the device (its answer
  * decides the reply). */
-int vu_lc_set_features(struct vu_dev *dev, uint64_t features);
-int vu_lc_log_replaced(struct vu_dev *dev);
+int vu_lc_set_features(struct uvdpa_vhost *dev, uint64_t features);
+int vu_lc_log_replaced(struct uvdpa_vhost *dev);
 /* SET_STATUS. */
-void vu_lc_set_status(struct vu_dev *dev, uint8_t status);
+void vu_lc_set_status(struct uvdpa_vhost *dev, uint8_t status);
 /* After the reply: dev_conf, set_vring_state, migration_done. */
-void vu_lc_after_reply(struct vu_dev *dev);
-uint64_t vu_lc_offered_features(struct vu_dev *dev);
-uint64_t vu_lc_offered_protocol_features(struct vu_dev *dev);
+void vu_lc_after_reply(struct uvdpa_vhost *dev);
+uint64_t vu_lc_offered_features(struct uvdpa_vhost *dev);
+uint64_t vu_lc_offered_protocol_features(struct uvdpa_vhost *dev);
 
 /* ---- vu_session.c ---- */
-extern const struct vdpa_session_ops vu_session_ops;
+extern const struct uvdpa_session_ops vu_session_ops;
 
 /* ---- vu_memory.c ---- */
 /* Each returns 1 with *c prepared when the table changes, 0 when the message
  * changes nothing, or a negative errno. */
-int vu_mem_prepare_table(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
-int vu_mem_prepare_add(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
-int vu_mem_prepare_remove(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
-void vu_mem_commit(struct vu_dev *dev, struct vu_mem_change *c);
-void vu_mem_release(struct vu_dev *dev);
+int vu_mem_prepare_table(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+int vu_mem_prepare_add(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+int vu_mem_prepare_remove(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c);
+void vu_mem_commit(struct uvdpa_vhost *dev, struct vu_mem_change *c);
+void vu_mem_release(struct uvdpa_vhost *dev);
 
 /* ---- vu_vring.c ---- */
 void vu_vring_init(struct vu_vring *vq);
-void vu_vrings_release(struct vu_dev *dev);
-/* Records that the frontend addressed ring idx (< VU_MAX_VRINGS). */
-void vu_vrings_touch(struct vu_dev *dev, uint16_t idx);
-void vu_vrings_translate(struct vu_dev *dev);
-bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx);
+void vu_vrings_release(struct uvdpa_vhost *dev);
+/* Records that the frontend addressed ring idx (< UVDPA_VHOST_MAX_VRINGS). */
+void vu_vrings_touch(struct uvdpa_vhost *dev, uint16_t idx);
+void vu_vrings_translate(struct uvdpa_vhost *dev);
+bool vu_vring_is_ready(struct uvdpa_vhost *dev, uint16_t idx);
 /* Each returns 1 when the ring's configuration changes (so it must be
  * quiesced first by the caller), 0 when not, or a negative errno. */
-int vu_vring_num_changes(struct vu_dev *dev, uint16_t idx, uint32_t num);
-int vu_vring_addr_changes(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
-int vu_vring_set_num(struct vu_dev *dev, uint16_t idx, uint32_t num);
-int vu_vring_set_addr(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
-int vu_vring_set_base(struct vu_dev *dev, uint16_t idx, uint32_t base);
+int vu_vring_num_changes(struct uvdpa_vhost *dev, uint16_t idx, uint32_t num);
+int vu_vring_addr_changes(struct uvdpa_vhost *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
+int vu_vring_set_num(struct uvdpa_vhost *dev, uint16_t idx, uint32_t num);
+int vu_vring_set_addr(struct uvdpa_vhost *dev, uint16_t idx, const struct vhost_user_vring_addr *a);
+int vu_vring_set_base(struct uvdpa_vhost *dev, uint16_t idx, uint32_t base);
 /* Ring stopped by GET_VRING_BASE: drops fds and addresses. */
-void vu_vring_stop(struct vu_dev *dev, uint16_t idx);
+void vu_vring_stop(struct uvdpa_vhost *dev, uint16_t idx);
 /* SET_VRING_KICK / CALL / ERR: fd may be -1 (NOFD). Takes fd. */
-void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd);
-void vu_vring_set_enable(struct vu_dev *dev, uint16_t idx, bool on);
+void vu_vring_set_fd(struct uvdpa_vhost *dev, uint16_t idx, uint32_t req, int fd);
+void vu_vring_set_enable(struct uvdpa_vhost *dev, uint16_t idx, bool on);
 
 /* ---- vu_log.c ---- */
 void vu_log_init(struct vu_log *log);
-int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg);
+int vu_log_set_base(struct uvdpa_vhost *dev, struct vhost_user_msg *msg);
 void vu_log_release(struct vu_log *log);
 void vu_log_destroy(struct vu_log *log);
 
 /* ---- vu_inflight.c ---- */
-int vu_inflight_get(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
-int vu_inflight_set(struct vu_dev *dev, struct vhost_user_msg *msg);
+int vu_inflight_get(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
+int vu_inflight_set(struct uvdpa_vhost *dev, struct vhost_user_msg *msg);
 void vu_inflight_release(struct vu_inflight *inf);
 
 /* ---- vu_backend.c ---- */
 void vu_backend_init(struct vu_backend *b);
 void vu_backend_destroy(struct vu_backend *b);
-void vu_backend_set_fd(struct vu_dev *dev, int fd);
-void vu_backend_release(struct vu_dev *dev);
+void vu_backend_set_fd(struct uvdpa_vhost *dev, int fd);
+void vu_backend_release(struct uvdpa_vhost *dev);
 /* From here until vu_backend_flush(), requests are queued (message in
  * progress on this thread). */
-void vu_backend_defer(struct vu_dev *dev);
+void vu_backend_defer(struct uvdpa_vhost *dev);
 /* Sends what was queued, without waiting for acks. */
-void vu_backend_flush(struct vu_dev *dev);
+void vu_backend_flush(struct uvdpa_vhost *dev);
 
 /* ---- vu_io.c ---- */
 /* Sends a message with fds (non-blocking; replies and backend channel). */
@@ -232,12 +232,12 @@ int vu_msg_take_fd(struct vhost_user_msg *msg, int i);
 void *vu_map_fd(int fd, uint64_t size, const char *what, int *err);
 void vu_close_fd(int *fd);
 
-static inline bool vu_has_protocol(const struct vu_dev *dev, unsigned int bit)
+static inline bool vu_has_protocol(const struct uvdpa_vhost *dev, unsigned int bit)
 {
 	return (dev->protocol_features >> bit) & 1;
 }
 
-static inline bool vu_has_feature(const struct vu_dev *dev, unsigned int bit)
+static inline bool vu_has_feature(const struct uvdpa_vhost *dev, unsigned int bit)
 {
 	return (dev->features >> bit) & 1;
 }

@@ -23,29 +23,29 @@
 
 /* What the library implements; the device narrows it. */
 #define VU_LIB_PROTOCOL_FEATURES                                                                 \
-	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) |        \
-	 (1ull << VHOST_USER_PROTOCOL_F_RARP) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |      \
-	 (1ull << VHOST_USER_PROTOCOL_F_NET_MTU) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |                                                \
-	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                       \
-	 (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                         \
-	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                        \
-	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
-	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+	((1ull << UVDPA_VHOST_USER_PROTOCOL_F_MQ) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD) |        \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_RARP) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) |      \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_NET_MTU) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG) |                                                \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                       \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                         \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                        \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                          \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                   \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_STATUS))
 
 /* ---- Creation and release ---- */
 
-struct vu_dev *vu_lc_alloc(struct vdpa_device *vdpa)
+struct uvdpa_vhost *vu_lc_alloc(struct uvdpa_device *vdpa)
 {
-	struct vu_dev *dev = calloc(1, sizeof(*dev));
+	struct uvdpa_vhost *dev = calloc(1, sizeof(*dev));
 	uint16_t i;
 
 	if (!dev)
 		return NULL;
 	dev->vdpa = vdpa;
 	dev->listen_fd = dev->conn_fd = -1;
-	for (i = 0; i < VU_MAX_VRINGS; i++)
+	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++)
 		vu_vring_init(&dev->vrings[i]);
 	for (i = 0; i < VU_MAX_MEM_SLOTS; i++)
 		dev->regions[i].fd = -1;
@@ -56,7 +56,7 @@ struct vu_dev *vu_lc_alloc(struct vdpa_device *vdpa)
 	return dev;
 }
 
-void vu_lc_free(struct vu_dev *dev)
+void vu_lc_free(struct uvdpa_vhost *dev)
 {
 	vu_dev_reset_session(dev);
 	vu_log_destroy(&dev->log);
@@ -66,7 +66,7 @@ void vu_lc_free(struct vu_dev *dev)
 
 /* ---- Stopping ---- */
 
-void vu_lc_stop(struct vu_dev *dev, const char *why)
+void vu_lc_stop(struct uvdpa_vhost *dev, const char *why)
 {
 	uint16_t i;
 
@@ -76,11 +76,11 @@ void vu_lc_stop(struct vu_dev *dev, const char *why)
 	if (dev->vdpa->ops->dev_close)
 		dev->vdpa->ops->dev_close(dev->vdpa);
 	dev->configured = false;
-	for (i = 0; i < VU_MAX_VRINGS; i++)
+	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++)
 		dev->vrings[i].ready = false;
 }
 
-void vu_lc_vring_quiesce(struct vu_dev *dev, uint16_t idx)
+void vu_lc_vring_quiesce(struct uvdpa_vhost *dev, uint16_t idx)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -91,7 +91,7 @@ void vu_lc_vring_quiesce(struct vu_dev *dev, uint16_t idx)
 		dev->vdpa->ops->set_vring_state(dev->vdpa, idx, false);
 }
 
-void vu_lc_reset_device(struct vu_dev *dev, const char *why)
+void vu_lc_reset_device(struct uvdpa_vhost *dev, const char *why)
 {
 	vu_lc_stop(dev, why);
 	vu_vrings_release(dev);
@@ -104,7 +104,7 @@ void vu_lc_reset_device(struct vu_dev *dev, const char *why)
 	dev->rarp_pending = false;
 }
 
-void vu_dev_reset_session(struct vu_dev *dev)
+void vu_dev_reset_session(struct uvdpa_vhost *dev)
 {
 	vu_lc_reset_device(dev, "disconnect");
 	vu_backend_release(dev);
@@ -113,7 +113,7 @@ void vu_dev_reset_session(struct vu_dev *dev)
 	dev->mtu = 0;
 }
 
-void vu_lc_change_memory(struct vu_dev *dev, struct vu_mem_change *c, const char *why)
+void vu_lc_change_memory(struct uvdpa_vhost *dev, struct vu_mem_change *c, const char *why)
 {
 	/* The device may use the old mappings until dev_close returns. */
 	vu_lc_stop(dev, why);
@@ -124,16 +124,16 @@ void vu_lc_change_memory(struct vu_dev *dev, struct vu_mem_change *c, const char
 
 /* ---- Negotiation ---- */
 
-uint64_t vu_lc_offered_features(struct vu_dev *dev)
+uint64_t vu_lc_offered_features(struct uvdpa_vhost *dev)
 {
 	uint64_t f = 0;
 
 	if (dev->vdpa->ops->get_features)
 		dev->vdpa->ops->get_features(dev->vdpa, &f);
-	return f | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	return f | (1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES);
 }
 
-uint64_t vu_lc_offered_protocol_features(struct vu_dev *dev)
+uint64_t vu_lc_offered_protocol_features(struct uvdpa_vhost *dev)
 {
 	uint64_t f = VU_LIB_PROTOCOL_FEATURES;
 
@@ -142,7 +142,7 @@ uint64_t vu_lc_offered_protocol_features(struct vu_dev *dev)
 	return f & VU_LIB_PROTOCOL_FEATURES;
 }
 
-int vu_lc_set_features(struct vu_dev *dev, uint64_t f)
+int vu_lc_set_features(struct uvdpa_vhost *dev, uint64_t f)
 {
 	uint64_t old = dev->features;
 
@@ -162,19 +162,19 @@ int vu_lc_set_features(struct vu_dev *dev, uint64_t f)
 	dev->features_set = true;
 	if ((old ^ f) & (1ull << VIRTIO_RING_F_EVENT_IDX_BIT))	/* ring sizes change */
 		vu_vrings_translate(dev);
-	if ((old ^ f) & (1ull << VHOST_F_LOG_ALL))
+	if ((old ^ f) & (1ull << UVDPA_VHOST_F_LOG_ALL))
 		LOG_INFO(VU_TAG, "%s: dirty logging %s", dev->vdpa->name,
-			 (f >> VHOST_F_LOG_ALL) & 1 ? "on" : "off");
+			 (f >> UVDPA_VHOST_F_LOG_ALL) & 1 ? "on" : "off");
 	return 0;
 }
 
-int vu_lc_log_replaced(struct vu_dev *dev)
+int vu_lc_log_replaced(struct uvdpa_vhost *dev)
 {
 	int ret;
 
 	/* QEMU replaces the log while logging when guest memory grows: a
 	 * driver that handed the old log to hardware must switch to this one. */
-	if (!vu_has_feature(dev, VHOST_F_LOG_ALL) || !dev->vdpa->ops->set_features)
+	if (!vu_has_feature(dev, UVDPA_VHOST_F_LOG_ALL) || !dev->vdpa->ops->set_features)
 		return 0;
 	ret = dev->vdpa->ops->set_features(dev->vdpa, dev->features);
 	if (ret < 0)
@@ -183,7 +183,7 @@ int vu_lc_log_replaced(struct vu_dev *dev)
 	return ret;
 }
 
-void vu_lc_set_status(struct vu_dev *dev, uint8_t status)
+void vu_lc_set_status(struct uvdpa_vhost *dev, uint8_t status)
 {
 	dev->status = status;
 	/* The device runs only while DRIVER_OK is set (device_ready() waits for
@@ -194,9 +194,9 @@ void vu_lc_set_status(struct vu_dev *dev, uint8_t status)
 
 /* ---- Starting (after the reply) ---- */
 
-static enum vdpa_dev_type dev_type(struct vu_dev *dev)
+static enum uvdpa_dev_type dev_type(struct uvdpa_vhost *dev)
 {
-	enum vdpa_dev_type t = dev->vdpa->type;
+	enum uvdpa_dev_type t = dev->vdpa->type;
 
 	if (dev->vdpa->ops->get_dev_type)
 		dev->vdpa->ops->get_dev_type(dev->vdpa, &t);
@@ -205,13 +205,13 @@ static enum vdpa_dev_type dev_type(struct vu_dev *dev)
 
 /* The frontend is done configuring: features and memory are set, the rings a
  * device minimally needs are ready, and every enabled ring is ready. */
-static bool device_ready(struct vu_dev *dev)
+static bool device_ready(struct uvdpa_vhost *dev)
 {
-	uint16_t i, min_rings = dev_type(dev) == VDPA_TYPE_BLK ? 1 : 2;
+	uint16_t i, min_rings = dev_type(dev) == UVDPA_TYPE_BLK ? 1 : 2;
 
 	if (!dev->features_set || !dev->nregions || dev->nr_vring < min_rings)
 		return false;
-	if (vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_STATUS) &&
+	if (vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_STATUS) &&
 	    !(dev->status & VIRTIO_CONFIG_S_DRIVER_OK))
 		return false;
 	for (i = 0; i < min_rings; i++)
@@ -223,9 +223,9 @@ static bool device_ready(struct vu_dev *dev)
 	return true;
 }
 
-static void device_start(struct vu_dev *dev)
+static void device_start(struct uvdpa_vhost *dev)
 {
-	const struct vdpa_device_ops *ops = dev->vdpa->ops;
+	const struct uvdpa_device_ops *ops = dev->vdpa->ops;
 	uint16_t i;
 	int ret;
 
@@ -242,9 +242,9 @@ static void device_start(struct vu_dev *dev)
 	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
 }
 
-static void rings_update(struct vu_dev *dev)
+static void rings_update(struct uvdpa_vhost *dev)
 {
-	const struct vdpa_device_ops *ops = dev->vdpa->ops;
+	const struct uvdpa_device_ops *ops = dev->vdpa->ops;
 	uint16_t i;
 
 	for (i = 0; i < dev->nr_vring; i++) {
@@ -260,7 +260,7 @@ static void rings_update(struct vu_dev *dev)
 	}
 }
 
-void vu_lc_after_reply(struct vu_dev *dev)
+void vu_lc_after_reply(struct uvdpa_vhost *dev)
 {
 	if (dev->rarp_pending) {
 		dev->rarp_pending = false;
@@ -276,17 +276,17 @@ void vu_lc_after_reply(struct vu_dev *dev)
 
 /* ---- Accessors ---- */
 
-uint64_t vu_dev_features(const struct vu_dev *dev)
+uint64_t uvdpa_vhost_features(const struct uvdpa_vhost *dev)
 {
 	return dev->features;
 }
 
-uint8_t vu_dev_status(const struct vu_dev *dev)
+uint8_t uvdpa_vhost_status(const struct uvdpa_vhost *dev)
 {
 	return dev->status;
 }
 
-uint64_t vu_get_protocol_features(struct vu_dev *dev)
+uint64_t vu_get_protocol_features(struct uvdpa_vhost *dev)
 {
 	return dev->protocol_features;
 }

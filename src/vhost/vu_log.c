@@ -43,7 +43,7 @@ void vu_log_destroy(struct vu_log *log)
 	pthread_rwlock_destroy(&log->lock);
 }
 
-int vu_log_set_base(struct vu_dev *dev, struct vhost_user_msg *msg)
+int vu_log_set_base(struct uvdpa_vhost *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_log *l = &msg->payload.log;
 	struct vu_log *log = &dev->log;
@@ -115,16 +115,16 @@ uint64_t vu_log_set_bits(uint8_t *log, uint64_t log_size, uint64_t gpa, uint64_t
 	return npages;
 }
 
-bool vu_log_enabled(struct vu_dev *dev)
+bool vu_log_enabled(struct uvdpa_vhost *dev)
 {
-	return vu_has_feature(dev, VHOST_F_LOG_ALL) && dev->log.base;
+	return vu_has_feature(dev, UVDPA_VHOST_F_LOG_ALL) && dev->log.base;
 }
 
-void vu_log_write(struct vu_dev *dev, uint64_t gpa, uint64_t len)
+void vu_log_write(struct uvdpa_vhost *dev, uint64_t gpa, uint64_t len)
 {
 	struct vu_log *log = &dev->log;
 
-	if (!vu_has_feature(dev, VHOST_F_LOG_ALL) || len == 0)
+	if (!vu_has_feature(dev, UVDPA_VHOST_F_LOG_ALL) || len == 0)
 		return;
 	pthread_rwlock_rdlock(&log->lock);
 	if (log->base) {
@@ -135,11 +135,11 @@ void vu_log_write(struct vu_dev *dev, uint64_t gpa, uint64_t len)
 	pthread_rwlock_unlock(&log->lock);
 }
 
-void vu_log_used_ring(struct vu_dev *dev, uint16_t idx, uint64_t offset, uint64_t len)
+void vu_log_used_ring(struct uvdpa_vhost *dev, uint16_t idx, uint64_t offset, uint64_t len)
 {
 	const struct vu_vring *vq;
 
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return;
 	vq = &dev->vrings[idx];
 	if (!(vq->addr.flags & (1u << VHOST_VRING_F_LOG)))
@@ -147,7 +147,7 @@ void vu_log_used_ring(struct vu_dev *dev, uint16_t idx, uint64_t offset, uint64_
 	vu_log_write(dev, vq->addr.log_guest_addr + offset, len);
 }
 
-int vu_get_log_base(struct vu_dev *dev, void **base, uint64_t *size, int *fd, uint64_t *mmap_offset)
+int vu_get_log_base(struct uvdpa_vhost *dev, void **base, uint64_t *size, int *fd, uint64_t *mmap_offset)
 {
 	if (!dev->log.base)
 		return -ENOENT;

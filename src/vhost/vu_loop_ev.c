@@ -1,5 +1,5 @@
 /* Adapter: runs the vhost-user library on uvdpa's own event loop
- * (event_loop.h) through struct vu_loop_ops. Each watch and timer carries
+ * (event_loop.h) through struct uvdpa_vhost_loop_ops. Each watch and timer carries
  * the library's callback beside the loop's handle. */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,18 +9,18 @@
 #include "uvdpa/vhost_user.h"
 
 struct ev_adapter_watch {
-	struct ev_watch *w;
-	vu_watch_cb cb;
+	struct uvdpa_watch *w;
+	uvdpa_vhost_watch_cb cb;
 	void *opaque;
 };
 
 struct ev_adapter_timer {
-	struct ev_timer *t;
-	vu_timer_cb cb;
+	struct uvdpa_timer *t;
+	uvdpa_vhost_timer_cb cb;
 	void *opaque;
 };
 
-static void watch_fired(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void watch_fired(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct ev_adapter_watch *aw = opaque;
 
@@ -30,7 +30,7 @@ static void watch_fired(struct ev_watch *w, int fd, uint32_t events, void *opaqu
 	aw->cb(fd, aw->opaque);
 }
 
-static void *ev_adapter_watch_add(void *loop, int fd, vu_watch_cb cb, void *opaque)
+static void *ev_adapter_watch_add(void *loop, int fd, uvdpa_vhost_watch_cb cb, void *opaque)
 {
 	struct ev_adapter_watch *aw = calloc(1, sizeof(*aw));
 
@@ -38,7 +38,7 @@ static void *ev_adapter_watch_add(void *loop, int fd, vu_watch_cb cb, void *opaq
 		return NULL;
 	aw->cb = cb;
 	aw->opaque = opaque;
-	aw->w = ev_watch_add(loop, fd, EPOLLIN, watch_fired, aw);
+	aw->w = uvdpa_watch_add(loop, fd, EPOLLIN, watch_fired, aw);
 	if (!aw->w) {
 		free(aw);
 		return NULL;
@@ -51,11 +51,11 @@ static void ev_adapter_watch_del(void *loop, void *watch)
 	struct ev_adapter_watch *aw = watch;
 
 	(void)loop;
-	ev_watch_del(aw->w);
+	uvdpa_watch_del(aw->w);
 	free(aw);
 }
 
-static void timer_fired(struct ev_timer *t, void *opaque)
+static void timer_fired(struct uvdpa_timer *t, void *opaque)
 {
 	struct ev_adapter_timer *at = opaque;
 
@@ -63,7 +63,7 @@ static void timer_fired(struct ev_timer *t, void *opaque)
 	at->cb(at->opaque);
 }
 
-static void *ev_adapter_timer_new(void *loop, vu_timer_cb cb, void *opaque)
+static void *ev_adapter_timer_new(void *loop, uvdpa_vhost_timer_cb cb, void *opaque)
 {
 	struct ev_adapter_timer *at = calloc(1, sizeof(*at));
 
@@ -71,7 +71,7 @@ static void *ev_adapter_timer_new(void *loop, vu_timer_cb cb, void *opaque)
 		return NULL;
 	at->cb = cb;
 	at->opaque = opaque;
-	at->t = ev_timer_new(loop, timer_fired, at);
+	at->t = uvdpa_timer_new(loop, timer_fired, at);
 	if (!at->t) {
 		free(at);
 		return NULL;
@@ -82,7 +82,7 @@ static void *ev_adapter_timer_new(void *loop, vu_timer_cb cb, void *opaque)
 static void ev_adapter_timer_arm(void *loop, void *timer, unsigned int ms)
 {
 	(void)loop;
-	ev_timer_arm(((struct ev_adapter_timer *)timer)->t, ms);
+	uvdpa_timer_arm(((struct ev_adapter_timer *)timer)->t, ms);
 }
 
 static void ev_adapter_timer_free(void *loop, void *timer)
@@ -90,11 +90,11 @@ static void ev_adapter_timer_free(void *loop, void *timer)
 	struct ev_adapter_timer *at = timer;
 
 	(void)loop;
-	ev_timer_free(at->t);
+	uvdpa_timer_free(at->t);
 	free(at);
 }
 
-static const struct vu_loop_ops ev_adapter_ops = {
+static const struct uvdpa_vhost_loop_ops ev_adapter_ops = {
 	.watch_add = ev_adapter_watch_add,
 	.watch_del = ev_adapter_watch_del,
 	.timer_new = ev_adapter_timer_new,
@@ -102,7 +102,7 @@ static const struct vu_loop_ops ev_adapter_ops = {
 	.timer_free = ev_adapter_timer_free,
 };
 
-void vu_loop_ev(struct vu_loop *out, struct ev_loop *loop)
+void uvdpa_vhost_loop_ev(struct uvdpa_vhost_loop *out, struct uvdpa_loop *loop)
 {
 	out->ops = &ev_adapter_ops;
 	out->loop = loop;

@@ -37,7 +37,7 @@ const struct vu_mem_region *vu_mem_lookup(const struct vu_mem_region *regions, u
 	return NULL;
 }
 
-static void *translate(struct vu_dev *dev, enum vu_addr_kind kind, uint64_t addr, uint64_t *len)
+static void *translate(struct uvdpa_vhost *dev, enum vu_addr_kind kind, uint64_t addr, uint64_t *len)
 {
 	const struct vu_mem_region *r;
 	uint64_t contig;
@@ -49,17 +49,17 @@ static void *translate(struct vu_dev *dev, enum vu_addr_kind kind, uint64_t addr
 	return (uint8_t *)r->host + (addr - region_key(r, kind));
 }
 
-void *vu_gpa_to_hva(struct vu_dev *dev, uint64_t gpa, uint64_t *len)
+void *vu_gpa_to_hva(struct uvdpa_vhost *dev, uint64_t gpa, uint64_t *len)
 {
 	return translate(dev, VU_ADDR_GPA, gpa, len);
 }
 
-void *vu_uva_to_hva(struct vu_dev *dev, uint64_t uva, uint64_t *len)
+void *vu_uva_to_hva(struct uvdpa_vhost *dev, uint64_t uva, uint64_t *len)
 {
 	return translate(dev, VU_ADDR_UVA, uva, len);
 }
 
-int vu_hva_to_gpa(struct vu_dev *dev, const void *hva, uint64_t *gpa)
+int vu_hva_to_gpa(struct uvdpa_vhost *dev, const void *hva, uint64_t *gpa)
 {
 	uintptr_t p = (uintptr_t)hva;
 	unsigned int i;
@@ -76,7 +76,7 @@ int vu_hva_to_gpa(struct vu_dev *dev, const void *hva, uint64_t *gpa)
 	return -EFAULT;
 }
 
-const struct vu_mem_region *vu_get_mem_table(struct vu_dev *dev, unsigned int *n)
+const struct vu_mem_region *vu_get_mem_table(struct uvdpa_vhost *dev, unsigned int *n)
 {
 	*n = dev->nregions;
 	return dev->regions;
@@ -92,7 +92,7 @@ static void region_unmap(struct vu_mem_region *r)
 	r->fd = -1;
 }
 
-void vu_mem_release(struct vu_dev *dev)
+void vu_mem_release(struct uvdpa_vhost *dev)
 {
 	unsigned int i;
 
@@ -173,7 +173,7 @@ static bool region_same(const struct vu_mem_region *r, const struct vhost_user_m
 	       d->userspace_addr == r->uaddr && d->mmap_offset == r->mmap_offset;
 }
 
-static bool table_equal(const struct vu_dev *dev, const struct vhost_user_memory *m)
+static bool table_equal(const struct uvdpa_vhost *dev, const struct vhost_user_memory *m)
 {
 	unsigned int i;
 
@@ -258,7 +258,7 @@ static int table_check(const struct vhost_user_msg *msg)
 	return 0;
 }
 
-int vu_mem_prepare_table(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
+int vu_mem_prepare_table(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
 {
 	const struct vhost_user_memory *m = &msg->payload.memory;
 	int ret = table_check(msg);
@@ -273,7 +273,7 @@ int vu_mem_prepare_table(struct vu_dev *dev, struct vhost_user_msg *msg, struct 
 	return map_all(msg, m->regions, m->nregions, c);
 }
 
-int vu_mem_prepare_add(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
+int vu_mem_prepare_add(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
 {
 	const struct vhost_user_mem_region *d = &msg->payload.mem_reg.region;
 	unsigned int i;
@@ -297,7 +297,7 @@ int vu_mem_prepare_add(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu
 	return map_all(msg, d, 1, c);
 }
 
-int vu_mem_prepare_remove(struct vu_dev *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
+int vu_mem_prepare_remove(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vu_mem_change *c)
 {
 	const struct vhost_user_mem_region *d = &msg->payload.mem_reg.region;
 	unsigned int i;
@@ -318,7 +318,7 @@ int vu_mem_prepare_remove(struct vu_dev *dev, struct vhost_user_msg *msg, struct
 	return -ENOENT;
 }
 
-static void remove_region(struct vu_dev *dev, unsigned int i)
+static void remove_region(struct uvdpa_vhost *dev, unsigned int i)
 {
 	uint64_t gpa = dev->regions[i].gpa;
 
@@ -331,7 +331,7 @@ static void remove_region(struct vu_dev *dev, unsigned int i)
 		 (unsigned long long)gpa, dev->nregions);
 }
 
-void vu_mem_commit(struct vu_dev *dev, struct vu_mem_change *c)
+void vu_mem_commit(struct uvdpa_vhost *dev, struct vu_mem_change *c)
 {
 	if (c->remove >= 0) {
 		remove_region(dev, (unsigned int)c->remove);

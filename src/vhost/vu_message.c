@@ -35,7 +35,7 @@ struct vu_req {
 	uint16_t ring;		/* validated index, for entries with a ring kind */
 };
 
-typedef int (*vu_handler_fn)(struct vu_dev *dev, struct vu_req *r);
+typedef int (*vu_handler_fn)(struct uvdpa_vhost *dev, struct vu_req *r);
 
 struct vu_handler {
 	vu_handler_fn fn;
@@ -54,21 +54,21 @@ static int reply_u64(struct vhost_user_msg *reply, uint64_t v)
 	return VU_REPLY;
 }
 
-static bool wants_ack(struct vu_dev *dev, const struct vhost_user_msg *msg)
+static bool wants_ack(struct uvdpa_vhost *dev, const struct vhost_user_msg *msg)
 {
-	return vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_REPLY_ACK) &&
+	return vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) &&
 	       (msg->hdr.flags & VHOST_USER_NEED_REPLY_FLAG);
 }
 
-static int h_get_features(struct vu_dev *dev, struct vu_req *r)
+static int h_get_features(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return reply_u64(r->reply, vu_lc_offered_features(dev));
 }
 
-static int h_set_features(struct vu_dev *dev, struct vu_req *r)
+static int h_set_features(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint64_t f = r->msg->payload.u64, offered = vu_lc_offered_features(dev);
-	uint64_t changed = (dev->features ^ f) & ~(1ull << VHOST_F_LOG_ALL);
+	uint64_t changed = (dev->features ^ f) & ~(1ull << UVDPA_VHOST_F_LOG_ALL);
 	int ret;
 
 	if (f & ~offered) {
@@ -90,24 +90,24 @@ static int h_set_features(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_set_owner(struct vu_dev *dev, struct vu_req *r)
+static int h_set_owner(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	dev->owner = true;
 	return VU_OK;
 }
 
-static int h_reset(struct vu_dev *dev, struct vu_req *r)
+static int h_reset(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	vu_lc_reset_device(dev, r->name);
 	return VU_OK;
 }
 
-static int h_get_protocol_features(struct vu_dev *dev, struct vu_req *r)
+static int h_get_protocol_features(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return reply_u64(r->reply, vu_lc_offered_protocol_features(dev));
 }
 
-static int h_set_protocol_features(struct vu_dev *dev, struct vu_req *r)
+static int h_set_protocol_features(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint64_t f = r->msg->payload.u64, offered = vu_lc_offered_protocol_features(dev);
 
@@ -120,7 +120,7 @@ static int h_set_protocol_features(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_get_queue_num(struct vu_dev *dev, struct vu_req *r)
+static int h_get_queue_num(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint32_t n = 1;
 
@@ -131,8 +131,8 @@ static int h_get_queue_num(struct vu_dev *dev, struct vu_req *r)
 
 /* SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG: prepare, then let the lifecycle
  * stop the device and install the change. */
-static int mem_change(struct vu_dev *dev, struct vu_req *r,
-		      int (*prepare)(struct vu_dev *, struct vhost_user_msg *, struct vu_mem_change *))
+static int mem_change(struct uvdpa_vhost *dev, struct vu_req *r,
+		      int (*prepare)(struct uvdpa_vhost *, struct vhost_user_msg *, struct vu_mem_change *))
 {
 	struct vu_mem_change c;
 	int ret = prepare(dev, r->msg, &c);
@@ -142,29 +142,29 @@ static int mem_change(struct vu_dev *dev, struct vu_req *r,
 	return ret < 0 ? ret : VU_OK;
 }
 
-static int h_mem_table(struct vu_dev *dev, struct vu_req *r)
+static int h_mem_table(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return mem_change(dev, r, vu_mem_prepare_table);
 }
 
-static int h_add_mem_reg(struct vu_dev *dev, struct vu_req *r)
+static int h_add_mem_reg(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return mem_change(dev, r, vu_mem_prepare_add);
 }
 
-static int h_rem_mem_reg(struct vu_dev *dev, struct vu_req *r)
+static int h_rem_mem_reg(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	/* The spec allows an fd here for old frontends; it is never used. */
 	vu_msg_close_fds(r->msg);
 	return mem_change(dev, r, vu_mem_prepare_remove) == -ENOENT ? VU_NACK : VU_OK;
 }
 
-static int h_get_max_mem_slots(struct vu_dev *dev, struct vu_req *r)
+static int h_get_max_mem_slots(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return reply_u64(r->reply, VU_MAX_MEM_SLOTS);
 }
 
-static int h_set_log_base(struct vu_dev *dev, struct vu_req *r)
+static int h_set_log_base(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	int ret = vu_log_set_base(dev, r->msg);
 
@@ -179,7 +179,7 @@ static int h_set_log_base(struct vu_dev *dev, struct vu_req *r)
 }
 
 /* Applies a ring change, stopping the ring first when it runs. */
-static int ring_change(struct vu_dev *dev, struct vu_req *r, int changes)
+static int ring_change(struct uvdpa_vhost *dev, struct vu_req *r, int changes)
 {
 	const struct vhost_user_msg *msg = r->msg;
 
@@ -197,22 +197,22 @@ static int ring_change(struct vu_dev *dev, struct vu_req *r, int changes)
 	}
 }
 
-static int h_vring_num(struct vu_dev *dev, struct vu_req *r)
+static int h_vring_num(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return ring_change(dev, r, vu_vring_num_changes(dev, r->ring, r->msg->payload.state.num));
 }
 
-static int h_vring_addr(struct vu_dev *dev, struct vu_req *r)
+static int h_vring_addr(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return ring_change(dev, r, vu_vring_addr_changes(dev, r->ring, &r->msg->payload.addr));
 }
 
-static int h_vring_base(struct vu_dev *dev, struct vu_req *r)
+static int h_vring_base(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return ring_change(dev, r, 1);
 }
 
-static int h_get_vring_base(struct vu_dev *dev, struct vu_req *r)
+static int h_get_vring_base(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	const struct vu_vring *vq = &dev->vrings[r->ring];
 
@@ -228,7 +228,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_req *r)
 	return VU_REPLY;
 }
 
-static int h_vring_fd(struct vu_dev *dev, struct vu_req *r)
+static int h_vring_fd(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	struct vhost_user_msg *msg = r->msg;
 	bool nofd = msg->payload.u64 & VHOST_USER_VRING_NOFD_MASK;
@@ -245,7 +245,7 @@ static int h_vring_fd(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_vring_enable(struct vu_dev *dev, struct vu_req *r)
+static int h_vring_enable(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint32_t on = r->msg->payload.state.num;
 
@@ -257,13 +257,13 @@ static int h_vring_enable(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_send_rarp(struct vu_dev *dev, struct vu_req *r)
+static int h_send_rarp(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	dev->rarp_pending = true;	/* migration_done after the reply */
 	return VU_OK;
 }
 
-static int h_net_set_mtu(struct vu_dev *dev, struct vu_req *r)
+static int h_net_set_mtu(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint64_t mtu = r->msg->payload.u64;
 
@@ -276,7 +276,7 @@ static int h_net_set_mtu(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_backend_req_fd(struct vu_dev *dev, struct vu_req *r)
+static int h_backend_req_fd(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	vu_backend_set_fd(dev, vu_msg_take_fd(r->msg, 0));
 	return VU_OK;
@@ -290,7 +290,7 @@ static bool config_request_ok(const struct vhost_user_msg *msg)
 	       msg->hdr.size == VHOST_USER_CONFIG_HDR_SIZE + c->size;
 }
 
-static int h_get_config(struct vu_dev *dev, struct vu_req *r)
+static int h_get_config(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	const struct vhost_user_msg *msg = r->msg;
 	struct vhost_user_msg *reply = r->reply;
@@ -312,7 +312,7 @@ static int h_get_config(struct vu_dev *dev, struct vu_req *r)
 	return VU_REPLY;
 }
 
-static int h_set_config(struct vu_dev *dev, struct vu_req *r)
+static int h_set_config(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	const struct vhost_user_msg *msg = r->msg;
 	const struct vhost_user_config *c = &msg->payload.config;
@@ -328,19 +328,19 @@ static int h_set_config(struct vu_dev *dev, struct vu_req *r)
 	return ret < 0 ? VU_NACK : VU_OK;
 }
 
-static int h_get_inflight(struct vu_dev *dev, struct vu_req *r)
+static int h_get_inflight(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	int ret = vu_inflight_get(dev, r->msg, r->reply);
 
 	return ret < 0 ? ret : VU_REPLY;
 }
 
-static int h_set_inflight(struct vu_dev *dev, struct vu_req *r)
+static int h_set_inflight(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return vu_inflight_set(dev, r->msg);
 }
 
-static int h_set_status(struct vu_dev *dev, struct vu_req *r)
+static int h_set_status(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	uint64_t s = r->msg->payload.u64;
 
@@ -352,14 +352,14 @@ static int h_set_status(struct vu_dev *dev, struct vu_req *r)
 	return VU_OK;
 }
 
-static int h_get_status(struct vu_dev *dev, struct vu_req *r)
+static int h_get_status(struct uvdpa_vhost *dev, struct vu_req *r)
 {
 	return reply_u64(r->reply, dev->status);
 }
 
 #define STATE_SZ sizeof(struct vhost_user_vring_state)
 #define ADDR_SZ sizeof(struct vhost_user_vring_addr)
-#define P(bit) VHOST_USER_PROTOCOL_F_##bit
+#define P(bit) UVDPA_VHOST_USER_PROTOCOL_F_##bit
 
 static const struct vu_handler handlers[VHOST_USER_REQUEST_MAX] = {
 	[VHOST_USER_GET_FEATURES] = { h_get_features, 0, 0, 0, 0, NO_PROTO, RING_NONE },
@@ -428,7 +428,7 @@ static void make_ack(const struct vhost_user_msg *msg, struct vhost_user_msg *re
 }
 
 /* The ring index a message names, validated: r->ring, or -EINVAL. */
-static int ring_index(struct vu_dev *dev, const struct vu_handler *h, struct vu_req *r)
+static int ring_index(struct uvdpa_vhost *dev, const struct vu_handler *h, struct vu_req *r)
 {
 	const union vhost_user_payload *p = &r->msg->payload;
 	uint64_t idx;
@@ -451,9 +451,9 @@ static int ring_index(struct vu_dev *dev, const struct vu_handler *h, struct vu_
 		idx = p->addr.index;
 		break;
 	}
-	if (idx >= VU_MAX_VRINGS) {
+	if (idx >= UVDPA_VHOST_MAX_VRINGS) {
 		LOG_ERR(VU_TAG, "%s: vring index %" PRIu64 " out of range (max %u)", r->name, idx,
-			VU_MAX_VRINGS - 1);
+			UVDPA_VHOST_MAX_VRINGS - 1);
 		return -EINVAL;
 	}
 	r->ring = (uint16_t)idx;
@@ -462,7 +462,7 @@ static int ring_index(struct vu_dev *dev, const struct vu_handler *h, struct vu_
 }
 
 /* The generic checks every message passes before its handler. */
-static int msg_validate(struct vu_dev *dev, const struct vu_handler *h, struct vu_req *r)
+static int msg_validate(struct uvdpa_vhost *dev, const struct vu_handler *h, struct vu_req *r)
 {
 	const struct vhost_user_msg *msg = r->msg;
 
@@ -484,7 +484,7 @@ static int msg_validate(struct vu_dev *dev, const struct vu_handler *h, struct v
 	return ring_index(dev, h, r);
 }
 
-static bool header_ok(struct vu_dev *dev, const struct vhost_user_msg *msg)
+static bool header_ok(struct uvdpa_vhost *dev, const struct vhost_user_msg *msg)
 {
 	if ((msg->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    (msg->hdr.flags & VHOST_USER_REPLY_FLAG)) {
@@ -497,7 +497,7 @@ static bool header_ok(struct vu_dev *dev, const struct vhost_user_msg *msg)
 }
 
 /* Turns a handler's result into the reply. */
-static void reply_for(struct vu_dev *dev, struct vu_req *r, int ret, bool need_reply)
+static void reply_for(struct uvdpa_vhost *dev, struct vu_req *r, int ret, bool need_reply)
 {
 	switch (ret) {
 	case VU_REPLY:
@@ -515,7 +515,7 @@ static void reply_for(struct vu_dev *dev, struct vu_req *r, int ret, bool need_r
 	}
 }
 
-static int run_handler(struct vu_dev *dev, struct vu_req *r, bool need_reply)
+static int run_handler(struct uvdpa_vhost *dev, struct vu_req *r, bool need_reply)
 {
 	uint32_t req = r->msg->hdr.request;
 	const struct vu_handler *h = req < VHOST_USER_REQUEST_MAX ? &handlers[req] : NULL;
@@ -539,7 +539,7 @@ static int run_handler(struct vu_dev *dev, struct vu_req *r, bool need_reply)
 	return ret < 0 ? ret : 0;
 }
 
-int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
+int vu_dev_handle_msg(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply)
 {
 	struct vu_req r = { .msg = msg, .reply = reply,
 			    .name = vhost_user_request_name(msg->hdr.request) };
@@ -566,7 +566,7 @@ int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vho
 	return ret;
 }
 
-void vu_dev_after_reply(struct vu_dev *dev)
+void vu_dev_after_reply(struct uvdpa_vhost *dev)
 {
 	vu_lc_after_reply(dev);
 	vu_backend_flush(dev);

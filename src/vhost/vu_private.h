@@ -12,27 +12,27 @@
 
 #define VU_MAX_MEM_SLOTS 32	/* GET_MAX_MEM_SLOTS answer */
 #define VU_MAX_QUEUE_SIZE 32768
-#define VU_ALL_VRINGS VDPA_ALL_VRINGS
+#define VU_ALL_VRINGS UVDPA_ALL_VRINGS
 
 /* ---- A session with no socket (tests, fuzzers) ---- */
 
-/* Messages are fed with vu_dev_handle_msg(); freed with vu_dev_free(). */
-struct vu_dev *vu_dev_new_detached(struct vdpa_device *vdpa);
+/* Messages are fed with vu_dev_handle_msg(); freed with uvdpa_vhost_free(). */
+struct uvdpa_vhost *vu_dev_new_detached(struct uvdpa_device *vdpa);
 /* Handles one received message (fds owned by the callee from here on; every
  * fd not kept is closed) and fills the reply: one must be sent when
  * reply->hdr.flags has VHOST_USER_REPLY_FLAG (reply->fds stay the session's).
  * Returns 0, or a negative errno when the connection must be failed: send
  * the reply, then vu_dev_reset_session() (as on disconnect). On 0,
  * vu_dev_after_reply() must follow the reply. */
-int vu_dev_handle_msg(struct vu_dev *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
+int vu_dev_handle_msg(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
 /* What follows the reply: starts the device or rings that became ready,
  * reports migration done, then sends the backend-channel messages the
  * device asked for meanwhile. */
-void vu_dev_after_reply(struct vu_dev *dev);
+void vu_dev_after_reply(struct uvdpa_vhost *dev);
 /* Resets the session as on disconnect (dev_close, release everything). */
-void vu_dev_reset_session(struct vu_dev *dev);
+void vu_dev_reset_session(struct uvdpa_vhost *dev);
 /* The session a bound device's driver is given (vdpa.h). */
-struct vdpa_session *vu_dev_session(struct vu_dev *dev);
+struct uvdpa_session *vu_dev_session(struct uvdpa_vhost *dev);
 
 /* ---- Accessors (what the session ops are built on) ---- */
 
@@ -48,15 +48,15 @@ struct vu_mem_region {
 };
 
 /* Regions in no particular order; *n set to their count. */
-const struct vu_mem_region *vu_get_mem_table(struct vu_dev *dev, unsigned int *n);
+const struct vu_mem_region *vu_get_mem_table(struct uvdpa_vhost *dev, unsigned int *n);
 /* Translates a guest physical address; *len in: bytes wanted, out: bytes
  * contiguous from gpa in one region (<= in). NULL when gpa is unmapped. */
-void *vu_gpa_to_hva(struct vu_dev *dev, uint64_t gpa, uint64_t *len);
+void *vu_gpa_to_hva(struct uvdpa_vhost *dev, uint64_t gpa, uint64_t *len);
 /* Same for a frontend virtual address (ring addresses use these). */
-void *vu_uva_to_hva(struct vu_dev *dev, uint64_t uva, uint64_t *len);
+void *vu_uva_to_hva(struct uvdpa_vhost *dev, uint64_t uva, uint64_t *len);
 /* Our host pointer back to a guest physical address; -EFAULT when the
  * pointer is in no region. */
-int vu_hva_to_gpa(struct vu_dev *dev, const void *hva, uint64_t *gpa);
+int vu_hva_to_gpa(struct uvdpa_vhost *dev, const void *hva, uint64_t *gpa);
 
 struct vu_vring_info {
 	uint16_t size;
@@ -70,36 +70,36 @@ struct vu_vring_info {
 	bool enabled, ready;
 };
 
-uint16_t vu_get_vring_num(struct vu_dev *dev);	/* vrings the frontend set up */
-int vu_get_vring(struct vu_dev *dev, uint16_t idx, struct vu_vring_info *info);
-int vu_get_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t *last_avail, uint16_t *last_used);
-int vu_set_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t last_avail, uint16_t last_used);
-uint64_t vu_get_protocol_features(struct vu_dev *dev);
+uint16_t vu_get_vring_num(struct uvdpa_vhost *dev);	/* vrings the frontend set up */
+int vu_get_vring(struct uvdpa_vhost *dev, uint16_t idx, struct vu_vring_info *info);
+int vu_get_vring_base(struct uvdpa_vhost *dev, uint16_t idx, uint16_t *last_avail, uint16_t *last_used);
+int vu_set_vring_base(struct uvdpa_vhost *dev, uint16_t idx, uint16_t last_avail, uint16_t last_used);
+uint64_t vu_get_protocol_features(struct uvdpa_vhost *dev);
 
-int vu_get_log_base(struct vu_dev *dev, void **base, uint64_t *size, int *fd, uint64_t *mmap_offset);
+int vu_get_log_base(struct uvdpa_vhost *dev, void **base, uint64_t *size, int *fd, uint64_t *mmap_offset);
 /* Any thread, at any time. */
-void vu_log_write(struct vu_dev *dev, uint64_t gpa, uint64_t len);
+void vu_log_write(struct uvdpa_vhost *dev, uint64_t gpa, uint64_t len);
 /* Logs [offset, offset+len) of ring idx's used ring (when its LOG flag is
  * set). Same rule as vu_vring_call. */
-void vu_log_used_ring(struct vu_dev *dev, uint16_t idx, uint64_t offset, uint64_t len);
-bool vu_log_enabled(struct vu_dev *dev);
+void vu_log_used_ring(struct uvdpa_vhost *dev, uint16_t idx, uint64_t offset, uint64_t len);
+bool vu_log_enabled(struct uvdpa_vhost *dev);
 
 /* Signals ring idx's call fd (no-op without one). Any thread, while the
  * device runs the ring: the library replaces or closes a ring's fds only
  * after set_vring_state(idx, false) or dev_close. */
-int vu_vring_call(struct vu_dev *dev, uint16_t idx);
+int vu_vring_call(struct uvdpa_vhost *dev, uint16_t idx);
 /* Backend channel: CONFIG_CHANGE_MSG. Waits (bounded) for the frontend's ack
  * when REPLY_ACK was negotiated, except on the thread that handles the
  * session's messages, which never waits for the frontend. */
-int vu_config_change(struct vu_dev *dev);
+int vu_config_change(struct uvdpa_vhost *dev);
 /* Installs (enable) or removes host notifiers via VRING_HOST_NOTIFIER_MSG,
  * for one ring or all (VU_ALL_VRINGS), from get_notify_area. Asynchronous:
  * during message handling the messages are queued and sent after the reply;
  * otherwise sent at once. Acks are never awaited (a refusal is logged). */
-int vu_host_notifier_ctrl(struct vu_dev *dev, uint16_t idx, bool enable);
+int vu_host_notifier_ctrl(struct uvdpa_vhost *dev, uint16_t idx, bool enable);
 
 /* Inflight region (blk reconnect): base and size, NULL when none. */
-void *vu_get_inflight(struct vu_dev *dev, uint64_t *size, uint16_t *num_queues, uint16_t *queue_size);
+void *vu_get_inflight(struct uvdpa_vhost *dev, uint64_t *size, uint16_t *num_queues, uint16_t *queue_size);
 
 /* ---- Pure helpers ---- */
 

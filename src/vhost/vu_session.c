@@ -7,15 +7,15 @@
 
 #include "vu_internal.h"
 
-static struct vu_dev *to_vu(struct vdpa_session *s)
+static struct uvdpa_vhost *to_vu(struct uvdpa_session *s)
 {
-	return (struct vu_dev *)((char *)s - offsetof(struct vu_dev, session));
+	return (struct uvdpa_vhost *)((char *)s - offsetof(struct uvdpa_vhost, session));
 }
 
-static unsigned int sess_mem_table(struct vdpa_session *s, struct vdpa_mem_region *out,
+static unsigned int sess_mem_table(struct uvdpa_session *s, struct uvdpa_mem_region *out,
 				   unsigned int max)
 {
-	struct vu_dev *dev = to_vu(s);
+	struct uvdpa_vhost *dev = to_vu(s);
 	unsigned int i;
 
 	for (i = 0; i < dev->nregions && i < max; i++) {
@@ -30,27 +30,27 @@ static unsigned int sess_mem_table(struct vdpa_session *s, struct vdpa_mem_regio
 	return dev->nregions;
 }
 
-static void *sess_gpa_to_hva(struct vdpa_session *s, uint64_t gpa, uint64_t *len)
+static void *sess_gpa_to_hva(struct uvdpa_session *s, uint64_t gpa, uint64_t *len)
 {
 	return vu_gpa_to_hva(to_vu(s), gpa, len);
 }
 
-static uint64_t sess_features(struct vdpa_session *s)
+static uint64_t sess_features(struct uvdpa_session *s)
 {
 	return to_vu(s)->features;
 }
 
-static uint16_t sess_vring_count(struct vdpa_session *s)
+static uint16_t sess_vring_count(struct uvdpa_session *s)
 {
 	return to_vu(s)->nr_vring;
 }
 
-static int sess_vring_get(struct vdpa_session *s, uint16_t idx, struct vdpa_vring *ring)
+static int sess_vring_get(struct uvdpa_session *s, uint16_t idx, struct uvdpa_vring *ring)
 {
-	struct vu_dev *dev = to_vu(s);
+	struct uvdpa_vhost *dev = to_vu(s);
 	const struct vu_vring *vq;
 
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	vq = &dev->vrings[idx];
 	memset(ring, 0, sizeof(*ring));
@@ -71,15 +71,15 @@ static int sess_vring_get(struct vdpa_session *s, uint16_t idx, struct vdpa_vrin
 	return 0;
 }
 
-static int sess_vring_set_base(struct vdpa_session *s, uint16_t idx, uint16_t last_avail,
+static int sess_vring_set_base(struct uvdpa_session *s, uint16_t idx, uint16_t last_avail,
 			       uint16_t last_used)
 {
 	return vu_set_vring_base(to_vu(s), idx, last_avail, last_used);
 }
 
-static int sess_log_get(struct vdpa_session *s, struct vdpa_dirty_log *log)
+static int sess_log_get(struct uvdpa_session *s, struct uvdpa_dirty_log *log)
 {
-	struct vu_dev *dev = to_vu(s);
+	struct uvdpa_vhost *dev = to_vu(s);
 
 	if (!dev->log.base)
 		return -ENOENT;
@@ -90,37 +90,37 @@ static int sess_log_get(struct vdpa_session *s, struct vdpa_dirty_log *log)
 	return 0;
 }
 
-static void sess_log_write(struct vdpa_session *s, uint64_t gpa, uint64_t len)
+static void sess_log_write(struct uvdpa_session *s, uint64_t gpa, uint64_t len)
 {
 	vu_log_write(to_vu(s), gpa, len);
 }
 
-static void sess_log_used_ring(struct vdpa_session *s, uint16_t idx, uint64_t offset,
+static void sess_log_used_ring(struct uvdpa_session *s, uint16_t idx, uint64_t offset,
 			       uint64_t len)
 {
 	vu_log_used_ring(to_vu(s), idx, offset, len);
 }
 
-static int sess_vring_call(struct vdpa_session *s, uint16_t idx)
+static int sess_vring_call(struct uvdpa_session *s, uint16_t idx)
 {
 	return vu_vring_call(to_vu(s), idx);
 }
 
-static int sess_config_change(struct vdpa_session *s)
+static int sess_config_change(struct uvdpa_session *s)
 {
 	return vu_config_change(to_vu(s));
 }
 
-static int sess_host_notifier_ctrl(struct vdpa_session *s, uint16_t idx, bool enable)
+static int sess_host_notifier_ctrl(struct uvdpa_session *s, uint16_t idx, bool enable)
 {
-	struct vu_dev *dev = to_vu(s);
+	struct uvdpa_vhost *dev = to_vu(s);
 
-	if (!vu_has_protocol(dev, VHOST_USER_PROTOCOL_F_HOST_NOTIFIER))
+	if (!vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER))
 		return -ENOTSUP;
 	return vu_host_notifier_ctrl(dev, idx, enable);
 }
 
-const struct vdpa_session_ops vu_session_ops = {
+const struct uvdpa_session_ops vu_session_ops = {
 	.mem_table = sess_mem_table,
 	.gpa_to_hva = sess_gpa_to_hva,
 	.features = sess_features,
@@ -135,7 +135,7 @@ const struct vdpa_session_ops vu_session_ops = {
 	.host_notifier_ctrl = sess_host_notifier_ctrl,
 };
 
-struct vdpa_session *vu_dev_session(struct vu_dev *dev)
+struct uvdpa_session *vu_dev_session(struct uvdpa_vhost *dev)
 {
 	return &dev->session;
 }

@@ -1,6 +1,6 @@
 /* vhost-user transport: the unix socket in server mode (one frontend at a
  * time) or client mode (connect with back-off, reconnect) on the embedder's
- * loop (struct vu_loop_ops only), non-blocking message assembly with
+ * loop (struct uvdpa_vhost_loop_ops only), non-blocking message assembly with
  * SCM_RIGHTS fds, and the order of one exchange: handle the message, send
  * the reply, then run what follows the reply (device starts, queued
  * backend-channel messages). */
@@ -24,9 +24,9 @@ typedef char cmsg_buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))]
 	__attribute__((aligned(__alignof__(struct cmsghdr))));
 
 static void conn_readable(int fd, void *opaque);
-static void start_connect(struct vu_dev *dev);
+static void start_connect(struct uvdpa_vhost *dev);
 
-static void rx_reset(struct vu_dev *dev)
+static void rx_reset(struct uvdpa_vhost *dev)
 {
 	int i;
 
@@ -38,19 +38,19 @@ static void rx_reset(struct vu_dev *dev)
 
 /* ---- The embedder's loop ---- */
 
-static void *watch_add(struct vu_dev *dev, int fd, vu_watch_cb cb)
+static void *watch_add(struct uvdpa_vhost *dev, int fd, uvdpa_vhost_watch_cb cb)
 {
 	return dev->loop.ops->watch_add(dev->loop.loop, fd, cb, dev);
 }
 
-static void watch_del(struct vu_dev *dev, void **w)
+static void watch_del(struct uvdpa_vhost *dev, void **w)
 {
 	if (*w)
 		dev->loop.ops->watch_del(dev->loop.loop, *w);
 	*w = NULL;
 }
 
-static void timer_arm(struct vu_dev *dev, unsigned int ms)
+static void timer_arm(struct uvdpa_vhost *dev, unsigned int ms)
 {
 	if (dev->reconnect_timer)
 		dev->loop.ops->timer_arm(dev->loop.loop, dev->reconnect_timer, ms);
@@ -64,7 +64,7 @@ static void set_nonblock_cloexec(int fd)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static void disconnect(struct vu_dev *dev)
+static void disconnect(struct uvdpa_vhost *dev)
 {
 	if (dev->conn_fd < 0)
 		return;
@@ -75,13 +75,13 @@ static void disconnect(struct vu_dev *dev)
 	dev->stats.disconnects++;
 	vu_dev_reset_session(dev);
 	LOG_INFO(VU_TAG, "%s: frontend disconnected from %s", dev->vdpa->name, dev->path);
-	if (dev->flags & VU_CLIENT) {
+	if (dev->flags & UVDPA_VHOST_CLIENT) {
 		dev->reconnect_ms = RECONNECT_MIN_MS;
 		timer_arm(dev, dev->reconnect_ms);
 	}
 }
 
-static void attach_conn(struct vu_dev *dev, int fd)
+static void attach_conn(struct uvdpa_vhost *dev, int fd)
 {
 	set_nonblock_cloexec(fd);
 	dev->conn_watch = watch_add(dev, fd, conn_readable);
@@ -90,7 +90,7 @@ static void attach_conn(struct vu_dev *dev, int fd)
 			strerror(errno));
 		close(fd);
 		/* A client tries again later instead of staying unconnected. */
-		if (dev->flags & VU_CLIENT)
+		if (dev->flags & UVDPA_VHOST_CLIENT)
 			timer_arm(dev, dev->reconnect_ms);
 		return;
 	}
@@ -103,7 +103,7 @@ static void attach_conn(struct vu_dev *dev, int fd)
 
 /* Handles the message assembled in rx_buf. Returns false when the
  * connection was closed. */
-static bool dispatch_rx(struct vu_dev *dev)
+static bool dispatch_rx(struct uvdpa_vhost *dev)
 {
 	struct vhost_user_msg msg, reply;
 	int ret, i;
@@ -138,7 +138,7 @@ static bool dispatch_rx(struct vu_dev *dev)
 
 static void conn_readable(int fd, void *opaque)
 {
-	struct vu_dev *dev = opaque;
+	struct uvdpa_vhost *dev = opaque;
 	cmsg_buf control;
 
 	/* Drain what is there; each complete message is dispatched at once. */
@@ -187,7 +187,7 @@ static void conn_readable(int fd, void *opaque)
 
 static void listen_readable(int fd, void *opaque)
 {
-	struct vu_dev *dev = opaque;
+	struct uvdpa_vhost *dev = opaque;
 	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (c < 0)
@@ -231,7 +231,7 @@ static void reconnect_fired(void *opaque)
 	start_connect(opaque);
 }
 
-static void start_connect(struct vu_dev *dev)
+static void start_connect(struct uvdpa_vhost *dev)
 {
 	struct sockaddr_un sa;
 	int fd;
@@ -255,25 +255,25 @@ static void start_connect(struct vu_dev *dev)
 	attach_conn(dev, fd);
 }
 
-struct vu_dev *vu_dev_new_detached(struct vdpa_device *vdpa)
+struct uvdpa_vhost *vu_dev_new_detached(struct uvdpa_device *vdpa)
 {
 	return vu_lc_alloc(vdpa);
 }
 
-static bool loop_ops_ok(const struct vu_loop *loop, unsigned int flags)
+static bool loop_ops_ok(const struct uvdpa_vhost_loop *loop, unsigned int flags)
 {
-	const struct vu_loop_ops *o = loop ? loop->ops : NULL;
+	const struct uvdpa_vhost_loop_ops *o = loop ? loop->ops : NULL;
 
 	if (!o || !o->watch_add || !o->watch_del)
 		return false;
-	return !(flags & VU_CLIENT) || (o->timer_new && o->timer_arm && o->timer_free);
+	return !(flags & UVDPA_VHOST_CLIENT) || (o->timer_new && o->timer_arm && o->timer_free);
 }
 
-struct vu_dev *vu_dev_new(const struct vu_loop *loop, const char *path, unsigned int flags,
-			  struct vdpa_device *vdpa)
+struct uvdpa_vhost *uvdpa_vhost_new(const struct uvdpa_vhost_loop *loop, const char *path, unsigned int flags,
+			  struct uvdpa_device *vdpa)
 {
 	struct sockaddr_un sa;
-	struct vu_dev *dev;
+	struct uvdpa_vhost *dev;
 	int err;
 
 	if (!loop_ops_ok(loop, flags)) {
@@ -291,7 +291,7 @@ struct vu_dev *vu_dev_new(const struct vu_loop *loop, const char *path, unsigned
 	dev->flags = flags;
 	strcpy(dev->path, path);
 
-	if (flags & VU_CLIENT) {
+	if (flags & UVDPA_VHOST_CLIENT) {
 		dev->reconnect_ms = RECONNECT_MIN_MS;
 		dev->reconnect_timer = loop->ops->timer_new(loop->loop, reconnect_fired, dev);
 		if (!dev->reconnect_timer)
@@ -335,17 +335,17 @@ fail:
 	if (dev->listen_fd >= 0)
 		close(dev->listen_fd);
 	dev->listen_fd = -1;
-	vu_dev_free(dev);
+	uvdpa_vhost_free(dev);
 	errno = err;
 	return NULL;
 }
 
-void vu_dev_free(struct vu_dev *dev)
+void uvdpa_vhost_free(struct uvdpa_vhost *dev)
 {
 	if (!dev)
 		return;
 	/* No reconnect: we are going away. */
-	dev->flags &= ~VU_CLIENT;
+	dev->flags &= ~UVDPA_VHOST_CLIENT;
 	disconnect(dev);
 	if (dev->reconnect_timer)
 		dev->loop.ops->timer_free(dev->loop.loop, dev->reconnect_timer);
@@ -357,22 +357,22 @@ void vu_dev_free(struct vu_dev *dev)
 	vu_lc_free(dev);
 }
 
-bool vu_dev_connected(const struct vu_dev *dev)
+bool uvdpa_vhost_connected(const struct uvdpa_vhost *dev)
 {
 	return dev->conn_fd >= 0;
 }
 
-const char *vu_dev_path(const struct vu_dev *dev)
+const char *uvdpa_vhost_path(const struct uvdpa_vhost *dev)
 {
 	return dev->path;
 }
 
-struct vdpa_device *vu_dev_vdpa(const struct vu_dev *dev)
+struct uvdpa_device *uvdpa_vhost_vdpa(const struct uvdpa_vhost *dev)
 {
 	return dev->vdpa;
 }
 
-void vu_dev_get_stats(const struct vu_dev *dev, struct vu_dev_stats *st)
+void uvdpa_vhost_get_stats(const struct uvdpa_vhost *dev, struct uvdpa_vhost_stats *st)
 {
 	*st = dev->stats;
 }

@@ -1,6 +1,6 @@
 /* Vring state from the frontend: size, addresses, bases, kick/call/err fds,
  * enable; ring translation and per-ring readiness. Indices come validated
- * (< VU_MAX_VRINGS) by the dispatcher; whether a change stops a running ring
+ * (< UVDPA_VHOST_MAX_VRINGS) by the dispatcher; whether a change stops a running ring
  * is the lifecycle's call. */
 #include <errno.h>
 #include <string.h>
@@ -25,17 +25,17 @@ static void vring_release(struct vu_vring *vq)
 	vu_vring_init(vq);
 }
 
-void vu_vrings_release(struct vu_dev *dev)
+void vu_vrings_release(struct uvdpa_vhost *dev)
 {
 	uint16_t i;
 
-	for (i = 0; i < VU_MAX_VRINGS; i++)
+	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++)
 		vring_release(&dev->vrings[i]);
 	dev->nr_vring = 0;
 }
 
 /* Maps one ring part, which must lie wholly inside one region. */
-static void *translate_part(struct vu_dev *dev, uint64_t uva, uint64_t len, uint64_t align,
+static void *translate_part(struct uvdpa_vhost *dev, uint64_t uva, uint64_t len, uint64_t align,
 			    uint64_t *gpa, const char *what, uint16_t idx)
 {
 	const struct vu_mem_region *r;
@@ -56,7 +56,7 @@ static void *translate_part(struct vu_dev *dev, uint64_t uva, uint64_t len, uint
 	return (uint8_t *)r->host + (uva - r->uaddr);
 }
 
-static bool vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t idx)
+static bool vring_translate(struct uvdpa_vhost *dev, struct vu_vring *vq, uint16_t idx)
 {
 	uint64_t event = vu_has_feature(dev, VIRTIO_RING_F_EVENT_IDX_BIT) ? 2 : 0;
 	uint64_t n = vq->size;
@@ -77,20 +77,20 @@ static bool vring_translate(struct vu_dev *dev, struct vu_vring *vq, uint16_t id
 	return true;
 }
 
-bool vu_vring_is_ready(struct vu_dev *dev, uint16_t idx)
+bool vu_vring_is_ready(struct uvdpa_vhost *dev, uint16_t idx)
 {
 	const struct vu_vring *vq = &dev->vrings[idx];
 
 	return vq->size && vq->desc && vq->kick_set && vq->call_set && vq->enabled;
 }
 
-void vu_vrings_touch(struct vu_dev *dev, uint16_t idx)
+void vu_vrings_touch(struct uvdpa_vhost *dev, uint16_t idx)
 {
 	if (idx >= dev->nr_vring)
 		dev->nr_vring = (uint16_t)(idx + 1);
 }
 
-void vu_vrings_translate(struct vu_dev *dev)
+void vu_vrings_translate(struct uvdpa_vhost *dev)
 {
 	uint16_t i;
 
@@ -98,7 +98,7 @@ void vu_vrings_translate(struct vu_dev *dev)
 		vring_translate(dev, &dev->vrings[i], i);
 }
 
-int vu_vring_num_changes(struct vu_dev *dev, uint16_t idx, uint32_t num)
+int vu_vring_num_changes(struct uvdpa_vhost *dev, uint16_t idx, uint32_t num)
 {
 	if (!vu_is_pow2(num) || num > VU_MAX_QUEUE_SIZE) {
 		LOG_ERR(VU_TAG, "SET_VRING_NUM: vring %u size %u is not a power of two <= %u", idx,
@@ -108,7 +108,7 @@ int vu_vring_num_changes(struct vu_dev *dev, uint16_t idx, uint32_t num)
 	return dev->vrings[idx].size != num;
 }
 
-int vu_vring_set_num(struct vu_dev *dev, uint16_t idx, uint32_t num)
+int vu_vring_set_num(struct uvdpa_vhost *dev, uint16_t idx, uint32_t num)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -123,7 +123,7 @@ static bool same_rings(const struct vhost_user_vring_addr *x, const struct vhost
 	       x->used_user_addr == y->used_user_addr;
 }
 
-int vu_vring_addr_changes(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
+int vu_vring_addr_changes(struct uvdpa_vhost *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -136,7 +136,7 @@ int vu_vring_addr_changes(struct vu_dev *dev, uint16_t idx, const struct vhost_u
 	return !(vq->addr_set && vq->desc && same_rings(&vq->addr, a));
 }
 
-int vu_vring_set_addr(struct vu_dev *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
+int vu_vring_set_addr(struct uvdpa_vhost *dev, uint16_t idx, const struct vhost_user_vring_addr *a)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -155,7 +155,7 @@ int vu_vring_set_addr(struct vu_dev *dev, uint16_t idx, const struct vhost_user_
 	return 0;
 }
 
-int vu_vring_set_base(struct vu_dev *dev, uint16_t idx, uint32_t base)
+int vu_vring_set_base(struct uvdpa_vhost *dev, uint16_t idx, uint32_t base)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -169,7 +169,7 @@ int vu_vring_set_base(struct vu_dev *dev, uint16_t idx, uint32_t base)
 	return 0;
 }
 
-void vu_vring_stop(struct vu_dev *dev, uint16_t idx)
+void vu_vring_stop(struct uvdpa_vhost *dev, uint16_t idx)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -184,7 +184,7 @@ void vu_vring_stop(struct vu_dev *dev, uint16_t idx)
 	vq->ready = false;
 }
 
-void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd)
+void vu_vring_set_fd(struct uvdpa_vhost *dev, uint16_t idx, uint32_t req, int fd)
 {
 	struct vu_vring *vq = &dev->vrings[idx];
 
@@ -194,7 +194,7 @@ void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd)
 		vq->kickfd = fd;
 		vq->kick_set = true;
 		/* Without PROTOCOL_FEATURES a ring starts enabled. */
-		if (!vu_has_feature(dev, VHOST_USER_F_PROTOCOL_FEATURES))
+		if (!vu_has_feature(dev, UVDPA_VHOST_USER_F_PROTOCOL_FEATURES))
 			vq->enabled = true;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
@@ -209,7 +209,7 @@ void vu_vring_set_fd(struct vu_dev *dev, uint16_t idx, uint32_t req, int fd)
 	}
 }
 
-void vu_vring_set_enable(struct vu_dev *dev, uint16_t idx, bool on)
+void vu_vring_set_enable(struct uvdpa_vhost *dev, uint16_t idx, bool on)
 {
 	/* May come before the ring is started: remembered, acted on when ready. */
 	dev->vrings[idx].enabled = on;
@@ -217,16 +217,16 @@ void vu_vring_set_enable(struct vu_dev *dev, uint16_t idx, bool on)
 
 /* ---- Accessors ---- */
 
-uint16_t vu_get_vring_num(struct vu_dev *dev)
+uint16_t vu_get_vring_num(struct uvdpa_vhost *dev)
 {
 	return dev->nr_vring;
 }
 
-int vu_get_vring(struct vu_dev *dev, uint16_t idx, struct vu_vring_info *info)
+int vu_get_vring(struct uvdpa_vhost *dev, uint16_t idx, struct vu_vring_info *info)
 {
 	const struct vu_vring *vq;
 
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	vq = &dev->vrings[idx];
 	memset(info, 0, sizeof(*info));
@@ -252,30 +252,30 @@ int vu_get_vring(struct vu_dev *dev, uint16_t idx, struct vu_vring_info *info)
 	return 0;
 }
 
-int vu_get_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t *last_avail, uint16_t *last_used)
+int vu_get_vring_base(struct uvdpa_vhost *dev, uint16_t idx, uint16_t *last_avail, uint16_t *last_used)
 {
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	*last_avail = dev->vrings[idx].last_avail_idx;
 	*last_used = dev->vrings[idx].last_used_idx;
 	return 0;
 }
 
-int vu_set_vring_base(struct vu_dev *dev, uint16_t idx, uint16_t last_avail, uint16_t last_used)
+int vu_set_vring_base(struct uvdpa_vhost *dev, uint16_t idx, uint16_t last_avail, uint16_t last_used)
 {
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	dev->vrings[idx].last_avail_idx = last_avail;
 	dev->vrings[idx].last_used_idx = last_used;
 	return 0;
 }
 
-int vu_vring_call(struct vu_dev *dev, uint16_t idx)
+int vu_vring_call(struct uvdpa_vhost *dev, uint16_t idx)
 {
 	uint64_t one = 1;
 	int fd;
 
-	if (idx >= VU_MAX_VRINGS)
+	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	fd = dev->vrings[idx].callfd;
 	if (fd < 0)

@@ -26,7 +26,7 @@
 #define MAX_DEVS 8
 
 static FILE *record;
-static struct ev_loop *loop;
+static struct uvdpa_loop *loop;
 
 static void record_line(void *opaque, const char *line)
 {
@@ -37,14 +37,14 @@ static void record_line(void *opaque, const char *line)
 	fflush(record);
 }
 
-#define PF(name) (1ull << VHOST_USER_PROTOCOL_F_##name)
+#define PF(name) (1ull << UVDPA_VHOST_USER_PROTOCOL_F_##name)
 static const uint64_t protocol_features =
 	PF(MQ) | PF(LOG_SHMFD) | PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(BACKEND_SEND_FD) |
 	PF(HOST_NOTIFIER) | PF(RARP) | PF(NET_MTU) | PF(INFLIGHT_SHMFD) | PF(RESET_DEVICE) |
 	PF(CONFIGURE_MEM_SLOTS) | PF(STATUS);
 
 /* ---- Program ---- */
-static void on_signal(struct ev_watch *w, int fd, uint32_t events, void *opaque)
+static void on_signal(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
 {
 	struct signalfd_siginfo si;
 
@@ -52,7 +52,7 @@ static void on_signal(struct ev_watch *w, int fd, uint32_t events, void *opaque)
 	(void)events;
 	(void)opaque;
 	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		ev_loop_stop(loop);
+		uvdpa_loop_stop(loop);
 }
 
 static void usage(FILE *f)
@@ -99,8 +99,8 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			queues = strtoul(optarg, NULL, 0);
-			if (queues < 1 || queues > VU_MAX_VRINGS / 2) {
-				fprintf(stderr, "--queues must be 1..%d\n", VU_MAX_VRINGS / 2);
+			if (queues < 1 || queues > UVDPA_VHOST_MAX_VRINGS / 2) {
+				fprintf(stderr, "--queues must be 1..%d\n", UVDPA_VHOST_MAX_VRINGS / 2);
 				return 2;
 			}
 			break;
@@ -137,25 +137,25 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	loop = ev_loop_new();
+	loop = uvdpa_loop_new();
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (!loop || sfd < 0 || !ev_watch_add(loop, sfd, EPOLLIN, on_signal, NULL))
+	if (!loop || sfd < 0 || !uvdpa_watch_add(loop, sfd, EPOLLIN, on_signal, NULL))
 		return 1;
-	vdpa_bus_vhost_user_register();
+	uvdpa_bus_vhost_user_register();
 
 	for (i = 0; i < nsock; i++) {
-		struct vdpa_bind_args args = { .path = sockets[i], .client = client, .loop = loop };
+		struct uvdpa_bind_args args = { .path = sockets[i], .client = client, .loop = loop };
 		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 		uint8_t config[FAKEDEV_CONFIG_MAX];
-		char name[VDPA_NAME_MAX], err[256];
+		char name[UVDPA_NAME_MAX], err[256];
 		struct fakedev_params p = {
 			.name = name,
-			.type = VDPA_TYPE_NET,
+			.type = UVDPA_TYPE_NET,
 			.features = ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 				     (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
 				     (1ull << VIRTIO_RING_F_EVENT_IDX) |
 				     (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
-				     (1ull << VIRTIO_F_ANY_LAYOUT) | (1ull << VHOST_F_LOG_ALL) |
+				     (1ull << VIRTIO_F_ANY_LAYOUT) | (1ull << UVDPA_VHOST_F_LOG_ALL) |
 				     (queues > 1 ? 1ull << VIRTIO_NET_F_MQ : 0)) & mask,
 			.protocol_features = protocol_features,
 			.queues = (uint32_t)queues,
@@ -168,9 +168,9 @@ int main(int argc, char **argv)
 
 		snprintf(name, sizeof(name), "testdev%d", i);
 		devs[i] = fakedev_new(&p);
-		if (!devs[i] || vdpa_device_register(fakedev_vdpa(devs[i])) < 0)
+		if (!devs[i] || uvdpa_device_register(fakedev_vdpa(devs[i])) < 0)
 			goto out;
-		if (vdpa_device_bind(fakedev_vdpa(devs[i]), "vhost-user", &args, err,
+		if (uvdpa_device_bind(fakedev_vdpa(devs[i]), "vhost-user", &args, err,
 				     sizeof(err)) < 0) {
 			fprintf(stderr, "uvdpa-testdev: %s\n", err);
 			goto out;
@@ -182,18 +182,18 @@ int main(int argc, char **argv)
 	}
 	printf("uvdpa-testdev: serving %d device(s)\n", nsock);
 	fflush(stdout);
-	rc = ev_loop_run(loop) < 0;
+	rc = uvdpa_loop_run(loop) < 0;
 out:
 	for (i = 0; i < nsock; i++) {
 		if (!devs[i])
 			continue;
-		vdpa_device_unregister(fakedev_vdpa(devs[i]));
+		uvdpa_device_unregister(fakedev_vdpa(devs[i]));
 		fakedev_free(devs[i]);
 	}
 	record_line(NULL, "exit");
 	if (record)
 		fclose(record);
 	close(sfd);
-	ev_loop_free(loop);
+	uvdpa_loop_free(loop);
 	return rc;
 }

@@ -71,7 +71,7 @@ struct held_ring {
 struct fake_dev {
 	uint8_t cfg;
 	bool configured;		/* between dev_conf and dev_close */
-	struct held_ring rings[VU_MAX_VRINGS];
+	struct held_ring rings[UVDPA_VHOST_MAX_VRINGS];
 	uint8_t config_space[VHOST_USER_MAX_CONFIG_SIZE];
 	volatile uint8_t sink;		/* keeps the ring reads */
 };
@@ -79,7 +79,7 @@ struct fake_dev {
 static struct fake_dev fake;
 /* The session under test (the ops below look at it through the library's
  * own accessors, which check more than the session interface shows). */
-static struct vu_dev *fuzz_vu;
+static struct uvdpa_vhost *fuzz_vu;
 static bool debug_fds;
 /* Every fd the harness made this iteration: all must be closed by the end. */
 static int tracked[MAX_TRACKED_FDS];
@@ -88,7 +88,7 @@ static unsigned int ntracked;
 /* ---- Checks on what the library hands out ---- */
 
 /* [p, p+len) must lie inside one region's mapping of its memory. */
-static void check_in_memory(struct vu_dev *dev, const void *p, uint64_t len)
+static void check_in_memory(struct uvdpa_vhost *dev, const void *p, uint64_t len)
 {
 	const struct vu_mem_region *t;
 	unsigned int n, i;
@@ -124,7 +124,7 @@ static void touch_ends(const void *p, uint64_t len)
 		fake.sink ^= b[0] ^ b[len - 1];
 }
 
-static void check_table(struct vu_dev *dev)
+static void check_table(struct uvdpa_vhost *dev)
 {
 	const struct vu_mem_region *t;
 	unsigned int n, i;
@@ -141,21 +141,21 @@ static void check_table(struct vu_dev *dev)
 }
 
 /* What a driver does in dev_conf: read every ring in full. */
-static void walk_rings(struct vu_dev *dev)
+static void walk_rings(struct uvdpa_vhost *dev)
 {
-	uint64_t event = (vu_dev_features(dev) >> 29) & 1 ? 2 : 0;
+	uint64_t event = (uvdpa_vhost_features(dev) >> 29) & 1 ? 2 : 0;
 	uint16_t i, n = vu_get_vring_num(dev);
 	void *base;
 	uint64_t size;
 	uint16_t nq, qs;
 	int fd;
 
-	FUZZ_CHECK(n <= VU_MAX_VRINGS);
+	FUZZ_CHECK(n <= UVDPA_VHOST_MAX_VRINGS);
 	check_table(dev);
 	if (vu_log_enabled(dev))
-		FUZZ_CHECK(vu_dev_features(dev) & (1ull << VHOST_F_LOG_ALL));
-	if ((vu_get_protocol_features(dev) >> VHOST_USER_PROTOCOL_F_STATUS) & 1 && fake.configured)
-		FUZZ_CHECK(vu_dev_status(dev) & 4);	/* DRIVER_OK */
+		FUZZ_CHECK(uvdpa_vhost_features(dev) & (1ull << UVDPA_VHOST_F_LOG_ALL));
+	if ((vu_get_protocol_features(dev) >> UVDPA_VHOST_USER_PROTOCOL_F_STATUS) & 1 && fake.configured)
+		FUZZ_CHECK(uvdpa_vhost_status(dev) & 4);	/* DRIVER_OK */
 	for (i = 0; i < n; i++) {
 		struct vu_vring_info vi;
 		uint64_t num;
@@ -204,9 +204,9 @@ static void walk_rings(struct vu_dev *dev)
 
 /* ---- The fake device ---- */
 
-static void hold_ring(struct vu_dev *vu, uint16_t idx)
+static void hold_ring(struct uvdpa_vhost *vu, uint16_t idx)
 {
-	uint64_t event = (vu_dev_features(vu) >> 29) & 1 ? 2 : 0;
+	uint64_t event = (uvdpa_vhost_features(vu) >> 29) & 1 ? 2 : 0;
 	struct held_ring *h = &fake.rings[idx];
 	struct vu_vring_info vi;
 
@@ -223,13 +223,13 @@ static void hold_ring(struct vu_dev *vu, uint16_t idx)
 }
 
 /* What the device still uses must still be there. */
-static void check_held(struct vu_dev *vu)
+static void check_held(struct uvdpa_vhost *vu)
 {
 	uint16_t i;
 
 	if (!fake.configured)
 		return;
-	for (i = 0; i < VU_MAX_VRINGS; i++) {
+	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++) {
 		const struct held_ring *h = &fake.rings[i];
 
 		if (!h->on)
@@ -247,13 +247,13 @@ static void check_held(struct vu_dev *vu)
 	}
 }
 
-static int fd_get_queue_num(struct vdpa_device *d, uint32_t *n)
+static int fd_get_queue_num(struct uvdpa_device *d, uint32_t *n)
 {
 	*n = 2;
 	return 0;
 }
 
-static int fd_get_features(struct vdpa_device *d, uint64_t *f)
+static int fd_get_features(struct uvdpa_device *d, uint64_t *f)
 {
 	if (fake.cfg & CFG_BLK)
 		*f = (1ull << 1) | (1ull << 2) | (1ull << 6) | (1ull << 9) | (1ull << 11) |
@@ -262,35 +262,35 @@ static int fd_get_features(struct vdpa_device *d, uint64_t *f)
 		*f = (1ull << 0) | (1ull << 1) | (1ull << 5) | (1ull << 7) | (1ull << 11) |
 		     (1ull << 15) | (1ull << 16) | (1ull << 17) | (1ull << 21) |
 		     ((fake.cfg & CFG_NARROW) ? 0 : 1ull << 22);
-	*f |= (1ull << VHOST_F_LOG_ALL) | (1ull << 29) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+	*f |= (1ull << UVDPA_VHOST_F_LOG_ALL) | (1ull << 29) | (1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES) |
 	      (1ull << VIRTIO_F_VERSION_1_BIT);
 	return 0;
 }
 
-static int fd_get_protocol_features(struct vdpa_device *d, uint64_t *f)
+static int fd_get_protocol_features(struct uvdpa_device *d, uint64_t *f)
 {
 	/* *f comes in as what the library implements. */
 	if (fake.cfg & CFG_NARROW)
-		*f &= ~((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_CONFIG));
+		*f &= ~((1ull << UVDPA_VHOST_USER_PROTOCOL_F_MQ) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG));
 	else if (!(fake.cfg & CFG_BLK))
-		*f &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+		*f &= ~(1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG);
 	return 0;
 }
 
-static int fd_get_dev_type(struct vdpa_device *d, enum vdpa_dev_type *t)
+static int fd_get_dev_type(struct uvdpa_device *d, enum uvdpa_dev_type *t)
 {
-	*t = (fake.cfg & CFG_BLK) ? VDPA_TYPE_BLK : VDPA_TYPE_NET;
+	*t = (fake.cfg & CFG_BLK) ? UVDPA_TYPE_BLK : UVDPA_TYPE_NET;
 	return 0;
 }
 
-static int fd_get_config(struct vdpa_device *d, uint8_t *buf, uint32_t off, uint32_t len)
+static int fd_get_config(struct uvdpa_device *d, uint8_t *buf, uint32_t off, uint32_t len)
 {
 	FUZZ_CHECK(off <= sizeof(fake.config_space) && len <= sizeof(fake.config_space) - off);
 	memcpy(buf, fake.config_space + off, len);
 	return 0;
 }
 
-static int fd_set_config(struct vdpa_device *d, const uint8_t *buf, uint32_t off, uint32_t len,
+static int fd_set_config(struct uvdpa_device *d, const uint8_t *buf, uint32_t off, uint32_t len,
 			 uint32_t flags)
 {
 	FUZZ_CHECK(off <= sizeof(fake.config_space) && len <= sizeof(fake.config_space) - off);
@@ -298,9 +298,9 @@ static int fd_set_config(struct vdpa_device *d, const uint8_t *buf, uint32_t off
 	return 0;
 }
 
-static int fd_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
+static int fd_dev_conf(struct uvdpa_device *d, struct uvdpa_session *s)
 {
-	struct vu_dev *vu = fuzz_vu;
+	struct uvdpa_vhost *vu = fuzz_vu;
 	uint16_t i;
 
 	FUZZ_CHECK(s == vu_dev_session(vu));
@@ -334,9 +334,9 @@ static int fd_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 	return 0;
 }
 
-static int fd_dev_close(struct vdpa_device *d)
+static int fd_dev_close(struct uvdpa_device *d)
 {
-	struct vu_dev *vu = fuzz_vu;
+	struct uvdpa_vhost *vu = fuzz_vu;
 	uint16_t i;
 
 	FUZZ_CHECK(fake.configured);
@@ -356,9 +356,9 @@ static int fd_dev_close(struct vdpa_device *d)
 	return 0;
 }
 
-static int fd_set_vring_state(struct vdpa_device *d, uint16_t idx, bool enable)
+static int fd_set_vring_state(struct uvdpa_device *d, uint16_t idx, bool enable)
 {
-	struct vu_dev *vu = fuzz_vu;
+	struct uvdpa_vhost *vu = fuzz_vu;
 	struct vu_vring_info vi;
 
 	FUZZ_CHECK(fake.configured);
@@ -376,28 +376,28 @@ static int fd_set_vring_state(struct vdpa_device *d, uint16_t idx, bool enable)
 	return 0;
 }
 
-static int fd_set_features(struct vdpa_device *d, uint64_t features)
+static int fd_set_features(struct uvdpa_device *d, uint64_t features)
 {
 	uint64_t offered;
 
 	fd_get_features(d, &offered);
-	FUZZ_CHECK(features == vu_dev_features(fuzz_vu));
+	FUZZ_CHECK(features == uvdpa_vhost_features(fuzz_vu));
 	FUZZ_CHECK(!(features & ~offered));
 	return 0;
 }
 
-static int fd_migration_done(struct vdpa_device *d)
+static int fd_migration_done(struct uvdpa_device *d)
 {
 	return 0;
 }
 
-static int fd_get_notify_area(struct vdpa_device *d, uint16_t vring, int *fd, uint64_t *offset,
+static int fd_get_notify_area(struct uvdpa_device *d, uint16_t vring, int *fd, uint64_t *offset,
 			      uint64_t *size)
 {
 	return -ENOTSUP;
 }
 
-static const struct vdpa_device_ops fake_ops = {
+static const struct uvdpa_device_ops fake_ops = {
 	.get_queue_num = fd_get_queue_num,
 	.get_features = fd_get_features,
 	.get_protocol_features = fd_get_protocol_features,
@@ -412,9 +412,9 @@ static const struct vdpa_device_ops fake_ops = {
 	.get_notify_area = fd_get_notify_area,
 };
 
-static struct vdpa_device fake_vdpa = {
+static struct uvdpa_device fake_vdpa = {
 	.name = "fuzz0",
-	.type = VDPA_TYPE_NET,
+	.type = UVDPA_TYPE_NET,
 	.ops = &fake_ops,
 };
 
@@ -527,7 +527,7 @@ static bool request_always_replies(uint32_t req)
 	return false;
 }
 
-static void do_message(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
+static void do_message(struct uvdpa_vhost *dev, struct fuzz_in *in, uint8_t tag)
 {
 	struct vhost_user_msg msg, reply;
 	int made[VHOST_USER_MAX_FDS], nmade;
@@ -569,7 +569,7 @@ static void do_message(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
 		fprintf(stderr, "fuzz: message %u flags 0x%x size %u nfds %d\n", msg.hdr.request,
 			msg.hdr.flags, msg.hdr.size, msg.nfds);
 	need_reply = (msg.hdr.flags & VHOST_USER_NEED_REPLY_FLAG) &&
-		     ((vu_get_protocol_features(dev) >> VHOST_USER_PROTOCOL_F_REPLY_ACK) & 1);
+		     ((vu_get_protocol_features(dev) >> UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) & 1);
 	ret = vu_dev_handle_msg(dev, &msg, &reply);
 	if (fuzz_log_verbose)
 		fprintf(stderr, "fuzz: -> %d, reply flags 0x%x size %u nfds %d\n", ret,
@@ -609,7 +609,7 @@ static void do_message(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
 	}
 }
 
-static uint64_t region_relative(struct vu_dev *dev, struct fuzz_in *in, bool uva)
+static uint64_t region_relative(struct uvdpa_vhost *dev, struct fuzz_in *in, bool uva)
 {
 	uint8_t sel = fin_u8(in);
 	uint64_t v = fin_u64(in);
@@ -626,7 +626,7 @@ static uint64_t region_relative(struct vu_dev *dev, struct fuzz_in *in, bool uva
 	return (uva ? t->uaddr : t->gpa) + (v % t->size);
 }
 
-static void do_translate(struct vu_dev *dev, struct fuzz_in *in, bool uva)
+static void do_translate(struct uvdpa_vhost *dev, struct fuzz_in *in, bool uva)
 {
 	uint64_t addr = region_relative(dev, in, uva);
 	uint64_t want = fin_u32(in), len = want;
@@ -644,7 +644,7 @@ static void do_translate(struct vu_dev *dev, struct fuzz_in *in, bool uva)
 	}
 }
 
-static void do_op(struct vu_dev *dev, struct fuzz_in *in, uint8_t tag)
+static void do_op(struct uvdpa_vhost *dev, struct fuzz_in *in, uint8_t tag)
 {
 	switch ((tag & 0x7f) % OP_COUNT) {
 	case OP_LOG_WRITE: {
@@ -728,7 +728,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
-	struct vu_dev *dev;
+	struct uvdpa_vhost *dev;
 	unsigned int records, i;
 	int fds_before = debug_fds ? count_open_fds() : 0;
 
@@ -736,7 +736,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake.cfg = fin_u8(&in);
 	for (i = 0; i < sizeof(fake.config_space); i++)
 		fake.config_space[i] = (uint8_t)i;
-	fake_vdpa.type = (fake.cfg & CFG_BLK) ? VDPA_TYPE_BLK : VDPA_TYPE_NET;
+	fake_vdpa.type = (fake.cfg & CFG_BLK) ? UVDPA_TYPE_BLK : UVDPA_TYPE_NET;
 	ntracked = 0;
 
 	dev = vu_dev_new_detached(&fake_vdpa);
@@ -752,7 +752,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			do_op(dev, &in, tag);
 		check_held(dev);
 	}
-	vu_dev_free(dev);
+	uvdpa_vhost_free(dev);
 	FUZZ_CHECK(!fake.configured);
 
 	/* Whatever the library took it must have closed by now. */

@@ -168,15 +168,15 @@ static void test_parse_size(void **state)
  * word over as it is, even one the model will refuse. */
 static void test_parse_port_passes_through(void **state)
 {
-	struct vdpa_dev_add_config cfg;
-	char m[VDPA_NAME_MAX];
+	struct uvdpa_dev_add_config cfg;
+	char m[UVDPA_NAME_MAX];
 
 	(void)state;
 	assert_int_equal(cmd_parse_dev_add(6, ARGV("name", "e0", "mgmtdev", "emu/ifcvf-net", "port",
 						   "source:64"),
 					   &cfg, m, err, sizeof(err)), 0);
 	assert_string_equal(cfg.port, "source:64");
-	assert_true(cfg.attrs & VDPA_ATTR_PORT);
+	assert_true(cfg.attrs & UVDPA_ATTR_PORT);
 	assert_int_equal(cmd_parse_dev_add(6, ARGV("name", "e0", "mgmtdev", "emu/ifcvf-net", "port",
 						   "nowhere"),
 					   &cfg, m, err, sizeof(err)), 0);
@@ -192,8 +192,8 @@ static void test_parse_port_passes_through(void **state)
 
 static void test_parse_dev_add(void **state)
 {
-	struct vdpa_dev_add_config cfg;
-	char m[VDPA_NAME_MAX];
+	struct uvdpa_dev_add_config cfg;
+	char m[UVDPA_NAME_MAX];
 
 	(void)state;
 	assert_int_equal(cmd_parse_dev_add(7 * 2 + 1,
@@ -204,8 +204,8 @@ static void test_parse_dev_add(void **state)
 					   &cfg, m, err, sizeof(err)), 0);
 	assert_string_equal(cfg.name, "v0");
 	assert_string_equal(m, "emu/ifcvf-net");
-	assert_int_equal(cfg.attrs, VDPA_ATTR_MAC | VDPA_ATTR_MTU | VDPA_ATTR_MAX_VQP |
-					    VDPA_ATTR_FEATURES | VDPA_ATTR_PORT | VDPA_ATTR_READONLY);
+	assert_int_equal(cfg.attrs, UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |
+					    UVDPA_ATTR_FEATURES | UVDPA_ATTR_PORT | UVDPA_ATTR_READONLY);
 	assert_int_equal(cfg.mtu, 9000);
 	assert_int_equal(cfg.max_vqp, 4);
 	assert_true(cfg.device_features == 0x10000030ull);
@@ -217,8 +217,8 @@ static void test_parse_dev_add(void **state)
 						    "/tmp/disk.img", "cap", "1G", "num", "2",
 						    "dev", "a=1"),
 					   &cfg, m, err, sizeof(err)), 0);
-	assert_int_equal(cfg.attrs, VDPA_ATTR_FILE | VDPA_ATTR_CAPACITY | VDPA_ATTR_NUM_QUEUES |
-					    VDPA_ATTR_DEVARGS);
+	assert_int_equal(cfg.attrs, UVDPA_ATTR_FILE | UVDPA_ATTR_CAPACITY | UVDPA_ATTR_NUM_QUEUES |
+					    UVDPA_ATTR_DEVARGS);
 	assert_string_equal(cfg.file, "/tmp/disk.img");
 	assert_true(cfg.capacity == 1ull << 30);
 	assert_int_equal(cfg.num_queues, 2);
@@ -258,16 +258,16 @@ static void test_parse_dev_add(void **state)
 
 static void test_parse_dev_set_and_bind(void **state)
 {
-	struct vdpa_dev_set_config cfg;
+	struct uvdpa_dev_set_config cfg;
 	struct cmd_bind_args b;
-	char name[VDPA_NAME_MAX];
+	char name[UVDPA_NAME_MAX];
 
 	(void)state;
 	assert_int_equal(cmd_parse_dev_set(6, ARGV("name", "v0", "link", "d", "mac",
 						   "52:54:00:00:00:01"),
 					   name, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(name, "v0");
-	assert_int_equal(cfg.attrs, VDPA_SET_LINK | VDPA_SET_MAC);
+	assert_int_equal(cfg.attrs, UVDPA_SET_LINK | UVDPA_SET_MAC);
 	assert_false(cfg.link_up);
 	assert_int_equal(cmd_parse_dev_set(4, ARGV("name", "v0", "link", "up"), name, &cfg, err,
 					   sizeof(err)), 0);
@@ -314,7 +314,7 @@ static void test_parse_dev_set_and_bind(void **state)
 /* ---- a fake mgmtdev and device, and a fake bus driver ---- */
 
 struct fake_dev {
-	struct vdpa_device vdpa;
+	struct uvdpa_device vdpa;
 	struct virtio_cfg {
 		uint8_t mac[6];
 		uint16_t status, max_vqp, mtu;
@@ -326,21 +326,21 @@ struct fake_dev {
 
 static struct fake_dev fake;
 static int fake_adds, fake_sets;
-static struct vdpa_dev_set_config last_set;
+static struct uvdpa_dev_set_config last_set;
 
-static int fake_get_queue_num(struct vdpa_device *d, uint32_t *n)
+static int fake_get_queue_num(struct uvdpa_device *d, uint32_t *n)
 {
 	*n = ((struct fake_dev *)d->priv)->pairs;
 	return 0;
 }
 
-static int fake_get_features(struct vdpa_device *d, uint64_t *f)
+static int fake_get_features(struct uvdpa_device *d, uint64_t *f)
 {
 	*f = ((struct fake_dev *)d->priv)->features;
 	return 0;
 }
 
-static int fake_get_config(struct vdpa_device *d, uint8_t *buf, uint32_t off, uint32_t len)
+static int fake_get_config(struct uvdpa_device *d, uint8_t *buf, uint32_t off, uint32_t len)
 {
 	struct fake_dev *fd = d->priv;
 
@@ -350,70 +350,70 @@ static int fake_get_config(struct vdpa_device *d, uint8_t *buf, uint32_t off, ui
 	return 0;
 }
 
-static int fake_vq_stats(struct vdpa_device *d, uint16_t vring, struct vdpa_vq_stats *st)
+static int fake_vq_stats(struct uvdpa_device *d, uint16_t vring, struct uvdpa_vq_stats *st)
 {
 	/* Two counters kept; the others (zero) are not printed. */
 	memset(st, 0, sizeof(*st));
-	st->value[VDPA_VQ_STAT_COMPLETED_DESC] = 1000u + vring;
-	st->value[VDPA_VQ_STAT_RECEIVED_DESC] = 2000u + vring;
-	st->value[VDPA_VQ_STAT_DROPS] = 7;	/* not marked valid: not printed */
-	st->valid = (1ull << VDPA_VQ_STAT_RECEIVED_DESC) | (1ull << VDPA_VQ_STAT_COMPLETED_DESC);
+	st->value[UVDPA_VQ_STAT_COMPLETED_DESC] = 1000u + vring;
+	st->value[UVDPA_VQ_STAT_RECEIVED_DESC] = 2000u + vring;
+	st->value[UVDPA_VQ_STAT_DROPS] = 7;	/* not marked valid: not printed */
+	st->valid = (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC);
 	return 0;
 }
 
-static const struct vdpa_device_ops fake_ops = {
+static const struct uvdpa_device_ops fake_ops = {
 	.get_queue_num = fake_get_queue_num,
 	.get_features = fake_get_features,
 	.get_config = fake_get_config,
 	.get_vq_stats = fake_vq_stats,
 };
 
-static int fake_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *e,
+static int fake_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_config *cfg, char *e,
 		    size_t elen)
 {
 	memset(&fake, 0, sizeof(fake));
 	memcpy(fake.vdpa.name, cfg->name, sizeof(fake.vdpa.name));
-	fake.vdpa.type = VDPA_TYPE_NET;
+	fake.vdpa.type = UVDPA_TYPE_NET;
 	fake.vdpa.ops = &fake_ops;
 	fake.vdpa.priv = &fake;
 	fake.vdpa.vendor_id = 0x1af4;
 	fake.vdpa.max_vq_size = 256;
 	fake.features = BIT(5) | BIT(16) | BIT(22) | BIT(3) | BIT(17) | BIT(32) | BIT(50);
-	fake.pairs = (cfg->attrs & VDPA_ATTR_MAX_VQP) ? cfg->max_vqp : 1;
+	fake.pairs = (cfg->attrs & UVDPA_ATTR_MAX_VQP) ? cfg->max_vqp : 1;
 	memcpy(fake.cfg.mac, cfg->mac, 6);
 	fake.cfg.status = 1;	/* LINK_UP */
 	fake.cfg.max_vqp = (uint16_t)fake.pairs;
-	fake.cfg.mtu = (cfg->attrs & VDPA_ATTR_MTU) ? cfg->mtu : 1500;
+	fake.cfg.mtu = (cfg->attrs & UVDPA_ATTR_MTU) ? cfg->mtu : 1500;
 	fake_adds++;
-	return vdpa_device_register(&fake.vdpa);
+	return uvdpa_device_register(&fake.vdpa);
 }
 
-static int fake_del(struct vdpa_mgmtdev *m, struct vdpa_device *d)
+static int fake_del(struct uvdpa_mgmtdev *m, struct uvdpa_device *d)
 {
-	vdpa_device_unregister(d);
+	uvdpa_device_unregister(d);
 	((struct fake_dev *)d->priv)->deleted = true;
 	return 0;
 }
 
-static int fake_set(struct vdpa_mgmtdev *m, struct vdpa_device *d,
-		    const struct vdpa_dev_set_config *cfg, char *e, size_t elen)
+static int fake_set(struct uvdpa_mgmtdev *m, struct uvdpa_device *d,
+		    const struct uvdpa_dev_set_config *cfg, char *e, size_t elen)
 {
 	fake_sets++;
 	last_set = *cfg;
-	if (cfg->attrs & VDPA_SET_LINK)
+	if (cfg->attrs & UVDPA_SET_LINK)
 		fake.cfg.status = cfg->link_up;
 	return 0;
 }
 
-static const struct vdpa_mgmtdev_ops fake_mgmt_ops = {
+static const struct uvdpa_mgmtdev_ops fake_mgmt_ops = {
 	.dev_add = fake_add, .dev_del = fake_del, .dev_set = fake_set,
 };
 
-static struct vdpa_mgmtdev fake_mgmt = {
+static struct uvdpa_mgmtdev fake_mgmt = {
 	.name = "fake/net",
 	.ops = &fake_mgmt_ops,
-	.supported_classes = 1u << VDPA_TYPE_NET,
-	.config_attrs = VDPA_ATTR_MAC | VDPA_ATTR_MTU | VDPA_ATTR_MAX_VQP | VDPA_ATTR_FEATURES,
+	.supported_classes = 1u << UVDPA_TYPE_NET,
+	.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP | UVDPA_ATTR_FEATURES,
 	.supported_features = BIT(3) | BIT(5) | BIT(16) | BIT(22) | BIT(32) | BIT(33) | BIT(50),
 	.max_supported_vqs = 8,
 };
@@ -422,19 +422,19 @@ static bool fake_bus_connected, fake_bus_features_ok;
 static int fake_bus_binds, fake_bus_unbinds;
 static char fake_bus_path[128];
 
-static int fake_bind(struct vdpa_device *d, const struct vdpa_bind_args *a, char *e, size_t elen)
+static int fake_bind(struct uvdpa_device *d, const struct uvdpa_bind_args *a, char *e, size_t elen)
 {
 	fake_bus_binds++;
 	snprintf(fake_bus_path, sizeof(fake_bus_path), "%s%s", a->path, a->client ? " client" : "");
 	return 0;
 }
 
-static void fake_unbind(struct vdpa_device *d)
+static void fake_unbind(struct uvdpa_device *d)
 {
 	fake_bus_unbinds++;
 }
 
-static int fake_status(struct vdpa_device *d, struct vdpa_bind_status *st)
+static int fake_status(struct uvdpa_device *d, struct uvdpa_bind_status *st)
 {
 	snprintf(st->path, sizeof(st->path), "%s", fake_bus_path);
 	st->connected = fake_bus_connected;
@@ -443,7 +443,7 @@ static int fake_status(struct vdpa_device *d, struct vdpa_bind_status *st)
 	return 0;
 }
 
-static struct vdpa_bus_driver fake_bus = {
+static struct uvdpa_bus_driver fake_bus = {
 	.name = "vhost-user", .bind = fake_bind, .unbind = fake_unbind, .status = fake_status,
 };
 
@@ -456,8 +456,8 @@ static int fake_setup(void **state)
 	fake_bus_connected = fake_bus_features_ok = false;
 	fake_bus.next = NULL;
 	fake_mgmt.next = NULL;
-	assert_int_equal(vdpa_mgmtdev_register(&fake_mgmt), 0);
-	assert_int_equal(vdpa_bus_driver_register(&fake_bus), 0);
+	assert_int_equal(uvdpa_mgmtdev_register(&fake_mgmt), 0);
+	assert_int_equal(uvdpa_bus_driver_register(&fake_bus), 0);
 	return 0;
 }
 
@@ -567,7 +567,7 @@ static void test_dev_lifecycle_and_show(void **state)
 
 	assert_int_equal(RUN(&r, false, "dev", "del", "v0"), 0);
 	assert_true(fake.deleted);
-	assert_null(vdpa_device_find("v0"));
+	assert_null(uvdpa_device_find("v0"));
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "del", "v0"), -ENODEV);
 	assert_string_equal(r.error, "device v0 not found (devices: none)");
@@ -639,7 +639,7 @@ static void test_config_show_and_binding(void **state)
 	/* dev set goes to the mgmtdev. */
 	assert_int_equal(RUN(&r, false, "dev", "set", "name", "v0", "link", "down"), 0);
 	assert_int_equal(fake_sets, 1);
-	assert_int_equal(last_set.attrs, VDPA_SET_LINK);
+	assert_int_equal(last_set.attrs, UVDPA_SET_LINK);
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "config", "show", "v0"), 0);
 	assert_contains(r.output, "link down");
@@ -652,7 +652,7 @@ static void test_config_show_and_binding(void **state)
 	/* Unbind, then nothing to unbind. */
 	assert_int_equal(RUN(&r, false, "dev", "unbind", "v0"), 0);
 	assert_int_equal(fake_bus_unbinds, 1);
-	assert_null(vdpa_device_find("v0")->bus);
+	assert_null(uvdpa_device_find("v0")->bus);
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "unbind", "v0"), -ENOTCONN);
 	assert_string_equal(r.error, "device v0 is not bound: nothing to unbind");
@@ -732,13 +732,13 @@ static void test_dispatch_errors(void **state)
 	/* A device no mgmtdev created: no dev set, no dev del; a bus driver
 	 * that cannot report its status shows just its name. */
 	{
-		static struct vdpa_bus_driver quiet_bus = { .name = "tap", .bind = fake_bind };
-		struct vdpa_device bare = { .name = "bare", .type = VDPA_TYPE_NET, .ops = &fake_ops,
+		static struct uvdpa_bus_driver quiet_bus = { .name = "tap", .bind = fake_bind };
+		struct uvdpa_device bare = { .name = "bare", .type = UVDPA_TYPE_NET, .ops = &fake_ops,
 					    .priv = &fake };
-		struct vdpa_bind_status st;
+		struct uvdpa_bind_status st;
 
 		fake.pairs = 1;
-		assert_int_equal(vdpa_device_register(&bare), 0);
+		assert_int_equal(uvdpa_device_register(&bare), 0);
 		assert_int_equal(RUN(&r, false, "dev", "set", "name", "bare", "link", "up"),
 				 -EOPNOTSUPP);
 		assert_string_equal(r.error,
@@ -747,33 +747,33 @@ static void test_dispatch_errors(void **state)
 		assert_int_equal(RUN(&r, false, "dev", "del", "bare"), -EOPNOTSUPP);
 		assert_contains(r.error, "was not created by a mgmtdev and cannot be deleted");
 		cmd_result_free(&r);
-		assert_int_equal(vdpa_device_bind_status(&bare, &st), -ENOTCONN);
+		assert_int_equal(uvdpa_device_bind_status(&bare, &st), -ENOTCONN);
 		quiet_bus.next = NULL;
-		assert_int_equal(vdpa_bus_driver_register(&quiet_bus), 0);
+		assert_int_equal(uvdpa_bus_driver_register(&quiet_bus), 0);
 		assert_int_equal(RUN(&r, false, "dev", "bind", "bare", "tap", "tap0"), 0);
 		cmd_result_free(&r);
-		assert_int_equal(vdpa_device_bind_status(&bare, &st), -EOPNOTSUPP);
+		assert_int_equal(uvdpa_device_bind_status(&bare, &st), -EOPNOTSUPP);
 		assert_int_equal(RUN(&r, false, "dev", "show", "bare"), 0);
 		assert_string_equal(r.output, "bare: type network vendor_id 0 max_vqs 2 bound tap\n");
 		cmd_result_free(&r);
-		vdpa_device_unregister(&bare);
+		uvdpa_device_unregister(&bare);
 	}
 	/* A mgmtdev without dev_set. */
 	{
-		static const struct vdpa_mgmtdev_ops no_set_ops = { .dev_add = fake_add,
+		static const struct uvdpa_mgmtdev_ops no_set_ops = { .dev_add = fake_add,
 								    .dev_del = fake_del };
-		static struct vdpa_mgmtdev no_set = { .name = "fake/noset", .ops = &no_set_ops,
-						      .supported_classes = 1u << VDPA_TYPE_NET };
+		static struct uvdpa_mgmtdev no_set = { .name = "fake/noset", .ops = &no_set_ops,
+						      .supported_classes = 1u << UVDPA_TYPE_NET };
 
 		no_set.next = NULL;
-		assert_int_equal(vdpa_mgmtdev_register(&no_set), 0);
+		assert_int_equal(uvdpa_mgmtdev_register(&no_set), 0);
 		assert_int_equal(RUN(&r, false, "dev", "add", "name", "ns", "mgmtdev", "fake/noset"), 0);
 		cmd_result_free(&r);
 		assert_int_equal(RUN(&r, false, "dev", "set", "name", "ns", "link", "up"), -EOPNOTSUPP);
 		assert_string_equal(r.error, "mgmtdev fake/noset cannot change attributes of its devices");
 		cmd_result_free(&r);
-		vdpa_mgmtdev_unregister(&no_set);
-		assert_null(vdpa_device_find("ns"));
+		uvdpa_mgmtdev_unregister(&no_set);
+		assert_null(uvdpa_device_find("ns"));
 	}
 	/* "dev s" is show (first in order), "dev se" is set. */
 	assert_int_equal(RUN(&r, false, "dev", "s"), 0);
@@ -799,13 +799,13 @@ static void test_render_text(void **state)
 	free(s);
 	json_decref(root);
 
-	assert_string_equal(cmd_feature_name(VDPA_TYPE_NET, 22), "MQ");
-	assert_string_equal(cmd_feature_name(VDPA_TYPE_BLK, 5), "RO");
-	assert_string_equal(cmd_feature_name(VDPA_TYPE_BLK, 32), "VERSION_1");
-	assert_string_equal(cmd_feature_name(VDPA_TYPE_NONE, 33), "ACCESS_PLATFORM");
-	assert_null(cmd_feature_name(VDPA_TYPE_NONE, 5));
-	assert_null(cmd_feature_name(VDPA_TYPE_NET, 30));
-	assert_null(cmd_feature_name(VDPA_TYPE_NET, 64));
+	assert_string_equal(cmd_feature_name(UVDPA_TYPE_NET, 22), "MQ");
+	assert_string_equal(cmd_feature_name(UVDPA_TYPE_BLK, 5), "RO");
+	assert_string_equal(cmd_feature_name(UVDPA_TYPE_BLK, 32), "VERSION_1");
+	assert_string_equal(cmd_feature_name(UVDPA_TYPE_NONE, 33), "ACCESS_PLATFORM");
+	assert_null(cmd_feature_name(UVDPA_TYPE_NONE, 5));
+	assert_null(cmd_feature_name(UVDPA_TYPE_NET, 30));
+	assert_null(cmd_feature_name(UVDPA_TYPE_NET, 64));
 }
 
 /* ---- control protocol ---- */
@@ -922,10 +922,10 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-static void spin(struct ev_loop *loop, int rounds)
+static void spin(struct uvdpa_loop *loop, int rounds)
 {
 	while (rounds--)
-		ev_loop_run_once(loop, 10);
+		uvdpa_loop_run_once(loop, 10);
 }
 
 /* Reads what is there (non-blocking after the loop ran). */
@@ -939,7 +939,7 @@ static size_t read_some(int fd, char *buf, size_t len)
 
 static void test_server(void **state)
 {
-	struct ev_loop *loop = ev_loop_new();
+	struct uvdpa_loop *loop = uvdpa_loop_new();
 	struct ctl_server *srv;
 	char buf[4096], *big;
 	struct stat st;
@@ -1052,7 +1052,7 @@ static void test_server(void **state)
 	snprintf(buf, sizeof(buf), "%s/sub", sock_dir);
 	rmdir(buf);
 	rmdir(sock_dir);
-	ev_loop_free(loop);
+	uvdpa_loop_free(loop);
 }
 
 static void test_client_errors(void **state)
@@ -1098,20 +1098,20 @@ static void make_function(const char *root, const char *addr, const char *vendor
 
 static void test_pci_scan(void **state)
 {
-	static const struct vdpa_pci_id ids[] = {
+	static const struct uvdpa_pci_id ids[] = {
 		{ 0x1af4, 0x1041, 0x8086, 0x001a },
 		{ 0x1af4, 0x1001, 0x8086, 0x0002 },
 		{ 0 },
 	};
-	static struct vdpa_driver drv = { .name = "fake-ifcvf", .id_table = ids };
+	static struct uvdpa_driver drv = { .name = "fake-ifcvf", .id_table = ids };
 	char root[64], path[512];
-	struct vdpa_mgmtdev *m;
+	struct uvdpa_mgmtdev *m;
 	struct cmd_result r;
 
 	(void)state;
 	snprintf(root, sizeof(root), "/tmp/uvdpa-sysfs-XXXXXX");
 	assert_non_null(mkdtemp(root));
-	assert_int_equal(vdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 0);	/* no vfio-pci: none */
+	assert_int_equal(uvdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 0);	/* no vfio-pci: none */
 	snprintf(path, sizeof(path), "%s/bus", root);
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/bus/pci", root);
@@ -1127,18 +1127,18 @@ static void test_pci_scan(void **state)
 	make_function(root, "0000:06:00.4", "0x1af4\n", "0x1001\n", "0x8086\n", "0x0002\n");
 	make_function(root, "0000:07:00.0", "0x8086\n", "0x1572\n", "0x8086\n", "0x0000\n");
 
-	vdpa_driver_register(&drv);
-	assert_int_equal(vdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 2);
-	m = vdpa_mgmtdev_find("pci/0000:06:00.3");
+	uvdpa_driver_register(&drv);
+	assert_int_equal(uvdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 2);
+	m = uvdpa_mgmtdev_find("pci/0000:06:00.3");
 	assert_non_null(m);
-	assert_int_equal(m->supported_classes, 1u << VDPA_TYPE_NET);
-	assert_int_equal(m->config_attrs, VDPA_ATTR_DEVARGS);
-	m = vdpa_mgmtdev_find("pci/0000:06:00.4");
+	assert_int_equal(m->supported_classes, 1u << UVDPA_TYPE_NET);
+	assert_int_equal(m->config_attrs, UVDPA_ATTR_DEVARGS);
+	m = uvdpa_mgmtdev_find("pci/0000:06:00.4");
 	assert_non_null(m);
-	assert_int_equal(m->supported_classes, 1u << VDPA_TYPE_BLK);
-	assert_null(vdpa_mgmtdev_find("pci/0000:07:00.0"));
+	assert_int_equal(m->supported_classes, 1u << UVDPA_TYPE_BLK);
+	assert_null(uvdpa_mgmtdev_find("pci/0000:07:00.0"));
 	/* A second scan adds nothing twice. */
-	assert_int_equal(vdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 0);
+	assert_int_equal(uvdpa_pci_mgmtdev_scan(root, err, sizeof(err)), 0);
 
 	assert_int_equal(RUN(&r, false, "mgmtdev", "show", "pci/0000:06:00.4"), 0);
 	assert_contains(r.output, "pci/0000:06:00.4:\n  supported_classes block\n");
@@ -1149,8 +1149,8 @@ static void test_pci_scan(void **state)
 	assert_contains(r.error, "does not support: mtu (supported: devargs)");
 	cmd_result_free(&r);
 
-	vdpa_pci_mgmtdev_fini();
-	assert_null(vdpa_mgmtdev_find("pci/0000:06:00.3"));
+	uvdpa_pci_mgmtdev_fini();
+	assert_null(uvdpa_mgmtdev_find("pci/0000:06:00.3"));
 	vdpa_registry_reset();
 	{
 		char cmd[600];
@@ -1188,7 +1188,7 @@ static void test_null_mgmtdev(void **state)
 	assert_contains(r.error, "num_queues 100 is too large: mgmtdev test/null supports at most");
 	cmd_result_free(&r);
 	mgmt_test_unregister();
-	assert_null(vdpa_device_find("b0"));
+	assert_null(uvdpa_device_find("b0"));
 	vdpa_registry_reset();
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests for devargs_parse(): the happy paths and every class of
+/* Unit tests for uvdpa_devargs_parse(): the happy paths and every class of
  * malformed input, checking both the return value and what the message says. */
 #include <errno.h>
 #include <setjmp.h>
@@ -21,29 +21,29 @@
 enum { K_VDPA, K_SWLM, NSPEC_IFC };
 
 /* The ifcvf driver's keys. */
-static const struct devargs_spec ifc_spec[NSPEC_IFC] = {
-	[K_VDPA] = { "vdpa", DEVARGS_UINT, 0, 1 },
-	[K_SWLM] = { "sw-live-migration", DEVARGS_UINT, 0, 1 },
+static const struct uvdpa_devargs_spec ifc_spec[NSPEC_IFC] = {
+	[K_VDPA] = { "vdpa", UVDPA_DEVARGS_UINT, 0, 1 },
+	[K_SWLM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 enum { K_NUM, K_NAME, K_BIG, K_RANGE, NSPEC_MIX };
 
-static const struct devargs_spec mix_spec[NSPEC_MIX] = {
-	[K_NUM] = { "num", DEVARGS_UINT, 0, 1000 },
-	[K_NAME] = { "name", DEVARGS_STRING, 0, 0 },
-	[K_BIG] = { "big", DEVARGS_UINT, 0, UINT64_MAX },
-	[K_RANGE] = { "range", DEVARGS_UINT, 10, 20 },
+static const struct uvdpa_devargs_spec mix_spec[NSPEC_MIX] = {
+	[K_NUM] = { "num", UVDPA_DEVARGS_UINT, 0, 1000 },
+	[K_NAME] = { "name", UVDPA_DEVARGS_STRING, 0, 0 },
+	[K_BIG] = { "big", UVDPA_DEVARGS_UINT, 0, UINT64_MAX },
+	[K_RANGE] = { "range", UVDPA_DEVARGS_UINT, 10, 20 },
 };
 
 /* Parses str with mix_spec; returns the result, err keeps the message. */
-static int parse_mix(const char *str, struct devargs_value *out, char *err, size_t errlen)
+static int parse_mix(const char *str, struct uvdpa_devargs_value *out, char *err, size_t errlen)
 {
-	return devargs_parse(str, mix_spec, NSPEC_MIX, out, err, errlen);
+	return uvdpa_devargs_parse(str, mix_spec, NSPEC_MIX, out, err, errlen);
 }
 
 static void expect_mix_error(const char *str, const char *needle1, const char *needle2)
 {
-	struct devargs_value out[NSPEC_MIX];
+	struct uvdpa_devargs_value out[NSPEC_MIX];
 	char err[256] = "";
 
 	assert_int_equal(parse_mix(str, out, err, sizeof(err)), -EINVAL);
@@ -59,18 +59,18 @@ static void expect_mix_error(const char *str, const char *needle1, const char *n
 
 static void test_null_and_empty(void **state)
 {
-	struct devargs_value out[NSPEC_IFC];
+	struct uvdpa_devargs_value out[NSPEC_IFC];
 	char err[128] = "stale";
 
 	(void)state;
 	memset(out, 0xa5, sizeof(out));
-	assert_int_equal(devargs_parse(NULL, ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
+	assert_int_equal(uvdpa_devargs_parse(NULL, ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
 	assert_false(out[K_VDPA].present);
 	assert_false(out[K_SWLM].present);
 	assert_string_equal(err, "");
 
 	memset(out, 0xa5, sizeof(out));
-	assert_int_equal(devargs_parse("", ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
+	assert_int_equal(uvdpa_devargs_parse("", ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
 	assert_false(out[K_VDPA].present);
 	assert_false(out[K_SWLM].present);
 	assert_int_equal(out[K_VDPA].u, 0);
@@ -78,16 +78,16 @@ static void test_null_and_empty(void **state)
 
 static void test_ifc_keys(void **state)
 {
-	struct devargs_value out[NSPEC_IFC];
+	struct uvdpa_devargs_value out[NSPEC_IFC];
 	char err[128];
 
 	(void)state;
-	assert_int_equal(devargs_parse("vdpa=1", ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
+	assert_int_equal(uvdpa_devargs_parse("vdpa=1", ifc_spec, NSPEC_IFC, out, err, sizeof(err)), 0);
 	assert_true(out[K_VDPA].present);
 	assert_int_equal(out[K_VDPA].u, 1);
 	assert_false(out[K_SWLM].present);
 
-	assert_int_equal(devargs_parse("sw-live-migration=0x1,vdpa=0", ifc_spec, NSPEC_IFC, out,
+	assert_int_equal(uvdpa_devargs_parse("sw-live-migration=0x1,vdpa=0", ifc_spec, NSPEC_IFC, out,
 				       err, sizeof(err)),
 			 0);
 	assert_true(out[K_VDPA].present);
@@ -98,7 +98,7 @@ static void test_ifc_keys(void **state)
 
 static void test_numbers(void **state)
 {
-	struct devargs_value out[NSPEC_MIX];
+	struct uvdpa_devargs_value out[NSPEC_MIX];
 	char err[256];
 
 	(void)state;
@@ -129,8 +129,8 @@ static void test_numbers(void **state)
 
 static void test_strings(void **state)
 {
-	struct devargs_value out[NSPEC_MIX];
-	char str[16 + DEVARGS_STR_MAX];
+	struct uvdpa_devargs_value out[NSPEC_MIX];
+	char str[16 + UVDPA_DEVARGS_STR_MAX];
 	char err[256];
 
 	(void)state;
@@ -144,32 +144,32 @@ static void test_strings(void **state)
 	assert_int_equal(parse_mix("name=a=b", out, err, sizeof(err)), 0);
 	assert_string_equal(out[K_NAME].s, "a=b");
 
-	/* The longest string that fits: DEVARGS_STR_MAX - 1 characters. */
+	/* The longest string that fits: UVDPA_DEVARGS_STR_MAX - 1 characters. */
 	strcpy(str, "name=");
-	memset(str + 5, 'x', DEVARGS_STR_MAX - 1);
-	str[5 + DEVARGS_STR_MAX - 1] = '\0';
+	memset(str + 5, 'x', UVDPA_DEVARGS_STR_MAX - 1);
+	str[5 + UVDPA_DEVARGS_STR_MAX - 1] = '\0';
 	assert_int_equal(parse_mix(str, out, err, sizeof(err)), 0);
-	assert_int_equal(strlen(out[K_NAME].s), DEVARGS_STR_MAX - 1);
+	assert_int_equal(strlen(out[K_NAME].s), UVDPA_DEVARGS_STR_MAX - 1);
 }
 
 static void test_string_too_long(void **state)
 {
-	char str[16 + DEVARGS_STR_MAX];
+	char str[16 + UVDPA_DEVARGS_STR_MAX];
 
 	(void)state;
 	strcpy(str, "name=");
-	memset(str + 5, 'x', DEVARGS_STR_MAX);
-	str[5 + DEVARGS_STR_MAX] = '\0';
+	memset(str + 5, 'x', UVDPA_DEVARGS_STR_MAX);
+	str[5 + UVDPA_DEVARGS_STR_MAX] = '\0';
 	expect_mix_error(str, "\"name\"", "too long");
 }
 
 static void test_unknown_key(void **state)
 {
-	struct devargs_value out[NSPEC_IFC];
+	struct uvdpa_devargs_value out[NSPEC_IFC];
 	char err[256];
 
 	(void)state;
-	assert_int_equal(devargs_parse("vdpa=1,foo=1", ifc_spec, NSPEC_IFC, out, err, sizeof(err)),
+	assert_int_equal(uvdpa_devargs_parse("vdpa=1,foo=1", ifc_spec, NSPEC_IFC, out, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "devargs: unknown key \"foo\" (known: vdpa, sw-live-migration)");
 	assert_false(out[K_VDPA].present);
@@ -180,9 +180,9 @@ static void test_unknown_key(void **state)
 	expect_mix_error("numb=1", "unknown key \"numb\"", NULL);
 
 	/* No keys at all. */
-	assert_int_equal(devargs_parse("a=1", NULL, 0, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(uvdpa_devargs_parse("a=1", NULL, 0, NULL, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "devargs: unknown key \"a\" (known: none)");
-	assert_int_equal(devargs_parse("", NULL, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(uvdpa_devargs_parse("", NULL, 0, NULL, err, sizeof(err)), 0);
 }
 
 static void test_repeated_key(void **state)
@@ -242,11 +242,11 @@ static void test_not_a_number(void **state)
 
 static void test_out_of_range(void **state)
 {
-	struct devargs_value out[NSPEC_IFC];
+	struct uvdpa_devargs_value out[NSPEC_IFC];
 	char err[256];
 
 	(void)state;
-	assert_int_equal(devargs_parse("vdpa=2", ifc_spec, NSPEC_IFC, out, err, sizeof(err)),
+	assert_int_equal(uvdpa_devargs_parse("vdpa=2", ifc_spec, NSPEC_IFC, out, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "devargs: value \"2\" for key \"vdpa\" is out of range (0..1)");
 
@@ -281,7 +281,7 @@ static void test_whitespace(void **state)
 
 static void test_long_input_is_truncated_in_message(void **state)
 {
-	struct devargs_value out[NSPEC_MIX];
+	struct uvdpa_devargs_value out[NSPEC_MIX];
 	char str[600];
 	char err[512];
 
@@ -296,21 +296,21 @@ static void test_long_input_is_truncated_in_message(void **state)
 
 static void test_err_buffer_edge_cases(void **state)
 {
-	struct devargs_value out[NSPEC_IFC];
+	struct uvdpa_devargs_value out[NSPEC_IFC];
 	char small[8];
 
 	(void)state;
 	/* No buffer: still fails cleanly. */
-	assert_int_equal(devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, NULL, 0), -EINVAL);
+	assert_int_equal(uvdpa_devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, NULL, 0), -EINVAL);
 	/* Tiny buffer: truncated, terminated, no overflow (ASan checks). */
 	memset(small, 'Z', sizeof(small));
-	assert_int_equal(devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, small, sizeof(small)),
+	assert_int_equal(uvdpa_devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, small, sizeof(small)),
 			 -EINVAL);
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	assert_string_equal(small, "devargs");
 	/* errlen 0 must not write. */
 	small[0] = 'Q';
-	assert_int_equal(devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, small, 0), -EINVAL);
+	assert_int_equal(uvdpa_devargs_parse("foo=1", ifc_spec, NSPEC_IFC, out, small, 0), -EINVAL);
 	assert_int_equal(small[0], 'Q');
 }
 
@@ -319,9 +319,9 @@ static void test_spec_without_output(void **state)
 	char err[128];
 
 	(void)state;
-	assert_int_equal(devargs_parse("vdpa=1", ifc_spec, NSPEC_IFC, NULL, err, sizeof(err)),
+	assert_int_equal(uvdpa_devargs_parse("vdpa=1", ifc_spec, NSPEC_IFC, NULL, err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(devargs_parse("vdpa=1", NULL, NSPEC_IFC, NULL, err, sizeof(err)), -EINVAL);
+	assert_int_equal(uvdpa_devargs_parse("vdpa=1", NULL, NSPEC_IFC, NULL, err, sizeof(err)), -EINVAL);
 }
 
 int main(void)

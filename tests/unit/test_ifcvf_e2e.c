@@ -19,13 +19,13 @@
 #include "vu_test_util.h"
 
 /* Probes pdev through the core, as the mgmtdevs do. */
-static int drv_probe(struct pci_dev *pdev, const char *devargs, const char *name,
-		     struct vdpa_device **out, char *err, size_t errlen)
+static int drv_probe(struct uvdpa_pci_dev *pdev, const char *devargs, const char *name,
+		     struct uvdpa_device **out, char *err, size_t errlen)
 {
-	struct vdpa_probe_args args = { .name = name, .devargs = devargs };
+	struct uvdpa_probe_args args = { .name = name, .devargs = devargs };
 	int ret = ifcvf_drivers_register();
 
-	return ret < 0 ? ret : vdpa_pci_probe(pdev, &args, out, err, errlen);
+	return ret < 0 ? ret : uvdpa_pci_probe(pdev, &args, out, err, errlen);
 }
 
 #define F_MAC BIT(VIRTIO_NET_F_MAC)
@@ -46,8 +46,8 @@ struct gring {
 
 struct e2e {
 	struct tdev td;		/* only td.vu is used: the message builders want it */
-	struct pci_dev *pdev;
-	struct vdpa_device *dev;
+	struct uvdpa_pci_dev *pdev;
+	struct uvdpa_device *dev;
 	uint8_t *guest;
 	struct gring rings[4];
 	uint64_t features;
@@ -148,7 +148,7 @@ static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
 	assert_non_null(t);
 	t->fds_before = count_fds();
 	memset(&mc, 0, sizeof(mc));
-	mc.type = VDPA_TYPE_NET;
+	mc.type = UVDPA_TYPE_NET;
 	mc.max_vqp = max_vqp;
 	mc.transitional = transitional;
 	snprintf(mc.port, sizeof(mc.port), "loopback");
@@ -164,8 +164,8 @@ static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
 
 static void e2e_free(struct e2e *t)
 {
-	vu_dev_free(t->td.vu);
-	vdpa_device_remove(t->dev);
+	uvdpa_vhost_free(t->td.vu);
+	uvdpa_device_remove(t->dev);
 	if (t->guest)
 		munmap(t->guest, GUEST_SIZE);
 	for (unsigned int i = 0; i < 4; i++) {
@@ -253,7 +253,7 @@ static void test_datapath_and_ring_state(void **state)
 	uint64_t feat;
 	uint16_t avail, used;
 	struct vhost_user_msg m;
-	struct vdpa_vq_stats st;
+	struct uvdpa_vq_stats st;
 	struct ifcvf_model_info info;
 
 	(void)state;
@@ -269,23 +269,23 @@ static void test_datapath_and_ring_state(void **state)
 	 * read the kick: the kick count catches up. */
 	for (int i = 0; i < WAIT_MS; i++) {
 		assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
-		if (st.value[VDPA_VQ_STAT_KICKS] >= 1)
+		if (st.value[UVDPA_VQ_STAT_KICKS] >= 1)
 			break;
 		usleep(1000);
 	}
-	assert_true(st.value[VDPA_VQ_STAT_KICKS] >= 1);
-	assert_int_equal(st.value[VDPA_VQ_STAT_RECEIVED_DESC], 2);
-	assert_int_equal(st.value[VDPA_VQ_STAT_COMPLETED_DESC], 2);
+	assert_true(st.value[UVDPA_VQ_STAT_KICKS] >= 1);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RECEIVED_DESC], 2);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_COMPLETED_DESC], 2);
 	/* The model's own counters reach the driver's op, typed: the TX ring
 	 * sent two frames. */
-	assert_true(st.valid & (1ull << VDPA_VQ_STAT_PACKETS));
-	assert_int_equal(st.value[VDPA_VQ_STAT_PACKETS], 2);
-	assert_false(st.valid & (1ull << VDPA_VQ_STAT_OVERRUNS));	/* an RX counter */
+	assert_true(st.valid & (1ull << UVDPA_VQ_STAT_PACKETS));
+	assert_int_equal(st.value[UVDPA_VQ_STAT_PACKETS], 2);
+	assert_false(st.valid & (1ull << UVDPA_VQ_STAT_OVERRUNS));	/* an RX counter */
 	assert_int_equal(t->dev->ops->reset_vq_stats(t->dev, 1), 0);
 	assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
-	assert_int_equal(st.value[VDPA_VQ_STAT_RECEIVED_DESC], 0);
-	assert_int_equal(st.value[VDPA_VQ_STAT_COMPLETED_DESC], 0);
-	assert_int_equal(st.value[VDPA_VQ_STAT_PACKETS], 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RECEIVED_DESC], 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_COMPLETED_DESC], 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_PACKETS], 0);
 
 	/* The TX queue alone is stopped and restarted: its state survives
 	 * and the other queue is not disturbed. */
@@ -421,7 +421,7 @@ static void test_transitional_notifier_config(void **state)
 
 	(void)state;
 	assert_int_equal(t->pdev->id.device, IFCVF_NET_TRANSITIONAL_DEVICE_ID);
-	assert_int_equal(t->dev->type, VDPA_TYPE_NET);
+	assert_int_equal(t->dev->type, UVDPA_TYPE_NET);
 	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC,
 		  PF(MQ) | PF(REPLY_ACK) | PF(HOST_NOTIFIER) | PF(BACKEND_REQ) |
 			  PF(BACKEND_SEND_FD), 2);

@@ -26,13 +26,13 @@
 #include "uvdpa/vdpa.h"
 
 /* Probes pdev through the core, as the mgmtdevs do. */
-static int drv_probe(struct pci_dev *pdev, const char *devargs, const char *name,
-		     struct vdpa_device **out, char *err, size_t errlen)
+static int drv_probe(struct uvdpa_pci_dev *pdev, const char *devargs, const char *name,
+		     struct uvdpa_device **out, char *err, size_t errlen)
 {
-	struct vdpa_probe_args args = { .name = name, .devargs = devargs };
+	struct uvdpa_probe_args args = { .name = name, .devargs = devargs };
 	int ret = ifcvf_drivers_register();
 
-	return ret < 0 ? ret : vdpa_pci_probe(pdev, &args, out, err, errlen);
+	return ret < 0 ? ret : uvdpa_pci_probe(pdev, &args, out, err, errlen);
 }
 
 #define assert_contains(haystack, needle)                                                  \
@@ -65,10 +65,10 @@ struct fake_queue {
 };
 
 struct fake {
-	struct pci_dev pdev;
+	struct uvdpa_pci_dev pdev;
 	uint8_t cfg[256];
-	uint64_t bar_size[PCI_NUM_BARS];
-	uint8_t *bar[PCI_NUM_BARS];
+	uint64_t bar_size[UVDPA_PCI_NUM_BARS];
+	uint8_t *bar[UVDPA_PCI_NUM_BARS];
 	/* common config */
 	uint64_t dev_features, drv_features;
 	uint32_t dfselect, gfselect;
@@ -85,7 +85,7 @@ struct fake {
 	bool released;
 };
 
-static struct fake *to_fake(struct pci_dev *p)
+static struct fake *to_fake(struct uvdpa_pci_dev *p)
 {
 	return p->priv;
 }
@@ -103,7 +103,7 @@ static void put_le(void *buf, uint32_t len, uint64_t v)
 	memcpy(buf, &v, len);
 }
 
-static int f_cfg_read(struct pci_dev *p, uint32_t off, void *buf, uint32_t len)
+static int f_cfg_read(struct uvdpa_pci_dev *p, uint32_t off, void *buf, uint32_t len)
 {
 	if (off + len > 256)
 		return -EINVAL;
@@ -111,7 +111,7 @@ static int f_cfg_read(struct pci_dev *p, uint32_t off, void *buf, uint32_t len)
 	return 0;
 }
 
-static int f_cfg_write(struct pci_dev *p, uint32_t off, const void *buf, uint32_t len)
+static int f_cfg_write(struct uvdpa_pci_dev *p, uint32_t off, const void *buf, uint32_t len)
 {
 	if (off + len > 256)
 		return -EINVAL;
@@ -235,11 +235,11 @@ static void common_write(struct fake *f, uint32_t reg, uint64_t v)
 	}
 }
 
-static int f_bar_read(struct pci_dev *p, unsigned int bar, uint64_t off, void *buf, uint32_t len)
+static int f_bar_read(struct uvdpa_pci_dev *p, unsigned int bar, uint64_t off, void *buf, uint32_t len)
 {
 	struct fake *f = to_fake(p);
 
-	if (bar >= PCI_NUM_BARS || !f->bar[bar] || off + len > f->bar_size[bar])
+	if (bar >= UVDPA_PCI_NUM_BARS || !f->bar[bar] || off + len > f->bar_size[bar])
 		return -EINVAL;
 	if (in_common(bar, off))
 		put_le(buf, len, common_read(f, (uint32_t)(off - COMMON_OFF)));
@@ -248,13 +248,13 @@ static int f_bar_read(struct pci_dev *p, unsigned int bar, uint64_t off, void *b
 	return 0;
 }
 
-static int f_bar_write(struct pci_dev *p, unsigned int bar, uint64_t off, const void *buf,
+static int f_bar_write(struct uvdpa_pci_dev *p, unsigned int bar, uint64_t off, const void *buf,
 		       uint32_t len)
 {
 	struct fake *f = to_fake(p);
 	uint64_t v = get_le(buf, len);
 
-	if (bar >= PCI_NUM_BARS || !f->bar[bar] || off + len > f->bar_size[bar])
+	if (bar >= UVDPA_PCI_NUM_BARS || !f->bar[bar] || off + len > f->bar_size[bar])
 		return -EINVAL;
 	if (f->nwrites < MAX_REC)
 		f->writes[f->nwrites++] = (struct rec){ bar, off, len, v };
@@ -265,37 +265,37 @@ static int f_bar_write(struct pci_dev *p, unsigned int bar, uint64_t off, const 
 	return 0;
 }
 
-static uint64_t f_bar_size(struct pci_dev *p, unsigned int bar)
+static uint64_t f_bar_size(struct uvdpa_pci_dev *p, unsigned int bar)
 {
-	return bar < PCI_NUM_BARS ? to_fake(p)->bar_size[bar] : 0;
+	return bar < UVDPA_PCI_NUM_BARS ? to_fake(p)->bar_size[bar] : 0;
 }
 
-static int f_msix_set(struct pci_dev *p, const int *efds, unsigned int nvec)
+static int f_msix_set(struct uvdpa_pci_dev *p, const int *efds, unsigned int nvec)
 {
 	return nvec <= to_fake(p)->msix_count ? 0 : -EINVAL;
 }
 
-static unsigned int f_msix_count(struct pci_dev *p)
+static unsigned int f_msix_count(struct uvdpa_pci_dev *p)
 {
 	return to_fake(p)->msix_count;
 }
 
-static int f_dma_map(struct pci_dev *p, uint64_t iova, void *vaddr, uint64_t size)
+static int f_dma_map(struct uvdpa_pci_dev *p, uint64_t iova, void *vaddr, uint64_t size)
 {
 	return 0;
 }
 
-static int f_dma_unmap(struct pci_dev *p, uint64_t iova, uint64_t size)
+static int f_dma_unmap(struct uvdpa_pci_dev *p, uint64_t iova, uint64_t size)
 {
 	return 0;
 }
 
-static void f_release(struct pci_dev *p)
+static void f_release(struct uvdpa_pci_dev *p)
 {
 	to_fake(p)->released = true;
 }
 
-static const struct pci_dev_ops fake_ops = {
+static const struct uvdpa_pci_dev_ops fake_ops = {
 	.cfg_read = f_cfg_read,
 	.cfg_write = f_cfg_write,
 	.bar_read = f_bar_read,
@@ -341,7 +341,7 @@ static struct fake *fake_new(uint16_t device, uint16_t subsys_vendor, uint16_t s
 
 	assert_non_null(f);
 	snprintf(f->pdev.addr, sizeof(f->pdev.addr), "fake:0");
-	f->pdev.id = (struct vdpa_pci_id){ 0x1AF4, device, subsys_vendor, subsys_device };
+	f->pdev.id = (struct uvdpa_pci_id){ 0x1AF4, device, subsys_vendor, subsys_device };
 	f->pdev.ops = &fake_ops;
 	f->pdev.priv = f;
 	memcpy(f->cfg + PCI_STATUS, &status, 2);
@@ -381,7 +381,7 @@ static struct fake *fake_ifcvf_net(void)
 
 static void fake_free(struct fake *f)
 {
-	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
+	for (unsigned int i = 0; i < UVDPA_PCI_NUM_BARS; i++)
 		free(f->bar[i]);
 	free(f);
 }
@@ -529,7 +529,7 @@ static void test_caps_no_list(void **state)
 static void test_device_type_from_ids(void **state)
 {
 	static const struct {
-		struct vdpa_pci_id id;
+		struct uvdpa_pci_id id;
 		int type;
 	} rows[] = {
 		{ { 0x1AF4, 0x1041, 0x8086, 0x001A }, 1 },
@@ -545,7 +545,7 @@ static void test_device_type_from_ids(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(pci_virtio_device_id(&rows[i].id), rows[i].type);
+		assert_int_equal(uvdpa_pci_virtio_device_id(&rows[i].id), rows[i].type);
 }
 
 static void test_ring_state_layout(void **state)
@@ -948,7 +948,7 @@ static void test_dirty_logging_registers(void **state)
 static void test_probe_devargs(void **state)
 {
 	struct fake *f = fake_ifcvf_net();
-	struct vdpa_device *dev = NULL;
+	struct uvdpa_device *dev = NULL;
 	char err[256] = "";
 
 	(void)state;
@@ -967,16 +967,16 @@ static void test_probe_devargs(void **state)
 	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,vdpa=1", "n0", &dev, err,
 				     sizeof(err)), -EINVAL);
 	assert_null(dev);
-	assert_null(vdpa_device_first());
+	assert_null(uvdpa_device_first());
 
 	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
 	assert_non_null(dev);
-	assert_ptr_equal(vdpa_device_find("n0"), dev);
-	assert_int_equal(dev->type, VDPA_TYPE_NET);
+	assert_ptr_equal(uvdpa_device_find("n0"), dev);
+	assert_int_equal(dev->type, UVDPA_TYPE_NET);
 	assert_string_equal(dev->driver->name, "ifcvf");
-	vdpa_device_remove(dev);
+	uvdpa_device_remove(dev);
 	assert_true(f->released);
-	assert_null(vdpa_device_first());
+	assert_null(uvdpa_device_first());
 	ifcvf_drivers_unregister();
 	fake_free(f);
 }
@@ -986,7 +986,7 @@ static void test_probe_lm_bar_rules(void **state)
 	struct fake *f = fake_new(IFCVF_NET_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
 				  IFCVF_NET_SUBSYS_MODERN, false, 2);
 	struct fake *g = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);	/* QEMU-like */
-	struct vdpa_device *dev = NULL;
+	struct uvdpa_device *dev = NULL;
 	char err[256] = "";
 	uint64_t feat;
 
@@ -995,14 +995,14 @@ static void test_probe_lm_bar_rules(void **state)
 	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "sw-live-migration=1");
-	assert_null(vdpa_device_first());
+	assert_null(uvdpa_device_first());
 	/* With it: accepted, but not offered for migration until the SW relay
 	 * exists. */
 	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,sw-live-migration=1", "n0", &dev,
 				     err, sizeof(err)), 0);
 	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
 	assert_false(feat & (1ull << 26));
-	vdpa_device_remove(dev);
+	uvdpa_device_remove(dev);
 
 	/* A generic virtio-pci function: its BAR4 is not an LM BAR. */
 	assert_int_equal(drv_probe(&g->pdev, "vdpa=1", "g0", &dev, err, sizeof(err)),
@@ -1011,7 +1011,7 @@ static void test_probe_lm_bar_rules(void **state)
 	assert_int_equal(drv_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", &dev,
 				     err, sizeof(err)), 0);
 	assert_string_equal(dev->driver->name, "virtio-pci");
-	vdpa_device_remove(dev);
+	uvdpa_device_remove(dev);
 
 	/* Ids nobody drives. */
 	g->pdev.id.device = 0x1043;
@@ -1027,12 +1027,12 @@ static void test_probe_features_and_queues(void **state)
 	struct fake *f = fake_ifcvf_net();
 	struct fake *b = fake_new(IFCVF_BLK_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
 				  IFCVF_BLK_SUBSYS, true, 3);
-	struct vdpa_device *dev = NULL, *bdev = NULL;
+	struct uvdpa_device *dev = NULL, *bdev = NULL;
 	char err[256] = "";
 	uint64_t feat, proto;
 	uint32_t qn;
 	uint8_t cfg[12];
-	enum vdpa_dev_type type;
+	enum uvdpa_dev_type type;
 
 	(void)state;
 	f->dev_features |= 1ull << 22;		/* MQ */
@@ -1053,7 +1053,7 @@ static void test_probe_features_and_queues(void **state)
 	assert_int_equal(dev->ops->get_queue_num(dev, &qn), 0);
 	assert_int_equal(qn, 2);
 	assert_int_equal(dev->ops->get_dev_type(dev, &type), 0);
-	assert_int_equal(type, VDPA_TYPE_NET);
+	assert_int_equal(type, UVDPA_TYPE_NET);
 	/* Config: the link reads up although the device has no STATUS. */
 	f->bar[0][DEVICE_OFF] = 0x02;
 	assert_int_equal(dev->ops->get_config(dev, cfg, 0, sizeof(cfg)), 0);
@@ -1064,17 +1064,17 @@ static void test_probe_features_and_queues(void **state)
 	assert_int_equal(dev->ops->set_config(dev, cfg, 0, 6, 0), -ENOTSUP);
 	/* Stats before any session: the driver's three counters, at zero. */
 	{
-		struct vdpa_vq_stats st;
+		struct uvdpa_vq_stats st;
 
 		assert_int_equal(dev->ops->get_vq_stats(dev, 0, &st), 0);
-		assert_int_equal(st.valid, (1ull << VDPA_VQ_STAT_RECEIVED_DESC) |
-					   (1ull << VDPA_VQ_STAT_COMPLETED_DESC) |
-					   (1ull << VDPA_VQ_STAT_KICKS));
-		assert_int_equal(st.value[VDPA_VQ_STAT_KICKS], 0);
+		assert_int_equal(st.valid, (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) |
+					   (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
+					   (1ull << UVDPA_VQ_STAT_KICKS));
+		assert_int_equal(st.value[UVDPA_VQ_STAT_KICKS], 0);
 		assert_int_equal(dev->ops->get_vq_stats(dev, 4, &st), -EINVAL);
 		assert_int_equal(dev->ops->reset_vq_stats(dev, 4), -EINVAL);
-		assert_string_equal(vdpa_vq_stat_name(VDPA_VQ_STAT_KICKS), "kicks");
-		assert_null(vdpa_vq_stat_name(VDPA_VQ_STAT_NUM));
+		assert_string_equal(uvdpa_vq_stat_name(UVDPA_VQ_STAT_KICKS), "kicks");
+		assert_null(uvdpa_vq_stat_name(UVDPA_VQ_STAT_NUM));
 	}
 	/* The same name twice. */
 	assert_int_equal(drv_probe(&b->pdev, "vdpa=1", "n0", &bdev, err, sizeof(err)),
@@ -1082,7 +1082,7 @@ static void test_probe_features_and_queues(void **state)
 	assert_contains(err, "exists");
 
 	assert_int_equal(drv_probe(&b->pdev, "vdpa=1", "b0", &bdev, err, sizeof(err)), 0);
-	assert_int_equal(bdev->type, VDPA_TYPE_BLK);
+	assert_int_equal(bdev->type, UVDPA_TYPE_BLK);
 	assert_int_equal(bdev->ops->get_queue_num(bdev, &qn), 0);
 	assert_int_equal(qn, 3);
 	assert_int_equal(bdev->ops->get_protocol_features(bdev, &proto), 0);
@@ -1090,8 +1090,8 @@ static void test_probe_features_and_queues(void **state)
 	assert_int_equal(bdev->ops->get_features(bdev, &feat), 0);
 	assert_false(feat & (1ull << 21));
 	assert_int_equal(bdev->ops->set_config(bdev, cfg, 0x20, 1, 0), 0);
-	vdpa_device_remove(dev);
-	vdpa_device_remove(bdev);
+	uvdpa_device_remove(dev);
+	uvdpa_device_remove(bdev);
 	fake_free(f);
 	fake_free(b);
 }
@@ -1101,7 +1101,7 @@ static void test_probe_features_and_queues(void **state)
 static void test_probe_offers_implemented_features_only(void **state)
 {
 	struct fake *f = fake_ifcvf_net();
-	struct vdpa_device *dev = NULL;
+	struct uvdpa_device *dev = NULL;
 	char err[256] = "";
 	uint64_t feat, unimplemented = (1ull << VIRTIO_F_RING_PACKED) |
 				       (1ull << 38 /* NOTIFICATION_DATA */) | (1ull << 40) |
@@ -1115,8 +1115,8 @@ static void test_probe_offers_implemented_features_only(void **state)
 	assert_false(feat & (1ull << VIRTIO_F_ACCESS_PLATFORM));
 	assert_true(feat & (1ull << 29 /* EVENT_IDX */));
 	assert_true(feat & (1ull << VIRTIO_F_VERSION_1));
-	assert_int_equal(ifcvf_implemented_features(VDPA_TYPE_NET) & unimplemented, 0);
-	vdpa_device_remove(dev);
+	assert_int_equal(ifcvf_implemented_features(UVDPA_TYPE_NET) & unimplemented, 0);
+	uvdpa_device_remove(dev);
 	fake_free(f);
 }
 
@@ -1127,7 +1127,7 @@ static void test_core_probe_matching(void **state)
 	struct fake *f = fake_ifcvf_net();
 	struct fake *g = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);
 	struct fake *x = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);
-	struct vdpa_device *dev = NULL, *gdev = NULL;
+	struct uvdpa_device *dev = NULL, *gdev = NULL;
 	char err[256] = "";
 
 	(void)state;
@@ -1140,11 +1140,11 @@ static void test_core_probe_matching(void **state)
 	x->pdev.id.device = 0x1572;
 	assert_int_equal(drv_probe(&x->pdev, "vdpa=1", "x0", &dev, err, sizeof(err)), -ENODEV);
 	assert_contains(err, "no driver for 8086:1572");
-	vdpa_device_remove(vdpa_device_find("n0"));
-	vdpa_device_remove(gdev);
+	uvdpa_device_remove(uvdpa_device_find("n0"));
+	uvdpa_device_remove(gdev);
 	assert_true(f->released);
 	assert_true(g->released);
-	assert_null(vdpa_device_first());
+	assert_null(uvdpa_device_first());
 	fake_free(f);
 	fake_free(g);
 	fake_free(x);
@@ -1153,7 +1153,7 @@ static void test_core_probe_matching(void **state)
 static void test_probe_too_few_vectors(void **state)
 {
 	struct fake *f = fake_ifcvf_net();
-	struct vdpa_device *dev = NULL;
+	struct uvdpa_device *dev = NULL;
 	char err[256] = "";
 
 	(void)state;

@@ -1,6 +1,6 @@
 /* Unit tests for the emulated IFCVF (src/models/ifcvf) and the emu PCI
  * layer (src/pci/emu.c). The test plays the ifcvf driver: it reaches the
- * function only through struct pci_dev ops (config space, BARs, MSI-X
+ * function only through struct uvdpa_pci_dev ops (config space, BARs, MSI-X
  * eventfds, DMA map), walks the capability list, drives the status machine
  * and the common config, builds split rings in malloc'd "guest" memory
  * mapped through the function's IOMMU, kicks doorbells and waits for
@@ -74,7 +74,7 @@ struct drv_vq {
 };
 
 struct drv {
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	struct cap common, notify, isr, device;
 	uint32_t notify_mult;
 	unsigned int msix_cap;
@@ -98,7 +98,7 @@ static uint8_t cfg8(struct drv *d, uint32_t off)
 {
 	uint8_t v = 0;
 
-	assert_int_equal(pci_cfg_read(d->pdev, off, &v, 1), 0);
+	assert_int_equal(uvdpa_pci_cfg_read(d->pdev, off, &v, 1), 0);
 	return v;
 }
 
@@ -106,7 +106,7 @@ static uint16_t cfg16(struct drv *d, uint32_t off)
 {
 	uint16_t v = 0;
 
-	assert_int_equal(pci_cfg_read(d->pdev, off, &v, 2), 0);
+	assert_int_equal(uvdpa_pci_cfg_read(d->pdev, off, &v, 2), 0);
 	return v;
 }
 
@@ -114,48 +114,48 @@ static uint32_t cfg32(struct drv *d, uint32_t off)
 {
 	uint32_t v = 0;
 
-	assert_int_equal(pci_cfg_read(d->pdev, off, &v, 4), 0);
+	assert_int_equal(uvdpa_pci_cfg_read(d->pdev, off, &v, 4), 0);
 	return v;
 }
 
 static uint8_t common_r8(struct drv *d, uint32_t off)
 {
-	return pci_bar_read8(d->pdev, d->common.bar, d->common.off + off);
+	return uvdpa_pci_bar_read8(d->pdev, d->common.bar, d->common.off + off);
 }
 
 static uint16_t common_r16(struct drv *d, uint32_t off)
 {
-	return pci_bar_read16(d->pdev, d->common.bar, d->common.off + off);
+	return uvdpa_pci_bar_read16(d->pdev, d->common.bar, d->common.off + off);
 }
 
 static uint32_t common_r32(struct drv *d, uint32_t off)
 {
-	return pci_bar_read32(d->pdev, d->common.bar, d->common.off + off);
+	return uvdpa_pci_bar_read32(d->pdev, d->common.bar, d->common.off + off);
 }
 
 static void common_w8(struct drv *d, uint32_t off, uint8_t v)
 {
-	pci_bar_write8(d->pdev, d->common.bar, d->common.off + off, v);
+	uvdpa_pci_bar_write8(d->pdev, d->common.bar, d->common.off + off, v);
 }
 
 static void common_w16(struct drv *d, uint32_t off, uint16_t v)
 {
-	pci_bar_write16(d->pdev, d->common.bar, d->common.off + off, v);
+	uvdpa_pci_bar_write16(d->pdev, d->common.bar, d->common.off + off, v);
 }
 
 static void common_w32(struct drv *d, uint32_t off, uint32_t v)
 {
-	pci_bar_write32(d->pdev, d->common.bar, d->common.off + off, v);
+	uvdpa_pci_bar_write32(d->pdev, d->common.bar, d->common.off + off, v);
 }
 
 static uint32_t lm_r32(struct drv *d, uint32_t off)
 {
-	return pci_bar_read32(d->pdev, IFCVF_LM_BAR, off);
+	return uvdpa_pci_bar_read32(d->pdev, IFCVF_LM_BAR, off);
 }
 
 static void lm_w32(struct drv *d, uint32_t off, uint32_t v)
 {
-	pci_bar_write32(d->pdev, IFCVF_LM_BAR, off, v);
+	uvdpa_pci_bar_write32(d->pdev, IFCVF_LM_BAR, off, v);
 }
 
 static uint64_t device_features(struct drv *d)
@@ -230,7 +230,7 @@ static void walk_caps(struct drv *d)
 /* ---- Setup ---- */
 
 /* Takes a model's function the way the driver's probe does. */
-static struct drv *drv_attach(struct pci_dev *pdev)
+static struct drv *drv_attach(struct uvdpa_pci_dev *pdev)
 {
 	struct drv *d = calloc(1, sizeof(*d));
 	unsigned int i;
@@ -258,7 +258,7 @@ static struct drv *drv_attach(struct pci_dev *pdev)
 static struct drv *drv_open(const struct ifcvf_model_config *cfg)
 {
 	char err[256] = "";
-	struct pci_dev *pdev = ifcvf_model_create(cfg, err, sizeof(err));
+	struct uvdpa_pci_dev *pdev = ifcvf_model_create(cfg, err, sizeof(err));
 
 	if (!pdev)
 		fail_msg("ifcvf_model_create: %s", err);
@@ -269,7 +269,7 @@ static void drv_close(struct drv *d)
 {
 	unsigned int i;
 
-	pci_dev_release(d->pdev);
+	uvdpa_pci_dev_release(d->pdev);
 	for (i = 0; i < d->nvec; i++)
 		close(d->efd[i]);
 	free(d->mem);
@@ -281,7 +281,7 @@ static struct ifcvf_model_config net_cfg(const char *port)
 	struct ifcvf_model_config c;
 
 	memset(&c, 0, sizeof(c));
-	c.type = VDPA_TYPE_NET;
+	c.type = UVDPA_TYPE_NET;
 	snprintf(c.port, sizeof(c.port), "%s", port);
 	return c;
 }
@@ -364,7 +364,7 @@ static void drv_kick(struct drv *d, uint16_t q)
 	common_w16(d, VIRTIO_PCI_COMMON_Q_SELECT, q);
 	uint16_t noff = common_r16(d, VIRTIO_PCI_COMMON_Q_NOFF);
 
-	pci_bar_write16(d->pdev, d->notify.bar, d->notify.off + (uint64_t)noff * d->notify_mult, q);
+	uvdpa_pci_bar_write16(d->pdev, d->notify.bar, d->notify.off + (uint64_t)noff * d->notify_mult, q);
 }
 
 static void drv_add_buf(struct drv *d, uint16_t q, uint64_t iova, uint32_t len, bool writable)
@@ -422,13 +422,13 @@ static void drain_vector(struct drv *d, unsigned int v)
 		;
 }
 
-static uint64_t stat_of(struct drv *d, uint16_t q, enum vdpa_vq_stat k)
+static uint64_t stat_of(struct drv *d, uint16_t q, enum uvdpa_vq_stat k)
 {
-	struct vdpa_vq_stats st = { 0 };
+	struct uvdpa_vq_stats st = { 0 };
 
 	assert_int_equal(ifcvf_model_get_stats(d->pdev, q, &st), 0);
 	if (!(st.valid & (1ull << k)))
-		fail_msg("no stat %s on vring %u", vdpa_vq_stat_name(k), q);
+		fail_msg("no stat %s on vring %u", uvdpa_vq_stat_name(k), q);
 	return st.value[k];
 }
 
@@ -472,7 +472,7 @@ static int thread_count(void)
 static void test_emu_iommu(void **state)
 {
 	struct ifcvf_model_config c = net_cfg("sink");
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	char err[256];
 	uint8_t *a = malloc(0x3000), *b = malloc(0x1000);
 	uint64_t contig = 0, faults;
@@ -548,7 +548,7 @@ static void test_emu_iommu(void **state)
 				 -EINVAL);
 		assert_int_equal(pdev->ops->bar_read(pdev, 7, 0, &v, 4), -EINVAL);
 	}
-	pci_dev_release(pdev);
+	uvdpa_pci_dev_release(pdev);
 	close(efd);
 	free(a);
 	free(b);
@@ -579,15 +579,15 @@ static void test_config_space(void **state)
 	assert_int_equal(d->pdev->ops->bar_size(d->pdev, IFCVF_LM_BAR), IFCVF_LM_BAR_SIZE);
 	assert_int_equal(d->pdev->ops->bar_size(d->pdev, 2), 0);
 	v = 0xffffffff;
-	assert_int_equal(pci_cfg_write(d->pdev, PCI_BASE_ADDRESS_4, &v, 4), 0);
+	assert_int_equal(uvdpa_pci_cfg_write(d->pdev, PCI_BASE_ADDRESS_4, &v, 4), 0);
 	assert_int_equal(cfg32(d, PCI_BASE_ADDRESS_4) & ~0xfu, (uint32_t)~(IFCVF_LM_BAR_SIZE - 1));
 	v = 0;
-	pci_cfg_write(d->pdev, PCI_BASE_ADDRESS_4, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, PCI_BASE_ADDRESS_4, &v, 4);
 	/* Read-only identity. */
 	v = 0x12345678;
-	pci_cfg_write(d->pdev, PCI_VENDOR_ID, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, PCI_VENDOR_ID, &v, 4);
 	assert_int_equal(cfg16(d, PCI_VENDOR_ID), IFCVF_VENDOR_ID);
-	assert_int_not_equal(pci_cfg_read(d->pdev, 250, &v, 8), 0);
+	assert_int_not_equal(uvdpa_pci_cfg_read(d->pdev, 250, &v, 8), 0);
 
 	/* Vendor caps found by the walk; notify multiplier; MSI-X table size. */
 	assert_int_equal(d->notify_mult, 4);
@@ -607,12 +607,12 @@ static void test_config_space(void **state)
 		unsigned int i;
 
 		for (i = 0; i < 6; i++)
-			mac[i] = pci_bar_read8(d->pdev, d->device.bar, d->device.off + i);
+			mac[i] = uvdpa_pci_bar_read8(d->pdev, d->device.bar, d->device.off + i);
 		assert_int_equal(mac[0], 0x02);
-		assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
+		assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
 				 VIRTIO_NET_S_LINK_UP);
-		assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 8), 2);
-		assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 10), 1500);
+		assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 8), 2);
+		assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 10), 1500);
 	}
 	drv_close(d);
 
@@ -647,7 +647,7 @@ static void test_create_errors(void **state)
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "loopback"));
 	c = net_cfg("");
-	c.type = VDPA_TYPE_BLK;
+	c.type = UVDPA_TYPE_BLK;
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "blk"));
 	assert_int_equal(errno, EOPNOTSUPP);
@@ -669,7 +669,7 @@ static void test_status_machine(void **state)
 	assert_true(offered & BIT(VIRTIO_NET_F_MTU));
 	assert_false(offered & BIT(VIRTIO_NET_F_MQ));	/* one pair */
 	assert_false(offered & BIT(VIRTIO_NET_F_CTRL_VQ));
-	assert_int_equal(offered, ifcvf_model_default_features(VDPA_TYPE_NET, 1));
+	assert_int_equal(offered, ifcvf_model_default_features(UVDPA_TYPE_NET, 1));
 	common_w32(d, VIRTIO_PCI_COMMON_DFSELECT, 2);
 	assert_int_equal(common_r32(d, VIRTIO_PCI_COMMON_DF), 0);
 
@@ -747,8 +747,8 @@ static void test_queue_registers(void **state)
 	assert_int_equal(common_r16(d, VIRTIO_PCI_COMMON_Q_SELECT), d->nvrings);
 
 	/* ISR reads are read-to-clear; LM registers read back. */
-	(void)pci_bar_read8(d->pdev, d->isr.bar, d->isr.off);
-	assert_int_equal(pci_bar_read8(d->pdev, d->isr.bar, d->isr.off), 0);
+	(void)uvdpa_pci_bar_read8(d->pdev, d->isr.bar, d->isr.off);
+	assert_int_equal(uvdpa_pci_bar_read8(d->pdev, d->isr.bar, d->isr.off), 0);
 	lm_w32(d, IFCVF_LM_MQ, 1);
 	assert_int_equal(lm_r32(d, IFCVF_LM_MQ), 1);
 	lm_w32(d, IFCVF_LM_BASE_ADDR_LOW, 0x1000);
@@ -787,14 +787,14 @@ static void test_loopback(void **state)
 	assert_int_equal(rx[10] | rx[11] << 8, 1);	/* num_buffers */
 	assert_int_equal(rx[0], 0);
 	assert_true(check_frame(rx + hdr, flen, 3));
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 1);
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_BYTES), flen);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 1);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_BYTES), flen);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_BYTES), flen);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_BYTES), flen);
 	assert_int_equal(ifcvf_model_reset_stats(d->pdev, 1), 0);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 0);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), 0);
 	{
-		struct vdpa_vq_stats st;
+		struct uvdpa_vq_stats st;
 
 		assert_int_equal(ifcvf_model_get_stats(d->pdev, 2, &st), -EINVAL);
 	}
@@ -825,9 +825,9 @@ static void test_loopback_backpressure_mrg(void **state)
 	drv_add_buf(d, 0, BUF_IOVA(0), 1000, true);
 	drv_kick(d, 0);
 	assert_true(drv_get_used(d, 1, &id, &len));
-	for (i = 0; i < TIMEOUT_MS && stat_of(d, 0, VDPA_VQ_STAT_OVERRUNS) == 0; i++)
+	for (i = 0; i < TIMEOUT_MS && stat_of(d, 0, UVDPA_VQ_STAT_OVERRUNS) == 0; i++)
 		usleep(1000);
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_OVERRUNS), 1);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_OVERRUNS), 1);
 	assert_int_equal(d->vq[0].used->idx, 0);	/* nothing published yet */
 	for (i = 1; i < 4; i++) {
 		drv_add_buf(d, 0, BUF_IOVA(i), 1000, true);
@@ -844,7 +844,7 @@ static void test_loopback_backpressure_mrg(void **state)
 	rx0 = gpa(d, BUF_IOVA(0));
 	assert_int_equal(rx0[10] | rx0[11] << 8, 4);	/* num_buffers */
 	assert_true(check_frame(frame, flen, 9));
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), 1);
 	free(frame);
 	drv_close(d);
 }
@@ -873,7 +873,7 @@ static void test_loopback_legacy_header(void **state)
 	drv_kick(d, 1);
 	assert_true(drv_get_used(d, 0, NULL, &len));
 	assert_int_equal(len, 0);
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_ERRORS), 1);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_ERRORS), 1);
 	drv_close(d);
 }
 
@@ -948,7 +948,7 @@ static void test_dma_fault(void **state)
 	for (i = 0; i < 100 && !(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
 		usleep(1000);
 	assert_true(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
-	assert_true(pci_bar_read8(d->pdev, d->isr.bar, d->isr.off) & VIRTIO_PCI_ISR_CONFIG);
+	assert_true(uvdpa_pci_bar_read8(d->pdev, d->isr.bar, d->isr.off) & VIRTIO_PCI_ISR_CONFIG);
 	assert_int_equal(ifcvf_model_get_info(d->pdev, &info), 0);
 	assert_true(info.queue_faults >= 1);
 	assert_true(info.dma_faults >= 1);
@@ -1115,8 +1115,8 @@ static void test_pair(void **state)
 	assert_true(check_frame((uint8_t *)gpa(b, BUF_IOVA(0)) + 12, 300, 4));
 	assert_true(drv_get_used(a, 1, NULL, NULL));
 	assert_int_equal(a->vq[0].used->idx, 0);	/* nothing came back to a */
-	assert_int_equal(stat_of(a, 1, VDPA_VQ_STAT_PACKETS), 1);
-	assert_int_equal(stat_of(b, 0, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(a, 1, UVDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(b, 0, UVDPA_VQ_STAT_PACKETS), 1);
 
 	/* With b gone, a's TX is dropped, not stuck. */
 	drv_close(b);
@@ -1124,7 +1124,7 @@ static void test_pair(void **state)
 	drv_add_buf(a, 1, BUF_IOVA(2), 72, false);
 	drv_kick(a, 1);
 	assert_true(drv_get_used(a, 1, NULL, NULL));
-	assert_int_equal(stat_of(a, 1, VDPA_VQ_STAT_DROPS), 1);
+	assert_int_equal(stat_of(a, 1, UVDPA_VQ_STAT_DROPS), 1);
 	/* And the name is free for a new end. */
 	b = drv_open(&c);
 	drv_close(b);
@@ -1146,8 +1146,8 @@ static void test_sink_source(void **state)
 	drv_kick(d, 1);
 	for (i = 0; i < 16; i++)
 		assert_true(drv_get_used(d, 1, NULL, NULL));
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 16);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_BYTES), 16 * 100 + 120);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), 16);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_BYTES), 16 * 100 + 120);
 	drv_close(d);
 
 	c = net_cfg("source:128");
@@ -1165,7 +1165,7 @@ static void test_sink_source(void **state)
 		assert_int_equal(f[12] << 8 | f[13], 0x88b5);
 		assert_int_equal(f[17], i);			/* sequence */
 	}
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), 8);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), 8);
 	/* Link down: no frames; up again: more buffers, more frames. */
 	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	drv_add_buf(d, 0, BUF_IOVA(9), 2048, true);
@@ -1207,7 +1207,7 @@ static void test_link_and_mac(void **state)
 
 	memcpy(c.mac, mac, 6);
 	d = drv_open(&c);
-	assert_int_equal(pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 0x56);
+	assert_int_equal(uvdpa_pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 0x56);
 	drv_start(d, BASE_FEATURES, 2);
 	drain_vector(d, 0);
 	gen = common_r8(d, VIRTIO_PCI_COMMON_CFGGENERATION);
@@ -1215,7 +1215,7 @@ static void test_link_and_mac(void **state)
 	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	assert_true(wait_vector(d, 0, TIMEOUT_MS));
 	assert_int_not_equal(common_r8(d, VIRTIO_PCI_COMMON_CFGGENERATION), gen);
-	assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6), 0);
+	assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6), 0);
 	assert_int_equal(ifcvf_model_get_info(d->pdev, &info), 0);
 	assert_false(info.link_up);
 	assert_string_equal(info.port, "loopback");
@@ -1225,7 +1225,7 @@ static void test_link_and_mac(void **state)
 	drv_add_buf(d, 1, BUF_IOVA(1), 72, false);
 	drv_kick(d, 1);
 	assert_true(drv_get_used(d, 1, NULL, NULL));
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_DROPS), 1);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_DROPS), 1);
 	/* Same state again: no interrupt. */
 	assert_int_equal(ifcvf_model_set_link(d->pdev, false), 0);
 	assert_false(wait_vector(d, 0, 20));
@@ -1240,11 +1240,11 @@ static void test_link_and_mac(void **state)
 
 	assert_int_equal(ifcvf_model_set_mac(d->pdev, (const uint8_t[6]){ 2, 0, 0, 0, 0, 9 }), 0);
 	assert_true(wait_vector(d, 0, TIMEOUT_MS));
-	assert_int_equal(pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 9);
+	assert_int_equal(uvdpa_pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 9);
 	/* announce needs GUEST_ANNOUNCE negotiated */
 	assert_int_equal(ifcvf_model_announce(d->pdev), -EOPNOTSUPP);
 	{
-		struct pci_dev not_a_model = { .ops = d->pdev->ops };
+		struct uvdpa_pci_dev not_a_model = { .ops = d->pdev->ops };
 
 		assert_int_equal(ifcvf_model_set_link(&not_a_model, true), -ENODEV);
 	}
@@ -1292,7 +1292,7 @@ static void test_control_queue(void **state)
 	unsigned int q;
 
 	c.max_vqp = 2;
-	c.device_features = ifcvf_model_default_features(VDPA_TYPE_NET, 2) | f;
+	c.device_features = ifcvf_model_default_features(UVDPA_TYPE_NET, 2) | f;
 	d = drv_open(&c);
 	assert_int_equal(d->nvrings, 5);
 	assert_true(drv_negotiate(d, f));
@@ -1303,17 +1303,17 @@ static void test_control_queue(void **state)
 	cvq_cmd(d, 4, pairs2, sizeof(pairs2), VIRTIO_NET_OK);
 	cvq_cmd(d, 4, pairs9, sizeof(pairs9), VIRTIO_NET_ERR);
 	cvq_cmd(d, 4, mac, sizeof(mac), VIRTIO_NET_OK);
-	assert_int_equal(pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 5);
+	assert_int_equal(uvdpa_pci_bar_read8(d->pdev, d->device.bar, d->device.off + 5), 5);
 	cvq_cmd(d, 4, bogus, sizeof(bogus), VIRTIO_NET_ERR);
 	assert_int_equal(ifcvf_model_announce(d->pdev), 0);
-	assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
+	assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
 			 VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	cvq_cmd(d, 4, ack, sizeof(ack), VIRTIO_NET_OK);
-	assert_int_equal(pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
+	assert_int_equal(uvdpa_pci_bar_read16(d->pdev, d->device.bar, d->device.off + 6),
 			 VIRTIO_NET_S_LINK_UP);
-	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_REQUESTS), 5);
-	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_SUCCESSES), 3);
-	assert_int_equal(stat_of(d, 4, VDPA_VQ_STAT_ERRORS), 2);
+	assert_int_equal(stat_of(d, 4, UVDPA_VQ_STAT_REQUESTS), 5);
+	assert_int_equal(stat_of(d, 4, UVDPA_VQ_STAT_SUCCESSES), 3);
+	assert_int_equal(stat_of(d, 4, UVDPA_VQ_STAT_ERRORS), 2);
 
 	/* RX filter: promiscuous off, a frame to another MAC is dropped, one
 	 * to ours (02:01:02:03:04:05 now) passes. Pair 1 this time. */
@@ -1330,12 +1330,12 @@ static void test_control_queue(void **state)
 	drv_kick(d, 3);
 	assert_true(drv_get_used(d, 2, NULL, &len));
 	assert_int_equal(len, 72);
-	assert_int_equal(stat_of(d, 2, VDPA_VQ_STAT_DROPS), 1);
-	assert_int_equal(stat_of(d, 2, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 2, UVDPA_VQ_STAT_DROPS), 1);
+	assert_int_equal(stat_of(d, 2, UVDPA_VQ_STAT_PACKETS), 1);
 
 	/* Reset restores the administrator's MAC. */
 	common_w8(d, VIRTIO_PCI_COMMON_STATUS, 0);
-	assert_int_equal(pci_bar_read8(d->pdev, d->device.bar, d->device.off + 1), 0x1a);
+	assert_int_equal(uvdpa_pci_bar_read8(d->pdev, d->device.bar, d->device.off + 1), 0x1a);
 	drv_close(d);
 }
 
@@ -1354,21 +1354,21 @@ static void test_pci_cfg_window(void **state)
 			cfgcap = pos;
 	assert_int_not_equal(cfgcap, 0);
 	b = d->common.bar;
-	pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_BAR, &b, 1);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_BAR, &b, 1);
 	v = d->common.off + VIRTIO_PCI_COMMON_NUMQ;
-	pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_OFFSET, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_OFFSET, &v, 4);
 	v = 2;
-	pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_LENGTH, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_LENGTH, &v, 4);
 	v = 0;
-	assert_int_equal(pci_cfg_read(d->pdev, cfgcap + 16, &v, 4), 0);
+	assert_int_equal(uvdpa_pci_cfg_read(d->pdev, cfgcap + 16, &v, 4), 0);
 	assert_int_equal(v & 0xffff, d->nvrings);
 	/* And writes: device_status through the window. */
 	v = d->common.off + VIRTIO_PCI_COMMON_STATUS;
-	pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_OFFSET, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_OFFSET, &v, 4);
 	v = 1;
-	pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_LENGTH, &v, 4);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + VIRTIO_PCI_CAP_LENGTH, &v, 4);
 	v = VIRTIO_CONFIG_S_ACKNOWLEDGE;
-	pci_cfg_write(d->pdev, cfgcap + 16, &v, 1);
+	uvdpa_pci_cfg_write(d->pdev, cfgcap + 16, &v, 1);
 	assert_int_equal(status(d), VIRTIO_CONFIG_S_ACKNOWLEDGE);
 	drv_close(d);
 }
@@ -1386,7 +1386,7 @@ static void test_engine_threads_fixed(void **state)
 	assert_int_equal(ifcvf_engine_pool_init(2, false), -EALREADY);
 	for (i = 0; i < 6; i++) {
 		c.max_vqp = 4;
-		c.device_features = ifcvf_model_default_features(VDPA_TYPE_NET, 4);
+		c.device_features = ifcvf_model_default_features(UVDPA_TYPE_NET, 4);
 		d[i] = drv_open(&c);
 		drv_start(d[i], BASE_FEATURES, 2);
 	}
@@ -1442,8 +1442,8 @@ static void loopback_stream(unsigned int total)
 		usleep(10);
 	}
 	assert_int_equal(rxd, total);
-	assert_int_equal(stat_of(d, 0, VDPA_VQ_STAT_PACKETS), total);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), total);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), total);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), total);
 	assert_false(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	drv_close(d);
 }
@@ -1513,7 +1513,7 @@ static void tap_roundtrip(const char *name, bool vnet_hdr)
 	struct sockaddr_ll sll;
 	uint8_t buf[2048], *tx, *rx;
 	struct drv *d;
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	char err[256];
 	bool seen = false;
 	uint32_t len;
@@ -1570,7 +1570,7 @@ static void tap_roundtrip(const char *name, bool vnet_hdr)
 		       buf[12] == (TAP_ETHERTYPE_TX >> 8);
 	}
 	assert_true(seen);
-	assert_int_equal(stat_of(d, 1, VDPA_VQ_STAT_PACKETS), 1);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), 1);
 
 	/* Host -> guest (skipping anything the kernel sends meanwhile). */
 	for (i = 0; i < 8; i++)

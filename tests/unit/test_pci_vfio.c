@@ -256,7 +256,7 @@ static void test_container_no_permission(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			char err[1024] = "";
-			struct pci_dev *d;
+			struct uvdpa_pci_dev *d;
 
 			if (setgid(65534) < 0 || setuid(65534) < 0)
 				_exit(2);

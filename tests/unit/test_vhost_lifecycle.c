@@ -49,7 +49,7 @@ static bool ring_enabled(struct tdev *td, uint16_t idx)
 
 static void test_dev_conf_once_when_ready(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem;
 	char sf[TD_CALL_LEN];
@@ -82,7 +82,7 @@ static void test_dev_conf_once_when_ready(void **state)
 
 static void test_dev_conf_needs_every_enabled_ring(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	uint8_t *mem;
 
 	(void)state;
@@ -109,7 +109,7 @@ static void test_dev_conf_needs_every_enabled_ring(void **state)
 
 static void test_dev_conf_needs_memory_and_features(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem;
 
@@ -135,7 +135,7 @@ static void test_dev_conf_needs_memory_and_features(void **state)
 
 static void test_enable_before_start_remembered(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem;
 
@@ -161,7 +161,7 @@ static void test_enable_before_start_remembered(void **state)
 
 static void test_no_protocol_features_enabled_on_kick(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem;
 
@@ -181,7 +181,7 @@ static void test_no_protocol_features_enabled_on_kick(void **state)
 	td_free(td);
 
 	/* With PROTOCOL_FEATURES the kick does not enable. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1 | F_PROTOCOL, 0);
 	mem = td_guest_mem(td);
 	td_setup_ring(td, 0);
@@ -194,7 +194,7 @@ static void test_no_protocol_features_enabled_on_kick(void **state)
 
 static void test_status_waits_for_driver_ok(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem;
 
@@ -214,7 +214,7 @@ static void test_status_waits_for_driver_ok(void **state)
 	assert_int_equal(td_count(td, "dev_conf"), 1);
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_STATUS, &r), 0);
 	assert_reply_u64(&r, VHOST_USER_GET_STATUS, 0xf);
-	assert_int_equal(vu_dev_status(td->vu), 0xf);
+	assert_int_equal(uvdpa_vhost_status(td->vu), 0xf);
 	/* Status 0 is a device reset. */
 	td_clear_calls(td);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_STATUS, 0, &r), 0);
@@ -227,7 +227,7 @@ static void test_status_waits_for_driver_ok(void **state)
 
 static void test_blk_needs_one_ring(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_BLK);
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
 	uint8_t *mem;
 
 	(void)state;
@@ -246,7 +246,7 @@ static void test_blk_needs_one_ring(void **state)
 
 static void test_vring_state_after_dev_conf(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	uint8_t *mem = td_start_net(td, PF(MQ));
 
 	(void)state;
@@ -276,7 +276,7 @@ static void test_vring_state_after_dev_conf(void **state)
 
 static void test_set_features_every_time(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	const uint64_t f = F_VERSION_1 | F_PROTOCOL;
 	char plain[TD_CALL_LEN], logging[TD_CALL_LEN];
@@ -332,7 +332,7 @@ static void test_set_features_every_time(void **state)
  * cannot move to drops the connection too. */
 static void test_set_features_refused_by_device(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	const uint64_t f = F_VERSION_1 | F_PROTOCOL;
 	uint8_t *mem;
@@ -346,14 +346,14 @@ static void test_set_features_refused_by_device(void **state)
 	m.payload.u64 = f | F_LOG_ALL;
 	assert_int_equal(td_send(td, &m, &r), 0);
 	assert_reply_u64(&r, VHOST_USER_SET_FEATURES, 1);
-	assert_int_equal(vu_dev_features(td->vu), f);
+	assert_int_equal(uvdpa_vhost_features(td->vu), f);
 	assert_false(vu_log_enabled(td->vu));
 	assert_int_equal(td_count(td, "dev_close"), 0);
 	assert_true(ring_ready(td, 0));
 
 	/* No reply asked for: the refusal would go unheard. */
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, f | F_LOG_ALL, &r) < 0);
-	assert_int_equal(vu_dev_features(td->vu), f);
+	assert_int_equal(uvdpa_vhost_features(td->vu), f);
 
 	/* Logging on, then a new log the device cannot switch to. */
 	td->set_features_ret = 0;
@@ -369,7 +369,7 @@ static void test_set_features_refused_by_device(void **state)
 
 static void test_get_vring_base_closes_once(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint16_t avail, used;
 	uint8_t *mem;
@@ -422,7 +422,7 @@ static void test_get_vring_base_closes_once(void **state)
 
 static void test_get_vring_base_unconfigured(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 
 	(void)state;
@@ -443,13 +443,13 @@ static void test_reset_device_closes(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < 2; k++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 		uint8_t *mem = td_start_net(td, PF(RESET_DEVICE) | PF(MQ));
 
 		assert_int_equal(td_noarg(td, reqs[k], &r), 0);
 		ASSERT_CALLS(td, "dev_close");
-		assert_int_equal(vu_dev_features(td->vu), 0);
+		assert_int_equal(uvdpa_vhost_features(td->vu), 0);
 		assert_int_equal(vu_get_vring_num(td->vu), 0);
 		/* Protocol features survive a device reset. */
 		assert_int_equal(vu_get_protocol_features(td->vu), PF(RESET_DEVICE) | PF(MQ));
@@ -474,7 +474,7 @@ static void test_reset_device_closes(void **state)
 
 static void test_memory_change_closes(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	struct vhost_user_mem_region regs[2] = {
 		mem_region(GUEST_GPA, GUEST_SIZE, GUEST_UVA, 0),
@@ -552,9 +552,9 @@ static void test_memory_change_closes(void **state)
 
 static void test_disconnect_closes(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	uint8_t *mem = td_start_net(td, 0);
-	struct vu_dev *vu;
+	struct uvdpa_vhost *vu;
 
 	(void)state;
 	vu_dev_reset_session(td->vu);
@@ -568,7 +568,7 @@ static void test_disconnect_closes(void **state)
 	td_clear_calls(td);
 	mem = td_start_net(td, 0);
 	vu = td->vu;
-	vu_dev_free(vu);
+	uvdpa_vhost_free(vu);
 	ASSERT_CALLS(td, "dev_close");
 	td->vu = vu_dev_new_detached(&td->vdpa);
 	assert_non_null(td->vu);
@@ -581,11 +581,11 @@ static void test_disconnect_closes(void **state)
  * silently taking the frontends of the first. */
 static void test_server_socket_in_use(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
-	struct ev_loop *loop = ev_loop_new();
-	struct vu_loop vl;
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
+	struct uvdpa_loop *loop = uvdpa_loop_new();
+	struct uvdpa_vhost_loop vl;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct vu_dev *first, *second;
+	struct uvdpa_vhost *first, *second;
 	int fd;
 
 	(void)state;
@@ -598,41 +598,41 @@ static void test_server_socket_in_use(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
-	vu_loop_ev(&vl, loop);
-	first = vu_dev_new(&vl, sa.sun_path, 0, &td->vdpa);
+	uvdpa_vhost_loop_ev(&vl, loop);
+	first = uvdpa_vhost_new(&vl, sa.sun_path, 0, &td->vdpa);
 	assert_non_null(first);
 
 	/* A live one is refused, and stays the first device's. */
 	errno = 0;
-	second = vu_dev_new(&vl, sa.sun_path, 0, &td->vdpa);
+	second = uvdpa_vhost_new(&vl, sa.sun_path, 0, &td->vdpa);
 	assert_null(second);
 	assert_int_equal(errno, EADDRINUSE);
 	/* The probe that found it live came and went. */
 	for (int i = 0; i < 10; i++) {
-		struct vu_dev_stats st;
+		struct uvdpa_vhost_stats st;
 
-		vu_dev_get_stats(first, &st);
+		uvdpa_vhost_get_stats(first, &st);
 		if (st.disconnects == 1)
 			break;
-		ev_loop_run_once(loop, 100);
+		uvdpa_loop_run_once(loop, 100);
 	}
-	assert_false(vu_dev_connected(first));
+	assert_false(uvdpa_vhost_connected(first));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	for (int i = 0; i < 10 && !vu_dev_connected(first); i++)
-		ev_loop_run_once(loop, 100);
-	assert_true(vu_dev_connected(first));
+	for (int i = 0; i < 10 && !uvdpa_vhost_connected(first); i++)
+		uvdpa_loop_run_once(loop, 100);
+	assert_true(uvdpa_vhost_connected(first));
 	close(fd);
 
-	vu_dev_free(first);
+	uvdpa_vhost_free(first);
 	assert_true(access(sa.sun_path, F_OK) < 0);
-	ev_loop_free(loop);
+	uvdpa_loop_free(loop);
 	td_free(td);
 }
 
 static void test_send_rarp_migration_done(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem = td_start_net(td, PF(RARP));
 
@@ -643,7 +643,7 @@ static void test_send_rarp_migration_done(void **state)
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
 
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	mem = td_start_net(td, 0);
 	assert_true(td_u64(td, VHOST_USER_SEND_RARP, 0x563412005452ull, &r) < 0);
 	ASSERT_NO_CALLS(td);
@@ -704,7 +704,7 @@ static int set_backend_fd(struct tdev *td, int *peer)
 static void test_config_change(void **state)
 {
 	const uint32_t reply = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG;
-	struct tdev *td = td_new(VDPA_TYPE_BLK);
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
 	struct vhost_user_msg m, r;
 	int peer;
 
@@ -751,7 +751,7 @@ static void test_config_change(void **state)
 	td_free(td);
 
 	/* Without REPLY_ACK: no NEED_REPLY, nothing awaited. */
-	td = td_new(VDPA_TYPE_BLK);
+	td = td_new(UVDPA_TYPE_BLK);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(CONFIG) | PF(BACKEND_REQ),
 				&r),
 			 0);
@@ -768,7 +768,7 @@ static void test_config_change(void **state)
 
 static void test_config_change_ack_timeout(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_BLK);
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
 	struct vhost_user_msg m, r;
 	int peer;
 
@@ -807,7 +807,7 @@ static bool same_file(int a, int b)
 static void test_host_notifier(void **state)
 {
 	const uint64_t proto = PF(BACKEND_REQ) | PF(HOST_NOTIFIER) | PF(BACKEND_SEND_FD);
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m;
 	uint8_t *mem;
 	int peer;
@@ -853,7 +853,7 @@ static void test_host_notifier(void **state)
 
 	/* A ring the frontend never set up. */
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 2, true), -EINVAL);
-	assert_int_equal(vu_host_notifier_ctrl(td->vu, VU_MAX_VRINGS, true), -EINVAL);
+	assert_int_equal(vu_host_notifier_ctrl(td->vu, UVDPA_VHOST_MAX_VRINGS, true), -EINVAL);
 	/* A device without a notify area. */
 	close(td->notify_fd);
 	td->notify_fd = -1;
@@ -867,7 +867,7 @@ static void test_host_notifier(void **state)
 	for (int k = 0; k < 3; k++) {
 		const uint64_t bits[3] = { PF(BACKEND_REQ), PF(HOST_NOTIFIER), PF(BACKEND_SEND_FD) };
 
-		td = td_new(VDPA_TYPE_NET);
+		td = td_new(UVDPA_TYPE_NET);
 		td->notify_fd = memfd_sized("uvt-notify", 0x10000);
 		mem = td_start_net(td, proto & ~bits[k]);
 		assert_int_equal(vu_host_notifier_ctrl(td->vu, 0, true), -ENOTSUP);
@@ -882,7 +882,7 @@ static void test_host_notifier_with_ack(void **state)
 {
 	const uint64_t proto = PF(BACKEND_REQ) | PF(HOST_NOTIFIER) | PF(BACKEND_SEND_FD) |
 			       PF(REPLY_ACK);
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m;
 	uint8_t *mem;
 	int peer;
@@ -926,7 +926,7 @@ static void test_backend_acks_matched(void **state)
 	const uint32_t reply = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG;
 	const uint64_t proto = PF(BACKEND_REQ) | PF(HOST_NOTIFIER) | PF(BACKEND_SEND_FD) |
 			       PF(REPLY_ACK) | PF(CONFIG);
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m;
 	uint8_t *mem;
 	int peer;

@@ -142,7 +142,7 @@ static void log_file_unmap(struct log_file *lf)
 
 static void test_log_write_needs_log_all(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	struct log_file lf;
 	const uint64_t f = F_VERSION_1 | F_PROTOCOL;
@@ -189,7 +189,7 @@ static void test_log_write_needs_log_all(void **state)
 
 static void test_log_used_ring(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	struct vu_vring_info info;
 	struct log_file lf;
@@ -223,7 +223,7 @@ static void test_log_used_ring(void **state)
 	/* Without the ring's LOG flag, or for a ring that does not exist: nothing. */
 	vu_log_used_ring(td->vu, 1, 0, 8);
 	vu_log_used_ring(td->vu, 5, 0, 8);
-	vu_log_used_ring(td->vu, VU_MAX_VRINGS, 0, 8);
+	vu_log_used_ring(td->vu, UVDPA_VHOST_MAX_VRINGS, 0, 8);
 	vu_log_used_ring(td->vu, UINT16_MAX, 0, 8);
 	assert_int_equal(bits_set(lf.mine, 4096), 2);
 
@@ -241,7 +241,7 @@ static void test_log_used_ring(void **state)
 
 static void test_log_used_ring_needs_log_all(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	struct log_file lf;
 	uint8_t *mem;
@@ -262,7 +262,7 @@ static void test_log_used_ring_needs_log_all(void **state)
 
 static void test_log_base_replaced(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	struct log_file a, b;
 	void *base;

@@ -14,7 +14,7 @@
 
 struct toy_watch {
 	int fd;			/* -1: free slot */
-	vu_watch_cb cb;
+	uvdpa_vhost_watch_cb cb;
 	void *opaque;
 };
 
@@ -23,7 +23,7 @@ struct toy_loop {
 	unsigned int adds, dels;
 };
 
-static void *toy_watch_add(void *loop, int fd, vu_watch_cb cb, void *opaque)
+static void *toy_watch_add(void *loop, int fd, uvdpa_vhost_watch_cb cb, void *opaque)
 {
 	struct toy_loop *l = loop;
 
@@ -46,7 +46,7 @@ static void toy_watch_del(void *loop, void *watch)
 	l->dels++;
 }
 
-static const struct vu_loop_ops toy_ops = {
+static const struct uvdpa_vhost_loop_ops toy_ops = {
 	.watch_add = toy_watch_add,
 	.watch_del = toy_watch_del,
 };
@@ -89,7 +89,7 @@ static int toy_run_once(struct toy_loop *l, int timeout_ms)
 struct fe {
 	struct toy_loop loop;
 	struct tdev *td;
-	struct vu_dev *vu;
+	struct uvdpa_vhost *vu;
 	int sock;
 	char path[108];
 };
@@ -185,24 +185,24 @@ static void fe_ring(struct fe *f, uint16_t idx)
 
 static void fe_open(struct fe *f, struct tdev *td)
 {
-	struct vu_loop vl = { .ops = &toy_ops, .loop = &f->loop };
+	struct uvdpa_vhost_loop vl = { .ops = &toy_ops, .loop = &f->loop };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 	toy_init(&f->loop);
 	f->td = td;
 	snprintf(f->path, sizeof(f->path), "/tmp/uvdpa-test-loop-%d.sock", getpid());
 	unlink(f->path);
-	f->vu = vu_dev_new(&vl, f->path, 0, &td->vdpa);
+	f->vu = uvdpa_vhost_new(&vl, f->path, 0, &td->vdpa);
 	assert_non_null(f->vu);
 	/* The device's session is this endpoint's, not td_new's detached one. */
-	vu_dev_free(td->vu);
+	uvdpa_vhost_free(td->vu);
 	td->vu = f->vu;
 	assert_int_equal(f->loop.adds, 1);	/* the listening socket */
 	f->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	strcpy(sa.sun_path, f->path);
 	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(toy_run_once(&f->loop, 1000), 1);	/* accept */
-	assert_true(vu_dev_connected(f->vu));
+	assert_true(uvdpa_vhost_connected(f->vu));
 	assert_int_equal(f->loop.adds, 2);
 }
 
@@ -210,8 +210,8 @@ static void fe_close(struct fe *f)
 {
 	close(f->sock);
 	assert_int_equal(toy_run_once(&f->loop, 1000), 1);	/* hang-up seen */
-	assert_false(vu_dev_connected(f->vu));
-	vu_dev_free(f->vu);
+	assert_false(uvdpa_vhost_connected(f->vu));
+	uvdpa_vhost_free(f->vu);
 	f->td->vu = NULL;
 	assert_int_equal(f->loop.dels, f->loop.adds);
 	for (int i = 0; i < TOY_MAX; i++)
@@ -252,7 +252,7 @@ static uint8_t *fe_almost_ready(struct fe *f, uint64_t proto)
 /* A whole session through the toy loop: the device starts, answers, stops. */
 static void test_toy_loop_session(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m;
 	struct fe f;
 	uint8_t *mem;
@@ -282,12 +282,12 @@ static void test_toy_loop_session(void **state)
 static struct fe *order_fe;
 static bool reply_before_conf;
 
-static int conf_checks_reply(struct vdpa_device *d, struct vdpa_session *s)
+static int conf_checks_reply(struct uvdpa_device *d, struct uvdpa_session *s)
 {
 	reply_before_conf = readable(order_fe->sock);
 	td_record(td_of(d), "dev_conf");
 	/* Asynchronous: queued behind the reply, sent after this op. */
-	assert_int_equal(vdpa_session_host_notifier_ctrl(s, 0, true), 0);
+	assert_int_equal(uvdpa_session_host_notifier_ctrl(s, 0, true), 0);
 	return 0;
 }
 
@@ -295,8 +295,8 @@ static void test_reply_before_dev_conf(void **state)
 {
 	const uint64_t proto = PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(BACKEND_SEND_FD) |
 			       PF(HOST_NOTIFIER);
-	struct tdev *td = td_new(VDPA_TYPE_NET);
-	struct vdpa_device_ops ops = *td->vdpa.ops;
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
+	struct uvdpa_device_ops ops = *td->vdpa.ops;
 	struct vhost_user_msg m;
 	struct fe f;
 	uint8_t *mem;

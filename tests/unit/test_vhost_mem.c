@@ -135,7 +135,7 @@ static void *gpa(struct tdev *td, uint64_t addr, uint64_t want, uint64_t *got)
 
 static void test_translate_boundaries(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct three_regions tr;
 	const struct vu_mem_region *t;
 	unsigned int n;
@@ -237,7 +237,7 @@ static void test_translate_boundaries(void **state)
 
 static void test_translate_mmap_offset(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct three_regions tr;
 	const struct vu_mem_region *t;
 	static const char msg[] = "written through the memfd";
@@ -288,7 +288,7 @@ static struct vhost_user_mem_region slot_region(unsigned int i)
 
 static void test_add_mem_reg_slots(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	int maps0 = count_maps("uvt-slot"), fds0 = count_fds(), fd;
 	unsigned int n;
@@ -327,7 +327,7 @@ static void test_add_mem_reg_slots(void **state)
 
 static void test_add_rem_mem_reg(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	const struct vu_mem_region *t;
 	int maps0 = count_maps("uvt-slot"), fd, fd1 = -1;
@@ -443,7 +443,7 @@ static void test_ring_across_regions_refused(void **state)
 
 	(void)state;
 	/* Each part in one region (parts in different regions are fine). */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1, 0);
 	fds[0] = memfd_sized("uvt-mem", 0x2000);
 	fds[1] = memfd_sized("uvt-mem", 0x2000);
@@ -460,7 +460,7 @@ static void test_ring_across_regions_refused(void **state)
 	td_free(td);
 
 	/* A descriptor table over the boundary. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1, 0);
 	fds[0] = memfd_sized("uvt-mem", 0x2000);
 	fds[1] = memfd_sized("uvt-mem", 0x2000);
@@ -471,7 +471,7 @@ static void test_ring_across_regions_refused(void **state)
 	td_free(td);
 
 	/* A used ring running past the last region. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1, 0);
 	fds[0] = memfd_sized("uvt-mem", 0x2000);
 	fds[1] = memfd_sized("uvt-mem", 0x2000);
@@ -482,7 +482,7 @@ static void test_ring_across_regions_refused(void **state)
 	td_free(td);
 
 	/* Misaligned parts. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1, 0);
 	fds[0] = memfd_sized("uvt-mem", 0x2000);
 	fds[1] = memfd_sized("uvt-mem", 0x2000);
@@ -493,7 +493,7 @@ static void test_ring_across_regions_refused(void **state)
 
 	/* Addresses first, memory later: the spanning ring is simply not mapped,
 	 * and never becomes ready. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td_negotiate(td, F_VERSION_1, 0);
 	assert_int_equal(td_state(td, VHOST_USER_SET_VRING_NUM, 0, 256, &r), 0);
 	assert_int_equal(ring_addr3(td, 0, 0x10001800, 0x10002000, 0x10002800), 0);
@@ -517,7 +517,7 @@ static void test_ring_across_regions_refused(void **state)
 
 static void test_reset_releases_mappings(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	int maps0 = count_maps("memfd:uvt-"), imaps0 = count_maps("uvdpa-inflight");
 	int fds0 = count_fds();
@@ -563,7 +563,7 @@ static void test_reset_releases_mappings(void **state)
 		assert_int_equal(n, 0);
 		len = 1;
 		assert_null(vu_gpa_to_hva(td->vu, 0, &len));
-		assert_int_equal(vu_dev_features(td->vu), 0);
+		assert_int_equal(uvdpa_vhost_features(td->vu), 0);
 		assert_int_equal(vu_get_protocol_features(td->vu), 0);
 		assert_int_equal(vu_get_vring_num(td->vu), 0);
 	}

@@ -112,7 +112,7 @@ static void assert_fds_closed(const int *fds, int n, uint32_t req)
  * protocol feature: the refusals below are about what they change. */
 static void expect_valid_accepted(uint32_t req)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	int fds[VHOST_USER_MAX_FDS];
 
@@ -131,7 +131,7 @@ static void test_bad_version_flags(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg m, r;
 		int fd = new_eventfd();
 
@@ -149,10 +149,10 @@ static void test_bad_version_flags(void **state)
 
 static void test_reply_flag_on_request(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	int fd = new_eventfd();
-	struct vu_dev_stats st;
+	struct uvdpa_vhost_stats st;
 
 	(void)state;
 	msg_init(&m, VHOST_USER_SET_VRING_CALL, 8);
@@ -161,7 +161,7 @@ static void test_reply_flag_on_request(void **state)
 	assert_int_equal(td_send(td, &m, &r), -EPROTO);
 	assert_no_reply(&r);
 	assert_true(fd_closed(fd));
-	vu_dev_get_stats(td->vu, &st);
+	uvdpa_vhost_get_stats(td->vu, &st);
 	assert_int_equal(st.bad_msgs, 1);
 	assert_int_equal(st.msgs, 1);
 	td_free(td);
@@ -211,7 +211,7 @@ static void test_wrong_payload_sizes(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg m, r;
 		int fds[VHOST_USER_MAX_FDS], n;
 
@@ -265,7 +265,7 @@ static void test_wrong_fd_counts(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg m, r;
 		int fds[VHOST_USER_MAX_FDS];
 
@@ -290,7 +290,7 @@ static void test_nfds_out_of_range(void **state)
 		struct vhost_user_msg m;
 		int after[64];
 	} s;
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	int fds[VHOST_USER_MAX_FDS], bystander, tmp = new_eventfd();
 
@@ -325,9 +325,9 @@ static void test_unknown_request_nack(void **state)
 					    VHOST_USER_IOTLB_MSG, VHOST_USER_POSTCOPY_ADVISE,
 					    VHOST_USER_VRING_KICK, VHOST_USER_REQUEST_MAX, 1000,
 					    UINT32_MAX };
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
-	struct vu_dev_stats st;
+	struct uvdpa_vhost_stats st;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
@@ -340,7 +340,7 @@ static void test_unknown_request_nack(void **state)
 		assert_int_equal(r.nfds, 0);
 		assert_true(fd_closed(fd));
 	}
-	vu_dev_get_stats(td->vu, &st);
+	uvdpa_vhost_get_stats(td->vu, &st);
 	assert_int_equal(st.bad_msgs, sizeof(unknown) / sizeof(unknown[0]));
 	/* The session still works. */
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_FEATURES, &r), 0);
@@ -378,7 +378,7 @@ static void test_requests_need_protocol_feature(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg m, r;
 		int fds[VHOST_USER_MAX_FDS], n;
 
@@ -402,7 +402,7 @@ static void test_requests_need_protocol_feature(void **state)
 
 static void test_protocol_features_narrowed_by_device(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 
 	(void)state;
@@ -414,7 +414,7 @@ static void test_protocol_features_narrowed_by_device(void **state)
 	assert_int_equal(vu_get_protocol_features(td->vu), 0);
 	td_free(td);
 
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td->proto = PF(MQ) | PF(REPLY_ACK);
 	assert_true(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, BIT(40), &r) < 0);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(MQ), &r), 0);
@@ -450,7 +450,7 @@ static int send_need_reply_u64(struct tdev *td, uint32_t req, uint64_t v, struct
 
 static void test_reply_ack(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 
 	(void)state;
@@ -503,13 +503,13 @@ static void test_vring_index_out_of_range(void **state)
 {
 	static const uint32_t reqs[] = { VHOST_USER_SET_VRING_NUM, VHOST_USER_SET_VRING_BASE,
 					 VHOST_USER_GET_VRING_BASE, VHOST_USER_SET_VRING_ENABLE };
-	static const uint32_t idxs[] = { VU_MAX_VRINGS, 255, 256, 0x10000, 0x80000000u,
+	static const uint32_t idxs[] = { UVDPA_VHOST_MAX_VRINGS, 255, 256, 0x10000, 0x80000000u,
 					 UINT32_MAX };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		for (size_t k = 0; k < sizeof(idxs) / sizeof(idxs[0]); k++) {
-			struct tdev *td = td_new(VDPA_TYPE_NET);
+			struct tdev *td = td_new(UVDPA_TYPE_NET);
 			struct vhost_user_msg r;
 
 			if (td_state(td, reqs[i], idxs[k], 1, &r) >= 0)
@@ -520,25 +520,25 @@ static void test_vring_index_out_of_range(void **state)
 	}
 	/* The last valid index works. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 		struct vu_vring_info info;
 
-		assert_int_equal(td_state(td, VHOST_USER_SET_VRING_NUM, VU_MAX_VRINGS - 1, 64, &r), 0);
-		assert_int_equal(vu_get_vring_num(td->vu), VU_MAX_VRINGS);
-		assert_int_equal(vu_get_vring(td->vu, VU_MAX_VRINGS - 1, &info), 0);
+		assert_int_equal(td_state(td, VHOST_USER_SET_VRING_NUM, UVDPA_VHOST_MAX_VRINGS - 1, 64, &r), 0);
+		assert_int_equal(vu_get_vring_num(td->vu), UVDPA_VHOST_MAX_VRINGS);
+		assert_int_equal(vu_get_vring(td->vu, UVDPA_VHOST_MAX_VRINGS - 1, &info), 0);
 		assert_int_equal(info.size, 64);
-		assert_int_equal(vu_get_vring(td->vu, VU_MAX_VRINGS, &info), -EINVAL);
+		assert_int_equal(vu_get_vring(td->vu, UVDPA_VHOST_MAX_VRINGS, &info), -EINVAL);
 		td_free(td);
 	}
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 
-		assert_true(td_vring_addr(td, VU_MAX_VRINGS, GUEST_UVA, 0, 0, &r) < 0);
+		assert_true(td_vring_addr(td, UVDPA_VHOST_MAX_VRINGS, GUEST_UVA, 0, 0, &r) < 0);
 		td_free(td);
 		/* SET_VRING_ENABLE takes 0 or 1 only. */
-		td = td_new(VDPA_TYPE_NET);
+		td = td_new(UVDPA_TYPE_NET);
 		assert_true(td_state(td, VHOST_USER_SET_VRING_ENABLE, 0, 2, &r) < 0);
 		td_free(td);
 	}
@@ -550,7 +550,7 @@ static void test_vring_fds_replaced_no_leak(void **state)
 {
 	static const uint32_t reqs[] = { VHOST_USER_SET_VRING_KICK, VHOST_USER_SET_VRING_CALL,
 					 VHOST_USER_SET_VRING_ERR };
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	int fds0 = count_fds(), last[3] = { -1, -1, -1 }, sv[2];
 
@@ -587,13 +587,13 @@ static void test_vring_fd_index_bits(void **state)
 {
 	static const uint32_t reqs[] = { VHOST_USER_SET_VRING_KICK, VHOST_USER_SET_VRING_CALL,
 					 VHOST_USER_SET_VRING_ERR };
-	static const uint64_t payloads[] = { VU_MAX_VRINGS, 0xff, 0x100000001ull, 0x201,
+	static const uint64_t payloads[] = { UVDPA_VHOST_MAX_VRINGS, 0xff, 0x100000001ull, 0x201,
 					     0x8000000000000000ull, 0xffffffffffffffffull };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		for (size_t k = 0; k < sizeof(payloads) / sizeof(payloads[0]); k++) {
-			struct tdev *td = td_new(VDPA_TYPE_NET);
+			struct tdev *td = td_new(UVDPA_TYPE_NET);
 			struct vhost_user_msg m, r;
 			struct vu_vring_info info;
 			int fd = new_eventfd();
@@ -620,7 +620,7 @@ static void test_vring_fd_index_bits(void **state)
 
 static void test_vring_nofd_mismatch(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 	struct vu_vring_info info;
 	int fd = new_eventfd();
@@ -635,14 +635,14 @@ static void test_vring_nofd_mismatch(void **state)
 	td_free(td);
 
 	/* An fd announced, none came. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	msg_init(&m, VHOST_USER_SET_VRING_CALL, 8);
 	m.payload.u64 = 2;
 	assert_true(td_send(td, &m, &r) < 0);
 	td_free(td);
 
 	/* Both consistent: accepted. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	assert_int_equal(td_vring_fd(td, VHOST_USER_SET_VRING_KICK, 2, -1, &r), 0);
 	fd = new_eventfd();
 	assert_int_equal(td_vring_fd(td, VHOST_USER_SET_VRING_CALL, 2, fd, &r), 0);
@@ -664,7 +664,7 @@ static void test_vring_num_limits(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 		struct vu_vring_info info;
 
@@ -675,7 +675,7 @@ static void test_vring_num_limits(void **state)
 		td_free(td);
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 		struct vu_vring_info info;
 
@@ -690,7 +690,7 @@ static void test_vring_num_limits(void **state)
 
 static void test_features_not_offered(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 
 	(void)state;
@@ -699,26 +699,26 @@ static void test_features_not_offered(void **state)
 	/* PROTOCOL_FEATURES is the library's, always offered. */
 	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, F_VERSION_1 | BIT(5) | F_PROTOCOL);
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_VERSION_1 | BIT(6), &r) < 0);
-	assert_int_equal(vu_dev_features(td->vu), 0);
+	assert_int_equal(uvdpa_vhost_features(td->vu), 0);
 	td_free(td);
 
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td->features = F_VERSION_1;
 	/* LOG_ALL is not offered by this device. */
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_VERSION_1 | F_LOG_ALL, &r) < 0);
 	td_free(td);
 
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	td->features = F_VERSION_1 | BIT(5);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, BIT(5) | F_PROTOCOL, &r), 0);
-	assert_int_equal(vu_dev_features(td->vu), BIT(5) | F_PROTOCOL);
+	assert_int_equal(uvdpa_vhost_features(td->vu), BIT(5) | F_PROTOCOL);
 	assert_int_equal(td_count_prefix(td, "set_features"), 1);
 	td_free(td);
 }
 
 static void test_set_features_while_configured(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	uint8_t *mem = td_start_net(td, 0);
 	uint64_t f = F_VERSION_1 | F_PROTOCOL;
@@ -730,9 +730,9 @@ static void test_set_features_while_configured(void **state)
 	assert_int_equal(td_count(td, "dev_close"), 0);
 	/* Anything else may not. */
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, f | F_EVENT_IDX, &r) < 0);
-	assert_int_equal(vu_dev_features(td->vu), f);
+	assert_int_equal(uvdpa_vhost_features(td->vu), f);
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_PROTOCOL, &r) < 0);
-	assert_int_equal(vu_dev_features(td->vu), f);
+	assert_int_equal(uvdpa_vhost_features(td->vu), f);
 	assert_int_equal(td_count(td, "dev_close"), 0);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
@@ -753,7 +753,7 @@ static int get_config(struct tdev *td, uint32_t offset, uint32_t size, uint32_t 
 
 static void test_get_config(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg m, r;
 
 	(void)state;
@@ -784,18 +784,18 @@ static void test_get_config(void **state)
 	/* size and message size disagree, or size > 256. */
 	assert_true(get_config(td, 0, 16, VHOST_USER_CONFIG_HDR_SIZE + 8, &r) < 0);
 	td_free(td);
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(CONFIG), &r), 0);
 	assert_true(get_config(td, 0, 8, VHOST_USER_CONFIG_HDR_SIZE + 16, &r) < 0);
 	td_free(td);
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(CONFIG), &r), 0);
 	assert_true(get_config(td, 0, 257, sizeof(struct vhost_user_config), &r) < 0);
 	assert_int_equal(td_count_prefix(td, "get_config"), 0);
 	td_free(td);
 
 	/* SET_CONFIG: within the space it reaches the device, beyond it is nacked. */
-	td = td_new(VDPA_TYPE_NET);
+	td = td_new(UVDPA_TYPE_NET);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(CONFIG) | PF(REPLY_ACK), &r),
 			 0);
 	msg_init(&m, VHOST_USER_SET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + 2);
@@ -822,7 +822,7 @@ static void test_get_config(void **state)
 
 static void test_get_max_mem_slots(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 
 	(void)state;
@@ -862,7 +862,7 @@ static int set_inflight(struct tdev *td, uint64_t size, uint64_t offset, uint16_
 
 static void test_get_inflight_repeated_no_leak(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_BLK);
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
 	struct vhost_user_msg r;
 	int fds0 = count_fds(), maps0 = count_maps("uvdpa-inflight");
 	uint64_t qbytes = vhost_user_inflight_queue_bytes(128), size;
@@ -898,7 +898,7 @@ static void test_get_inflight_repeated_no_leak(void **state)
 
 	/* Bad queue counts and sizes. */
 	assert_true(get_inflight(td, 0, 128, &r) < 0);
-	assert_true(get_inflight(td, VU_MAX_VRINGS + 1, 128, &r) < 0);
+	assert_true(get_inflight(td, UVDPA_VHOST_MAX_VRINGS + 1, 128, &r) < 0);
 	assert_true(get_inflight(td, 1, 100, &r) < 0);
 	assert_true(get_inflight(td, 1, 0, &r) < 0);
 
@@ -917,7 +917,7 @@ static void test_set_inflight_bad(void **state)
 		uint64_t fd_size;
 	} bad[] = {
 		{ need, 0, 0, 64, need },			/* no queues */
-		{ need, 0, VU_MAX_VRINGS + 1, 64, 1 << 22 },	/* too many */
+		{ need, 0, UVDPA_VHOST_MAX_VRINGS + 1, 64, 1 << 22 },	/* too many */
 		{ need, 0, 0xffff, 64, 1 << 22 },
 		{ need, 0, 2, 63, need },			/* not a power of two */
 		{ need - 1, 0, 2, 64, need },			/* too small for 2x64 */
@@ -932,7 +932,7 @@ static void test_set_inflight_bad(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_BLK);
+		struct tdev *td = td_new(UVDPA_TYPE_BLK);
 		int fd = memfd_sized("uvt-inflight", bad[i].fd_size);
 
 		assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(INFLIGHT_SHMFD), &r),
@@ -946,7 +946,7 @@ static void test_set_inflight_bad(void **state)
 
 	/* A good one with an offset: the region starts at the offset. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_BLK);
+		struct tdev *td = td_new(UVDPA_TYPE_BLK);
 		int fd = memfd_sized("uvt-inflight", need + 8192);
 		uint8_t *mine = mmap(NULL, need + 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		uint8_t *base;
@@ -998,7 +998,7 @@ static void test_set_log_base_bad(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		int fd = memfd_sized("uvt-log", bad[i].fd_size);
 
 		assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(LOG_SHMFD), &r), 0);
@@ -1012,7 +1012,7 @@ static void test_set_log_base_bad(void **state)
 	}
 	/* A good one: QEMU waits for a zero reply. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		int fd = memfd_sized("uvt-log", 8192), lfd = -1;
 		uint64_t off = 0;
 
@@ -1041,7 +1041,7 @@ static void test_mem_table_nregions(void **state)
 		static const uint32_t counts[] = { 0, VHOST_USER_MAX_REGIONS + 1, UINT32_MAX };
 
 		for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
-			struct tdev *td = td_new(VDPA_TYPE_NET);
+			struct tdev *td = td_new(UVDPA_TYPE_NET);
 
 			msg_init(&m, VHOST_USER_SET_MEM_TABLE, sizeof(struct vhost_user_memory));
 			m.payload.memory.nregions = counts[c];
@@ -1059,7 +1059,7 @@ static void test_mem_table_nregions(void **state)
 	}
 	/* nregions != nfds, both ways. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_mem_region regs[2] = { mem_region(0, 0x1000, 0x10000, 0),
 							 mem_region(0x1000, 0x1000, 0x11000, 0) };
 		unsigned int n;
@@ -1074,7 +1074,7 @@ static void test_mem_table_nregions(void **state)
 		assert_int_equal(n, 0);
 		td_free(td);
 
-		td = td_new(VDPA_TYPE_NET);
+		td = td_new(UVDPA_TYPE_NET);
 		msg_init(&m, VHOST_USER_SET_MEM_TABLE, 8 + 2 * sizeof(regs[0]));
 		m.payload.memory.nregions = 1;
 		memcpy(m.payload.memory.regions, regs, sizeof(regs));
@@ -1086,7 +1086,7 @@ static void test_mem_table_nregions(void **state)
 		td_free(td);
 
 		/* Two regions claimed, the payload only holds one. */
-		td = td_new(VDPA_TYPE_NET);
+		td = td_new(UVDPA_TYPE_NET);
 		msg_init(&m, VHOST_USER_SET_MEM_TABLE, 8 + sizeof(regs[0]));
 		m.payload.memory.nregions = 2;
 		memcpy(m.payload.memory.regions, regs, sizeof(regs));
@@ -1099,7 +1099,7 @@ static void test_mem_table_nregions(void **state)
 	}
 	/* All 8 is fine. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_mem_region regs[VHOST_USER_MAX_REGIONS];
 		unsigned int n;
 
@@ -1119,7 +1119,7 @@ static void test_mem_table_nregions(void **state)
 static void expect_mem_table_refused(const struct vhost_user_mem_region *regs, unsigned int n,
 				     const uint64_t *fd_sizes, const char *what)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_msg r;
 	int fds[VHOST_USER_MAX_REGIONS];
 	unsigned int got;
@@ -1174,7 +1174,7 @@ static void test_mem_table_bad_regions(void **state)
 
 	/* Adjacent regions are fine. */
 	{
-		struct tdev *td = td_new(VDPA_TYPE_NET);
+		struct tdev *td = td_new(UVDPA_TYPE_NET);
 		struct vhost_user_msg r;
 		int fds[2] = { memfd_sized("uvt-mem", 0x2000), memfd_sized("uvt-mem", 0x2000) };
 
@@ -1186,7 +1186,7 @@ static void test_mem_table_bad_regions(void **state)
 
 static void test_mem_table_repeat_no_remap(void **state)
 {
-	struct tdev *td = td_new(VDPA_TYPE_NET);
+	struct tdev *td = td_new(UVDPA_TYPE_NET);
 	struct vhost_user_mem_region d = mem_region(GUEST_GPA, GUEST_SIZE, GUEST_UVA, 0);
 	struct vhost_user_msg r;
 	const struct vu_mem_region *t;

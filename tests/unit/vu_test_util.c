@@ -1,7 +1,7 @@
 /* The vhost-user unit tests' shared helpers (see vu_test_util.h). */
 #include "vu_test_util.h"
 
-struct tdev *td_of(struct vdpa_device *d)
+struct tdev *td_of(struct uvdpa_device *d)
 {
 	return (struct tdev *)((char *)d - offsetof(struct tdev, vdpa));
 }
@@ -16,25 +16,25 @@ void td_record(struct tdev *td, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int td_get_queue_num(struct vdpa_device *d, uint32_t *n)
+static int td_get_queue_num(struct uvdpa_device *d, uint32_t *n)
 {
 	*n = td_of(d)->queue_num;
 	return 0;
 }
 
-static int td_get_features(struct vdpa_device *d, uint64_t *f)
+static int td_get_features(struct uvdpa_device *d, uint64_t *f)
 {
 	*f = td_of(d)->features;
 	return 0;
 }
 
-static int td_get_protocol_features(struct vdpa_device *d, uint64_t *f)
+static int td_get_protocol_features(struct uvdpa_device *d, uint64_t *f)
 {
 	*f = td_of(d)->proto;
 	return 0;
 }
 
-static int td_get_config(struct vdpa_device *d, uint8_t *buf, uint32_t offset, uint32_t len)
+static int td_get_config(struct uvdpa_device *d, uint8_t *buf, uint32_t offset, uint32_t len)
 {
 	struct tdev *td = td_of(d);
 
@@ -44,7 +44,7 @@ static int td_get_config(struct vdpa_device *d, uint8_t *buf, uint32_t offset, u
 	return 0;
 }
 
-static int td_set_config(struct vdpa_device *d, const uint8_t *buf, uint32_t offset,
+static int td_set_config(struct uvdpa_device *d, const uint8_t *buf, uint32_t offset,
 				uint32_t len, uint32_t flags)
 {
 	struct tdev *td = td_of(d);
@@ -55,7 +55,7 @@ static int td_set_config(struct vdpa_device *d, const uint8_t *buf, uint32_t off
 	return 0;
 }
 
-static int td_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
+static int td_dev_conf(struct uvdpa_device *d, struct uvdpa_session *s)
 {
 	struct tdev *td = td_of(d);
 
@@ -64,10 +64,10 @@ static int td_dev_conf(struct vdpa_device *d, struct vdpa_session *s)
 	return 0;
 }
 
-static int td_dev_close(struct vdpa_device *d)
+static int td_dev_close(struct uvdpa_device *d)
 {
 	struct tdev *td = td_of(d);
-	struct vu_dev *vu = td->vu;
+	struct uvdpa_vhost *vu = td->vu;
 	uint16_t i;
 
 	td_record(td, "dev_close");
@@ -78,25 +78,25 @@ static int td_dev_close(struct vdpa_device *d)
 	return 0;
 }
 
-static int td_set_vring_state(struct vdpa_device *d, uint16_t vring, bool enable)
+static int td_set_vring_state(struct uvdpa_device *d, uint16_t vring, bool enable)
 {
 	td_record(td_of(d), "set_vring_state %u %d", vring, enable);
 	return 0;
 }
 
-static int td_set_features(struct vdpa_device *d, uint64_t features)
+static int td_set_features(struct uvdpa_device *d, uint64_t features)
 {
 	td_record(td_of(d), "set_features 0x%" PRIx64, features);
 	return td_of(d)->set_features_ret;
 }
 
-static int td_migration_done(struct vdpa_device *d)
+static int td_migration_done(struct uvdpa_device *d)
 {
 	td_record(td_of(d), "migration_done");
 	return 0;
 }
 
-static int td_get_notify_area(struct vdpa_device *d, uint16_t vring, int *fd,
+static int td_get_notify_area(struct uvdpa_device *d, uint16_t vring, int *fd,
 				     uint64_t *offset, uint64_t *size)
 {
 	struct tdev *td = td_of(d);
@@ -110,7 +110,7 @@ static int td_get_notify_area(struct vdpa_device *d, uint16_t vring, int *fd,
 	return 0;
 }
 
-static const struct vdpa_device_ops td_ops = {
+static const struct uvdpa_device_ops td_ops = {
 	.get_queue_num = td_get_queue_num,
 	.get_features = td_get_features,
 	.get_protocol_features = td_get_protocol_features,
@@ -124,12 +124,12 @@ static const struct vdpa_device_ops td_ops = {
 	.get_notify_area = td_get_notify_area,
 };
 
-struct tdev *td_new(enum vdpa_dev_type type)
+struct tdev *td_new(enum uvdpa_dev_type type)
 {
 	struct tdev *td = calloc(1, sizeof(*td));
 
 	assert_non_null(td);
-	snprintf(td->vdpa.name, sizeof(td->vdpa.name), "%s", type == VDPA_TYPE_BLK ? "tblk" : "tnet");
+	snprintf(td->vdpa.name, sizeof(td->vdpa.name), "%s", type == UVDPA_TYPE_BLK ? "tblk" : "tnet");
 	td->vdpa.type = type;
 	td->vdpa.ops = &td_ops;
 	td->features = F_VERSION_1 | F_LOG_ALL | F_EVENT_IDX;
@@ -145,7 +145,7 @@ struct tdev *td_new(enum vdpa_dev_type type)
 
 void td_free(struct tdev *td)
 {
-	vu_dev_free(td->vu);
+	uvdpa_vhost_free(td->vu);
 	free(td);
 }
 
@@ -398,7 +398,7 @@ void td_negotiate(struct tdev *td, uint64_t features, uint64_t proto)
 		assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, proto, &r), 0);
 	}
 	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, features, &r), 0);
-	assert_int_equal(vu_dev_features(td->vu), features);
+	assert_int_equal(uvdpa_vhost_features(td->vu), features);
 }
 
 uint8_t *td_guest_mem(struct tdev *td)

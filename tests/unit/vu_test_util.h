@@ -34,9 +34,9 @@
 #define BIT(n) ((uint64_t)1 << (n))
 #define F_EVENT_IDX BIT(29)
 #define F_VERSION_1 BIT(VIRTIO_F_VERSION_1_BIT)
-#define F_LOG_ALL BIT(VHOST_F_LOG_ALL)
-#define F_PROTOCOL BIT(VHOST_USER_F_PROTOCOL_FEATURES)
-#define PF(name) BIT(VHOST_USER_PROTOCOL_F_##name)
+#define F_LOG_ALL BIT(UVDPA_VHOST_F_LOG_ALL)
+#define F_PROTOCOL BIT(UVDPA_VHOST_USER_F_PROTOCOL_FEATURES)
+#define PF(name) BIT(UVDPA_VHOST_USER_PROTOCOL_F_##name)
 #define DRIVER_OK 4u
 
 /* The standard guest: one memfd region of GUEST_SIZE at GUEST_GPA/GUEST_UVA;
@@ -52,8 +52,8 @@
 #define TD_CALL_LEN 64
 
 struct tdev {
-	struct vdpa_device vdpa;
-	struct vu_dev *vu;
+	struct uvdpa_device vdpa;
+	struct uvdpa_vhost *vu;
 	uint64_t features;	/* offered virtio features */
 	uint64_t proto;		/* offered protocol features */
 	uint32_t queue_num;
@@ -68,12 +68,12 @@ struct tdev {
 	unsigned int ncalls;
 };
 
-struct tdev *td_of(struct vdpa_device *d);
+struct tdev *td_of(struct uvdpa_device *d);
 
 void td_record(struct tdev *td, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-struct tdev *td_new(enum vdpa_dev_type type);
+struct tdev *td_new(enum uvdpa_dev_type type);
 
 void td_free(struct tdev *td);
 

@@ -1,4 +1,4 @@
-/* The virtio 1.0 modern PCI interface of an IFCVF function over pci_dev ops
+/* The virtio 1.0 modern PCI interface of an IFCVF function over uvdpa_pci_dev ops
  * (docs/ifcvf.md). Everything a device reports is checked before it
  * is used: capability ranges against BAR sizes, queue counts, notify offsets
  * and ring sizes. Waits for the device are bounded. */
@@ -41,32 +41,32 @@ static void sleep_ms(unsigned int ms)
 
 static uint8_t common_read8(struct ifcvf_hw *hw, uint32_t reg)
 {
-	return pci_bar_read8(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
+	return uvdpa_pci_bar_read8(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
 }
 
 static uint16_t common_read16(struct ifcvf_hw *hw, uint32_t reg)
 {
-	return pci_bar_read16(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
+	return uvdpa_pci_bar_read16(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
 }
 
 static uint32_t common_read32(struct ifcvf_hw *hw, uint32_t reg)
 {
-	return pci_bar_read32(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
+	return uvdpa_pci_bar_read32(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg);
 }
 
 static void common_write8(struct ifcvf_hw *hw, uint32_t reg, uint8_t v)
 {
-	pci_bar_write8(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
+	uvdpa_pci_bar_write8(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
 }
 
 static void common_write16(struct ifcvf_hw *hw, uint32_t reg, uint16_t v)
 {
-	pci_bar_write16(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
+	uvdpa_pci_bar_write16(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
 }
 
 static void common_write32(struct ifcvf_hw *hw, uint32_t reg, uint32_t v)
 {
-	pci_bar_write32(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
+	uvdpa_pci_bar_write32(hw->pdev, hw->caps.common.bar, hw->caps.common.off + reg, v);
 }
 
 /* A 64-bit register as two 32-bit writes, low half first. */
@@ -78,12 +78,12 @@ static void common_write64(struct ifcvf_hw *hw, uint32_t reg_lo, uint64_t v)
 
 static uint32_t lm_read32(struct ifcvf_hw *hw, uint32_t off)
 {
-	return pci_bar_read32(hw->pdev, IFCVF_LM_BAR, off);
+	return uvdpa_pci_bar_read32(hw->pdev, IFCVF_LM_BAR, off);
 }
 
 static void lm_write32(struct ifcvf_hw *hw, uint32_t off, uint32_t v)
 {
-	pci_bar_write32(hw->pdev, IFCVF_LM_BAR, off, v);
+	uvdpa_pci_bar_write32(hw->pdev, IFCVF_LM_BAR, off, v);
 }
 
 /* ---- Identity and capabilities ---- */
@@ -135,7 +135,7 @@ static struct ifcvf_region *cap_slot(struct ifcvf_caps *caps, uint8_t type)
 
 /* One vendor capability at pos; keeps it when it is the first usable one of
  * its type. Returns a negative errno only when config space can't be read. */
-static int cap_consider(struct pci_dev *pdev, uint8_t pos, struct ifcvf_caps *caps,
+static int cap_consider(struct uvdpa_pci_dev *pdev, uint8_t pos, struct ifcvf_caps *caps,
 			struct cap_rejects *rej)
 {
 	struct virtio_pci_cap cap;
@@ -147,7 +147,7 @@ static int cap_consider(struct pci_dev *pdev, uint8_t pos, struct ifcvf_caps *ca
 
 	if (pos + sizeof(cap) > PCI_CFG_SPACE_SIZE_STD)
 		return 0;
-	ret = pci_cfg_read(pdev, pos, &cap, sizeof(cap));
+	ret = uvdpa_pci_cfg_read(pdev, pos, &cap, sizeof(cap));
 	if (ret < 0)
 		return ret;
 	slot = cap_slot(caps, cap.cfg_type);
@@ -162,7 +162,7 @@ static int cap_consider(struct pci_dev *pdev, uint8_t pos, struct ifcvf_caps *ca
 				 cap.cap_len, sizeof(cap));
 		return 0;
 	}
-	if (cap.bar >= PCI_NUM_BARS) {
+	if (cap.bar >= UVDPA_PCI_NUM_BARS) {
 		if (!why[0])
 			snprintf(why, sizeof(rej->why[0]), "at 0x%02x: bar %u > 5", pos, cap.bar);
 		return 0;
@@ -189,7 +189,7 @@ static int cap_consider(struct pci_dev *pdev, uint8_t pos, struct ifcvf_caps *ca
 					 "at 0x%02x: too short for notify_off_multiplier", pos);
 			return 0;
 		}
-		ret = pci_cfg_read(pdev, pos + VIRTIO_PCI_NOTIFY_CAP_MULT, &mult, sizeof(mult));
+		ret = uvdpa_pci_cfg_read(pdev, pos + VIRTIO_PCI_NOTIFY_CAP_MULT, &mult, sizeof(mult));
 		if (ret < 0)
 			return ret;
 		caps->notify_off_multiplier = le32toh(mult);
@@ -202,7 +202,7 @@ static int cap_consider(struct pci_dev *pdev, uint8_t pos, struct ifcvf_caps *ca
 	return 0;
 }
 
-int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, size_t errlen)
+int ifcvf_caps_parse(struct uvdpa_pci_dev *pdev, struct ifcvf_caps *caps, char *err, size_t errlen)
 {
 	static const uint8_t required[] = { VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_CAP_NOTIFY_CFG,
 					    VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_CAP_DEVICE_CFG };
@@ -215,8 +215,8 @@ int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, s
 
 	memset(caps, 0, sizeof(*caps));
 	memset(&rej, 0, sizeof(rej));
-	if (pci_cfg_read(pdev, PCI_STATUS, &status, sizeof(status)) < 0 ||
-	    pci_cfg_read(pdev, PCI_CAPABILITY_LIST, &pos, sizeof(pos)) < 0) {
+	if (uvdpa_pci_cfg_read(pdev, PCI_STATUS, &status, sizeof(status)) < 0 ||
+	    uvdpa_pci_cfg_read(pdev, PCI_CAPABILITY_LIST, &pos, sizeof(pos)) < 0) {
 		uvdpa_errf(err, errlen, "%s: cannot read PCI config space", pdev->addr);
 		return -EIO;
 	}
@@ -240,7 +240,7 @@ int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, s
 			return -ENODEV;
 		}
 		visited[pos / 64] |= 1ull << (pos % 64);
-		ret = pci_cfg_read(pdev, pos, hdr, sizeof(hdr));
+		ret = uvdpa_pci_cfg_read(pdev, pos, hdr, sizeof(hdr));
 		if (ret < 0) {
 			uvdpa_errf(err, errlen, "%s: cannot read capability at 0x%02x", pdev->addr, pos);
 			return ret;
@@ -320,7 +320,7 @@ int ifcvf_hw_reset(struct ifcvf_hw *hw)
 	return -ETIMEDOUT;
 }
 
-int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, char *err,
+int ifcvf_hw_init(struct ifcvf_hw *hw, struct uvdpa_pci_dev *pdev, bool lm_capable, char *err,
 		  size_t errlen)
 {
 	uint16_t nq;
@@ -328,7 +328,7 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, ch
 
 	memset(hw, 0, sizeof(*hw));
 	hw->pdev = pdev;
-	hw->virtio_id = pci_virtio_device_id(&pdev->id);
+	hw->virtio_id = uvdpa_pci_virtio_device_id(&pdev->id);
 	if (hw->virtio_id != IFCVF_VIRTIO_ID_NET && hw->virtio_id != IFCVF_VIRTIO_ID_BLK) {
 		uvdpa_errf(err, errlen, "%s: %04x:%04x (subsystem %04x:%04x) is not a virtio net or "
 			"blk function", pdev->addr, pdev->id.vendor, pdev->id.device,
@@ -558,7 +558,7 @@ void ifcvf_hw_notify(struct ifcvf_hw *hw, unsigned int q)
 {
 	if (q >= hw->num_queues)
 		return;
-	pci_bar_write16(hw->pdev, hw->caps.notify.bar, hw->notify_addr[q], (uint16_t)q);
+	uvdpa_pci_bar_write16(hw->pdev, hw->caps.notify.bar, hw->notify_addr[q], (uint16_t)q);
 }
 
 /* ---- Device config ---- */
@@ -571,23 +571,23 @@ static bool config_range_ok(struct ifcvf_hw *hw, uint32_t off, uint32_t len)
 /* Natural-width accesses: 4 bytes where aligned, then 2, then 1. */
 static void config_copy_in(struct ifcvf_hw *hw, uint32_t off, uint8_t *buf, uint32_t len)
 {
-	struct pci_dev *p = hw->pdev;
+	struct uvdpa_pci_dev *p = hw->pdev;
 	uint8_t bar = hw->caps.device.bar;
 	uint64_t base = hw->caps.device.off;
 
 	while (len) {
 		if (len >= 4 && !(off & 3)) {
-			uint32_t v = pci_bar_read32(p, bar, base + off);
+			uint32_t v = uvdpa_pci_bar_read32(p, bar, base + off);
 
 			memcpy(buf, &v, 4);
 			off += 4, buf += 4, len -= 4;
 		} else if (len >= 2 && !(off & 1)) {
-			uint16_t v = pci_bar_read16(p, bar, base + off);
+			uint16_t v = uvdpa_pci_bar_read16(p, bar, base + off);
 
 			memcpy(buf, &v, 2);
 			off += 2, buf += 2, len -= 2;
 		} else {
-			*buf = pci_bar_read8(p, bar, base + off);
+			*buf = uvdpa_pci_bar_read8(p, bar, base + off);
 			off += 1, buf += 1, len -= 1;
 		}
 	}
@@ -622,16 +622,16 @@ int ifcvf_hw_config_write(struct ifcvf_hw *hw, uint32_t off, const void *buf, ui
 			uint32_t v;
 
 			memcpy(&v, p, 4);
-			pci_bar_write32(hw->pdev, bar, base + off, v);
+			uvdpa_pci_bar_write32(hw->pdev, bar, base + off, v);
 			off += 4, p += 4, len -= 4;
 		} else if (len >= 2 && !(off & 1)) {
 			uint16_t v;
 
 			memcpy(&v, p, 2);
-			pci_bar_write16(hw->pdev, bar, base + off, v);
+			uvdpa_pci_bar_write16(hw->pdev, bar, base + off, v);
 			off += 2, p += 2, len -= 2;
 		} else {
-			pci_bar_write8(hw->pdev, bar, base + off, *p);
+			uvdpa_pci_bar_write8(hw->pdev, bar, base + off, *p);
 			off += 1, p += 1, len -= 1;
 		}
 	}

@@ -1,5 +1,5 @@
 /* The virtio 1.0 modern PCI interface of an IFCVF (or any virtio-pci)
- * function, reached only through struct pci_dev ops: capability discovery,
+ * function, reached only through struct uvdpa_pci_dev ops: capability discovery,
  * feature negotiation, the start/stop sequences, per-queue enable/disable,
  * doorbells, device config and the IFCVF live-migration BAR. No threads and
  * no vhost-user here; ifcvf_vdpa.c drives it. */
@@ -36,7 +36,7 @@ struct ifcvf_vring {
 };
 
 struct ifcvf_hw {
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	struct ifcvf_caps caps;
 	int virtio_id;			/* 1 net, 2 blk */
 	bool has_lm;			/* an IFCVF live-migration BAR is usable */
@@ -56,7 +56,7 @@ struct ifcvf_hw {
  * COMMON, NOTIFY, ISR and DEVICE capabilities. A capability with a BAR above
  * 5 or a range outside its BAR is skipped; all four types are required.
  * -ENODEV with err saying which is missing and why. */
-int ifcvf_caps_parse(struct pci_dev *pdev, struct ifcvf_caps *caps, char *err, size_t errlen);
+int ifcvf_caps_parse(struct uvdpa_pci_dev *pdev, struct ifcvf_caps *caps, char *err, size_t errlen);
 
 
 /* LM BAR offset of vring q's RING_STATE slot for a device type. */
@@ -66,7 +66,7 @@ unsigned int ifcvf_ring_state_off(int virtio_id, unsigned int q);
  * function is an IFCVF whose BAR4 is the live-migration BAR (a generic
  * virtio-pci BAR4 is something else); has_lm is set when that BAR exists and
  * covers every queue's slot. -ENODEV / -EIO with err filled. */
-int ifcvf_hw_init(struct ifcvf_hw *hw, struct pci_dev *pdev, bool lm_capable, char *err,
+int ifcvf_hw_init(struct ifcvf_hw *hw, struct uvdpa_pci_dev *pdev, bool lm_capable, char *err,
 		  size_t errlen);
 
 uint64_t ifcvf_hw_read_features(struct ifcvf_hw *hw);

@@ -46,11 +46,11 @@
 #define USED_RING_LEN(size) ((uint64_t)(size) * 8 + 6)
 
 #define PROTOCOL_FEATURES                                                                       \
-	((1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                         \
-	 (1ull << VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                           \
-	 (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD) | (1ull << VHOST_USER_PROTOCOL_F_MQ) |          \
-	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+	((1ull << UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                         \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                           \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_MQ) |          \
+	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_STATUS))
 
 struct ifcvf_dev;
 
@@ -74,9 +74,9 @@ struct ifcvf_dma_map {
 };
 
 struct ifcvf_dev {
-	struct vdpa_device vdpa;
+	struct uvdpa_device vdpa;
 	struct ifcvf_hw hw;
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	bool generic;			/* matched "virtio-pci", not "ifcvf" */
 	bool sw_lm;			/* devargs sw-live-migration=1 */
 	uint64_t features;		/* offered to the frontend */
@@ -86,7 +86,7 @@ struct ifcvf_dev {
 	bool notify_area_warned;
 
 	/* Between dev_conf and dev_close. */
-	struct vdpa_session *sess;
+	struct uvdpa_session *sess;
 	struct relay_watch *config_watch;
 	uint16_t nr_vring;		/* vrings the device knows of */
 	unsigned int msix_nvec;
@@ -103,7 +103,7 @@ struct ifcvf_dev {
 	bool needs_reset_seen;	/* DEVICE_NEEDS_RESET logged since dev_conf */
 };
 
-static struct ifcvf_dev *to_ifcvf(struct vdpa_device *vdev)
+static struct ifcvf_dev *to_ifcvf(struct uvdpa_device *vdev)
 {
 	return vdev->priv;
 }
@@ -151,7 +151,7 @@ static void config_relay(int fd, void *opaque)
 	    !__atomic_exchange_n(&d->needs_reset_seen, true, __ATOMIC_RELAXED))
 		LOG_ERR(TAG, "%s: the function reports DEVICE_NEEDS_RESET: its datapath stopped "
 			"until the frontend restarts the device", d->vdpa.name);
-	ret = vdpa_session_config_change(d->sess);
+	ret = uvdpa_session_config_change(d->sess);
 	if (ret == -ENOTSUP)
 		LOG_DEBUG(TAG, "%s: config change not forwarded: CONFIG not negotiated",
 			  d->vdpa.name);
@@ -196,17 +196,17 @@ static void dma_unmap_all(struct ifcvf_dev *d)
 
 static int dma_map_all(struct ifcvf_dev *d)
 {
-	struct vdpa_mem_region regions[IFCVF_MAX_DMA_MAPS];
+	struct uvdpa_mem_region regions[IFCVF_MAX_DMA_MAPS];
 	unsigned int n, i;
 
-	n = vdpa_session_mem_table(d->sess, regions, IFCVF_MAX_DMA_MAPS);
+	n = uvdpa_session_mem_table(d->sess, regions, IFCVF_MAX_DMA_MAPS);
 	if (n > IFCVF_MAX_DMA_MAPS) {
 		LOG_ERR(TAG, "%s: %u guest memory regions, the driver maps at most %u", d->vdpa.name,
 			n, IFCVF_MAX_DMA_MAPS);
 		return -E2BIG;
 	}
 	for (i = 0; i < n; i++) {
-		const struct vdpa_mem_region *r = &regions[i];
+		const struct uvdpa_mem_region *r = &regions[i];
 		int ret = d->pdev->ops->dma_map(d->pdev, r->gpa, r->host, r->size);
 
 		if (ret < 0) {
@@ -236,7 +236,7 @@ static int dma_map_all(struct ifcvf_dev *d)
  * run, on the relay pool, a relay that on each device interrupt copies the
  * new used entries to the guest's used ring, logs every write buffer of the
  * completed chains and the used-ring entries, updates the vhost layer's
- * last_used_idx (vdpa_session_vring_set_base: DPDK's relay does not, which stalls
+ * last_used_idx (uvdpa_session_vring_set_base: DPDK's relay does not, which stalls
  * EVENT_IDX guests), then calls the guest. LOG_ALL off reverses it.
  *
  * A SET_LOG_BASE that replaces the log while LOG_ALL is on (QEMU does this
@@ -252,18 +252,18 @@ static void log_used_rings(struct ifcvf_dev *d)
 {
 	for (uint16_t i = 0; i < d->nr_vring; i++)
 		if (d->hwr[i].size)
-			vdpa_session_log_used_ring(d->sess, i, 0, USED_RING_LEN(d->hwr[i].size));
+			uvdpa_session_log_used_ring(d->sess, i, 0, USED_RING_LEN(d->hwr[i].size));
 }
 
 static int log_enable(struct ifcvf_dev *d)
 {
 	uint64_t size, offset, map_size;
 	long page = sysconf(_SC_PAGESIZE);
-	struct vdpa_dirty_log log;
+	struct uvdpa_dirty_log log;
 	void *base, *map;
 	int fd, ret;
 
-	ret = vdpa_session_log_get(d->sess, &log);
+	ret = uvdpa_session_log_get(d->sess, &log);
 	base = log.base;
 	size = log.size;
 	fd = log.fd;
@@ -301,12 +301,12 @@ static int log_enable(struct ifcvf_dev *d)
 
 static void log_all_memory(struct ifcvf_dev *d)
 {
-	struct vdpa_mem_region r[IFCVF_MAX_DMA_MAPS];
+	struct uvdpa_mem_region r[IFCVF_MAX_DMA_MAPS];
 	unsigned int n, i;
 
-	n = vdpa_session_mem_table(d->sess, r, IFCVF_MAX_DMA_MAPS);
+	n = uvdpa_session_mem_table(d->sess, r, IFCVF_MAX_DMA_MAPS);
 	for (i = 0; i < n && i < IFCVF_MAX_DMA_MAPS; i++)
-		vdpa_session_log_write(d->sess, r[i].gpa, r[i].size);
+		uvdpa_session_log_write(d->sess, r[i].gpa, r[i].size);
 }
 
 /* The device logs the buffers it writes but not the used ring: log every
@@ -339,10 +339,10 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 	struct ifcvf_vring *h = &d->hwr[i];
-	struct vdpa_vring info;
+	struct uvdpa_vring info;
 	int ret;
 
-	ret = vdpa_session_vring_get(d->sess, i, &info);
+	ret = uvdpa_session_vring_get(d->sess, i, &info);
 	if (ret < 0)
 		return ret;
 	memset(h, 0, sizeof(*h));
@@ -373,9 +373,9 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 static int kick_start(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
-	struct vdpa_vring info;
+	struct uvdpa_vring info;
 
-	if (vdpa_session_vring_get(d->sess, i, &info) < 0 || info.kickfd < 0)
+	if (uvdpa_session_vring_get(d->sess, i, &info) < 0 || info.kickfd < 0)
 		return 0;	/* no kickfd: the frontend polls or uses a host notifier */
 	r->kick = relay_watch_add(info.kickfd, kick_relay, r);
 	if (!r->kick) {
@@ -411,7 +411,7 @@ static void host_notifier_install(struct ifcvf_dev *d, uint16_t i)
 
 	if (d->rings[i].notifier)
 		return;
-	ret = vdpa_session_host_notifier_ctrl(d->sess, i, true);
+	ret = uvdpa_session_host_notifier_ctrl(d->sess, i, true);
 	if (ret == 0)
 		d->rings[i].notifier = true;
 	else if (ret != -ENOTSUP)
@@ -441,43 +441,43 @@ static void ring_state_hand_back(struct ifcvf_dev *d, uint16_t i)
 {
 	if (!d->hw.has_lm)
 		ring_state_from_memory(d, i);
-	vdpa_session_vring_set_base(d->sess, i, d->hwr[i].last_avail_idx, d->hwr[i].last_used_idx);
+	uvdpa_session_vring_set_base(d->sess, i, d->hwr[i].last_avail_idx, d->hwr[i].last_used_idx);
 }
 
 /* ---- Device ops ---- */
 
-static int ifcvf_get_queue_num(struct vdpa_device *vdev, uint32_t *queue_num)
+static int ifcvf_get_queue_num(struct uvdpa_device *vdev, uint32_t *queue_num)
 {
 	*queue_num = to_ifcvf(vdev)->queue_num;
 	return 0;
 }
 
-static int ifcvf_get_features(struct vdpa_device *vdev, uint64_t *features)
+static int ifcvf_get_features(struct uvdpa_device *vdev, uint64_t *features)
 {
 	*features = to_ifcvf(vdev)->features;
 	return 0;
 }
 
-static int ifcvf_get_protocol_features(struct vdpa_device *vdev, uint64_t *features)
+static int ifcvf_get_protocol_features(struct uvdpa_device *vdev, uint64_t *features)
 {
 	*features = to_ifcvf(vdev)->protocol_features;
 	return 0;
 }
 
-static int ifcvf_get_dev_type(struct vdpa_device *vdev, enum vdpa_dev_type *type)
+static int ifcvf_get_dev_type(struct uvdpa_device *vdev, enum uvdpa_dev_type *type)
 {
 	*type = vdev->type;
 	return 0;
 }
 
-static int ifcvf_get_config(struct vdpa_device *vdev, uint8_t *buf, uint32_t offset, uint32_t len)
+static int ifcvf_get_config(struct uvdpa_device *vdev, uint8_t *buf, uint32_t offset, uint32_t len)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	uint8_t cfg[CONFIG_MAX_LEN];
 	uint32_t total, have;
 	int ret;
 
-	if (vdev->type == VDPA_TYPE_NET)
+	if (vdev->type == UVDPA_TYPE_NET)
 		total = NET_CONFIG_LEN;
 	else
 		total = d->hw.caps.device.len < CONFIG_MAX_LEN ? d->hw.caps.device.len : CONFIG_MAX_LEN;
@@ -495,7 +495,7 @@ static int ifcvf_get_config(struct vdpa_device *vdev, uint8_t *buf, uint32_t off
 	}
 	/* STATUS is offered even when the device lacks it: then the link is
 	 * simply up. */
-	if (vdev->type == VDPA_TYPE_NET &&
+	if (vdev->type == UVDPA_TYPE_NET &&
 	    !(d->hw.device_features & (1ull << VIRTIO_NET_F_STATUS))) {
 		uint16_t up = htole16(VIRTIO_NET_S_LINK_UP);
 
@@ -505,13 +505,13 @@ static int ifcvf_get_config(struct vdpa_device *vdev, uint8_t *buf, uint32_t off
 	return 0;
 }
 
-static int ifcvf_set_config(struct vdpa_device *vdev, const uint8_t *buf, uint32_t offset,
+static int ifcvf_set_config(struct uvdpa_device *vdev, const uint8_t *buf, uint32_t offset,
 			    uint32_t len, uint32_t flags)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	int ret;
 
-	if (vdev->type != VDPA_TYPE_BLK) {
+	if (vdev->type != UVDPA_TYPE_BLK) {
 		LOG_ERR(TAG, "%s: the net config is read-only", vdev->name);
 		return -ENOTSUP;
 	}
@@ -563,13 +563,13 @@ static uint64_t hw_features(const struct ifcvf_dev *d, uint64_t negotiated)
 	return (negotiated & dev) | (dev & (1ull << VIRTIO_F_ACCESS_PLATFORM));
 }
 
-static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
+static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
-	uint16_t n = vdpa_session_vring_count(sess), i;
+	uint16_t n = uvdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
 	uint64_t features, negotiated;
-	struct vdpa_dirty_log log;
+	struct uvdpa_dirty_log log;
 	int ret;
 
 	if (d->sess) {
@@ -591,7 +591,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
 	}
 	/* A virtio 0.95 guest negotiates no VERSION_1: the function then uses the
 	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
-	negotiated = vdpa_session_features(sess);
+	negotiated = uvdpa_session_features(sess);
 	features = hw_features(d, negotiated);
 	d->sess = sess;
 	d->needs_reset_seen = false;
@@ -634,7 +634,7 @@ static int ifcvf_dev_conf(struct vdpa_device *vdev, struct vdpa_session *sess)
 		if (ret < 0)
 			goto fail_running;
 	}
-	if ((negotiated & (1ull << VHOST_F_LOG_ALL)) && vdpa_session_log_get(sess, &log) == 0 &&
+	if ((negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)) && uvdpa_session_log_get(sess, &log) == 0 &&
 	    hw_logging_usable(d)) {
 		ret = log_enable(d);
 		if (ret < 0)
@@ -654,7 +654,7 @@ fail:
 	return ret;
 }
 
-static int ifcvf_dev_close(struct vdpa_device *vdev)
+static int ifcvf_dev_close(struct uvdpa_device *vdev)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 
@@ -747,7 +747,7 @@ static void vring_disable(struct ifcvf_dev *d, uint16_t i)
 	close_fd(&r->callfd);
 }
 
-static int ifcvf_set_vring_state(struct vdpa_device *vdev, uint16_t vring, bool enable)
+static int ifcvf_set_vring_state(struct uvdpa_device *vdev, uint16_t vring, bool enable)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 
@@ -769,7 +769,7 @@ static int ifcvf_set_vring_state(struct vdpa_device *vdev, uint16_t vring, bool 
 	return vring_enable(d, vring);	/* logs its failures */
 }
 
-static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
+static int ifcvf_set_features(struct uvdpa_device *vdev, uint64_t features)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	bool want, replaced = false;
@@ -777,11 +777,11 @@ static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
 
 	if (!d->sess)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
-	want = features & (1ull << VHOST_F_LOG_ALL);
+	want = features & (1ull << UVDPA_VHOST_F_LOG_ALL);
 	if (want && d->logging) {
-		struct vdpa_dirty_log log;
+		struct uvdpa_dirty_log log;
 
-		if (vdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
+		if (uvdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
 			return 0;
 		/* The log was replaced. The device moves to it with logging
 		 * stopped for a moment: what it writes meanwhile is in neither
@@ -808,13 +808,13 @@ static int ifcvf_set_features(struct vdpa_device *vdev, uint64_t features)
 	return ret;
 }
 
-static int ifcvf_migration_done(struct vdpa_device *vdev)
+static int ifcvf_migration_done(struct uvdpa_device *vdev)
 {
 	/* GUEST_ANNOUNCE: the guest announces itself after migration. */
 	return 0;
 }
 
-static int ifcvf_get_notify_area(struct vdpa_device *vdev, uint16_t vring, int *fd,
+static int ifcvf_get_notify_area(struct uvdpa_device *vdev, uint16_t vring, int *fd,
 				 uint64_t *offset, uint64_t *size)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
@@ -852,7 +852,7 @@ static int ifcvf_get_notify_area(struct vdpa_device *vdev, uint16_t vring, int *
  * ring started or was reset, kicks relayed), then whatever the function
  * keeps itself (an emulated function's model: packets, bytes, ...). */
 
-static int ifcvf_get_vq_stats(struct vdpa_device *vdev, uint16_t vring, struct vdpa_vq_stats *st)
+static int ifcvf_get_vq_stats(struct uvdpa_device *vdev, uint16_t vring, struct uvdpa_vq_stats *st)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	const struct ifcvf_ring *r;
@@ -871,18 +871,18 @@ static int ifcvf_get_vq_stats(struct vdpa_device *vdev, uint16_t vring, struct v
 	}
 	r = &d->rings[vring];
 	if (r->started && r->avail && r->used) {
-		st->value[VDPA_VQ_STAT_RECEIVED_DESC] =
+		st->value[UVDPA_VQ_STAT_RECEIVED_DESC] =
 			(uint16_t)(ring_idx_read(r->avail) - r->avail_base);
-		st->value[VDPA_VQ_STAT_COMPLETED_DESC] =
+		st->value[UVDPA_VQ_STAT_COMPLETED_DESC] =
 			(uint16_t)(ring_idx_read(r->used) - r->used_base);
 	}
-	st->value[VDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
-	st->valid |= (1ull << VDPA_VQ_STAT_RECEIVED_DESC) | (1ull << VDPA_VQ_STAT_COMPLETED_DESC) |
-		     (1ull << VDPA_VQ_STAT_KICKS);
+	st->value[UVDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
+	st->valid |= (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
+		     (1ull << UVDPA_VQ_STAT_KICKS);
 	return 0;
 }
 
-static int ifcvf_reset_vq_stats(struct vdpa_device *vdev, uint16_t vring)
+static int ifcvf_reset_vq_stats(struct uvdpa_device *vdev, uint16_t vring)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	struct ifcvf_ring *r;
@@ -907,13 +907,13 @@ static int ifcvf_reset_vq_stats(struct vdpa_device *vdev, uint16_t vring)
 	return 0;
 }
 
-static int ifcvf_get_status(struct vdpa_device *vdev, uint8_t *status)
+static int ifcvf_get_status(struct uvdpa_device *vdev, uint8_t *status)
 {
 	*status = ifcvf_hw_get_status(&to_ifcvf(vdev)->hw);
 	return 0;
 }
 
-static const struct vdpa_device_ops ifcvf_ops = {
+static const struct uvdpa_device_ops ifcvf_ops = {
 	.get_status = ifcvf_get_status,
 	.get_queue_num = ifcvf_get_queue_num,
 	.get_features = ifcvf_get_features,
@@ -933,7 +933,7 @@ static const struct vdpa_device_ops ifcvf_ops = {
 
 /* ---- Drivers and probe ---- */
 
-static const struct vdpa_pci_id ifcvf_ids[] = {
+static const struct uvdpa_pci_id ifcvf_ids[] = {
 	{ IFCVF_VENDOR_ID, IFCVF_NET_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
 	  IFCVF_NET_SUBSYS_MODERN },
 	{ IFCVF_VENDOR_ID, IFCVF_NET_TRANSITIONAL_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
@@ -944,25 +944,25 @@ static const struct vdpa_pci_id ifcvf_ids[] = {
 	{ 0 },
 };
 
-static const struct vdpa_pci_id virtio_pci_ids[] = {
-	{ IFCVF_VENDOR_ID, 0x1041, VDPA_PCI_ANY, VDPA_PCI_ANY },
-	{ IFCVF_VENDOR_ID, 0x1042, VDPA_PCI_ANY, VDPA_PCI_ANY },
+static const struct uvdpa_pci_id virtio_pci_ids[] = {
+	{ IFCVF_VENDOR_ID, 0x1041, UVDPA_PCI_ANY, UVDPA_PCI_ANY },
+	{ IFCVF_VENDOR_ID, 0x1042, UVDPA_PCI_ANY, UVDPA_PCI_ANY },
 	{ 0 },
 };
 
-static int ifcvf_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
-			   struct vdpa_device **out, char *err, size_t errlen);
-static int virtio_pci_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
-				struct vdpa_device **out, char *err, size_t errlen);
-static void ifcvf_remove(struct vdpa_device *vdev);
+static int ifcvf_drv_probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *args,
+			   struct uvdpa_device **out, char *err, size_t errlen);
+static int virtio_pci_drv_probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *args,
+				struct uvdpa_device **out, char *err, size_t errlen);
+static void ifcvf_remove(struct uvdpa_device *vdev);
 
-static struct vdpa_driver ifcvf_driver = {
+static struct uvdpa_driver ifcvf_driver = {
 	.name = "ifcvf",
 	.id_table = ifcvf_ids,
 	.probe = ifcvf_drv_probe,
 	.remove = ifcvf_remove,
 };
-static struct vdpa_driver virtio_pci_driver = {
+static struct uvdpa_driver virtio_pci_driver = {
 	.name = "virtio-pci",
 	.id_table = virtio_pci_ids,
 	.probe = virtio_pci_drv_probe,
@@ -973,13 +973,13 @@ int ifcvf_drivers_register(void)
 {
 	int ret;
 
-	if (!vdpa_driver_find(ifcvf_driver.name)) {
-		ret = vdpa_driver_register(&ifcvf_driver);
+	if (!uvdpa_driver_find(ifcvf_driver.name)) {
+		ret = uvdpa_driver_register(&ifcvf_driver);
 		if (ret < 0)
 			return ret;
 	}
-	if (!vdpa_driver_find(virtio_pci_driver.name)) {
-		ret = vdpa_driver_register(&virtio_pci_driver);
+	if (!uvdpa_driver_find(virtio_pci_driver.name)) {
+		ret = uvdpa_driver_register(&virtio_pci_driver);
 		if (ret < 0)
 			return ret;
 	}
@@ -988,17 +988,17 @@ int ifcvf_drivers_register(void)
 
 void ifcvf_drivers_unregister(void)
 {
-	if (vdpa_driver_find(virtio_pci_driver.name) == &virtio_pci_driver)
-		vdpa_driver_unregister(&virtio_pci_driver);
-	if (vdpa_driver_find(ifcvf_driver.name) == &ifcvf_driver)
-		vdpa_driver_unregister(&ifcvf_driver);
+	if (uvdpa_driver_find(virtio_pci_driver.name) == &virtio_pci_driver)
+		uvdpa_driver_unregister(&virtio_pci_driver);
+	if (uvdpa_driver_find(ifcvf_driver.name) == &ifcvf_driver)
+		uvdpa_driver_unregister(&ifcvf_driver);
 }
 
 enum { ARG_VDPA, ARG_SW_LM, ARG_NUM };
 
-static const struct devargs_spec ifcvf_devargs[ARG_NUM] = {
-	[ARG_VDPA] = { "vdpa", DEVARGS_UINT, 0, 1 },
-	[ARG_SW_LM] = { "sw-live-migration", DEVARGS_UINT, 0, 1 },
+static const struct uvdpa_devargs_spec ifcvf_devargs[ARG_NUM] = {
+	[ARG_VDPA] = { "vdpa", UVDPA_DEVARGS_UINT, 0, 1 },
+	[ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 #define BIT64(n) (1ull << (n))
@@ -1022,22 +1022,22 @@ static const struct devargs_spec ifcvf_devargs[ARG_NUM] = {
 	 BIT64(VIRTIO_BLK_F_CONFIG_WCE) | BIT64(VIRTIO_BLK_F_MQ) |                          \
 	 BIT64(VIRTIO_BLK_F_DISCARD) | BIT64(VIRTIO_BLK_F_WRITE_ZEROES))
 
-uint64_t ifcvf_implemented_features(enum vdpa_dev_type type)
+uint64_t ifcvf_implemented_features(enum uvdpa_dev_type type)
 {
-	return TRANSPORT_FEATURES | (type == VDPA_TYPE_BLK ? BLK_FEATURES : NET_FEATURES);
+	return TRANSPORT_FEATURES | (type == UVDPA_TYPE_BLK ? BLK_FEATURES : NET_FEATURES);
 }
 
 static uint64_t offered_features(const struct ifcvf_dev *d)
 {
 	uint64_t f = d->hw.device_features & ifcvf_implemented_features(d->vdpa.type);
 
-	f |= 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
+	f |= 1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES;
 	/* Migration is only offered when the dirty pages can be logged; until
 	 * the SW relay exists, sw-live-migration devices are not migratable
 	 * (QEMU then blocks migration instead of losing pages). */
 	if (hw_logging_usable(d))
-		f |= 1ull << VHOST_F_LOG_ALL;
-	if (d->vdpa.type == VDPA_TYPE_NET) {
+		f |= 1ull << UVDPA_VHOST_F_LOG_ALL;
+	if (d->vdpa.type == UVDPA_TYPE_NET) {
 		/* CTRL_VQ only when the device has one: the control queue is then
 		 * one of its queues, passed through like the others. Offered
 		 * without it, the guest's control commands would go unanswered. */
@@ -1051,7 +1051,7 @@ static uint32_t queue_num(struct ifcvf_dev *d)
 	uint32_t pairs;
 	uint16_t max_vqp = 1;
 
-	if (d->vdpa.type == VDPA_TYPE_BLK)
+	if (d->vdpa.type == UVDPA_TYPE_BLK)
 		return d->hw.num_queues;
 	pairs = d->hw.num_queues / 2u;
 	if ((d->hw.device_features & (1ull << VIRTIO_NET_F_MQ)) &&
@@ -1067,16 +1067,16 @@ static uint32_t queue_num(struct ifcvf_dev *d)
 
 /* The core matched pdev to one of our two drivers; generic: the plain
  * virtio-pci one (no live-migration BAR expected). */
-static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool generic,
-		 struct vdpa_device **out, char *err, size_t errlen)
+static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, bool generic,
+		 struct uvdpa_device **out, char *err, size_t errlen)
 {
-	struct devargs_value args[ARG_NUM];
+	struct uvdpa_devargs_value args[ARG_NUM];
 	const char *name = pa->name;
 	struct ifcvf_dev *d;
 	unsigned int msix, need;
 	int ret;
 
-	ret = devargs_parse(pa->devargs ? pa->devargs : "", ifcvf_devargs, ARG_NUM, args, err,
+	ret = uvdpa_devargs_parse(pa->devargs ? pa->devargs : "", ifcvf_devargs, ARG_NUM, args, err,
 			    errlen);
 	if (ret < 0)
 		return ret;
@@ -1085,8 +1085,8 @@ static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool ge
 			"virtio driver", pdev->addr);
 		return -ENODEV;
 	}
-	if (!name || !name[0] || strlen(name) >= VDPA_NAME_MAX) {
-		uvdpa_errf(err, errlen, "device name must have 1 to %d characters", VDPA_NAME_MAX - 1);
+	if (!name || !name[0] || strlen(name) >= UVDPA_NAME_MAX) {
+		uvdpa_errf(err, errlen, "device name must have 1 to %d characters", UVDPA_NAME_MAX - 1);
 		return -EINVAL;
 	}
 
@@ -1115,8 +1115,8 @@ static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool ge
 		goto fail;
 	}
 	snprintf(d->vdpa.name, sizeof(d->vdpa.name), "%s", name);
-	d->vdpa.type = d->hw.virtio_id == IFCVF_VIRTIO_ID_NET ? VDPA_TYPE_NET : VDPA_TYPE_BLK;
-	need = (d->vdpa.type == VDPA_TYPE_NET ? 2u : 1u) + 1u;
+	d->vdpa.type = d->hw.virtio_id == IFCVF_VIRTIO_ID_NET ? UVDPA_TYPE_NET : UVDPA_TYPE_BLK;
+	need = (d->vdpa.type == UVDPA_TYPE_NET ? 2u : 1u) + 1u;
 	msix = pdev->ops->msix_count(pdev);
 	if (msix < need) {
 		uvdpa_errf(err, errlen, "%s has %u MSI-X vectors, at least %u are needed", pdev->addr,
@@ -1126,8 +1126,8 @@ static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool ge
 	}
 	d->features = offered_features(d);
 	d->protocol_features = PROTOCOL_FEATURES;
-	if (d->vdpa.type == VDPA_TYPE_BLK)
-		d->protocol_features |= 1ull << VHOST_USER_PROTOCOL_F_CONFIG;
+	if (d->vdpa.type == UVDPA_TYPE_BLK)
+		d->protocol_features |= 1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG;
 	d->queue_num = queue_num(d);
 	d->config_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->config_efd < 0) {
@@ -1145,16 +1145,16 @@ static int probe(struct pci_dev *pdev, const struct vdpa_probe_args *pa, bool ge
 	for (unsigned int i = 1; i < d->hw.num_queues; i++)
 		if (d->hw.queue_size_max[i] < d->vdpa.max_vq_size)
 			d->vdpa.max_vq_size = d->hw.queue_size_max[i];
-	ret = vdpa_device_register(&d->vdpa);
+	ret = uvdpa_device_register(&d->vdpa);
 	if (ret < 0) {
 		uvdpa_errf(err, errlen, ret == -EEXIST ? "a device called \"%s\" exists" :
 			"device name \"%s\" is invalid (use [A-Za-z0-9_.:-])", name);
 		goto fail;
 	}
 	LOG_INFO(TAG, "%s: %s on %s (%s driver), %u %s, features 0x%" PRIx64 ", %s live migration",
-		 d->vdpa.name, d->vdpa.type == VDPA_TYPE_NET ? "net" : "blk", pdev->addr,
+		 d->vdpa.name, d->vdpa.type == UVDPA_TYPE_NET ? "net" : "blk", pdev->addr,
 		 d->vdpa.driver->name, d->queue_num,
-		 d->vdpa.type == VDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
+		 d->vdpa.type == UVDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
 		 hw_logging_usable(d) ? "hardware" : "no (software LM to come)");
 	*out = &d->vdpa;
 	return 0;
@@ -1165,29 +1165,29 @@ fail:
 	return ret;
 }
 
-static int ifcvf_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
-			   struct vdpa_device **out, char *err, size_t errlen)
+static int ifcvf_drv_probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *args,
+			   struct uvdpa_device **out, char *err, size_t errlen)
 {
 	return probe(pdev, args, false, out, err, errlen);
 }
 
-static int virtio_pci_drv_probe(struct pci_dev *pdev, const struct vdpa_probe_args *args,
-				struct vdpa_device **out, char *err, size_t errlen)
+static int virtio_pci_drv_probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *args,
+				struct uvdpa_device **out, char *err, size_t errlen)
 {
 	return probe(pdev, args, true, out, err, errlen);
 }
 
-static void ifcvf_remove(struct vdpa_device *vdev)
+static void ifcvf_remove(struct uvdpa_device *vdev)
 {
 	struct ifcvf_dev *d;
 
 	if (!vdev)
 		return;
 	d = to_ifcvf(vdev);
-	vdpa_device_unregister(vdev);
+	uvdpa_device_unregister(vdev);
 	if (d->sess)
 		ifcvf_dev_close(vdev);
 	close(d->config_efd);
-	pci_dev_release(d->pdev);
+	uvdpa_pci_dev_release(d->pdev);
 	free(d);
 }

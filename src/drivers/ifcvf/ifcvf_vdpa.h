@@ -1,5 +1,5 @@
 /* The ifcvf vDPA driver: probes an IFCVF (or a generic virtio-pci) function
- * reached through struct pci_dev and registers it as a vDPA device whose
+ * reached through struct uvdpa_pci_dev and registers it as a vDPA device whose
  * datapath runs in hardware. Called from the control thread only. */
 #ifndef UVDPA_IFCVF_VDPA_H
 #define UVDPA_IFCVF_VDPA_H
@@ -18,6 +18,6 @@ void ifcvf_drivers_unregister(void);
 
 /* The feature bits the stack implements for a device type: what the driver
  * offers is the function's bits within these (plus the vhost bits). */
-uint64_t ifcvf_implemented_features(enum vdpa_dev_type type);
+uint64_t ifcvf_implemented_features(enum uvdpa_dev_type type);
 
 #endif

@@ -19,20 +19,20 @@
 #define IFCVF_VQ_SIZE 256	/* the queue size IFCVF functions report */
 
 struct emu_mgmtdev {
-	struct vdpa_mgmtdev m;
-	enum vdpa_dev_type type;
+	struct uvdpa_mgmtdev m;
+	enum uvdpa_dev_type type;
 };
 
 /* The functions this file created, to reach a device's model for dev set.
  * Control thread only. */
 struct emu_function {
-	struct vdpa_device *dev;
-	struct pci_dev *pdev;		/* owned by dev's driver */
+	struct uvdpa_device *dev;
+	struct uvdpa_pci_dev *pdev;		/* owned by dev's driver */
 	struct emu_function *next;
 };
 static struct emu_function *functions;
 
-static struct emu_function **function_slot(const struct vdpa_device *dev)
+static struct emu_function **function_slot(const struct uvdpa_device *dev)
 {
 	struct emu_function **f;
 
@@ -43,21 +43,21 @@ static struct emu_function **function_slot(const struct vdpa_device *dev)
 
 /* emu devargs: options of the emulated function, not the driver's. */
 enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_NUM };
-static const struct devargs_spec emu_devargs[EMU_ARG_NUM] = {
-	[EMU_ARG_TRANSITIONAL] = { "transitional", DEVARGS_UINT, 0, 1 },
-	[EMU_ARG_SW_LM] = { "sw-live-migration", DEVARGS_UINT, 0, 1 },
+static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
+	[EMU_ARG_TRANSITIONAL] = { "transitional", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
-static int parse_emu_devargs(const struct vdpa_dev_add_config *cfg, bool *transitional,
+static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, bool *transitional,
 			     bool *sw_lm, char *err, size_t errlen)
 {
-	struct devargs_value v[EMU_ARG_NUM];
+	struct uvdpa_devargs_value v[EMU_ARG_NUM];
 	int ret;
 
 	*transitional = *sw_lm = false;
-	if (!(cfg->attrs & VDPA_ATTR_DEVARGS))
+	if (!(cfg->attrs & UVDPA_ATTR_DEVARGS))
 		return 0;
-	ret = devargs_parse(cfg->devargs, emu_devargs, EMU_ARG_NUM, v, err, errlen);
+	ret = uvdpa_devargs_parse(cfg->devargs, emu_devargs, EMU_ARG_NUM, v, err, errlen);
 	if (ret < 0)
 		return ret;
 	*transitional = v[EMU_ARG_TRANSITIONAL].present && v[EMU_ARG_TRANSITIONAL].u;
@@ -65,14 +65,14 @@ static int parse_emu_devargs(const struct vdpa_dev_add_config *cfg, bool *transi
 	return 0;
 }
 
-static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config *cfg, char *err,
+static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_config *cfg, char *err,
 		       size_t errlen)
 {
 	struct emu_mgmtdev *em = (struct emu_mgmtdev *)m;
 	struct ifcvf_model_config mc;
-	struct vdpa_device *dev = NULL;
+	struct uvdpa_device *dev = NULL;
 	struct emu_function *fn;
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	bool transitional, sw_lm;
 	int ret;
 
@@ -82,21 +82,21 @@ static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	memset(&mc, 0, sizeof(mc));
 	mc.type = em->type;
 	mc.transitional = transitional;
-	if (cfg->attrs & VDPA_ATTR_FEATURES)
+	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
-	if (cfg->attrs & VDPA_ATTR_MAC)
+	if (cfg->attrs & UVDPA_ATTR_MAC)
 		memcpy(mc.mac, cfg->mac, sizeof(mc.mac));
-	if (cfg->attrs & VDPA_ATTR_MTU)
+	if (cfg->attrs & UVDPA_ATTR_MTU)
 		mc.mtu = cfg->mtu;
-	if (cfg->attrs & VDPA_ATTR_MAX_VQP)
+	if (cfg->attrs & UVDPA_ATTR_MAX_VQP)
 		mc.max_vqp = cfg->max_vqp;
-	if (cfg->attrs & VDPA_ATTR_PORT)
+	if (cfg->attrs & UVDPA_ATTR_PORT)
 		snprintf(mc.port, sizeof(mc.port), "%s", cfg->port);
-	if (cfg->attrs & VDPA_ATTR_FILE)
+	if (cfg->attrs & UVDPA_ATTR_FILE)
 		snprintf(mc.file, sizeof(mc.file), "%s", cfg->file);
-	if (cfg->attrs & VDPA_ATTR_CAPACITY)
+	if (cfg->attrs & UVDPA_ATTR_CAPACITY)
 		mc.capacity = cfg->capacity;
-	if (cfg->attrs & VDPA_ATTR_NUM_QUEUES)
+	if (cfg->attrs & UVDPA_ATTR_NUM_QUEUES)
 		mc.num_queues = cfg->num_queues;
 	mc.readonly = cfg->readonly;
 
@@ -111,12 +111,12 @@ static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 		free(fn);
 		return errno ? -errno : -EINVAL;
 	}
-	ret = vdpa_pci_probe(pdev, &(struct vdpa_probe_args){
+	ret = uvdpa_pci_probe(pdev, &(struct uvdpa_probe_args){
 				.name = cfg->name,
 				.devargs = sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1",
 				.mgmtdev = m }, &dev, err, errlen);
 	if (ret < 0) {
-		pci_dev_release(pdev);
+		uvdpa_pci_dev_release(pdev);
 		free(fn);
 		return ret;
 	}
@@ -132,7 +132,7 @@ static int emu_dev_add(struct vdpa_mgmtdev *m, const struct vdpa_dev_add_config 
 	return 0;
 }
 
-static int emu_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
+static int emu_dev_del(struct uvdpa_mgmtdev *m, struct uvdpa_device *dev)
 {
 	struct emu_function **slot = function_slot(dev), *fn = *slot;
 
@@ -140,33 +140,33 @@ static int emu_dev_del(struct vdpa_mgmtdev *m, struct vdpa_device *dev)
 		*slot = fn->next;
 		free(fn);
 	}
-	vdpa_device_remove(dev);
+	uvdpa_device_remove(dev);
 	return 0;
 }
 
-static int emu_dev_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
-		       const struct vdpa_dev_set_config *cfg, char *err, size_t errlen)
+static int emu_dev_set(struct uvdpa_mgmtdev *m, struct uvdpa_device *dev,
+		       const struct uvdpa_dev_set_config *cfg, char *err, size_t errlen)
 {
 	struct emu_function *fn = *function_slot(dev);
-	struct pci_dev *pdev = fn ? fn->pdev : NULL;
+	struct uvdpa_pci_dev *pdev = fn ? fn->pdev : NULL;
 	int ret = 0;
 
 	if (!pdev) {
 		uvdpa_errf(err, errlen, "%s: not an emulated function", dev->name);
 		return -ENODEV;
 	}
-	if (cfg->attrs & VDPA_SET_CAPACITY) {
+	if (cfg->attrs & UVDPA_SET_CAPACITY) {
 		uvdpa_errf(err, errlen, "%s: the emulated IFCVF cannot resize a disk yet", dev->name);
 		return -EOPNOTSUPP;
 	}
-	if (cfg->attrs & VDPA_SET_MAC) {
+	if (cfg->attrs & UVDPA_SET_MAC) {
 		ret = ifcvf_model_set_mac(pdev, cfg->mac);
 		if (ret < 0) {
 			uvdpa_errf(err, errlen, "%s: cannot set mac: %s", dev->name, strerror(-ret));
 			return ret;
 		}
 	}
-	if (cfg->attrs & VDPA_SET_LINK) {
+	if (cfg->attrs & UVDPA_SET_LINK) {
 		ret = ifcvf_model_set_link(pdev, cfg->link_up);
 		if (ret < 0)
 			uvdpa_errf(err, errlen, "%s: cannot set link %s: %s", dev->name,
@@ -175,7 +175,7 @@ static int emu_dev_set(struct vdpa_mgmtdev *m, struct vdpa_device *dev,
 	return ret;
 }
 
-static const struct vdpa_mgmtdev_ops emu_ops = {
+static const struct uvdpa_mgmtdev_ops emu_ops = {
 	.dev_add = emu_dev_add,
 	.dev_del = emu_dev_del,
 	.dev_set = emu_dev_set,
@@ -185,24 +185,24 @@ static struct emu_mgmtdev emu_net = {
 	.m = {
 		.name = "emu/ifcvf-net",
 		.ops = &emu_ops,
-		.supported_classes = 1u << VDPA_TYPE_NET,
-		.config_attrs = VDPA_ATTR_MAC | VDPA_ATTR_MTU | VDPA_ATTR_MAX_VQP |
-				VDPA_ATTR_FEATURES | VDPA_ATTR_DEVARGS | VDPA_ATTR_PORT,
+		.supported_classes = 1u << UVDPA_TYPE_NET,
+		.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |
+				UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_PORT,
 		.max_supported_vqs = IFCVF_MAX_VRINGS,
 	},
-	.type = VDPA_TYPE_NET,
+	.type = UVDPA_TYPE_NET,
 };
 
 static struct emu_mgmtdev emu_blk = {
 	.m = {
 		.name = "emu/ifcvf-blk",
 		.ops = &emu_ops,
-		.supported_classes = 1u << VDPA_TYPE_BLK,
-		.config_attrs = VDPA_ATTR_FEATURES | VDPA_ATTR_DEVARGS | VDPA_ATTR_FILE |
-				VDPA_ATTR_CAPACITY | VDPA_ATTR_NUM_QUEUES | VDPA_ATTR_READONLY,
+		.supported_classes = 1u << UVDPA_TYPE_BLK,
+		.config_attrs = UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_FILE |
+				UVDPA_ATTR_CAPACITY | UVDPA_ATTR_NUM_QUEUES | UVDPA_ATTR_READONLY,
 		.max_supported_vqs = IFCVF_MAX_VRINGS,
 	},
-	.type = VDPA_TYPE_BLK,
+	.type = UVDPA_TYPE_BLK,
 };
 
 int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t errlen)
@@ -214,13 +214,13 @@ int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t e
 			   strerror(-ret));
 		return ret;
 	}
-	emu_net.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_NET);
-	emu_blk.m.supported_features = ifcvf_model_supported_features(VDPA_TYPE_BLK);
-	ret = vdpa_mgmtdev_register(&emu_net.m);
+	emu_net.m.supported_features = ifcvf_model_supported_features(UVDPA_TYPE_NET);
+	emu_blk.m.supported_features = ifcvf_model_supported_features(UVDPA_TYPE_BLK);
+	ret = uvdpa_mgmtdev_register(&emu_net.m);
 	if (ret == 0) {
-		ret = vdpa_mgmtdev_register(&emu_blk.m);
+		ret = uvdpa_mgmtdev_register(&emu_blk.m);
 		if (ret < 0)
-			vdpa_mgmtdev_unregister(&emu_net.m);
+			uvdpa_mgmtdev_unregister(&emu_net.m);
 	}
 	if (ret < 0) {
 		uvdpa_errf(err, errlen, "cannot register the emu mgmtdevs: %s", strerror(-ret));
@@ -231,7 +231,7 @@ int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t e
 
 void ifcvf_mgmtdevs_unregister(void)
 {
-	vdpa_mgmtdev_unregister(&emu_net.m);
-	vdpa_mgmtdev_unregister(&emu_blk.m);
+	uvdpa_mgmtdev_unregister(&emu_net.m);
+	uvdpa_mgmtdev_unregister(&emu_blk.m);
 	ifcvf_engine_pool_fini();
 }

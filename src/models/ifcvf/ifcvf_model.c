@@ -51,10 +51,10 @@
 #define ISR_QUEUE 0x1u			/* ISR bit 0: used buffer notification */
 #define LOG_PAGE_SHIFT 12
 
-/* Device types the model implements, by enum vdpa_dev_type. Adding blk:
+/* Device types the model implements, by enum uvdpa_dev_type. Adding blk:
  * its file, its meson line, and its entry here. */
 static const struct ifcvf_dev_type *const dev_types[] = {
-	[VDPA_TYPE_NET] = &ifcvf_net_type,
+	[UVDPA_TYPE_NET] = &ifcvf_net_type,
 };
 
 /* Protects models (the live models, for pdev -> model lookups) and keeps a
@@ -63,7 +63,7 @@ static pthread_mutex_t models_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ifcvf_model *models;
 static unsigned int next_index;		/* atomic */
 
-static const struct ifcvf_dev_type *find_type(enum vdpa_dev_type type)
+static const struct ifcvf_dev_type *find_type(enum uvdpa_dev_type type)
 {
 	if ((unsigned int)type >= sizeof(dev_types) / sizeof(dev_types[0]))
 		return NULL;
@@ -906,7 +906,7 @@ static void model_destroy(void *opaque)
 }
 
 /* Counters of vring q, typed (the emu layer's queue_stats). */
-static int model_queue_stats(void *model, uint16_t q, struct vdpa_vq_stats *st)
+static int model_queue_stats(void *model, uint16_t q, struct uvdpa_vq_stats *st)
 {
 	struct ifcvf_model *m = model;
 
@@ -914,8 +914,8 @@ static int model_queue_stats(void *model, uint16_t q, struct vdpa_vq_stats *st)
 		return -EINVAL;
 	m->type->get_stats(m, q, st);
 	/* Every vring, whatever its type, counts the faults that stopped it. */
-	st->value[VDPA_VQ_STAT_FAULTS] = __atomic_load_n(&m->vqs[q].faults, __ATOMIC_RELAXED);
-	st->valid |= 1ull << VDPA_VQ_STAT_FAULTS;
+	st->value[UVDPA_VQ_STAT_FAULTS] = __atomic_load_n(&m->vqs[q].faults, __ATOMIC_RELAXED);
+	st->valid |= 1ull << UVDPA_VQ_STAT_FAULTS;
 	return 0;
 }
 
@@ -942,27 +942,27 @@ static const struct emu_model_ops model_ops = {
 	.destroy = model_destroy,
 };
 
-uint64_t ifcvf_model_supported_features(enum vdpa_dev_type type)
+uint64_t ifcvf_model_supported_features(enum uvdpa_dev_type type)
 {
 	const struct ifcvf_dev_type *t = find_type(type);
 
 	return t ? t->supported_features : 0;
 }
 
-uint64_t ifcvf_model_default_features(enum vdpa_dev_type type, uint16_t max_vqp)
+uint64_t ifcvf_model_default_features(enum uvdpa_dev_type type, uint16_t max_vqp)
 {
 	const struct ifcvf_dev_type *t = find_type(type);
 
 	return t ? t->default_features(max_vqp) : 0;
 }
 
-static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *err,
+static struct uvdpa_pci_dev *model_create(const struct ifcvf_model_config *cfg, char *err,
 				    size_t errlen, int *rc)
 {
 	const struct ifcvf_dev_type *t = find_type(cfg->type);
-	struct vdpa_pci_id id;
+	struct uvdpa_pci_id id;
 	struct ifcvf_model *m;
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	uint64_t features;
 	char addr[32];
 	unsigned int i;
@@ -970,7 +970,7 @@ static struct pci_dev *model_create(const struct ifcvf_model_config *cfg, char *
 
 	if (!t) {
 		uvdpa_errf(err, errlen, "the emulated IFCVF has no %s device type",
-			 cfg->type == VDPA_TYPE_BLK ? "blk" : "such");
+			 cfg->type == UVDPA_TYPE_BLK ? "blk" : "such");
 		*rc = -EOPNOTSUPP;
 		return NULL;
 	}
@@ -1052,10 +1052,10 @@ nomem:
 	return NULL;
 }
 
-struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen)
+struct uvdpa_pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen)
 {
 	int rc = 0;
-	struct pci_dev *pdev = model_create(cfg, err, errlen, &rc);
+	struct uvdpa_pci_dev *pdev = model_create(cfg, err, errlen, &rc);
 
 	if (!pdev)
 		errno = rc < 0 ? -rc : EINVAL;
@@ -1064,7 +1064,7 @@ struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *e
 
 /* ---- Run-time API ---- */
 
-struct ifcvf_model *ifcvf_model_get(struct pci_dev *pdev)
+struct ifcvf_model *ifcvf_model_get(struct uvdpa_pci_dev *pdev)
 {
 	struct ifcvf_model *m;
 
@@ -1082,7 +1082,7 @@ void ifcvf_model_put(struct ifcvf_model *m)
 		pthread_mutex_unlock(&models_lock);
 }
 
-int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct vdpa_vq_stats *st)
+int ifcvf_model_get_stats(struct uvdpa_pci_dev *pdev, uint16_t qidx, struct uvdpa_vq_stats *st)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
 	int rc;
@@ -1094,7 +1094,7 @@ int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct vdpa_vq_st
 	return rc;
 }
 
-int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx)
+int ifcvf_model_reset_stats(struct uvdpa_pci_dev *pdev, uint16_t qidx)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
 	int rc;
@@ -1106,7 +1106,7 @@ int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx)
 	return rc;
 }
 
-int ifcvf_model_get_info(struct pci_dev *pdev, struct ifcvf_model_info *info)
+int ifcvf_model_get_info(struct uvdpa_pci_dev *pdev, struct ifcvf_model_info *info)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
 

@@ -15,7 +15,7 @@
 #include "uvdpa/vdpa.h"
 
 struct ifcvf_model_config {
-	enum vdpa_dev_type type;	/* VDPA_TYPE_NET (VDPA_TYPE_BLK: not yet) */
+	enum uvdpa_dev_type type;	/* UVDPA_TYPE_NET (UVDPA_TYPE_BLK: not yet) */
 	uint64_t device_features;	/* 0: the type's default set; else a subset of
 					 * ifcvf_model_supported_features() */
 	bool transitional;		/* transitional PCI ids (0x1000/0x0001 for net) */
@@ -33,43 +33,43 @@ struct ifcvf_model_config {
 	bool readonly;
 };
 
-/* Creates the model and its emulated function "emu:N"; pci_dev release
+/* Creates the model and its emulated function "emu:N"; uvdpa_pci_dev release
  * destroys both. NULL on error, with errno set (EINVAL bad configuration,
  * EOPNOTSUPP device type not implemented, EBUSY pair already has two ends,
  * EPERM/ENOENT... from the tap, ENOMEM) and a message for the user in err. Starts
  * the engine pool with its defaults if ifcvf_engine_pool_init() was not
  * called. */
-struct pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen);
+struct uvdpa_pci_dev *ifcvf_model_create(const struct ifcvf_model_config *cfg, char *err, size_t errlen);
 
 /* Features a type can offer, and what it offers when device_features is 0
  * (net default: VERSION_1, ANY_LAYOUT, MAC, STATUS, MTU, MRG_RXBUF,
  * EVENT_IDX, INDIRECT_DESC, IOMMU_PLATFORM, and MQ when max_vqp > 1; CTRL_VQ
  * with CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE only on request). 0 for a
  * type the model does not implement. */
-uint64_t ifcvf_model_supported_features(enum vdpa_dev_type type);
-uint64_t ifcvf_model_default_features(enum vdpa_dev_type type, uint16_t max_vqp);
+uint64_t ifcvf_model_supported_features(enum uvdpa_dev_type type);
+uint64_t ifcvf_model_default_features(enum uvdpa_dev_type type, uint16_t max_vqp);
 
 /* ---- Run-time control (any thread; pdev must be an ifcvf model's function) ---- */
 
 /* Link state and MAC in the net config space; a change bumps
  * config_generation and raises the config-change interrupt. -ENODEV when
  * pdev is not an ifcvf model, -EOPNOTSUPP for a non-net model. */
-int ifcvf_model_set_link(struct pci_dev *pdev, bool up);
-int ifcvf_model_set_mac(struct pci_dev *pdev, const uint8_t mac[6]);
+int ifcvf_model_set_link(struct uvdpa_pci_dev *pdev, bool up);
+int ifcvf_model_set_mac(struct uvdpa_pci_dev *pdev, const uint8_t mac[6]);
 /* Sets VIRTIO_NET_S_ANNOUNCE (acked by the driver through the control
  * queue) and raises the config interrupt. -EOPNOTSUPP unless GUEST_ANNOUNCE
  * was negotiated. */
-int ifcvf_model_announce(struct pci_dev *pdev);
+int ifcvf_model_announce(struct uvdpa_pci_dev *pdev);
 
 /* Per-vring counters, typed: an RX vring (even index) keeps packets, bytes,
  * errors, overruns and drops; a TX vring packets, bytes, errors and drops;
  * the control vring requests, successes and errors; every vring its DMA
  * faults. -EINVAL for qidx >= num_queues, -ENODEV. */
-int ifcvf_model_get_stats(struct pci_dev *pdev, uint16_t qidx, struct vdpa_vq_stats *st);
-int ifcvf_model_reset_stats(struct pci_dev *pdev, uint16_t qidx);
+int ifcvf_model_get_stats(struct uvdpa_pci_dev *pdev, uint16_t qidx, struct uvdpa_vq_stats *st);
+int ifcvf_model_reset_stats(struct uvdpa_pci_dev *pdev, uint16_t qidx);
 
 struct ifcvf_model_info {
-	enum vdpa_dev_type type;
+	enum uvdpa_dev_type type;
 	uint16_t num_vrings;
 	uint64_t device_features;	/* offered */
 	uint64_t driver_features;	/* as written by the driver */
@@ -79,7 +79,7 @@ struct ifcvf_model_info {
 	bool link_up;			/* net */
 	char port[128];
 };
-int ifcvf_model_get_info(struct pci_dev *pdev, struct ifcvf_model_info *info);
+int ifcvf_model_get_info(struct uvdpa_pci_dev *pdev, struct ifcvf_model_info *info);
 
 /* ---- Engine pool: the threads that run every emulated datapath ---- */
 

@@ -101,7 +101,7 @@ struct ifcvf_vq {
 /* A device type: everything that differs between net and blk. */
 struct ifcvf_dev_type {
 	const char *name;			/* "net" */
-	enum vdpa_dev_type type;
+	enum uvdpa_dev_type type;
 	uint16_t device_id, subsys_id;		/* modern */
 	uint16_t transitional_device_id, transitional_subsys_id;
 	uint32_t class_code;			/* 24-bit PCI class */
@@ -134,7 +134,7 @@ struct ifcvf_dev_type {
 	/* Device reset, every queue stopped (model lock held). */
 	void (*reset)(struct ifcvf_model *m);
 	/* Counters of vring q (see ifcvf_model_get_stats). */
-	void (*get_stats)(struct ifcvf_model *m, uint16_t q, struct vdpa_vq_stats *st);
+	void (*get_stats)(struct ifcvf_model *m, uint16_t q, struct uvdpa_vq_stats *st);
 	void (*reset_stats)(struct ifcvf_model *m, uint16_t q);
 	/* ifcvf_model_get_info extras (model lock held). */
 	void (*get_info)(struct ifcvf_model *m, struct ifcvf_model_info *info);
@@ -146,7 +146,7 @@ extern const struct ifcvf_dev_type ifcvf_net_type;
 struct ifcvf_model {
 	const struct ifcvf_dev_type *type;
 	void *type_priv;
-	struct pci_dev *pdev;
+	struct uvdpa_pci_dev *pdev;
 	unsigned int index;		/* N of "emu:N" */
 	uint64_t device_features;	/* offered; fixed at create */
 	uint16_t nvrings;
@@ -178,7 +178,7 @@ struct ifcvf_model {
 /* Looks a model up by its function and holds models_lock until put, so the
  * model cannot be destroyed meanwhile. NULL (and nothing held) if pdev is
  * not an ifcvf model. */
-struct ifcvf_model *ifcvf_model_get(struct pci_dev *pdev);
+struct ifcvf_model *ifcvf_model_get(struct uvdpa_pci_dev *pdev);
 void ifcvf_model_put(struct ifcvf_model *m);
 
 /* For the types (engine threads, work lock held unless said otherwise). */

@@ -869,35 +869,35 @@ static void net_reset(struct ifcvf_model *m)
 	pthread_mutex_unlock(&net->cfg_lock);
 }
 
-static void put_stat(struct vdpa_vq_stats *st, enum vdpa_vq_stat k, const uint64_t *counter)
+static void put_stat(struct uvdpa_vq_stats *st, enum uvdpa_vq_stat k, const uint64_t *counter)
 {
 	st->value[k] = ifcvf_counter_read(counter);
 	st->valid |= 1ull << k;
 }
 
-static void net_get_stats(struct ifcvf_model *m, uint16_t q, struct vdpa_vq_stats *st)
+static void net_get_stats(struct ifcvf_model *m, uint16_t q, struct uvdpa_vq_stats *st)
 {
 	struct ifcvf_net *net = m->type_priv;
 	struct net_qpair *p;
 
 	if (net->cvq && q == net->cvq->index) {
-		put_stat(st, VDPA_VQ_STAT_REQUESTS, &net->cvq_requests);
-		put_stat(st, VDPA_VQ_STAT_SUCCESSES, &net->cvq_successes);
-		put_stat(st, VDPA_VQ_STAT_ERRORS, &net->cvq_errors);
+		put_stat(st, UVDPA_VQ_STAT_REQUESTS, &net->cvq_requests);
+		put_stat(st, UVDPA_VQ_STAT_SUCCESSES, &net->cvq_successes);
+		put_stat(st, UVDPA_VQ_STAT_ERRORS, &net->cvq_errors);
 		return;
 	}
 	p = &net->pairs[q / 2];
 	if (q % 2 == 0) {
-		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->rx.packets);
-		put_stat(st, VDPA_VQ_STAT_BYTES, &p->rx.bytes);
-		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->rx.errors);
-		put_stat(st, VDPA_VQ_STAT_OVERRUNS, &p->rx.overruns);
-		put_stat(st, VDPA_VQ_STAT_DROPS, &p->rx.drops);
+		put_stat(st, UVDPA_VQ_STAT_PACKETS, &p->rx.packets);
+		put_stat(st, UVDPA_VQ_STAT_BYTES, &p->rx.bytes);
+		put_stat(st, UVDPA_VQ_STAT_ERRORS, &p->rx.errors);
+		put_stat(st, UVDPA_VQ_STAT_OVERRUNS, &p->rx.overruns);
+		put_stat(st, UVDPA_VQ_STAT_DROPS, &p->rx.drops);
 	} else {
-		put_stat(st, VDPA_VQ_STAT_PACKETS, &p->tx.packets);
-		put_stat(st, VDPA_VQ_STAT_BYTES, &p->tx.bytes);
-		put_stat(st, VDPA_VQ_STAT_ERRORS, &p->tx.errors);
-		put_stat(st, VDPA_VQ_STAT_DROPS, &p->tx.drops);
+		put_stat(st, UVDPA_VQ_STAT_PACKETS, &p->tx.packets);
+		put_stat(st, UVDPA_VQ_STAT_BYTES, &p->tx.bytes);
+		put_stat(st, UVDPA_VQ_STAT_ERRORS, &p->tx.errors);
+		put_stat(st, UVDPA_VQ_STAT_DROPS, &p->tx.drops);
 	}
 }
 
@@ -927,7 +927,7 @@ static void net_get_info(struct ifcvf_model *m, struct ifcvf_model_info *info)
 
 const struct ifcvf_dev_type ifcvf_net_type = {
 	.name = "net",
-	.type = VDPA_TYPE_NET,
+	.type = UVDPA_TYPE_NET,
 	.device_id = IFCVF_NET_MODERN_DEVICE_ID,
 	.subsys_id = IFCVF_NET_SUBSYS_MODERN,
 	.transitional_device_id = IFCVF_NET_TRANSITIONAL_DEVICE_ID,
@@ -955,7 +955,7 @@ const struct ifcvf_dev_type ifcvf_net_type = {
 
 /* Applies change() to the net config of pdev's model; raises the config
  * interrupt when it reports a change. */
-static int net_config_update(struct pci_dev *pdev,
+static int net_config_update(struct uvdpa_pci_dev *pdev,
 			     int (*change)(struct ifcvf_net *net, const void *arg), const void *arg)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
@@ -1009,17 +1009,17 @@ static int change_announce(struct ifcvf_net *net, const void *arg)
 	return 1;
 }
 
-int ifcvf_model_set_link(struct pci_dev *pdev, bool up)
+int ifcvf_model_set_link(struct uvdpa_pci_dev *pdev, bool up)
 {
 	return net_config_update(pdev, change_link, &up);
 }
 
-int ifcvf_model_set_mac(struct pci_dev *pdev, const uint8_t mac[6])
+int ifcvf_model_set_mac(struct uvdpa_pci_dev *pdev, const uint8_t mac[6])
 {
 	return net_config_update(pdev, change_mac, mac);
 }
 
-int ifcvf_model_announce(struct pci_dev *pdev)
+int ifcvf_model_announce(struct uvdpa_pci_dev *pdev)
 {
 	struct ifcvf_model *m = ifcvf_model_get(pdev);
 	bool negotiated;

@@ -121,7 +121,7 @@ struct ifcvf_net {
 
 /* ifcvf_net_port.c */
 
-#define NET_PORT_NAME_MAX 64	/* a pair wire's name, with its NUL (VDPA_NAME_MAX) */
+#define NET_PORT_NAME_MAX 64	/* a pair wire's name, with its NUL (UVDPA_NAME_MAX) */
 
 /* A net port as `dev add ... port SPEC` gives it, checked. */
 struct ifcvf_net_port_spec {
