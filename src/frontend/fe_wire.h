@@ -10,6 +10,12 @@
 
 /* Monotonic clock in milliseconds. */
 int64_t fe_now_ms(void);
+/* The deadline timeout_ms from now (-1: none), and the milliseconds left to
+ * it for poll() (-1: none, 0: passed). */
+int64_t fe_deadline_after(int timeout_ms);
+int fe_remaining_ms(int64_t deadline);
+/* Waits up to timeout_ms for fd to be readable: 0, -ETIMEDOUT or -errno. */
+int fe_wait_readable(int fd, int timeout_ms);
 
 /* Writes header, payload_len bytes of payload and nfds fds as one message.
  * 0, -ECONNRESET when the peer is gone, or -errno. */
