@@ -231,7 +231,7 @@ static void test_blk_needs_one_ring(void **state)
 	uint8_t *mem;
 
 	(void)state;
-	td->queue_num = 1;
+	fakedev_set_queues(td->fake, 1);
 	td_negotiate(td, F_VERSION_1 | F_PROTOCOL, 0);
 	mem = td_guest_mem(td);
 	td_setup_ring(td, 0);
@@ -340,7 +340,7 @@ static void test_set_features_refused_by_device(void **state)
 	(void)state;
 	mem = td_start_net(td, PF(LOG_SHMFD) | PF(REPLY_ACK));
 	assert_int_equal(td_log_base(td, 4096, 0, memfd_sized("uvt-log", 4096), &r), 0);
-	td->set_features_ret = -EIO;
+	fakedev_set_features_result(td->fake, -EIO);
 	msg_init(&m, VHOST_USER_SET_FEATURES, 8);
 	m.hdr.flags |= VHOST_USER_NEED_REPLY_FLAG;
 	m.payload.u64 = f | F_LOG_ALL;
@@ -356,10 +356,10 @@ static void test_set_features_refused_by_device(void **state)
 	assert_int_equal(uvdpa_vhost_features(td->vu), f);
 
 	/* Logging on, then a new log the device cannot switch to. */
-	td->set_features_ret = 0;
+	fakedev_set_features_result(td->fake, 0);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, f | F_LOG_ALL, &r), 0);
 	assert_true(vu_log_enabled(td->vu));
-	td->set_features_ret = -ENOMEM;
+	fakedev_set_features_result(td->fake, -ENOMEM);
 	assert_true(td_log_base(td, 8192, 0, memfd_sized("uvt-log2", 8192), &r) < 0);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
@@ -375,9 +375,7 @@ static void test_get_vring_base_closes_once(void **state)
 	uint8_t *mem;
 
 	(void)state;
-	td->hand_back = true;
-	td->hb_avail = 100;
-	td->hb_used = 90;
+	fakedev_set_hand_back(td->fake, 100, 90);
 	mem = td_start_net(td, 0);
 	assert_int_equal(td_state(td, VHOST_USER_GET_VRING_BASE, 0, 0, &r), 0);
 	ASSERT_CALLS(td, "dev_close");
@@ -426,7 +424,7 @@ static void test_get_vring_base_unconfigured(void **state)
 	struct vhost_user_msg r;
 
 	(void)state;
-	td->hand_back = true;
+	fakedev_set_hand_back(td->fake, 0, 0);
 	assert_int_equal(td_state(td, VHOST_USER_SET_VRING_BASE, 3, 4242, &r), 0);
 	assert_int_equal(td_state(td, VHOST_USER_GET_VRING_BASE, 3, 0, &r), 0);
 	assert_int_equal(r.payload.state.index, 3);
@@ -570,7 +568,7 @@ static void test_disconnect_closes(void **state)
 	vu = td->vu;
 	uvdpa_vhost_free(vu);
 	ASSERT_CALLS(td, "dev_close");
-	td->vu = vu_dev_new_detached(&td->vdpa);
+	td->vu = vu_dev_new_detached(td->vdpa);
 	assert_non_null(td->vu);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
@@ -599,12 +597,12 @@ static void test_server_socket_in_use(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 	uvdpa_vhost_loop_ev(&vl, loop);
-	first = uvdpa_vhost_new(&vl, sa.sun_path, 0, &td->vdpa);
+	first = uvdpa_vhost_new(&vl, sa.sun_path, 0, td->vdpa);
 	assert_non_null(first);
 
 	/* A live one is refused, and stays the first device's. */
 	errno = 0;
-	second = uvdpa_vhost_new(&vl, sa.sun_path, 0, &td->vdpa);
+	second = uvdpa_vhost_new(&vl, sa.sun_path, 0, td->vdpa);
 	assert_null(second);
 	assert_int_equal(errno, EADDRINUSE);
 	/* The probe that found it live came and went. */
@@ -813,9 +811,7 @@ static void test_host_notifier(void **state)
 	int peer;
 
 	(void)state;
-	td->notify_fd = memfd_sized("uvt-notify", 0x10000);
-	td->notify_offset = 0x1000;
-	td->notify_size = 4096;
+	td_set_notify(td, memfd_sized("uvt-notify", 0x10000), 0x1000, 4096);
 	mem = td_start_net(td, proto);
 	assert_int_equal(set_backend_fd(td, &peer), 0);
 
@@ -856,7 +852,7 @@ static void test_host_notifier(void **state)
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, UVDPA_VHOST_MAX_VRINGS, true), -EINVAL);
 	/* A device without a notify area. */
 	close(td->notify_fd);
-	td->notify_fd = -1;
+	td_set_notify(td, -1, 0, 0);
 	assert_int_equal(vu_host_notifier_ctrl(td->vu, 0, true), -ENOTSUP);
 	assert_true(nothing_pending(peer));
 	close(peer);
@@ -868,7 +864,7 @@ static void test_host_notifier(void **state)
 		const uint64_t bits[3] = { PF(BACKEND_REQ), PF(HOST_NOTIFIER), PF(BACKEND_SEND_FD) };
 
 		td = td_new(UVDPA_TYPE_NET);
-		td->notify_fd = memfd_sized("uvt-notify", 0x10000);
+		td_set_notify(td, memfd_sized("uvt-notify", 0x10000), 0, 0);
 		mem = td_start_net(td, proto & ~bits[k]);
 		assert_int_equal(vu_host_notifier_ctrl(td->vu, 0, true), -ENOTSUP);
 		ASSERT_NO_CALLS(td);
@@ -888,8 +884,7 @@ static void test_host_notifier_with_ack(void **state)
 	int peer;
 
 	(void)state;
-	td->notify_fd = memfd_sized("uvt-notify", 0x10000);
-	td->notify_size = 4096;
+	td_set_notify(td, memfd_sized("uvt-notify", 0x10000), 0, 4096);
 	mem = td_start_net(td, proto);
 	assert_int_equal(set_backend_fd(td, &peer), 0);
 	prewrite_ack(peer, VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG,
@@ -932,8 +927,7 @@ static void test_backend_acks_matched(void **state)
 	int peer;
 
 	(void)state;
-	td->notify_fd = memfd_sized("uvt-notify", 0x10000);
-	td->notify_size = 4096;
+	td_set_notify(td, memfd_sized("uvt-notify", 0x10000), 0, 4096);
 	mem = td_start_net(td, proto);
 	assert_int_equal(set_backend_fd(td, &peer), 0);
 

@@ -344,7 +344,7 @@ static void test_unknown_request_nack(void **state)
 	assert_int_equal(st.bad_msgs, sizeof(unknown) / sizeof(unknown[0]));
 	/* The session still works. */
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_FEATURES, &r), 0);
-	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, td->features | F_PROTOCOL);
+	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, TD_FEATURES | F_PROTOCOL);
 	td_negotiate(td, F_VERSION_1, 0);
 	td_free(td);
 }
@@ -407,7 +407,7 @@ static void test_protocol_features_narrowed_by_device(void **state)
 
 	(void)state;
 	/* The device offers MQ, REPLY_ACK and a bit the library does not know. */
-	td->proto = PF(MQ) | PF(REPLY_ACK) | BIT(40);
+	fakedev_set_protocol_features(td->fake, PF(MQ) | PF(REPLY_ACK) | BIT(40));
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_PROTOCOL_FEATURES, &r), 0);
 	assert_reply_u64(&r, VHOST_USER_GET_PROTOCOL_FEATURES, PF(MQ) | PF(REPLY_ACK));
 	assert_true(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(MQ) | PF(STATUS), &r) < 0);
@@ -415,12 +415,12 @@ static void test_protocol_features_narrowed_by_device(void **state)
 	td_free(td);
 
 	td = td_new(UVDPA_TYPE_NET);
-	td->proto = PF(MQ) | PF(REPLY_ACK);
+	fakedev_set_protocol_features(td->fake, PF(MQ) | PF(REPLY_ACK));
 	assert_true(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, BIT(40), &r) < 0);
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(MQ), &r), 0);
 	assert_int_equal(vu_get_protocol_features(td->vu), PF(MQ));
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_QUEUE_NUM, &r), 0);
-	assert_reply_u64(&r, VHOST_USER_GET_QUEUE_NUM, td->queue_num);
+	assert_reply_u64(&r, VHOST_USER_GET_QUEUE_NUM, TD_QUEUES);
 	td_free(td);
 }
 
@@ -471,7 +471,7 @@ static void test_reply_ack(void **state)
 
 	/* A request with its own reply answers with it, not with an ack. */
 	assert_int_equal(send_need_reply_u64(td, VHOST_USER_GET_FEATURES, 0, &r), 0);
-	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, td->features | F_PROTOCOL);
+	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, TD_FEATURES | F_PROTOCOL);
 
 	/* Refused, connection kept: non-zero ack, return 0. */
 	assert_int_equal(send_need_reply_u64(td, VHOST_USER_NET_SET_MTU, 67, &r), 0);
@@ -694,7 +694,7 @@ static void test_features_not_offered(void **state)
 	struct vhost_user_msg r;
 
 	(void)state;
-	td->features = F_VERSION_1 | BIT(5);
+	fakedev_set_features(td->fake, F_VERSION_1 | BIT(5));
 	assert_int_equal(td_noarg(td, VHOST_USER_GET_FEATURES, &r), 0);
 	/* PROTOCOL_FEATURES is the library's, always offered. */
 	assert_reply_u64(&r, VHOST_USER_GET_FEATURES, F_VERSION_1 | BIT(5) | F_PROTOCOL);
@@ -703,13 +703,13 @@ static void test_features_not_offered(void **state)
 	td_free(td);
 
 	td = td_new(UVDPA_TYPE_NET);
-	td->features = F_VERSION_1;
+	fakedev_set_features(td->fake, F_VERSION_1);
 	/* LOG_ALL is not offered by this device. */
 	assert_true(td_u64(td, VHOST_USER_SET_FEATURES, F_VERSION_1 | F_LOG_ALL, &r) < 0);
 	td_free(td);
 
 	td = td_new(UVDPA_TYPE_NET);
-	td->features = F_VERSION_1 | BIT(5);
+	fakedev_set_features(td->fake, F_VERSION_1 | BIT(5));
 	assert_int_equal(td_u64(td, VHOST_USER_SET_FEATURES, BIT(5) | F_PROTOCOL, &r), 0);
 	assert_int_equal(uvdpa_vhost_features(td->vu), BIT(5) | F_PROTOCOL);
 	assert_int_equal(td_count_prefix(td, "set_features"), 1);

@@ -1,11 +1,6 @@
 /* The vhost-user unit tests' shared helpers (see vu_test_util.h). */
 #include "vu_test_util.h"
 
-struct tdev *td_of(struct uvdpa_device *d)
-{
-	return (struct tdev *)((char *)d - offsetof(struct tdev, vdpa));
-}
-
 void td_record(struct tdev *td, const char *fmt, ...)
 {
 	va_list ap;
@@ -16,136 +11,56 @@ void td_record(struct tdev *td, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int td_get_queue_num(struct uvdpa_device *d, uint32_t *n)
+/* The fake device's record of each op call. */
+static void td_record_line(void *opaque, const char *line)
 {
-	*n = td_of(d)->queue_num;
-	return 0;
+	struct tdev *td = opaque;
+
+	if (!strcmp(line, "dev_conf"))
+		assert_ptr_equal(fakedev_session(td->fake), vu_dev_session(td->vu));
+	td_record(td, "%s", line);
 }
-
-static int td_get_features(struct uvdpa_device *d, uint64_t *f)
-{
-	*f = td_of(d)->features;
-	return 0;
-}
-
-static int td_get_protocol_features(struct uvdpa_device *d, uint64_t *f)
-{
-	*f = td_of(d)->proto;
-	return 0;
-}
-
-static int td_get_config(struct uvdpa_device *d, uint8_t *buf, uint32_t offset, uint32_t len)
-{
-	struct tdev *td = td_of(d);
-
-	td_record(td, "get_config %u %u", offset, len);
-	assert_true((uint64_t)offset + len <= sizeof(td->config));
-	memcpy(buf, td->config + offset, len);
-	return 0;
-}
-
-static int td_set_config(struct uvdpa_device *d, const uint8_t *buf, uint32_t offset,
-				uint32_t len, uint32_t flags)
-{
-	struct tdev *td = td_of(d);
-
-	td_record(td, "set_config %u %u", offset, len);
-	assert_true((uint64_t)offset + len <= sizeof(td->config));
-	memcpy(td->config + offset, buf, len);
-	return 0;
-}
-
-static int td_dev_conf(struct uvdpa_device *d, struct uvdpa_session *s)
-{
-	struct tdev *td = td_of(d);
-
-	assert_ptr_equal(s, vu_dev_session(td->vu));
-	td_record(td, "dev_conf");
-	return 0;
-}
-
-static int td_dev_close(struct uvdpa_device *d)
-{
-	struct tdev *td = td_of(d);
-	struct uvdpa_vhost *vu = td->vu;
-	uint16_t i;
-
-	td_record(td, "dev_close");
-	if (td->hand_back)
-		for (i = 0; i < vu_get_vring_num(vu); i++)
-			assert_int_equal(vu_set_vring_base(vu, i, (uint16_t)(td->hb_avail + i),
-							   (uint16_t)(td->hb_used + i)), 0);
-	return 0;
-}
-
-static int td_set_vring_state(struct uvdpa_device *d, uint16_t vring, bool enable)
-{
-	td_record(td_of(d), "set_vring_state %u %d", vring, enable);
-	return 0;
-}
-
-static int td_set_features(struct uvdpa_device *d, uint64_t features)
-{
-	td_record(td_of(d), "set_features 0x%" PRIx64, features);
-	return td_of(d)->set_features_ret;
-}
-
-static int td_migration_done(struct uvdpa_device *d)
-{
-	td_record(td_of(d), "migration_done");
-	return 0;
-}
-
-static int td_get_notify_area(struct uvdpa_device *d, uint16_t vring, int *fd,
-				     uint64_t *offset, uint64_t *size)
-{
-	struct tdev *td = td_of(d);
-
-	td_record(td, "get_notify_area %u", vring);
-	if (td->notify_fd < 0)
-		return -ENOTSUP;
-	*fd = td->notify_fd;
-	*offset = td->notify_offset + vring * 4096ull;
-	*size = td->notify_size;
-	return 0;
-}
-
-static const struct uvdpa_device_ops td_ops = {
-	.get_queue_num = td_get_queue_num,
-	.get_features = td_get_features,
-	.get_protocol_features = td_get_protocol_features,
-	.get_config = td_get_config,
-	.set_config = td_set_config,
-	.dev_conf = td_dev_conf,
-	.dev_close = td_dev_close,
-	.set_vring_state = td_set_vring_state,
-	.set_features = td_set_features,
-	.migration_done = td_migration_done,
-	.get_notify_area = td_get_notify_area,
-};
 
 struct tdev *td_new(enum uvdpa_dev_type type)
 {
 	struct tdev *td = calloc(1, sizeof(*td));
+	uint8_t config[FAKEDEV_CONFIG_MAX];
+	uint32_t len;
+	struct fakedev_params p = {
+		.name = type == UVDPA_TYPE_BLK ? "tblk" : "tnet",
+		.type = type,
+		.features = TD_FEATURES,
+		.queues = TD_QUEUES,
+		.config = config,
+		.config_len = sizeof(config),
+		.record = td_record_line,
+	};
 
 	assert_non_null(td);
-	snprintf(td->vdpa.name, sizeof(td->vdpa.name), "%s", type == UVDPA_TYPE_BLK ? "tblk" : "tnet");
-	td->vdpa.type = type;
-	td->vdpa.ops = &td_ops;
-	td->features = F_VERSION_1 | F_LOG_ALL | F_EVENT_IDX;
-	td->proto = ~0ull;	/* whatever the library implements */
-	td->queue_num = 4;
+	for (unsigned int i = 0; i < sizeof(config); i++)
+		config[i] = (uint8_t)(i ^ 0x5a);
+	p.record_opaque = td;
+	td->fake = fakedev_new(&p);
+	assert_non_null(td->fake);
+	td->vdpa = fakedev_vdpa(td->fake);
+	td->config = fakedev_config(td->fake, &len);
+	assert_int_equal(len, sizeof(config));
 	td->notify_fd = -1;
-	for (unsigned int i = 0; i < sizeof(td->config); i++)
-		td->config[i] = (uint8_t)(i ^ 0x5a);
-	td->vu = vu_dev_new_detached(&td->vdpa);
+	td->vu = vu_dev_new_detached(td->vdpa);
 	assert_non_null(td->vu);
 	return td;
+}
+
+void td_set_notify(struct tdev *td, int fd, uint64_t offset, uint64_t size)
+{
+	td->notify_fd = fd;
+	fakedev_set_notify_area(td->fake, fd, offset, size);
 }
 
 void td_free(struct tdev *td)
 {
 	uvdpa_vhost_free(td->vu);
+	fakedev_free(td->fake);
 	free(td);
 }
 

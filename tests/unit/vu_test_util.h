@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
+#include "testing/fakedev.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
 #include "vhost/vhost_user_proto.h"
@@ -51,24 +52,19 @@
 #define TD_MAX_CALLS 256
 #define TD_CALL_LEN 64
 
+/* The unit tests' device: the fake device of src/testing, recording each op
+ * call as a line in calls. Its knobs are fakedev_set_*(td->fake, ...). */
+#define TD_FEATURES (F_VERSION_1 | F_LOG_ALL | F_EVENT_IDX)	/* offered at first */
+#define TD_QUEUES 4u
 struct tdev {
-	struct uvdpa_device vdpa;
+	struct fakedev *fake;
+	struct uvdpa_device *vdpa;
 	struct uvdpa_vhost *vu;
-	uint64_t features;	/* offered virtio features */
-	uint64_t proto;		/* offered protocol features */
-	uint32_t queue_num;
-	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
-	/* dev_close hands back last_avail = hb_avail + ring, used = hb_used + ring. */
-	bool hand_back;
-	uint16_t hb_avail, hb_used;
-	int notify_fd;
-	uint64_t notify_offset, notify_size;
-	int set_features_ret;	/* what set_features returns (after recording) */
+	uint8_t *config;	/* the fake's config space (FAKEDEV_CONFIG_MAX bytes) */
+	int notify_fd;		/* what td_set_notify gave, for the test to close */
 	char calls[TD_MAX_CALLS][TD_CALL_LEN];
 	unsigned int ncalls;
 };
-
-struct tdev *td_of(struct uvdpa_device *d);
 
 void td_record(struct tdev *td, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -76,6 +72,8 @@ void td_record(struct tdev *td, const char *fmt, ...)
 struct tdev *td_new(enum uvdpa_dev_type type);
 
 void td_free(struct tdev *td);
+/* get_notify_area answers fd, offset + ring * 4096, size (fd < 0: none). */
+void td_set_notify(struct tdev *td, int fd, uint64_t offset, uint64_t size);
 
 void td_clear_calls(struct tdev *td);
 
