@@ -45,29 +45,24 @@ static uint16_t sess_vring_count(struct uvdpa_session *s)
 	return to_vu(s)->nr_vring;
 }
 
+/* The ring as the frontend set it up (vu_get_vring reads the vring state;
+ * this only picks what a driver may see). */
 static int sess_vring_get(struct uvdpa_session *s, uint16_t idx, struct uvdpa_vring *ring)
 {
-	struct uvdpa_vhost *dev = to_vu(s);
-	const struct vu_vring *vq;
+	struct vu_vring_info i;
+	int ret = vu_get_vring(to_vu(s), idx, &i);
 
-	if (idx >= UVDPA_VHOST_MAX_VRINGS)
-		return -EINVAL;
-	vq = &dev->vrings[idx];
-	memset(ring, 0, sizeof(*ring));
-	ring->size = vq->size;
-	ring->desc_gpa = vq->desc_gpa;
-	ring->avail_gpa = vq->avail_gpa;
-	ring->used_gpa = vq->used_gpa;
-	ring->desc = vq->desc;
-	ring->avail = vq->avail;
-	ring->used = vq->used;
-	ring->last_avail_idx = vq->last_avail_idx;
-	ring->last_used_idx = vq->last_used_idx;
-	ring->kickfd = vq->kickfd;
-	ring->callfd = vq->callfd;
-	ring->log_used = vq->addr.flags & (1u << VHOST_VRING_F_LOG);
-	ring->log_used_gpa = vq->addr.log_guest_addr;
-	ring->ready = vu_vring_is_ready(dev, idx);
+	if (ret < 0)
+		return ret;
+	*ring = (struct uvdpa_vring){
+		.size = i.size,
+		.desc_gpa = i.desc_gpa, .avail_gpa = i.avail_gpa, .used_gpa = i.used_gpa,
+		.desc = i.desc, .avail = i.avail, .used = i.used,
+		.last_avail_idx = i.last_avail_idx, .last_used_idx = i.last_used_idx,
+		.kickfd = i.kickfd, .callfd = i.callfd,
+		.log_used = i.log_enabled, .log_used_gpa = i.log_guest_addr,
+		.ready = i.ready,
+	};
 	return 0;
 }
 
