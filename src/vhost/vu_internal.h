@@ -194,6 +194,9 @@ void vu_vring_set_enable(struct uvdpa_vhost *dev, uint16_t idx, bool on);
 
 /* ---- vu_log.c ---- */
 void vu_log_init(struct vu_log *log);
+/* 0: a new log is in place; VU_LOG_SAME: msg repeats the current log (its
+ * fd is left in msg); negative errno. */
+#define VU_LOG_SAME 1
 int vu_log_set_base(struct uvdpa_vhost *dev, struct vhost_user_msg *msg);
 void vu_log_release(struct vu_log *log);
 void vu_log_destroy(struct vu_log *log);

@@ -43,6 +43,20 @@ void vu_log_destroy(struct vu_log *log)
 	pthread_rwlock_destroy(&log->lock);
 }
 
+/* Whether fd at l is the log already mapped: the same file (a dup or a
+ * new fd of the same memfd), size and offset. */
+static bool log_same(const struct vu_log *log, int fd, const struct vhost_user_log *l)
+{
+	struct stat a, b;
+
+	if (!log->base || log->fd < 0 || log->size != l->mmap_size ||
+	    log->mmap_offset != l->mmap_offset)
+		return false;
+	if (fstat(fd, &a) < 0 || fstat(log->fd, &b) < 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int vu_log_set_base(struct uvdpa_vhost *dev, struct vhost_user_msg *msg)
 {
 	const struct vhost_user_log *l = &msg->payload.log;
@@ -59,6 +73,13 @@ int vu_log_set_base(struct uvdpa_vhost *dev, struct vhost_user_msg *msg)
 		return -EINVAL;
 	}
 	fd = msg->fds[0];
+	if (log_same(log, fd, l)) {
+		/* QEMU sends the same log once per net queue pair: a repeat is
+		 * not a new log (replacing it would make the device move, and a
+		 * driver that cannot move without a window re-dirty everything). */
+		LOG_DEBUG(VU_TAG, "%s: SET_LOG_BASE repeats the current log", dev->vdpa->name);
+		return VU_LOG_SAME;
+	}
 	addr = vu_map_fd(fd, map_size, "the dirty log", &err);
 	if (!addr)
 		return err;

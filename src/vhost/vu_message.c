@@ -169,7 +169,8 @@ static int h_set_log_base(struct uvdpa_vhost *dev, struct vu_req *r)
 	int ret = vu_log_set_base(dev, r->msg);
 
 	/* Without the device logging into the new log dirty pages would be
-	 * lost: the connection fails. */
+	 * lost: the connection fails. A repeat of the current log changes
+	 * nothing. */
 	if (ret == 0)
 		ret = vu_lc_log_replaced(dev);
 	if (ret < 0)

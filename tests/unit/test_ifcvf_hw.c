@@ -815,13 +815,43 @@ static void test_stop_sequence_reads_ring_state(void **state)
 	from = f->nwrites;
 	ifcvf_hw_stop(&hw, r, 4);
 	assert_writes(f, from, e, sizeof(e) / sizeof(e[0]));
-	assert_int_equal(r[0].last_avail_idx, 100);
+	/* A net queue resumes at its used index (the high half): what the
+	 * device fetched beyond it is fetched again. */
+	assert_int_equal(r[0].last_avail_idx, 98);
 	assert_int_equal(r[0].last_used_idx, 98);
 	assert_int_equal(r[1].last_avail_idx, 0);
-	assert_int_equal(r[3].last_avail_idx, 3);
+	assert_int_equal(r[3].last_avail_idx, 1);
 	assert_int_equal(r[3].last_used_idx, 1);
 	assert_int_equal(r[2].last_avail_idx, 0);	/* disabled: untouched */
 	assert_int_equal(f->status, 0);
+	fake_free(f);
+}
+
+/* Blk drains before a stop: it resumes where it fetched (the low half),
+ * net where it completed (test_stop_sequence_reads_ring_state). */
+static void test_blk_ring_state_halves(void **state)
+{
+	struct fake *f = fake_new(IFCVF_BLK_MODERN_DEVICE_ID, IFCVF_SUBSYS_VENDOR_ID,
+				  IFCVF_BLK_SUBSYS, true, 2);
+	uint32_t st = ifcvf_ring_state_encode(7, 5);
+	struct ifcvf_vring r[4], saved;
+	struct ifcvf_hw hw;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(ifcvf_hw_init(&hw, &f->pdev, true, err, sizeof(err)), 0);
+	assert_int_equal(hw.virtio_id, IFCVF_VIRTIO_ID_BLK);
+	rings_init(r);
+	assert_int_equal(ifcvf_hw_start(&hw, 1ull << VIRTIO_F_VERSION_1, r, 2), 0);
+	memcpy(f->bar[IFCVF_LM_BAR] + ifcvf_ring_state_off(IFCVF_VIRTIO_ID_BLK, 1), &st, 4);
+	saved = r[1];
+	assert_int_equal(ifcvf_hw_queue_disable(&hw, 1, &saved), 0);
+	assert_int_equal(saved.last_avail_idx, 7);
+	assert_int_equal(saved.last_used_idx, 5);
+	/* The raw read gives both halves of either type. */
+	ifcvf_hw_ring_state_raw(&hw, 1, &saved);
+	assert_int_equal(saved.last_avail_idx, 7);
+	assert_int_equal(saved.last_used_idx, 5);
 	fake_free(f);
 }
 
@@ -864,7 +894,7 @@ static void test_queue_disable_enable(void **state)
 	memcpy(f->bar[IFCVF_LM_BAR] + 0x24, &st, 4);
 	saved = r[1];
 	assert_int_equal(ifcvf_hw_queue_disable(&hw, 1, &saved), 0);
-	assert_int_equal(saved.last_avail_idx, 42);
+	assert_int_equal(saved.last_avail_idx, 40);	/* net: from the used half */
 	assert_int_equal(saved.last_used_idx, 40);
 	assert_int_equal(f->q[1].enable, 0);
 	assert_int_equal(f->q[0].enable, 1);	/* the others keep running */
@@ -1183,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(test_start_vector_refused),
 		cmocka_unit_test(test_start_bad_ring_size),
 		cmocka_unit_test(test_stop_sequence_reads_ring_state),
+		cmocka_unit_test(test_blk_ring_state_halves),
 		cmocka_unit_test(test_stop_generic_skips_queue_disable),
 		cmocka_unit_test(test_queue_disable_enable),
 		cmocka_unit_test(test_notify_and_config),

@@ -303,12 +303,23 @@ static void test_log_base_replaced(void **state)
 	assert_true(bit_set(b.mine + 4096, 40000));
 	assert_int_equal(bits_set(b.mine, b.file_size), 2);
 
-	/* The same log again (QEMU repeats per queue pair): still one mapping. */
-	fd = dup(b.fd);
-	assert_int_equal(td_log_base(td, 8192, 4096, fd, &r), 0);
-	assert_int_equal(count_maps("uvt-logb"), 2);
-	assert_true(fd_closed(b.fd));
-	assert_int_equal(count_fds(), fds_with_a);
+	/* The same log again, on a new fd (QEMU repeats it per queue pair):
+	 * not a new log. The mapping, the fd kept and the base stay; the
+	 * repeat's fd is closed. */
+	{
+		void *base_before = base;
+		int dupfd = dup(b.fd);
+
+		assert_int_equal(td_log_base(td, 8192, 4096, dupfd, &r), 0);
+		assert_reply_u64(&r, VHOST_USER_SET_LOG_BASE, 0);
+		assert_int_equal(count_maps("uvt-logb"), 2);
+		assert_true(fd_closed(dupfd));
+		assert_false(fd_closed(b.fd));
+		assert_int_equal(count_fds(), fds_with_a);
+		assert_int_equal(vu_get_log_base(td->vu, &base, &size, &fd, &off), 0);
+		assert_ptr_equal(base, base_before);
+		assert_int_equal(fd, b.fd);
+	}
 
 	vu_dev_reset_session(td->vu);
 	assert_int_equal(count_maps("uvt-logb"), 1);

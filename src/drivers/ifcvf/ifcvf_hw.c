@@ -449,6 +449,19 @@ static void ring_state_read(struct ifcvf_hw *hw, unsigned int q, struct ifcvf_vr
 {
 	uint32_t v = lm_read32(hw, ifcvf_ring_state_off(hw->virtio_id, q));
 
+	/* The low half is what the device fetched, the high half what it
+	 * completed. A net queue resumes at the used index: descriptors it
+	 * fetched but did not complete (a frame half placed, buffers cached
+	 * ahead) are still the driver's and are fetched again. Blk drains its
+	 * requests before a stop, and resumes where it fetched. */
+	r->last_used_idx = (uint16_t)(v >> 16);
+	r->last_avail_idx = hw->virtio_id == IFCVF_VIRTIO_ID_NET ? r->last_used_idx : (uint16_t)v;
+}
+
+void ifcvf_hw_ring_state_raw(struct ifcvf_hw *hw, unsigned int q, struct ifcvf_vring *r)
+{
+	uint32_t v = hw->has_lm ? lm_read32(hw, ifcvf_ring_state_off(hw->virtio_id, q)) : 0;
+
 	r->last_avail_idx = (uint16_t)v;
 	r->last_used_idx = (uint16_t)(v >> 16);
 }
@@ -651,6 +664,25 @@ void ifcvf_hw_log_start(struct ifcvf_hw *hw, uint64_t base_iova, uint64_t size)
 	lm_write32(hw, IFCVF_LM_END_ADDR_LOW, (uint32_t)end);
 	lm_write32(hw, IFCVF_LM_END_ADDR_HIGH, (uint32_t)(end >> 32));
 	lm_write32(hw, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_ENABLE_VF);
+}
+
+void ifcvf_hw_log_move(struct ifcvf_hw *hw, uint64_t old_base, uint64_t base_iova, uint64_t size)
+{
+	uint64_t end = base_iova + size;
+
+	if (!hw->has_lm)
+		return;
+	/* Logging stays on. The caller keeps both bitmaps mapped and places
+	 * them in one 4 GiB window, so each half written leaves a valid range
+	 * for every page both logs cover: towards a higher base the end
+	 * moves first, towards a lower one the base. */
+	if (base_iova > old_base) {
+		lm_write32(hw, IFCVF_LM_END_ADDR_LOW, (uint32_t)end);
+		lm_write32(hw, IFCVF_LM_BASE_ADDR_LOW, (uint32_t)base_iova);
+	} else {
+		lm_write32(hw, IFCVF_LM_BASE_ADDR_LOW, (uint32_t)base_iova);
+		lm_write32(hw, IFCVF_LM_END_ADDR_LOW, (uint32_t)end);
+	}
 }
 
 void ifcvf_hw_log_stop(struct ifcvf_hw *hw)

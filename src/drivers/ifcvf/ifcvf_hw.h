@@ -91,6 +91,9 @@ void ifcvf_hw_stop(struct ifcvf_hw *hw, struct ifcvf_vring *rings, unsigned int 
  * r (has_lm). */
 int ifcvf_hw_queue_enable(struct ifcvf_hw *hw, unsigned int q, const struct ifcvf_vring *r);
 int ifcvf_hw_queue_disable(struct ifcvf_hw *hw, unsigned int q, struct ifcvf_vring *r);
+/* RING_STATE of queue q as the device reports it, also while it runs:
+ * last_avail_idx what it fetched, last_used_idx what it completed. */
+void ifcvf_hw_ring_state_raw(struct ifcvf_hw *hw, unsigned int q, struct ifcvf_vring *r);
 /* LM MQ register from the number of enabled vrings (has_lm only). */
 void ifcvf_hw_set_mq(struct ifcvf_hw *hw, unsigned int enabled_vrings);
 
@@ -105,6 +108,9 @@ int ifcvf_hw_config_write(struct ifcvf_hw *hw, uint32_t off, const void *buf, ui
 /* Hardware dirty logging (has_lm): the device sets bits in the bitmap at
  * [base_iova, base_iova + size), already mapped in its IOMMU. */
 void ifcvf_hw_log_start(struct ifcvf_hw *hw, uint64_t base_iova, uint64_t size);
+/* Points the running log at a new bitmap without stopping it. old_base
+ * and base_iova must share their high 32 bits, as must both ends. */
+void ifcvf_hw_log_move(struct ifcvf_hw *hw, uint64_t old_base, uint64_t base_iova, uint64_t size);
 void ifcvf_hw_log_stop(struct ifcvf_hw *hw);
 
 #endif

@@ -3,7 +3,8 @@
  * function), its interrupts go straight to the frontend's call eventfds
  * through MSI-X, and kicks are relayed to the doorbell by the shared relay
  * pool (also when a host notifier maps the doorbell into the guest, as a
- * fallback). Live migration uses the IFCVF's hardware dirty logging.
+ * fallback). Live migration (hardware dirty logging or the software relay)
+ * is in ifcvf_lm.c.
  *
  * Threads: every op runs on the control thread. Relay callbacks (kick ->
  * doorbell, config interrupt -> CONFIG_CHANGE_MSG) run on relay threads and
@@ -26,6 +27,7 @@
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 
+#include "drivers/ifcvf/ifcvf_dev.h"
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "uvdpa/devargs.h"
@@ -42,66 +44,12 @@
 #define NET_CONFIG_MAX_VQP_OFF 8
 #define CONFIG_MAX_LEN 256
 
-/* Used ring bytes: flags, idx, size entries of 8 bytes, avail_event. */
-#define USED_RING_LEN(size) ((uint64_t)(size) * 8 + 6)
-
 #define PROTOCOL_FEATURES                                                                       \
 	((1ull << UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_REQ) | \
 	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD) |                                         \
 	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) |                                           \
 	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD) | (1ull << UVDPA_VHOST_USER_PROTOCOL_F_MQ) |          \
 	 (1ull << UVDPA_VHOST_USER_PROTOCOL_F_STATUS))
-
-struct ifcvf_dev;
-
-/* Driver-side state of one vring. */
-struct ifcvf_ring {
-	struct ifcvf_dev *d;
-	uint16_t idx;
-	bool started;			/* the device runs it */
-	int callfd;			/* our dup of the frontend's, wired to vector idx + 1 */
-	struct relay_watch *kick;	/* kickfd -> doorbell */
-	bool notifier;			/* host notifier installed */
-	const void *avail, *used;	/* our mappings of the guest's rings */
-	uint64_t kicks;			/* atomic: written by the relay thread */
-	uint16_t avail_base, used_base;	/* stats baselines */
-};
-
-#define IFCVF_MAX_DMA_MAPS 64	/* guest memory regions mapped into the IOMMU */
-
-struct ifcvf_dma_map {
-	uint64_t iova, size;
-};
-
-struct ifcvf_dev {
-	struct uvdpa_device vdpa;
-	struct ifcvf_hw hw;
-	struct uvdpa_pci_dev *pdev;
-	bool generic;			/* matched "virtio-pci", not "ifcvf" */
-	bool sw_lm;			/* devargs sw-live-migration=1 */
-	uint64_t features;		/* offered to the frontend */
-	uint64_t protocol_features;
-	uint32_t queue_num;		/* pairs (net) or queues (blk) */
-	int config_efd;			/* MSI-X vector 0 */
-	bool notify_area_warned;
-
-	/* Between dev_conf and dev_close. */
-	struct uvdpa_session *sess;
-	struct relay_watch *config_watch;
-	uint16_t nr_vring;		/* vrings the device knows of */
-	unsigned int msix_nvec;
-	struct ifcvf_vring hwr[IFCVF_MAX_VRINGS];	/* what the device got */
-	struct ifcvf_ring rings[IFCVF_MAX_VRINGS];
-	struct ifcvf_dma_map maps[IFCVF_MAX_DMA_MAPS];
-	unsigned int nmaps;
-	/* Hardware dirty logging: our own mapping of the frontend's log fd, so
-	 * the device's IOMMU entry never outlives the memory behind it. */
-	bool logging;
-	void *log_map;
-	uint64_t log_map_size;
-	void *log_src;		/* the vhost layer's log this mapping is of */
-	bool needs_reset_seen;	/* DEVICE_NEEDS_RESET logged since dev_conf */
-};
 
 static struct ifcvf_dev *to_ifcvf(struct uvdpa_device *vdev)
 {
@@ -116,7 +64,7 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-static uint16_t ring_idx_read(const void *ring)
+uint16_t ifcvf_ring_idx_read(const void *ring)
 {
 	/* avail->idx and used->idx are the second le16 of their ring. */
 	return le16toh(__atomic_load_n((const uint16_t *)ring + 1, __ATOMIC_ACQUIRE));
@@ -131,6 +79,7 @@ static void kick_relay(int fd, void *opaque)
 
 	if (read(fd, &n, sizeof(n)) < 0)
 		return;	/* EAGAIN: someone else drained it */
+	ifcvf_lm_kicked(r);
 	ifcvf_hw_notify(&r->d->hw, r->idx);
 	__atomic_add_fetch(&r->kicks, 1, __ATOMIC_RELAXED);
 }
@@ -161,7 +110,7 @@ static void config_relay(int fd, void *opaque)
 
 /* ---- MSI-X ---- */
 
-static int msix_rewire(struct ifcvf_dev *d)
+int ifcvf_msix_rewire(struct ifcvf_dev *d)
 {
 	int efds[IFCVF_MAX_VRINGS + 1];
 	unsigned int i;
@@ -171,7 +120,8 @@ static int msix_rewire(struct ifcvf_dev *d)
 	for (i = 1; i < d->msix_nvec; i++) {
 		const struct ifcvf_ring *r = &d->rings[i - 1];
 
-		efds[i] = r->started ? r->callfd : -1;
+		/* A relayed ring interrupts the relay, which calls the guest. */
+		efds[i] = !r->started ? -1 : r->med ? r->med->irqfd : r->callfd;
 	}
 	ret = d->pdev->ops->msix_set(d->pdev, efds, d->msix_nvec);
 	if (ret < 0)
@@ -222,115 +172,6 @@ static int dma_map_all(struct ifcvf_dev *d)
 	return 0;
 }
 
-/* ---- Hardware dirty logging ----
- *
- * TODO(sw-live-migration): the software-assisted mode (devargs
- * sw-live-migration=1, required on functions without the LM BAR) is not
- * implemented yet; until it is, such devices do not offer LOG_ALL, so QEMU
- * blocks their migration instead of losing dirty pages. The plan, on
- * LOG_ALL: stop the device saving the ring state; give each device-written
- * queue (net RX = even index, blk = all; blk drains in-flight requests
- * first, with a bounded wait) a private eventfd instead of the callfd and a
- * mediated used ring in daemon memory, DMA-mapped from
- * IFCVF_MEDIATED_VRING_IOVA; restart with the guest's desc/avail rings; and
- * run, on the relay pool, a relay that on each device interrupt copies the
- * new used entries to the guest's used ring, logs every write buffer of the
- * completed chains and the used-ring entries, updates the vhost layer's
- * last_used_idx (uvdpa_session_vring_set_base: DPDK's relay does not, which stalls
- * EVENT_IDX guests), then calls the guest. LOG_ALL off reverses it.
- *
- * A SET_LOG_BASE that replaces the log while LOG_ALL is on (QEMU does this
- * when guest memory grows during migration) reaches the driver as another
- * set_features: the device is moved to the new log. */
-
-static bool hw_logging_usable(const struct ifcvf_dev *d)
-{
-	return d->hw.has_lm && !d->sw_lm;
-}
-
-static void log_used_rings(struct ifcvf_dev *d)
-{
-	for (uint16_t i = 0; i < d->nr_vring; i++)
-		if (d->hwr[i].size)
-			uvdpa_session_log_used_ring(d->sess, i, 0, USED_RING_LEN(d->hwr[i].size));
-}
-
-static int log_enable(struct ifcvf_dev *d)
-{
-	uint64_t size, offset, map_size;
-	long page = sysconf(_SC_PAGESIZE);
-	struct uvdpa_dirty_log log;
-	void *base, *map;
-	int fd, ret;
-
-	ret = uvdpa_session_log_get(d->sess, &log);
-	base = log.base;
-	size = log.size;
-	fd = log.fd;
-	offset = log.fd_offset;
-	if (ret < 0 || fd < 0 || !size) {
-		LOG_ERR(TAG, "%s: LOG_ALL without a dirty log (SET_LOG_BASE)", d->vdpa.name);
-		return ret < 0 ? ret : -EINVAL;
-	}
-	if (__builtin_add_overflow(offset, size, &map_size) ||
-	    map_size > UINT64_MAX - (uint64_t)page)
-		return -EINVAL;
-	map_size = (map_size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
-	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		ret = -errno;
-		LOG_ERR(TAG, "%s: cannot map the dirty log: %s", d->vdpa.name, strerror(-ret));
-		return ret;
-	}
-	ret = d->pdev->ops->dma_map(d->pdev, IFCVF_LOG_IOVA, map, map_size);
-	if (ret < 0) {
-		LOG_ERR(TAG, "%s: DMA map of the dirty log failed: %s", d->vdpa.name,
-			strerror(-ret));
-		munmap(map, map_size);
-		return ret;
-	}
-	d->log_map = map;
-	d->log_map_size = map_size;
-	d->log_src = base;
-	ifcvf_hw_log_start(&d->hw, IFCVF_LOG_IOVA + offset, size);
-	d->logging = true;
-	LOG_INFO(TAG, "%s: hardware dirty logging on (%" PRIu64 " bytes of bitmap)", d->vdpa.name,
-		 size);
-	return 0;
-}
-
-static void log_all_memory(struct ifcvf_dev *d)
-{
-	struct uvdpa_mem_region r[IFCVF_MAX_DMA_MAPS];
-	unsigned int n, i;
-
-	n = uvdpa_session_mem_table(d->sess, r, IFCVF_MAX_DMA_MAPS);
-	for (i = 0; i < n && i < IFCVF_MAX_DMA_MAPS; i++)
-		uvdpa_session_log_write(d->sess, r[i].gpa, r[i].size);
-}
-
-/* The device logs the buffers it writes but not the used ring: log every
- * used ring once it can no longer change under the log. */
-static void log_disable(struct ifcvf_dev *d)
-{
-	int ret;
-
-	if (!d->logging)
-		return;
-	ifcvf_hw_log_stop(&d->hw);
-	ret = d->pdev->ops->dma_unmap(d->pdev, IFCVF_LOG_IOVA, d->log_map_size);
-	if (ret < 0)
-		LOG_WARN(TAG, "%s: DMA unmap of the dirty log failed: %s", d->vdpa.name,
-			 strerror(-ret));
-	munmap(d->log_map, d->log_map_size);
-	d->log_map = NULL;
-	d->log_map_size = 0;
-	d->log_src = NULL;
-	d->logging = false;
-	log_used_rings(d);
-	LOG_INFO(TAG, "%s: hardware dirty logging off", d->vdpa.name);
-}
-
 /* ---- Rings ---- */
 
 /* Reads ring i from the vhost layer into hwr[i] and rings[i]. A ring that is
@@ -357,6 +198,7 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 	h->enabled = true;
 	r->avail = info.avail;
 	r->used = info.used;
+	r->desc = info.desc;
 	r->avail_base = info.last_avail_idx;
 	r->used_base = info.last_used_idx;
 	close_fd(&r->callfd);
@@ -370,7 +212,7 @@ static int ring_load(struct ifcvf_dev *d, uint16_t i)
 	return 0;
 }
 
-static int kick_start(struct ifcvf_dev *d, uint16_t i)
+int ifcvf_kick_start(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 	struct uvdpa_vring info;
@@ -390,7 +232,7 @@ static int kick_start(struct ifcvf_dev *d, uint16_t i)
 	return 0;
 }
 
-static void kick_stop(struct ifcvf_ring *r)
+void ifcvf_kick_stop(struct ifcvf_ring *r)
 {
 	relay_watch_del(r->kick);
 	r->kick = NULL;
@@ -430,7 +272,7 @@ static void host_notifier_install(struct ifcvf_dev *d, uint16_t i)
 static void ring_state_from_memory(struct ifcvf_dev *d, uint16_t i)
 {
 	if (d->rings[i].used) {
-		uint16_t used = ring_idx_read(d->rings[i].used);
+		uint16_t used = ifcvf_ring_idx_read(d->rings[i].used);
 
 		d->hwr[i].last_avail_idx = used;
 		d->hwr[i].last_used_idx = used;
@@ -529,23 +371,26 @@ static void teardown(struct ifcvf_dev *d, bool hw_running)
 	relay_watch_del(d->config_watch);
 	d->config_watch = NULL;
 	for (i = 0; i < d->nr_vring; i++)
-		kick_stop(&d->rings[i]);
+		ifcvf_kick_stop(&d->rings[i]);
 	if (hw_running) {
 		/* The device writes no more once stopped: then logging ends and
 		 * the ring state goes back to the vhost layer. */
 		ifcvf_hw_stop(&d->hw, d->hwr, d->nr_vring);
+		ifcvf_lm_device_stopped(d);
 		for (i = 0; i < d->nr_vring; i++)
 			if (d->rings[i].started || (!d->hw.has_lm && d->hwr[i].enabled))
 				ring_state_hand_back(d, i);
+	} else {
+		ifcvf_lm_device_stopped(d);
 	}
-	log_disable(d);
 	for (i = 0; i < d->nr_vring; i++)
 		d->rings[i].started = false;
 	d->pdev->ops->msix_set(d->pdev, NULL, 0);
 	for (i = 0; i < IFCVF_MAX_VRINGS; i++) {
 		close_fd(&d->rings[i].callfd);
 		d->rings[i].notifier = false;
-		d->rings[i].avail = d->rings[i].used = NULL;
+		d->rings[i].avail = d->rings[i].desc = NULL;
+		d->rings[i].used = NULL;
 	}
 	dma_unmap_all(d);
 	memset(d->hwr, 0, sizeof(d->hwr));
@@ -568,8 +413,7 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	struct ifcvf_dev *d = to_ifcvf(vdev);
 	uint16_t n = uvdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
-	uint64_t features, negotiated;
-	struct uvdpa_dirty_log log;
+	uint64_t negotiated;
 	int ret;
 
 	if (d->sess) {
@@ -592,7 +436,8 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	/* A virtio 0.95 guest negotiates no VERSION_1: the function then uses the
 	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
 	negotiated = uvdpa_session_features(sess);
-	features = hw_features(d, negotiated);
+	d->hw_features = hw_features(d, negotiated);
+	d->guest_event_idx = negotiated & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	d->sess = sess;
 	d->needs_reset_seen = false;
 	d->nr_vring = n;
@@ -615,10 +460,10 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	ret = dma_map_all(d);
 	if (ret < 0)
 		goto fail;
-	ret = msix_rewire(d);
+	ret = ifcvf_msix_rewire(d);
 	if (ret < 0)
 		goto fail;
-	ret = ifcvf_hw_start(&d->hw, features, d->hwr, n);
+	ret = ifcvf_hw_start(&d->hw, ifcvf_lm_hw_features(d, d->hw_features), d->hwr, n);
 	if (ret < 0)
 		goto fail;	/* ifcvf_hw_start said why */
 	d->config_watch = relay_watch_add(d->config_efd, config_relay, d);
@@ -630,13 +475,12 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	for (i = 0; i < n; i++) {
 		if (!d->rings[i].started)
 			continue;
-		ret = kick_start(d, i);
+		ret = ifcvf_kick_start(d, i);
 		if (ret < 0)
 			goto fail_running;
 	}
-	if ((negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)) && uvdpa_session_log_get(sess, &log) == 0 &&
-	    hw_logging_usable(d)) {
-		ret = log_enable(d);
+	if (negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)) {
+		ret = ifcvf_lm_set_logging(d, true);
 		if (ret < 0)
 			goto fail_running;
 	}
@@ -701,7 +545,10 @@ static int vring_enable(struct ifcvf_dev *d, uint16_t i)
 		}
 	}
 	r->started = true;
-	ret = msix_rewire(d);
+	ret = ifcvf_lm_ring_starting(d, i);	/* a relayed used ring while migrating */
+	if (ret < 0)
+		goto fail;
+	ret = ifcvf_msix_rewire(d);
 	if (ret < 0)
 		goto fail;
 	if (d->hw.has_lm) {
@@ -710,7 +557,8 @@ static int vring_enable(struct ifcvf_dev *d, uint16_t i)
 			goto fail;	/* queue_program said why */
 		ifcvf_hw_set_mq(&d->hw, rings_started(d));
 	}
-	ret = kick_start(d, i);
+	ifcvf_lm_ring_started(d, i);
+	ret = ifcvf_kick_start(d, i);
 	if (ret < 0)
 		goto fail_queue;
 	host_notifier_install(d, i);
@@ -721,10 +569,11 @@ fail_queue:
 		ifcvf_hw_set_mq(&d->hw, rings_started(d) - 1u);
 	}
 fail:
+	ifcvf_lm_ring_stopped(d, i);
 	r->started = false;
 	if (d->hw.has_lm)
 		d->hwr[i].enabled = false;
-	msix_rewire(d);
+	ifcvf_msix_rewire(d);
 	return ret;
 }
 
@@ -732,18 +581,20 @@ static void vring_disable(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 
-	kick_stop(r);
+	ifcvf_kick_stop(r);
 	r->started = false;
 	if (d->hw.has_lm) {
-		if (ifcvf_hw_queue_disable(&d->hw, i, &d->hwr[i]) == 0)
+		if (ifcvf_hw_queue_disable(&d->hw, i, &d->hwr[i]) == 0) {
+			ifcvf_lm_ring_stopped(d, i);
 			ring_state_hand_back(d, i);
+		}
 		d->hwr[i].enabled = false;
 		ifcvf_hw_set_mq(&d->hw, rings_started(d));
 	}
 	/* Without the LM BAR one queue can't be stopped: it keeps running, with
 	 * no kicks relayed and no interrupt wired, until re-enabled with the
 	 * same ring or the device stops (and hands its state back then). */
-	msix_rewire(d);
+	ifcvf_msix_rewire(d);
 	close_fd(&r->callfd);
 }
 
@@ -772,40 +623,13 @@ static int ifcvf_set_vring_state(struct uvdpa_device *vdev, uint16_t vring, bool
 static int ifcvf_set_features(struct uvdpa_device *vdev, uint64_t features)
 {
 	struct ifcvf_dev *d = to_ifcvf(vdev);
-	bool want, replaced = false;
-	int ret;
+	bool want = features & (1ull << UVDPA_VHOST_F_LOG_ALL);
 
 	if (!d->sess)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
-	want = features & (1ull << UVDPA_VHOST_F_LOG_ALL);
-	if (want && d->logging) {
-		struct uvdpa_dirty_log log;
-
-		if (uvdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log_src)
-			return 0;
-		/* The log was replaced. The device moves to it with logging
-		 * stopped for a moment: what it writes meanwhile is in neither
-		 * log, so the new one starts with every guest page dirty (one
-		 * more pass for the migration; QEMU only does this when guest
-		 * memory grows). */
-		log_disable(d);
-		replaced = true;
-	} else if (want == d->logging) {
-		return 0;
-	}
-	if (!want) {
-		log_disable(d);
-		return 0;
-	}
-	if (!hw_logging_usable(d)) {
-		/* Not offered then; the vhost layer refuses it first. */
-		LOG_ERR(TAG, "%s: LOG_ALL without hardware dirty logging", vdev->name);
-		return -ENOTSUP;
-	}
-	ret = log_enable(d);
-	if (ret == 0 && replaced)
-		log_all_memory(d);
-	return ret;
+	if (want && d->logging)
+		return ifcvf_lm_log_replaced(d);	/* or the same features again */
+	return ifcvf_lm_set_logging(d, want);
 }
 
 static int ifcvf_migration_done(struct uvdpa_device *vdev)
@@ -872,9 +696,9 @@ static int ifcvf_get_vq_stats(struct uvdpa_device *vdev, uint16_t vring, struct 
 	r = &d->rings[vring];
 	if (r->started && r->avail && r->used) {
 		st->value[UVDPA_VQ_STAT_RECEIVED_DESC] =
-			(uint16_t)(ring_idx_read(r->avail) - r->avail_base);
+			(uint16_t)(ifcvf_ring_idx_read(r->avail) - r->avail_base);
 		st->value[UVDPA_VQ_STAT_COMPLETED_DESC] =
-			(uint16_t)(ring_idx_read(r->used) - r->used_base);
+			(uint16_t)(ifcvf_ring_idx_read(r->used) - r->used_base);
 	}
 	st->value[UVDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
 	st->valid |= (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
@@ -894,8 +718,8 @@ static int ifcvf_reset_vq_stats(struct uvdpa_device *vdev, uint16_t vring)
 	}
 	r = &d->rings[vring];
 	if (r->started && r->avail && r->used) {
-		r->avail_base = ring_idx_read(r->avail);
-		r->used_base = ring_idx_read(r->used);
+		r->avail_base = ifcvf_ring_idx_read(r->avail);
+		r->used_base = ifcvf_ring_idx_read(r->used);
 	}
 	__atomic_store_n(&r->kicks, 0, __ATOMIC_RELAXED);
 	if (d->pdev->ops->queue_stats_reset) {
@@ -1032,10 +856,9 @@ static uint64_t offered_features(const struct ifcvf_dev *d)
 	uint64_t f = d->hw.device_features & ifcvf_implemented_features(d->vdpa.type);
 
 	f |= 1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES;
-	/* Migration is only offered when the dirty pages can be logged; until
-	 * the SW relay exists, sw-live-migration devices are not migratable
-	 * (QEMU then blocks migration instead of losing pages). */
-	if (hw_logging_usable(d))
+	/* Migration is only offered when the dirty pages can be logged (QEMU
+	 * then blocks migration instead of losing pages). */
+	if (d->lm_mode != IFCVF_LM_NONE)
 		f |= 1ull << UVDPA_VHOST_F_LOG_ALL;
 	if (d->vdpa.type == UVDPA_TYPE_NET) {
 		/* CTRL_VQ only when the device has one: the control queue is then
@@ -1074,6 +897,7 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	const char *name = pa->name;
 	struct ifcvf_dev *d;
 	unsigned int msix, need;
+	bool sw_lm;
 	int ret;
 
 	ret = uvdpa_devargs_parse(pa->devargs ? pa->devargs : "", ifcvf_devargs, ARG_NUM, args, err,
@@ -1097,7 +921,7 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	}
 	d->pdev = pdev;
 	d->generic = generic;
-	d->sw_lm = args[ARG_SW_LM].present && args[ARG_SW_LM].u;
+	sw_lm = args[ARG_SW_LM].present && args[ARG_SW_LM].u;
 	d->config_efd = -1;
 	for (unsigned int i = 0; i < IFCVF_MAX_VRINGS; i++) {
 		d->rings[i].d = d;
@@ -1107,7 +931,8 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	ret = ifcvf_hw_init(&d->hw, pdev, !generic, err, errlen);
 	if (ret < 0)
 		goto fail;
-	if (!d->hw.has_lm && !d->sw_lm) {
+	d->lm_mode = ifcvf_lm_select(&d->hw, sw_lm);
+	if (!d->hw.has_lm && !sw_lm) {
 		uvdpa_errf(err, errlen, "%s has no live-migration BAR (BAR%u)%s: add "
 			"sw-live-migration=1 to the devargs", pdev->addr, IFCVF_LM_BAR,
 			generic ? ", being a plain virtio-pci function" : "");
@@ -1155,7 +980,8 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 		 d->vdpa.name, d->vdpa.type == UVDPA_TYPE_NET ? "net" : "blk", pdev->addr,
 		 d->vdpa.driver->name, d->queue_num,
 		 d->vdpa.type == UVDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
-		 hw_logging_usable(d) ? "hardware" : "no (software LM to come)");
+		 d->lm_mode == IFCVF_LM_HW ? "hardware-logged" :
+		 d->lm_mode == IFCVF_LM_SW ? "software-relayed" : "no (no ring-state registers)");
 	*out = &d->vdpa;
 	return 0;
 fail:

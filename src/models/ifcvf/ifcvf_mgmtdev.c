@@ -42,26 +42,34 @@ static struct emu_function **function_slot(const struct uvdpa_device *dev)
 }
 
 /* emu devargs: options of the emulated function, not the driver's. */
-enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_NUM };
+/* emu devargs: options of the emulated function (transitional ids, the
+ * drop-dirty-log fault) and the driver's sw-live-migration, passed on. */
+enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_NUM };
 static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
 	[EMU_ARG_TRANSITIONAL] = { "transitional", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_DROP_LOG] = { "drop-dirty-log", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
-static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, bool *transitional,
-			     bool *sw_lm, char *err, size_t errlen)
+struct emu_args {
+	bool transitional, sw_lm, drop_dirty_log;
+};
+
+static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_args *a,
+			     char *err, size_t errlen)
 {
 	struct uvdpa_devargs_value v[EMU_ARG_NUM];
 	int ret;
 
-	*transitional = *sw_lm = false;
+	memset(a, 0, sizeof(*a));
 	if (!(cfg->attrs & UVDPA_ATTR_DEVARGS))
 		return 0;
 	ret = uvdpa_devargs_parse(cfg->devargs, emu_devargs, EMU_ARG_NUM, v, err, errlen);
 	if (ret < 0)
 		return ret;
-	*transitional = v[EMU_ARG_TRANSITIONAL].present && v[EMU_ARG_TRANSITIONAL].u;
-	*sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
+	a->transitional = v[EMU_ARG_TRANSITIONAL].present && v[EMU_ARG_TRANSITIONAL].u;
+	a->sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
+	a->drop_dirty_log = v[EMU_ARG_DROP_LOG].present && v[EMU_ARG_DROP_LOG].u;
 	return 0;
 }
 
@@ -73,15 +81,16 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 	struct uvdpa_device *dev = NULL;
 	struct emu_function *fn;
 	struct uvdpa_pci_dev *pdev;
-	bool transitional, sw_lm;
+	struct emu_args a;
 	int ret;
 
-	ret = parse_emu_devargs(cfg, &transitional, &sw_lm, err, errlen);
+	ret = parse_emu_devargs(cfg, &a, err, errlen);
 	if (ret < 0)
 		return ret;
 	memset(&mc, 0, sizeof(mc));
 	mc.type = em->type;
-	mc.transitional = transitional;
+	mc.transitional = a.transitional;
+	mc.drop_dirty_log = a.drop_dirty_log;
 	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
 	if (cfg->attrs & UVDPA_ATTR_MAC)
@@ -113,7 +122,7 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 	}
 	ret = uvdpa_pci_probe(pdev, &(struct uvdpa_probe_args){
 				.name = cfg->name,
-				.devargs = sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1",
+				.devargs = a.sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1",
 				.mgmtdev = m }, &dev, err, errlen);
 	if (ret < 0) {
 		uvdpa_pci_dev_release(pdev);

@@ -319,7 +319,7 @@ static void log_range(struct ifcvf_model *m, uint64_t addr, uint64_t len)
 {
 	uint64_t base, end, page, last;
 
-	if (len == 0 || addr > UINT64_MAX - (len - 1))
+	if (len == 0 || addr > UINT64_MAX - (len - 1) || m->drop_dirty_log)
 		return;
 	base = __atomic_load_n(&m->log_base, __ATOMIC_RELAXED);
 	end = __atomic_load_n(&m->log_end, __ATOMIC_RELAXED);
@@ -344,6 +344,8 @@ static void log_range(struct ifcvf_model *m, uint64_t addr, uint64_t len)
 			return;
 		}
 		__atomic_fetch_or(p, mask, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->dirty_pages, (uint64_t)__builtin_popcount(mask),
+				   __ATOMIC_RELAXED);
 		page = byte_last_page + 1;
 		if (page == 0)
 			break;
@@ -997,6 +999,7 @@ static struct uvdpa_pci_dev *model_create(const struct ifcvf_model_config *cfg, 
 	m->type = t;
 	m->index = __atomic_fetch_add(&next_index, 1, __ATOMIC_RELAXED);
 	m->device_features = features;
+	m->drop_dirty_log = cfg->drop_dirty_log;
 	m->nvrings = (uint16_t)n;
 	m->nvec = (uint16_t)(n + 1);
 	pthread_mutex_init(&m->lock, NULL);
@@ -1121,6 +1124,7 @@ int ifcvf_model_get_info(struct uvdpa_pci_dev *pdev, struct ifcvf_model_info *in
 	info->status = status_read(m);
 	info->queue_faults = __atomic_load_n(&m->queue_faults, __ATOMIC_RELAXED);
 	info->dma_faults = emu_dma_faults(m->pdev);
+	info->dirty_pages = __atomic_load_n(&m->dirty_pages, __ATOMIC_RELAXED);
 	if (m->type->get_info)
 		m->type->get_info(m, info);
 	pthread_mutex_unlock(&m->lock);

@@ -19,6 +19,8 @@ struct ifcvf_model_config {
 	uint64_t device_features;	/* 0: the type's default set; else a subset of
 					 * ifcvf_model_supported_features() */
 	bool transitional;		/* transitional PCI ids (0x1000/0x0001 for net) */
+	bool drop_dirty_log;		/* fault injection: the device writes no dirty
+					 * bits (shows that a migration check can fail) */
 	/* net */
 	uint8_t mac[6];			/* all zero: 02:1a:f4:00:NN:NN from the function index */
 	uint16_t mtu;			/* 0: 1500; else 68..65535 */
@@ -76,6 +78,8 @@ struct ifcvf_model_info {
 	uint8_t status;			/* device_status as the driver reads it */
 	uint64_t queue_faults;		/* queues stopped by a DMA fault or a malformed ring */
 	uint64_t dma_faults;		/* translations that hit no IOMMU mapping */
+	uint64_t dirty_pages;		/* pages marked in the dirty log (bits set,
+					 * counting a page once per write) */
 	bool link_up;			/* net */
 	char port[128];
 };

@@ -127,8 +127,8 @@ struct ifcvf_dev_type {
 	void (*config_read)(struct ifcvf_model *m, uint32_t off, void *buf, uint32_t len);
 	void (*config_write)(struct ifcvf_model *m, uint32_t off, const void *buf, uint32_t len);
 	/* A vring starts (q->vq is set up) or stops (its indices are about to
-	 * become the ring state; the type may roll back chains it took but did
-	 * not complete). Model lock and work lock held. */
+	 * become the ring state: chains taken but not completed stay counted
+	 * as fetched, like the hardware's). Model lock and work lock held. */
 	void (*queue_start)(struct ifcvf_vq *q);
 	void (*queue_stop)(struct ifcvf_vq *q);
 	/* Device reset, every queue stopped (model lock held). */
@@ -172,6 +172,8 @@ struct ifcvf_model {
 	uint32_t config_generation;
 	uint32_t log_ctrl;
 	uint64_t log_base, log_end;
+	bool drop_dirty_log;		/* fixed at create */
+	uint64_t dirty_pages;
 	uint64_t queue_faults;
 };
 

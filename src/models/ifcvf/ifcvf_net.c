@@ -841,16 +841,12 @@ static void net_queue_stop(struct ifcvf_vq *q)
 {
 	struct ifcvf_net *net = q->model->type_priv;
 	struct net_qpair *p = q->type_priv;
-	uint16_t last_avail, last_used;
 
 	if (is_cvq(net, q) || q != p->rxq)
 		return;
-	if (p->fifo.nbufs) {
-		/* Chains taken for a frame that never completed go back to the
-		 * ring state as not yet consumed. */
-		virtq_get_base(&q->vq, &last_avail, &last_used);
-		virtq_set_base(&q->vq, (uint16_t)(last_avail - p->fifo.nbufs), last_used);
-	}
+	/* Chains taken for a frame that never completed stay fetched: the
+	 * ring state says so (avail ahead of used), as the hardware's does,
+	 * and the driver resumes the queue at its used index. */
 	if (p->fifo.len)
 		ifcvf_counter_add(&p->rx.drops, 1);
 	fifo_clear(&p->fifo);

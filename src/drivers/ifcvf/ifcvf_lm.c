@@ -1,0 +1,588 @@
+/* Live migration of an ifcvf device: while the frontend has LOG_ALL on,
+ * every guest page the device writes must reach the dirty log.
+ *
+ * Hardware mode (the function has the LM BAR): the frontend's log is mapped
+ * into the function's IOMMU and the function sets the bits of the buffers
+ * it writes; the driver logs the used rings once the device stopped. A log
+ * replaced while logging (QEMU does it when guest memory changes) is
+ * followed without a window: the new bitmap is mapped beside the old one and
+ * the function's base and end registers move to it one half at a time.
+ *
+ * Software mode (sw-live-migration=1): on LOG_ALL the device is stopped
+ * (ring state saved) and restarted with the used ring of every
+ * device-written queue (net RX and control, blk: all) in daemon memory and
+ * its MSI-X vector on a private eventfd. A relay on the shared relay pool
+ * copies each new used entry to the guest's used ring, logs the buffer the
+ * device wrote and the used-ring bytes, and interrupts the guest as its
+ * EVENT_IDX or flags ask. The device runs without EVENT_IDX meanwhile, so it
+ * interrupts on every completion (the relay cannot miss one) and the kick
+ * relay keeps avail_event in the guest's used rings current. LOG_ALL off
+ * reverses it: stop, copy what is left, restart on the guest's rings.
+ * Nothing is lost or duplicated: a net queue resumes at its used index
+ * (buffers fetched but not completed are fetched again), and every used
+ * entry the device wrote reaches the guest exactly once. */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "core/log.h"
+#include "drivers/ifcvf/ifcvf_dev.h"
+#include "drivers/ifcvf/ifcvf_regs.h"
+#include "uvdpa/vhost_user.h"
+
+#define TAG "ifcvf"
+
+/* The two places a dirty log may be in the function's IOMMU: one 4 GiB
+ * window, so moving between them changes only the low register halves. */
+#define LOG_SLOT_SIZE 0x80000000ull
+#define MEDIATED_STRIDE 0x100000ull	/* 1 MiB per vring: the largest used ring fits */
+#define DRAIN_WAIT_MS 1000u
+#define CHAIN_MAX 32768u		/* descriptors walked per used entry */
+
+enum ifcvf_lm_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm)
+{
+	if (!hw->has_lm)
+		return IFCVF_LM_NONE;	/* no ring state: cannot resume anywhere */
+	return sw_lm ? IFCVF_LM_SW : IFCVF_LM_HW;
+}
+
+const char *ifcvf_lm_mode_name(enum ifcvf_lm_mode mode)
+{
+	switch (mode) {
+	case IFCVF_LM_HW:
+		return "hw";
+	case IFCVF_LM_SW:
+		return "sw";
+	default:
+		return "none";
+	}
+}
+
+uint64_t ifcvf_lm_hw_features(const struct ifcvf_dev *d, uint64_t hw_features)
+{
+	if (d->lm_mode == IFCVF_LM_SW && d->logging)
+		hw_features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+	return hw_features;
+}
+
+static void log_used_rings(struct ifcvf_dev *d)
+{
+	for (uint16_t i = 0; i < d->nr_vring; i++)
+		if (d->hwr[i].size)
+			uvdpa_session_log_used_ring(d->sess, i, 0, IFCVF_USED_RING_LEN(d->hwr[i].size));
+}
+
+/* ---- Hardware mode ---- */
+
+/* Maps the session's log for the function at slot. */
+static int log_map(struct ifcvf_dev *d, uint64_t slot, struct ifcvf_log_map *out,
+		   struct uvdpa_dirty_log *log)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), map_size;
+	void *map;
+	int ret;
+
+	ret = uvdpa_session_log_get(d->sess, log);
+	if (ret < 0 || log->fd < 0 || !log->size) {
+		LOG_ERR(TAG, "%s: LOG_ALL without a dirty log (SET_LOG_BASE)", d->vdpa.name);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	if (__builtin_add_overflow(log->fd_offset, log->size, &map_size) ||
+	    map_size >= LOG_SLOT_SIZE) {
+		LOG_ERR(TAG, "%s: a dirty log of %" PRIu64 " bytes at offset %" PRIu64
+			" is beyond what the driver maps (2 GiB)", d->vdpa.name, log->size,
+			log->fd_offset);
+		return -E2BIG;
+	}
+	map_size = (map_size + page - 1) & ~(page - 1);
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, log->fd, 0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		LOG_ERR(TAG, "%s: cannot map the dirty log: %s", d->vdpa.name, strerror(-ret));
+		return ret;
+	}
+	ret = d->pdev->ops->dma_map(d->pdev, slot, map, map_size);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: DMA map of the dirty log failed: %s", d->vdpa.name,
+			strerror(-ret));
+		munmap(map, map_size);
+		return ret;
+	}
+	out->map = map;
+	out->map_size = map_size;
+	out->iova = slot;
+	out->src = log->base;
+	return 0;
+}
+
+static void log_unmap(struct ifcvf_dev *d, struct ifcvf_log_map *m)
+{
+	int ret;
+
+	if (!m->map)
+		return;
+	ret = d->pdev->ops->dma_unmap(d->pdev, m->iova, m->map_size);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: DMA unmap of the dirty log failed: %s", d->vdpa.name,
+			 strerror(-ret));
+	munmap(m->map, m->map_size);
+	memset(m, 0, sizeof(*m));
+}
+
+static int hw_log_on(struct ifcvf_dev *d)
+{
+	struct uvdpa_dirty_log log;
+	int ret = log_map(d, IFCVF_LOG_IOVA, &d->log, &log);
+
+	if (ret < 0)
+		return ret;
+	ifcvf_hw_log_start(&d->hw, IFCVF_LOG_IOVA + log.fd_offset, log.size);
+	LOG_INFO(TAG, "%s: hardware dirty logging on (%" PRIu64 " bytes of bitmap)", d->vdpa.name,
+		 log.size);
+	return 0;
+}
+
+static void hw_log_off(struct ifcvf_dev *d)
+{
+	if (!d->log.map)
+		return;
+	ifcvf_hw_log_stop(&d->hw);
+	log_unmap(d, &d->log);
+	LOG_INFO(TAG, "%s: hardware dirty logging off", d->vdpa.name);
+}
+
+/* The new log goes to the other slot while the function keeps logging into
+ * the old one; then the function moves and the old one goes. */
+static int hw_log_move(struct ifcvf_dev *d)
+{
+	uint64_t slot = d->log.iova == IFCVF_LOG_IOVA ? IFCVF_LOG_IOVA + LOG_SLOT_SIZE :
+						      IFCVF_LOG_IOVA;
+	struct ifcvf_log_map next, old = d->log;
+	struct uvdpa_dirty_log log;
+	uint64_t old_base;
+	int ret = log_map(d, slot, &next, &log);
+
+	if (ret < 0)
+		return ret;
+	old_base = old.iova + (uint64_t)((uint8_t *)old.src - (uint8_t *)old.map);
+	ifcvf_hw_log_move(&d->hw, old_base, slot + log.fd_offset, log.size);
+	d->log = next;
+	log_unmap(d, &old);
+	LOG_INFO(TAG, "%s: the function logs into the new dirty log (%" PRIu64 " bytes)",
+		 d->vdpa.name, log.size);
+	return 0;
+}
+
+/* ---- Software mode: the relay ---- */
+
+static bool device_written(const struct ifcvf_dev *d, uint16_t i)
+{
+	/* Net: RX vrings and the control vring have even indexes (the control
+	 * vring follows the pairs); the device writes into their buffers. */
+	return d->vdpa.type != UVDPA_TYPE_NET || !(i & 1);
+}
+
+static uint16_t le16_load(const void *p)
+{
+	return le16toh(__atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE));
+}
+
+static void le16_store(void *p, uint16_t v)
+{
+	__atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELEASE);
+}
+
+static void page_log(struct ifcvf_ring *r, uint64_t gpa, uint64_t len)
+{
+	if (!len)
+		return;
+	uvdpa_session_log_write(r->d->sess, gpa, len);
+	__atomic_add_fetch(&r->logged_pages, ((gpa + len - 1) >> 12) - (gpa >> 12) + 1,
+			   __ATOMIC_RELAXED);
+}
+
+/* Logs the bytes the device wrote into chain head: its write descriptors
+ * in order, len bytes in all. The chain is the guest's: read once per
+ * descriptor, bounded, and a malformed one just ends the walk (the device
+ * faulted on it already). */
+static void log_chain(struct ifcvf_ring *r, uint16_t head, uint32_t len)
+{
+	const struct ifcvf_mediated *m = r->med;
+	const struct vring_desc *table = m->desc;
+	uint32_t n = m->size, i = head, walked = 0;
+	bool indirect = false;
+
+	while (len && walked++ < CHAIN_MAX) {
+		struct vring_desc desc;
+		uint16_t flags;
+
+		if (i >= n)
+			return;
+		memcpy(&desc, &table[i], sizeof(desc));
+		flags = le16toh(desc.flags);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			uint64_t tlen = le32toh(desc.len), got = tlen;
+
+			if (indirect || !tlen || tlen % sizeof(desc) || tlen / sizeof(desc) > CHAIN_MAX)
+				return;
+			table = uvdpa_session_gpa_to_hva(r->d->sess, le64toh(desc.addr), &got);
+			if (!table || got != tlen)
+				return;
+			indirect = true;
+			n = (uint32_t)(tlen / sizeof(desc));
+			i = 0;
+			continue;
+		}
+		if (flags & VRING_DESC_F_WRITE) {
+			uint32_t part = le32toh(desc.len) < len ? le32toh(desc.len) : len;
+
+			page_log(r, le64toh(desc.addr), part);
+			len -= part;
+		}
+		if (!(flags & VRING_DESC_F_NEXT))
+			return;
+		i = le16toh(desc.next);
+	}
+}
+
+/* Copies the device's new used entries to the guest's ring and logs them;
+ * true when the guest wants an interrupt for them. One thread at a time
+ * (the ring's relay watch, or the control thread once it is gone). */
+static bool relay_used(struct ifcvf_ring *r)
+{
+	struct ifcvf_mediated *m = r->med;
+	struct vring_used *dev_used = m->used, *guest = m->guest_used;
+	uint16_t end = le16_load(&dev_used->idx), old = m->next, size = m->size;
+	uint64_t off;
+
+	if (end == old)
+		return false;
+	if ((uint16_t)(end - old) > size) {
+		/* Not from a working device: nothing to trust in the ring. */
+		LOG_ERR(TAG, "%s: vring %u: the device's used index jumped from %u to %u", r->d->vdpa.name,
+			r->idx, old, end);
+		m->next = end;
+		return false;
+	}
+	for (uint16_t i = old; i != end; i++) {
+		struct vring_used_elem e;
+
+		memcpy(&e, &dev_used->ring[i % size], sizeof(e));
+		log_chain(r, (uint16_t)le32toh(e.id), le32toh(e.len));
+		memcpy(&guest->ring[i % size], &e, sizeof(e));
+	}
+	le16_store(&guest->idx, end);
+	m->next = end;
+	__atomic_add_fetch(&r->relayed, (uint16_t)(end - old), __ATOMIC_RELAXED);
+	/* The used-ring bytes written: the entries (wrapping) and idx. */
+	off = offsetof(struct vring_used, ring) + (uint64_t)(old % size) * 8;
+	if (old % size + (uint16_t)(end - old) <= size) {
+		uvdpa_session_log_used_ring(r->d->sess, r->idx, off, (uint64_t)(uint16_t)(end - old) * 8);
+	} else {
+		uvdpa_session_log_used_ring(r->d->sess, r->idx, off, (uint64_t)(size - old % size) * 8);
+		uvdpa_session_log_used_ring(r->d->sess, r->idx, offsetof(struct vring_used, ring),
+					    (uint64_t)(end % size) * 8);
+	}
+	uvdpa_session_log_used_ring(r->d->sess, r->idx, offsetof(struct vring_used, idx), 2);
+	/* The index must be visible before the guest's wishes are read. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (r->d->guest_event_idx) {
+		const struct vring_avail *a = m->avail;
+
+		return vring_need_event(le16_load(&a->ring[size]), end, old);
+	}
+	return !(le16_load(&((const struct vring_avail *)m->avail)->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+static void signal_guest(struct ifcvf_ring *r)
+{
+	uint64_t one = 1;
+
+	if (r->callfd >= 0 && write(r->callfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		LOG_DEBUG(TAG, "%s: vring %u: call: %s", r->d->vdpa.name, r->idx, strerror(errno));
+}
+
+static void irq_relay(int fd, void *opaque)
+{
+	struct ifcvf_ring *r = opaque;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;
+	if (relay_used(r))
+		signal_guest(r);
+}
+
+void ifcvf_lm_kicked(struct ifcvf_ring *r)
+{
+	struct vring_used *u = r->used;
+	uint16_t a, seen;
+
+	if (!r->d->relay_avail_event || !r->avail || !u)
+		return;
+	/* "Kick me at the next buffer", until the index is stable: a guest
+	 * that published after our read saw the old event and did not kick,
+	 * but the doorbell rung after this covers it. */
+	a = ifcvf_ring_idx_read(r->avail);
+	do {
+		seen = a;
+		le16_store(&u->ring[r->d->hwr[r->idx].size], seen);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		a = ifcvf_ring_idx_read(r->avail);
+	} while (a != seen);
+}
+
+/* ---- Software mode: switching ---- */
+
+static void unmediate(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	struct ifcvf_mediated *m = r->med;
+
+	if (!m)
+		return;
+	relay_watch_del(m->irq);
+	m->irq = NULL;
+	/* The device stopped: what it completed reaches the guest. */
+	if (relay_used(r))
+		signal_guest(r);
+	d->pdev->ops->dma_unmap(d->pdev, m->iova, m->map_len);
+	munmap(m->used, m->map_len);
+	close(m->irqfd);
+	free(m);
+	r->med = NULL;
+}
+
+/* Ring i runs on a used ring of ours from hwr[i]'s saved state. */
+static int mediate(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	struct uvdpa_vring info;
+	struct ifcvf_mediated *m;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int ret;
+
+	ret = uvdpa_session_vring_get(d->sess, i, &info);
+	if (ret < 0)
+		return ret;
+	if (!info.desc || !info.avail || !info.used)
+		return -EFAULT;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->size = d->hwr[i].size;
+	m->map_len = (IFCVF_USED_RING_LEN(m->size) + page - 1) & ~(page - 1);
+	m->iova = IFCVF_MEDIATED_VRING_IOVA + (uint64_t)i * MEDIATED_STRIDE;
+	m->desc = info.desc;
+	m->avail = info.avail;
+	m->guest_used = info.used;
+	m->desc_gpa = info.desc_gpa;
+	m->next = d->hwr[i].last_used_idx;
+	m->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	m->used = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m->irqfd < 0 || m->used == MAP_FAILED) {
+		ret = -errno;
+		goto fail;
+	}
+	/* The device continues the guest's numbering. */
+	((struct vring_used *)m->used)->idx = htole16(m->next);
+	ret = d->pdev->ops->dma_map(d->pdev, m->iova, m->used, m->map_len);
+	if (ret < 0)
+		goto fail;
+	r->med = m;
+	d->hwr[i].used = m->iova;
+	return 0;
+fail:
+	LOG_ERR(TAG, "%s: vring %u: cannot set up its relayed used ring: %s", d->vdpa.name, i,
+		strerror(-ret));
+	if (m->used != MAP_FAILED && m->used)
+		munmap(m->used, m->map_len);
+	if (m->irqfd >= 0)
+		close(m->irqfd);
+	free(m);
+	return ret;
+}
+
+static int relay_watch_start(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+
+	r->med->irq = relay_watch_add(r->med->irqfd, irq_relay, r);
+	if (!r->med->irq) {
+		int ret = -errno;
+
+		LOG_ERR(TAG, "%s: vring %u: cannot relay its interrupts: %s", d->vdpa.name, i,
+			strerror(-ret));
+		return ret;
+	}
+	/* Completions written before the watch existed. */
+	if (relay_used(r))
+		signal_guest(r);
+	return 0;
+}
+
+/* Blk requests in flight cannot be fetched again safely once the ring
+ * moves: wait (bounded) until the device completed what it fetched. A
+ * device that does not drain is reported and its requests are fetched
+ * again on resume (avail = used). */
+static void drain(struct ifcvf_dev *d)
+{
+	if (d->vdpa.type != UVDPA_TYPE_BLK)
+		return;
+	for (uint16_t i = 0; i < d->nr_vring; i++) {
+		struct ifcvf_vring st;
+		unsigned int waited = 0;
+
+		if (!d->rings[i].started)
+			continue;
+		for (;;) {
+			ifcvf_hw_ring_state_raw(&d->hw, i, &st);
+			if (st.last_avail_idx == st.last_used_idx)
+				break;
+			if (waited >= DRAIN_WAIT_MS) {
+				LOG_ERR(TAG, "%s: vring %u did not drain in %u ms (%u requests in "
+					"flight): they are submitted again on resume", d->vdpa.name,
+					i, DRAIN_WAIT_MS, (uint16_t)(st.last_avail_idx - st.last_used_idx));
+				d->drain_timeouts++;
+				d->hwr[i].last_avail_idx = d->hwr[i].last_used_idx;
+				break;
+			}
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			waited++;
+		}
+	}
+}
+
+/* Stops the device and restarts it with rings mediated (on) or not. */
+static int sw_switch(struct ifcvf_dev *d, bool on)
+{
+	uint16_t n = d->nr_vring, i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++)
+		ifcvf_kick_stop(&d->rings[i]);
+	drain(d);
+	ifcvf_hw_stop(&d->hw, d->hwr, n);
+	for (i = 0; i < n; i++) {
+		struct uvdpa_vring info;
+
+		if (!d->rings[i].started)
+			continue;
+		unmediate(d, i);
+		if (uvdpa_session_vring_get(d->sess, i, &info) == 0)
+			d->hwr[i].used = info.used_gpa;
+		if (on && device_written(d, i)) {
+			ret = mediate(d, i);
+			if (ret < 0)
+				break;
+		}
+	}
+	if (ret < 0) {
+		for (i = 0; i < n; i++)
+			unmediate(d, i);
+		on = false;
+	}
+	d->logging = on;
+	d->relay_avail_event = on && d->guest_event_idx;
+	for (i = 0; i < n; i++)
+		if (d->rings[i].started)
+			ifcvf_lm_kicked(&d->rings[i]);
+	if (ifcvf_msix_rewire(d) < 0 ||
+	    ifcvf_hw_start(&d->hw, ifcvf_lm_hw_features(d, d->hw_features), d->hwr, n) < 0) {
+		LOG_ERR(TAG, "%s: the device did not restart after %s the relay: its datapath "
+			"stays down until the frontend restarts it", d->vdpa.name,
+			on ? "starting" : "stopping");
+		return -EIO;
+	}
+	for (i = 0; i < n && on; i++)
+		if (d->rings[i].med && relay_watch_start(d, i) < 0)
+			ret = -EIO;
+	for (i = 0; i < n; i++)
+		if (d->rings[i].started)
+			ifcvf_kick_start(d, i);
+	if (ret == 0)
+		LOG_INFO(TAG, "%s: software-assisted dirty logging %s", d->vdpa.name,
+			 on ? "on: device-written rings are relayed" : "off");
+	return ret;
+}
+
+/* ---- Entry points ---- */
+
+int ifcvf_lm_set_logging(struct ifcvf_dev *d, bool on)
+{
+	int ret;
+
+	if (on == d->logging)
+		return 0;
+	switch (d->lm_mode) {
+	case IFCVF_LM_HW:
+		if (!on) {
+			hw_log_off(d);
+			d->logging = false;
+			return 0;
+		}
+		ret = hw_log_on(d);
+		if (ret == 0)
+			d->logging = true;
+		return ret;
+	case IFCVF_LM_SW:
+		return sw_switch(d, on);
+	default:
+		/* Not offered then; the vhost layer refuses it first. */
+		LOG_ERR(TAG, "%s: LOG_ALL on a device that cannot log", d->vdpa.name);
+		return -ENOTSUP;
+	}
+}
+
+int ifcvf_lm_log_replaced(struct ifcvf_dev *d)
+{
+	struct uvdpa_dirty_log log;
+
+	/* The relay writes through the session, into its current log. */
+	if (d->lm_mode != IFCVF_LM_HW || !d->logging)
+		return 0;
+	if (uvdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log.src)
+		return 0;
+	return hw_log_move(d);
+}
+
+void ifcvf_lm_device_stopped(struct ifcvf_dev *d)
+{
+	for (uint16_t i = 0; i < IFCVF_MAX_VRINGS; i++)
+		unmediate(d, i);
+	d->relay_avail_event = false;
+	hw_log_off(d);
+	if (d->logging)
+		log_used_rings(d);
+	d->logging = false;
+}
+
+int ifcvf_lm_ring_starting(struct ifcvf_dev *d, uint16_t i)
+{
+	if (d->lm_mode != IFCVF_LM_SW || !d->logging || !device_written(d, i))
+		return 0;
+	return mediate(d, i);
+}
+
+void ifcvf_lm_ring_started(struct ifcvf_dev *d, uint16_t i)
+{
+	if (d->rings[i].med)
+		relay_watch_start(d, i);
+	ifcvf_lm_kicked(&d->rings[i]);
+}
+
+void ifcvf_lm_ring_stopped(struct ifcvf_dev *d, uint16_t i)
+{
+	unmediate(d, i);
+	if (d->logging && d->hwr[i].size)
+		uvdpa_session_log_used_ring(d->sess, i, 0, IFCVF_USED_RING_LEN(d->hwr[i].size));
+}
