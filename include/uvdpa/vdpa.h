@@ -166,6 +166,8 @@ enum uvdpa_vq_stat {
 	UVDPA_VQ_STAT_REQUESTS,		/* control or blk requests */
 	UVDPA_VQ_STAT_SUCCESSES,
 	UVDPA_VQ_STAT_FAULTS,		/* DMA faults: a buffer the device could not reach */
+	UVDPA_VQ_STAT_RELAYED,		/* used entries a migration relay copied to the driver */
+	UVDPA_VQ_STAT_LOGGED_PAGES,	/* pages a migration relay marked dirty */
 	UVDPA_VQ_STAT_NUM
 };
 
@@ -182,6 +184,22 @@ const char *uvdpa_vq_stat_name(enum uvdpa_vq_stat stat);
  * Called by the bus driver a device is bound to, on the control thread, at
  * the moments DPDK's vhost library calls its vDPA ops. A return < 0 is a
  * negative errno. */
+/* Live migration: how a device keeps the dirty log. */
+enum uvdpa_migration_mode {
+	UVDPA_MIGRATION_NONE,		/* not migratable (LOG_ALL not offered) */
+	UVDPA_MIGRATION_HW,		/* the function logs what it writes */
+	UVDPA_MIGRATION_SW,		/* a relay logs what device-written rings complete */
+	UVDPA_MIGRATION_SHADOW,		/* the device runs on rings a relay shadows */
+};
+
+struct uvdpa_migration_state {
+	enum uvdpa_migration_mode mode;
+	bool logging;			/* LOG_ALL in effect */
+};
+
+/* "none", "hw", "sw", "shadow". */
+const char *uvdpa_migration_mode_name(enum uvdpa_migration_mode mode);
+
 struct uvdpa_device_ops {
 	/* Virtio ops. */
 	int (*get_queue_num)(struct uvdpa_device *dev, uint32_t *queue_num); /* queue pairs (net) or queues (blk) */
@@ -209,6 +227,8 @@ struct uvdpa_device_ops {
 			       uint64_t *size);
 	/* The function's virtio device status (DEVICE_NEEDS_RESET after a fault). */
 	int (*get_status)(struct uvdpa_device *dev, uint8_t *status);
+	/* How the device migrates and whether it logs now. */
+	int (*get_migration)(struct uvdpa_device *dev, struct uvdpa_migration_state *st);
 	/* Statistics, per queue: typed counters (see struct uvdpa_vq_stats). */
 	int (*get_vq_stats)(struct uvdpa_device *dev, uint16_t vring, struct uvdpa_vq_stats *st);
 	int (*reset_vq_stats)(struct uvdpa_device *dev, uint16_t vring);

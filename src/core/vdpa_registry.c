@@ -241,7 +241,21 @@ static const char *const vq_stat_names[UVDPA_VQ_STAT_NUM] = {
 	[UVDPA_VQ_STAT_REQUESTS] = "requests",
 	[UVDPA_VQ_STAT_SUCCESSES] = "successes",
 	[UVDPA_VQ_STAT_FAULTS] = "faults",
+	[UVDPA_VQ_STAT_RELAYED] = "relayed",
+	[UVDPA_VQ_STAT_LOGGED_PAGES] = "logged_pages",
 };
+
+const char *uvdpa_migration_mode_name(enum uvdpa_migration_mode mode)
+{
+	static const char *const names[] = {
+		[UVDPA_MIGRATION_NONE] = "none",
+		[UVDPA_MIGRATION_HW] = "hw",
+		[UVDPA_MIGRATION_SW] = "sw",
+		[UVDPA_MIGRATION_SHADOW] = "shadow",
+	};
+
+	return (unsigned int)mode < sizeof(names) / sizeof(names[0]) ? names[mode] : "none";
+}
 
 const char *uvdpa_vq_stat_name(enum uvdpa_vq_stat stat)
 {

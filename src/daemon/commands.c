@@ -356,6 +356,15 @@ static json_t *dev_json(void *device)
 		    (status & VIRTIO_CONFIG_S_NEEDS_RESET))
 			ret |= json_object_set_new(obj, "needs_reset", json_true());
 	}
+	/* ...how it migrates and whether it logs dirty pages now... */
+	if (dev->ops && dev->ops->get_migration) {
+		struct uvdpa_migration_state ms;
+
+		if (dev->ops->get_migration(dev, &ms) == 0) {
+			ret |= set_str(obj, "migration", uvdpa_migration_mode_name(ms.mode));
+			ret |= json_object_set_new(obj, "logging", json_boolean(ms.logging));
+		}
+	}
 	/* ...and the bus driver the device is exposed through. */
 	if (dev->bus) {
 		int sret = uvdpa_device_bind_status(dev, &st);

@@ -139,7 +139,7 @@ static void enable_ring(struct e2e *t, uint16_t idx, bool on)
 	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_ENABLE, idx, on, &m), 0);
 }
 
-static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
+static struct e2e *e2e_new_args(uint16_t max_vqp, bool transitional, const char *devargs)
 {
 	struct ifcvf_model_config mc;
 	struct e2e *t = calloc(1, sizeof(*t));
@@ -155,11 +155,16 @@ static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
 	t->pdev = ifcvf_model_create(&mc, err, sizeof(err));
 	if (!t->pdev)
 		fail_msg("ifcvf_model_create: %s", err);
-	if (drv_probe(t->pdev, "vdpa=1", "e2e0", &t->dev, err, sizeof(err)) < 0)
+	if (drv_probe(t->pdev, devargs, "e2e0", &t->dev, err, sizeof(err)) < 0)
 		fail_msg("probe: %s", err);
 	t->td.vu = vu_dev_new_detached(t->dev);
 	assert_non_null(t->td.vu);
 	return t;
+}
+
+static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
+{
+	return e2e_new_args(max_vqp, transitional, "vdpa=1");
 }
 
 static void e2e_free(struct e2e *t)
@@ -428,6 +433,155 @@ static void test_hw_dirty_log_replaced(void **state)
 	e2e_free(t);
 }
 
+/* A net ring stopped while the device holds buffers it fetched for a frame
+ * it has not completed (MRG_RXBUF, the frame needs a second buffer): the
+ * function's ring state says fetched 1, used 0, and the ring is handed
+ * back at its used index, so the buffer is the guest's again. */
+static void test_stop_with_fetched_ahead(void **state)
+{
+	struct e2e *t = e2e_new(1, false);
+	struct gring *rx, *tx;
+	struct vhost_user_msg m;
+	uint32_t rs = 0;
+	uint8_t *txbuf;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | BIT(VIRTIO_NET_F_MRG_RXBUF),
+		  PF(MQ) | PF(REPLY_ACK), 2);
+	rx = &t->rings[0];
+	tx = &t->rings[1];
+	txbuf = t->guest + TX_BUF_OFF;
+	memset(txbuf, 0, HDR_LEN);
+	memset(txbuf + HDR_LEN, 0xff, FRAME_LEN);
+	post(rx, 0, GUEST_GPA + RX_BUF_OFF, HDR_LEN + 16, true);	/* too small */
+	kick(rx);
+	post(tx, 0, GUEST_GPA + TX_BUF_OFF, HDR_LEN + FRAME_LEN, false);
+	kick(tx);
+	assert_true(wait_used(tx, 1));
+	for (int i = 0; i < WAIT_MS && (uint16_t)rs != 1; i++) {
+		rs = uvdpa_pci_bar_read32(t->pdev, IFCVF_LM_BAR, ifcvf_ring_state_off_net(0));
+		usleep(1000);
+	}
+	assert_int_equal((uint16_t)rs, 1);		/* fetched */
+	assert_int_equal(rs >> 16, 0);			/* not completed */
+	assert_int_equal(used_idx(rx), 0);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 0);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 1, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 1);
+	e2e_free(t);
+}
+
+/* Software-assisted migration (sw-live-migration=1): with LOG_ALL the RX
+ * ring's used entries go through the relay, which logs the buffer and the
+ * used ring as it copies them; the function itself logs nothing. LOG_ALL
+ * off and on again under traffic loses nothing. */
+static void test_sw_relay(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, "vdpa=1,sw-live-migration=1");
+	int logfd = memfd_sized("e2e-log", 4096);
+	struct uvdpa_migration_state ms;
+	struct ifcvf_model_info info;
+	struct uvdpa_vq_stats st;
+	struct vhost_user_msg m;
+	uint64_t feat;
+	uint8_t *log;
+
+	(void)state;
+	assert_int_equal(t->dev->ops->get_features(t->dev, &feat), 0);
+	assert_true(feat & F_LOG_ALL);
+	assert_int_equal(t->dev->ops->get_migration(t->dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_SW);
+	assert_false(ms.logging);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	send_and_receive(t, 0, 0x21);
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+	assert_true(log != MAP_FAILED);
+	assert_int_equal(td_log_base(&t->td, 4096, 0, dup(logfd), &m), 0);
+	for (uint16_t i = 0; i < 2; i++)
+		assert_int_equal(td_vring_addr(&t->td, i, GUEST_UVA + i * RING_STRIDE,
+					       1u << VHOST_VRING_F_LOG, ring_gpa(i) + 0x2000, &m), 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+	assert_int_equal(t->dev->ops->get_migration(t->dev, &ms), 0);
+	assert_true(ms.logging);
+
+	memset(log, 0, 4096);
+	for (uint8_t k = 0; k < 10; k++)
+		send_and_receive(t, 0, (uint8_t)(0x30 + k));
+	/* The relay logged the buffer and the guest's used ring while running. */
+	assert_true(page_dirty(log, GUEST_GPA + RX_BUF_OFF));
+	assert_true(page_dirty(log, ring_gpa(0) + 0x2000));
+	assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 0, &st), 0);
+	assert_true(st.valid & (1ull << UVDPA_VQ_STAT_RELAYED));
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RELAYED], 10);
+	assert_true(st.value[UVDPA_VQ_STAT_LOGGED_PAGES] >= 10);
+	assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RELAYED], 0);	/* TX is not relayed */
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.dirty_pages, 0);	/* the function did not log */
+
+	/* Off and on again (a cancelled migration, then a new one). */
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features, &m), 0);
+	assert_int_equal(t->dev->ops->get_migration(t->dev, &ms), 0);
+	assert_false(ms.logging);
+	send_and_receive(t, 0, 0x41);
+	memset(log, 0, 4096);
+	send_and_receive(t, 0, 0x42);
+	assert_false(page_dirty(log, GUEST_GPA + RX_BUF_OFF));
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+	send_and_receive(t, 0, 0x43);
+	assert_true(page_dirty(log, GUEST_GPA + RX_BUF_OFF));
+
+	/* Stop: 13 frames each way, every used ring logged. */
+	memset(log, 0, 4096);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 14);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 1, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 14);
+	assert_true(page_dirty(log, ring_gpa(0) + 0x2000));
+	assert_true(page_dirty(log, ring_gpa(1) + 0x2000));
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.dma_faults, 0);
+	munmap(log, 4096);
+	close(logfd);
+	e2e_free(t);
+}
+
+/* With EVENT_IDX the relay interrupts the guest when its used_event asks,
+ * and keeps avail_event current so the guest keeps kicking. */
+static void test_sw_relay_event_idx(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, "vdpa=1,sw-live-migration=1");
+	int logfd = memfd_sized("e2e-log", 4096);
+	struct vhost_user_msg m;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | F_EVENT_IDX,
+		  PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	assert_int_equal(td_log_base(&t->td, 4096, 0, logfd, &m), 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+	for (uint8_t k = 0; k < 5; k++) {
+		struct gring *rx = &t->rings[0], *tx = &t->rings[1];
+		uint16_t *rx_used_event = (uint16_t *)&avail_of(rx)->ring[RING_SIZE];
+		uint16_t *tx_used_event = (uint16_t *)&avail_of(tx)->ring[RING_SIZE];
+
+		/* Interrupt me for the next completion. */
+		__atomic_store_n(rx_used_event, used_idx(rx), __ATOMIC_RELEASE);
+		__atomic_store_n(tx_used_event, used_idx(tx), __ATOMIC_RELEASE);
+		send_and_receive(t, 0, (uint8_t)(0x50 + k));
+		/* The guest's avail_event says "kick at the next buffer". */
+		{
+			uint16_t avail_event;
+
+			memcpy(&avail_event, &used_of(tx)->ring[RING_SIZE], 2);
+			assert_int_equal(avail_event, tx->avail_idx);
+		}
+	}
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 5);
+	e2e_free(t);
+}
+
 /* QEMU sets up one queue pair at a time: the second starts after the
  * device runs, which the IFCVF does per queue. */
 static void test_queue_pair_started_later(void **state)
@@ -495,6 +649,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_datapath_and_ring_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_dirty_logging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hw_dirty_log_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_with_fetched_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sw_relay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sw_relay_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,

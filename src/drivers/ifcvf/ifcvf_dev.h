@@ -15,13 +15,6 @@
 
 struct ifcvf_dev;
 
-/* How a device migrates (ifcvf_lm.c). */
-enum ifcvf_lm_mode {
-	IFCVF_LM_NONE,		/* not migratable: LOG_ALL is not offered */
-	IFCVF_LM_HW,		/* the function logs into the bitmap (LM BAR) */
-	IFCVF_LM_SW,		/* device-written rings are relayed and logged in software */
-};
-
 /* A device-written ring during software-assisted migration: the device
  * writes used entries into a ring in daemon memory and interrupts irqfd;
  * the relay copies them to the guest's used ring. */
@@ -75,7 +68,7 @@ struct ifcvf_dev {
 	struct ifcvf_hw hw;
 	struct uvdpa_pci_dev *pdev;
 	bool generic;			/* matched "virtio-pci", not "ifcvf" */
-	enum ifcvf_lm_mode lm_mode;	/* fixed at probe */
+	enum uvdpa_migration_mode lm_mode;	/* fixed at probe */
 	uint64_t features;		/* offered to the frontend */
 	uint64_t protocol_features;
 	uint32_t queue_num;		/* pairs (net) or queues (blk) */
@@ -115,8 +108,7 @@ uint16_t ifcvf_ring_idx_read(const void *ring);
 /* The mode a function gets: hardware logging where it has the LM BAR,
  * software with sw-live-migration=1 (which needs the ring-state registers
  * too), none otherwise. */
-enum ifcvf_lm_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm);
-const char *ifcvf_lm_mode_name(enum ifcvf_lm_mode mode);
+enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm);
 /* The features the function runs with for negotiated ones: while the
  * relay mediates rings the device runs without EVENT_IDX, so it
  * interrupts on every completion and the relay decides for the guest. */

@@ -48,28 +48,16 @@
 #define DRAIN_WAIT_MS 1000u
 #define CHAIN_MAX 32768u		/* descriptors walked per used entry */
 
-enum ifcvf_lm_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm)
+enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm)
 {
 	if (!hw->has_lm)
-		return IFCVF_LM_NONE;	/* no ring state: cannot resume anywhere */
-	return sw_lm ? IFCVF_LM_SW : IFCVF_LM_HW;
-}
-
-const char *ifcvf_lm_mode_name(enum ifcvf_lm_mode mode)
-{
-	switch (mode) {
-	case IFCVF_LM_HW:
-		return "hw";
-	case IFCVF_LM_SW:
-		return "sw";
-	default:
-		return "none";
-	}
+		return UVDPA_MIGRATION_NONE;	/* no ring state: cannot resume anywhere */
+	return sw_lm ? UVDPA_MIGRATION_SW : UVDPA_MIGRATION_HW;
 }
 
 uint64_t ifcvf_lm_hw_features(const struct ifcvf_dev *d, uint64_t hw_features)
 {
-	if (d->lm_mode == IFCVF_LM_SW && d->logging)
+	if (d->lm_mode == UVDPA_MIGRATION_SW && d->logging)
 		hw_features &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
 	return hw_features;
 }
@@ -524,7 +512,7 @@ int ifcvf_lm_set_logging(struct ifcvf_dev *d, bool on)
 	if (on == d->logging)
 		return 0;
 	switch (d->lm_mode) {
-	case IFCVF_LM_HW:
+	case UVDPA_MIGRATION_HW:
 		if (!on) {
 			hw_log_off(d);
 			d->logging = false;
@@ -534,7 +522,7 @@ int ifcvf_lm_set_logging(struct ifcvf_dev *d, bool on)
 		if (ret == 0)
 			d->logging = true;
 		return ret;
-	case IFCVF_LM_SW:
+	case UVDPA_MIGRATION_SW:
 		return sw_switch(d, on);
 	default:
 		/* Not offered then; the vhost layer refuses it first. */
@@ -548,7 +536,7 @@ int ifcvf_lm_log_replaced(struct ifcvf_dev *d)
 	struct uvdpa_dirty_log log;
 
 	/* The relay writes through the session, into its current log. */
-	if (d->lm_mode != IFCVF_LM_HW || !d->logging)
+	if (d->lm_mode != UVDPA_MIGRATION_HW || !d->logging)
 		return 0;
 	if (uvdpa_session_log_get(d->sess, &log) < 0 || log.base == d->log.src)
 		return 0;
@@ -568,7 +556,7 @@ void ifcvf_lm_device_stopped(struct ifcvf_dev *d)
 
 int ifcvf_lm_ring_starting(struct ifcvf_dev *d, uint16_t i)
 {
-	if (d->lm_mode != IFCVF_LM_SW || !d->logging || !device_written(d, i))
+	if (d->lm_mode != UVDPA_MIGRATION_SW || !d->logging || !device_written(d, i))
 		return 0;
 	return mediate(d, i);
 }

@@ -703,6 +703,13 @@ static int ifcvf_get_vq_stats(struct uvdpa_device *vdev, uint16_t vring, struct 
 	st->value[UVDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
 	st->valid |= (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
 		     (1ull << UVDPA_VQ_STAT_KICKS);
+	if (d->lm_mode == UVDPA_MIGRATION_SW) {
+		/* Since the device was created: migration is rare and short. */
+		st->value[UVDPA_VQ_STAT_RELAYED] = __atomic_load_n(&r->relayed, __ATOMIC_RELAXED);
+		st->value[UVDPA_VQ_STAT_LOGGED_PAGES] =
+			__atomic_load_n(&r->logged_pages, __ATOMIC_RELAXED);
+		st->valid |= (1ull << UVDPA_VQ_STAT_RELAYED) | (1ull << UVDPA_VQ_STAT_LOGGED_PAGES);
+	}
 	return 0;
 }
 
@@ -722,12 +729,23 @@ static int ifcvf_reset_vq_stats(struct uvdpa_device *vdev, uint16_t vring)
 		r->used_base = ifcvf_ring_idx_read(r->used);
 	}
 	__atomic_store_n(&r->kicks, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->relayed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->logged_pages, 0, __ATOMIC_RELAXED);
 	if (d->pdev->ops->queue_stats_reset) {
 		int ret = d->pdev->ops->queue_stats_reset(d->pdev, vring);
 
 		if (ret < 0 && ret != -ENOTSUP)
 			return ret;
 	}
+	return 0;
+}
+
+static int ifcvf_get_migration(struct uvdpa_device *vdev, struct uvdpa_migration_state *st)
+{
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+
+	st->mode = d->lm_mode;
+	st->logging = d->logging;
 	return 0;
 }
 
@@ -751,6 +769,7 @@ static const struct uvdpa_device_ops ifcvf_ops = {
 	.set_features = ifcvf_set_features,
 	.migration_done = ifcvf_migration_done,
 	.get_notify_area = ifcvf_get_notify_area,
+	.get_migration = ifcvf_get_migration,
 	.get_vq_stats = ifcvf_get_vq_stats,
 	.reset_vq_stats = ifcvf_reset_vq_stats,
 };
@@ -858,7 +877,7 @@ static uint64_t offered_features(const struct ifcvf_dev *d)
 	f |= 1ull << UVDPA_VHOST_USER_F_PROTOCOL_FEATURES;
 	/* Migration is only offered when the dirty pages can be logged (QEMU
 	 * then blocks migration instead of losing pages). */
-	if (d->lm_mode != IFCVF_LM_NONE)
+	if (d->lm_mode != UVDPA_MIGRATION_NONE)
 		f |= 1ull << UVDPA_VHOST_F_LOG_ALL;
 	if (d->vdpa.type == UVDPA_TYPE_NET) {
 		/* CTRL_VQ only when the device has one: the control queue is then
@@ -980,8 +999,8 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 		 d->vdpa.name, d->vdpa.type == UVDPA_TYPE_NET ? "net" : "blk", pdev->addr,
 		 d->vdpa.driver->name, d->queue_num,
 		 d->vdpa.type == UVDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
-		 d->lm_mode == IFCVF_LM_HW ? "hardware-logged" :
-		 d->lm_mode == IFCVF_LM_SW ? "software-relayed" : "no (no ring-state registers)");
+		 d->lm_mode == UVDPA_MIGRATION_HW ? "hardware-logged" :
+		 d->lm_mode == UVDPA_MIGRATION_SW ? "software-relayed" : "no (no ring-state registers)");
 	*out = &d->vdpa;
 	return 0;
 fail:
