@@ -37,6 +37,10 @@ struct uvdpa_pci_dev_ops {
 	 * function's model does; a real one through VFIO has none: NULL). */
 	int (*queue_stats)(struct uvdpa_pci_dev *pdev, uint16_t queue, struct uvdpa_vq_stats *st);
 	int (*queue_stats_reset)(struct uvdpa_pci_dev *pdev, uint16_t queue);
+	/* Optional: a net function that can put a frame on its own wire sends
+	 * a RARP for mac (after a migration, for a guest that cannot announce
+	 * itself). An emulated function can; an IFCVF cannot: NULL. */
+	int (*announce)(struct uvdpa_pci_dev *pdev, const uint8_t mac[6]);
 	void (*release)(struct uvdpa_pci_dev *pdev);
 };
 

@@ -221,7 +221,9 @@ struct uvdpa_device_ops {
 	 * the change (dirty logging the device cannot do). */
 	int (*set_features)(struct uvdpa_device *dev, uint64_t features);
 	/* Migration. */
-	int (*migration_done)(struct uvdpa_device *dev);
+	/* The frontend says the device now runs on the destination; mac: the
+	 * guest's (net, from the frontend's RARP request), else NULL. */
+	int (*migration_done)(struct uvdpa_device *dev, const uint8_t *mac);
 	/* Doorbell: the page a host notifier maps into the driver. */
 	int (*get_notify_area)(struct uvdpa_device *dev, uint16_t vring, int *fd, uint64_t *offset,
 			       uint64_t *size);

@@ -364,7 +364,15 @@ static int emu_queue_stats_reset(struct uvdpa_pci_dev *pdev, uint16_t queue)
 					    -ENOTSUP;
 }
 
+static int emu_announce(struct uvdpa_pci_dev *pdev, const uint8_t mac[6])
+{
+	struct emu_fn *fn = to_fn(pdev);
+
+	return fn->ops->announce ? fn->ops->announce(fn->model, mac) : -ENOTSUP;
+}
+
 static const struct uvdpa_pci_dev_ops emu_pci_ops = {
+	.announce = emu_announce,
 	.queue_stats = emu_queue_stats,
 	.queue_stats_reset = emu_queue_stats_reset,
 	.cfg_read = emu_cfg_read,

@@ -24,6 +24,8 @@ struct emu_model_ops {
 	/* Optional: the model's per-queue counters (uvdpa_pci_dev_ops.queue_stats). */
 	int (*queue_stats)(void *model, uint16_t queue, struct uvdpa_vq_stats *st);
 	int (*queue_stats_reset)(void *model, uint16_t queue);
+	/* Optional: uvdpa_pci_dev_ops.announce. */
+	int (*announce)(void *model, const uint8_t mac[6]);
 	/* The emu layer is going away: stop using it, free the model. */
 	void (*destroy)(void *model);
 };

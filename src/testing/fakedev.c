@@ -525,9 +525,13 @@ static int fake_set_features(struct uvdpa_device *dev, uint64_t features)
 	return 0;
 }
 
-static int fake_migration_done(struct uvdpa_device *dev)
+static int fake_migration_done(struct uvdpa_device *dev, const uint8_t *mac)
 {
-	rec(fake(dev), "migration_done");
+	if (mac)
+		rec(fake(dev), "migration_done %02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		    mac[2], mac[3], mac[4], mac[5]);
+	else
+		rec(fake(dev), "migration_done");
 	return 0;
 }
 

@@ -43,7 +43,7 @@ struct fakedev_params {
 
 /* Lines recorded for each op, always:
  *   get_config OFF LEN | set_config OFF LEN | dev_conf | dev_close |
- *   set_vring_state IDX 0|1 | set_features 0xHEX | migration_done |
+ *   set_vring_state IDX 0|1 | set_features 0xHEX | migration_done [MAC] |
  *   get_notify_area IDX | vring_broken IDX WHY (loopback only)
  * With record_detail, in addition (before the dev_conf / dev_close line, so
  * that a reader who saw that line finds them):

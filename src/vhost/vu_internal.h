@@ -133,6 +133,7 @@ struct uvdpa_vhost {
 	/* Lifecycle. */
 	bool configured;		/* dev_conf succeeded and no dev_close since */
 	bool rarp_pending;		/* SEND_RARP: migration_done after the reply */
+	uint8_t rarp_mac[6];		/* ... for this guest MAC */
 
 	struct uvdpa_vhost_stats stats;
 };

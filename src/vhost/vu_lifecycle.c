@@ -264,9 +264,11 @@ void vu_lc_after_reply(struct uvdpa_vhost *dev)
 {
 	if (dev->rarp_pending) {
 		dev->rarp_pending = false;
-		LOG_INFO(VU_TAG, "%s: SEND_RARP: migration done", dev->vdpa->name);
+		LOG_INFO(VU_TAG, "%s: SEND_RARP for %02x:%02x:%02x:%02x:%02x:%02x: migration done",
+			 dev->vdpa->name, dev->rarp_mac[0], dev->rarp_mac[1], dev->rarp_mac[2],
+			 dev->rarp_mac[3], dev->rarp_mac[4], dev->rarp_mac[5]);
 		if (dev->vdpa->ops->migration_done)
-			dev->vdpa->ops->migration_done(dev->vdpa);
+			dev->vdpa->ops->migration_done(dev->vdpa, dev->rarp_mac);
 	}
 	if (dev->configured)
 		rings_update(dev);

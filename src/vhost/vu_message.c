@@ -260,6 +260,10 @@ static int h_vring_enable(struct uvdpa_vhost *dev, struct vu_req *r)
 
 static int h_send_rarp(struct uvdpa_vhost *dev, struct vu_req *r)
 {
+	uint64_t mac = r->msg->payload.u64;
+
+	/* The MAC is the payload's first six bytes (QEMU's layout). */
+	memcpy(dev->rarp_mac, &mac, sizeof(dev->rarp_mac));
 	dev->rarp_pending = true;	/* migration_done after the reply */
 	return VU_OK;
 }

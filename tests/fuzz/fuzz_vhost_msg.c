@@ -386,7 +386,7 @@ static int fd_set_features(struct uvdpa_device *d, uint64_t features)
 	return 0;
 }
 
-static int fd_migration_done(struct uvdpa_device *d)
+static int fd_migration_done(struct uvdpa_device *d, const uint8_t *mac)
 {
 	return 0;
 }

@@ -636,7 +636,7 @@ static void test_send_rarp_migration_done(void **state)
 
 	(void)state;
 	assert_int_equal(td_u64(td, VHOST_USER_SEND_RARP, 0x563412005452ull, &r), 0);
-	ASSERT_CALLS(td, "migration_done");
+	ASSERT_CALLS(td, "migration_done 52:54:00:12:34:56");
 	assert_no_reply(&r);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);

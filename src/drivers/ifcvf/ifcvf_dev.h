@@ -81,6 +81,7 @@ struct ifcvf_dev {
 	uint16_t nr_vring;		/* vrings the device knows of */
 	unsigned int msix_nvec;
 	uint64_t hw_features;		/* what the function runs with */
+	uint64_t negotiated;		/* the session's features (kept after it ends) */
 	struct ifcvf_vring hwr[IFCVF_MAX_VRINGS];	/* what the device got */
 	struct ifcvf_ring rings[IFCVF_MAX_VRINGS];
 	struct ifcvf_dma_map maps[IFCVF_MAX_DMA_MAPS];

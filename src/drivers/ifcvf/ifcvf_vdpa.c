@@ -437,6 +437,7 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	 * legacy net header; one that cannot refuses FEATURES_OK at start. */
 	negotiated = uvdpa_session_features(sess);
 	d->hw_features = hw_features(d, negotiated);
+	d->negotiated = negotiated;
 	d->guest_event_idx = negotiated & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	d->sess = sess;
 	d->needs_reset_seen = false;
@@ -632,10 +633,30 @@ static int ifcvf_set_features(struct uvdpa_device *vdev, uint64_t features)
 	return ifcvf_lm_set_logging(d, want);
 }
 
-static int ifcvf_migration_done(struct uvdpa_device *vdev)
+static int ifcvf_migration_done(struct uvdpa_device *vdev, const uint8_t *mac)
 {
-	/* GUEST_ANNOUNCE: the guest announces itself after migration. */
-	return 0;
+	struct ifcvf_dev *d = to_ifcvf(vdev);
+	int ret;
+
+	/* With GUEST_ANNOUNCE the guest announces itself (QEMU sets the
+	 * config bit). Without it someone must tell the switches where the
+	 * guest is now: the function, when it can put a frame on its wire. */
+	if (vdev->type != UVDPA_TYPE_NET || !mac ||
+	    (d->negotiated & (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE)))
+		return 0;
+	if (!d->pdev->ops->announce) {
+		LOG_INFO(TAG, "%s: migrated; the function cannot announce the guest (no "
+			 "GUEST_ANNOUNCE): switches learn its MAC from its next frame", vdev->name);
+		return 0;
+	}
+	ret = d->pdev->ops->announce(d->pdev, mac);
+	if (ret < 0 && ret != -ENOTSUP)
+		LOG_WARN(TAG, "%s: announcing the guest after migration failed: %s", vdev->name,
+			 strerror(-ret));
+	else if (ret == 0)
+		LOG_INFO(TAG, "%s: migrated: RARP for %02x:%02x:%02x:%02x:%02x:%02x sent", vdev->name,
+			 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	return ret == -ENOTSUP ? 0 : ret;
 }
 
 static int ifcvf_get_notify_area(struct uvdpa_device *vdev, uint16_t vring, int *fd,

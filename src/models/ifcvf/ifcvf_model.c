@@ -932,7 +932,15 @@ static int model_queue_stats_reset(void *model, uint16_t q)
 	return 0;
 }
 
+static int model_announce(void *model, const uint8_t mac[6])
+{
+	struct ifcvf_model *m = model;
+
+	return m->type->announce ? m->type->announce(m, mac) : -ENOTSUP;
+}
+
 static const struct emu_model_ops model_ops = {
+	.announce = model_announce,
 	.queue_stats = model_queue_stats,
 	.queue_stats_reset = model_queue_stats_reset,
 	.cfg_read = model_cfg_read,

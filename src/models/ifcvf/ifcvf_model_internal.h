@@ -136,6 +136,8 @@ struct ifcvf_dev_type {
 	/* Counters of vring q (see ifcvf_model_get_stats). */
 	void (*get_stats)(struct ifcvf_model *m, uint16_t q, struct uvdpa_vq_stats *st);
 	void (*reset_stats)(struct ifcvf_model *m, uint16_t q);
+	/* Optional: puts a RARP for mac on the device's wire (any thread). */
+	int (*announce)(struct ifcvf_model *m, const uint8_t mac[6]);
 	/* ifcvf_model_get_info extras (model lock held). */
 	void (*get_info)(struct ifcvf_model *m, struct ifcvf_model_info *info);
 };

@@ -921,6 +921,24 @@ static void net_get_info(struct ifcvf_model *m, struct ifcvf_model_info *info)
 	snprintf(info->port, sizeof(info->port), "%s", net->port_spec);
 }
 
+/* A RARP request announcing mac (RFC 903; what QEMU sends for a migrated
+ * guest): broadcast, sender and target hardware address mac, protocol
+ * addresses 0, padded to the 60-byte minimum. */
+static int net_announce(struct ifcvf_model *m, const uint8_t mac[6])
+{
+	static const uint8_t arp_hdr[8] = { 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x03 };
+	uint8_t f[60] = { 0 };
+
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x80;			/* ethertype 0x8035: RARP */
+	f[13] = 0x35;
+	memcpy(f + 14, arp_hdr, sizeof(arp_hdr));	/* ethernet/IPv4, reverse request */
+	memcpy(f + 22, mac, 6);		/* sender hardware address */
+	memcpy(f + 32, mac, 6);		/* target hardware address */
+	return net_port_inject(m->type_priv, f, sizeof(f));
+}
+
 const struct ifcvf_dev_type ifcvf_net_type = {
 	.name = "net",
 	.type = UVDPA_TYPE_NET,
@@ -945,6 +963,7 @@ const struct ifcvf_dev_type ifcvf_net_type = {
 	.get_stats = net_get_stats,
 	.reset_stats = net_reset_stats,
 	.get_info = net_get_info,
+	.announce = net_announce,
 };
 
 /* ---- Run-time API ---- */

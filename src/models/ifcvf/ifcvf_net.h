@@ -149,6 +149,10 @@ struct net_qpair *net_port_peer(struct net_qpair *p);
 /* Sends one TX packet (already copied to p->txbuf for tap/sink); true when
  * sent, false when dropped. */
 bool net_port_send(struct net_qpair *p, const uint8_t *pkt, uint32_t len);
+/* Puts a frame the device itself makes on the wire (any thread): 0, or
+ * -ENOTSUP for a port with no wire beyond the guest (loopback, pair),
+ * -EIO when the wire refused it. */
+int net_port_inject(struct ifcvf_net *net, const uint8_t *frame, uint32_t len);
 /* Produces the next frame for p's RX FIFO (tap: read; source: generate).
  * false when there is none now. */
 bool net_port_produce(struct net_qpair *p);

@@ -420,6 +420,19 @@ bool net_port_send(struct net_qpair *p, const uint8_t *pkt, uint32_t len)
 	}
 }
 
+int net_port_inject(struct ifcvf_net *net, const uint8_t *frame, uint32_t len)
+{
+	switch (net->port) {
+	case NET_PORT_TAP:
+		return tap_send(net, frame, len) ? 0 : -EIO;
+	case NET_PORT_SINK:
+	case NET_PORT_SOURCE:
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
 bool net_port_produce(struct net_qpair *p)
 {
 	switch (p->net->port) {
