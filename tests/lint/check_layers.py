@@ -17,7 +17,8 @@ ALLOWED = {
     "vhost": {"core"},
     "bus": {"core", "vhost"},
     "pci": {"core"},
-    "drivers": {"core", "pci"},
+    # Drivers run shadow virtqueues with both sides of src/virtio.
+    "drivers": {"core", "pci", "virtio"},
     # The model emulates the IFCVF: it shares the driver's register layout
     # (and nothing else of the driver), and runs rings with the device side
     # of src/virtio.

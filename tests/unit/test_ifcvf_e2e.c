@@ -115,21 +115,34 @@ static bool wait_used(struct gring *r, uint16_t want)
 	return false;
 }
 
-/* NUM, BASE, ADDR, KICK, CALL for ring idx, keeping our own kick/call fds. */
-static void setup_ring(struct e2e *t, uint16_t idx, uint32_t addr_flags)
+/* NUM, BASE, ADDR, KICK, CALL for ring idx, keeping our own kick/call fds;
+ * the ring resumes at base (its indexes in guest memory say so too). */
+static void setup_ring_at(struct e2e *t, uint16_t idx, uint32_t addr_flags, uint16_t base)
 {
 	struct gring *r = &t->rings[idx];
 	struct vhost_user_msg m;
 
 	r->base = t->guest + idx * RING_STRIDE;
+	if (r->kickfd > 0) {
+		close(r->kickfd);
+		close(r->callfd);
+	}
 	r->kickfd = new_eventfd();
 	r->callfd = new_eventfd();
+	r->avail_idx = base;
+	avail_of(r)->idx = base;
+	used_of(r)->idx = base;
 	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_NUM, idx, RING_SIZE, &m), 0);
-	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_BASE, idx, 0, &m), 0);
+	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_BASE, idx, base, &m), 0);
 	assert_int_equal(td_vring_addr(&t->td, idx, GUEST_UVA + idx * RING_STRIDE, addr_flags,
 				       ring_gpa(idx) + 0x2000, &m), 0);
 	assert_int_equal(td_vring_fd(&t->td, VHOST_USER_SET_VRING_KICK, idx, dup(r->kickfd), &m), 0);
 	assert_int_equal(td_vring_fd(&t->td, VHOST_USER_SET_VRING_CALL, idx, dup(r->callfd), &m), 0);
+}
+
+static void setup_ring(struct e2e *t, uint16_t idx, uint32_t addr_flags)
+{
+	setup_ring_at(t, idx, addr_flags, 0);
 }
 
 static void enable_ring(struct e2e *t, uint16_t idx, bool on)
@@ -139,7 +152,8 @@ static void enable_ring(struct e2e *t, uint16_t idx, bool on)
 	assert_int_equal(td_state(&t->td, VHOST_USER_SET_VRING_ENABLE, idx, on, &m), 0);
 }
 
-static struct e2e *e2e_new_args(uint16_t max_vqp, bool transitional, const char *devargs)
+static struct e2e *e2e_new_args(uint16_t max_vqp, bool transitional, bool plain,
+				 const char *devargs)
 {
 	struct ifcvf_model_config mc;
 	struct e2e *t = calloc(1, sizeof(*t));
@@ -151,6 +165,7 @@ static struct e2e *e2e_new_args(uint16_t max_vqp, bool transitional, const char 
 	mc.type = UVDPA_TYPE_NET;
 	mc.max_vqp = max_vqp;
 	mc.transitional = transitional;
+	mc.plain_virtio = plain;
 	snprintf(mc.port, sizeof(mc.port), "loopback");
 	t->pdev = ifcvf_model_create(&mc, err, sizeof(err));
 	if (!t->pdev)
@@ -164,7 +179,7 @@ static struct e2e *e2e_new_args(uint16_t max_vqp, bool transitional, const char 
 
 static struct e2e *e2e_new(uint16_t max_vqp, bool transitional)
 {
-	return e2e_new_args(max_vqp, transitional, "vdpa=1");
+	return e2e_new_args(max_vqp, transitional, false, "vdpa=1");
 }
 
 static void e2e_free(struct e2e *t)
@@ -478,7 +493,7 @@ static void test_stop_with_fetched_ahead(void **state)
  * off and on again under traffic loses nothing. */
 static void test_sw_relay(void **state)
 {
-	struct e2e *t = e2e_new_args(1, false, "vdpa=1,sw-live-migration=1");
+	struct e2e *t = e2e_new_args(1, false, false, "vdpa=1,sw-live-migration=1");
 	int logfd = memfd_sized("e2e-log", 4096);
 	struct uvdpa_migration_state ms;
 	struct ifcvf_model_info info;
@@ -551,7 +566,7 @@ static void test_sw_relay(void **state)
  * and keeps avail_event current so the guest keeps kicking. */
 static void test_sw_relay_event_idx(void **state)
 {
-	struct e2e *t = e2e_new_args(1, false, "vdpa=1,sw-live-migration=1");
+	struct e2e *t = e2e_new_args(1, false, false, "vdpa=1,sw-live-migration=1");
 	int logfd = memfd_sized("e2e-log", 4096);
 	struct vhost_user_msg m;
 
@@ -569,16 +584,190 @@ static void test_sw_relay_event_idx(void **state)
 		__atomic_store_n(rx_used_event, used_idx(rx), __ATOMIC_RELEASE);
 		__atomic_store_n(tx_used_event, used_idx(tx), __ATOMIC_RELEASE);
 		send_and_receive(t, 0, (uint8_t)(0x50 + k));
-		/* The guest's avail_event says "kick at the next buffer". */
+		/* The guest's avail_event says "kick at the next buffer" once the
+		 * kick relay read the kick (the engine may have been first). */
 		{
-			uint16_t avail_event;
+			uint16_t avail_event = 0;
 
-			memcpy(&avail_event, &used_of(tx)->ring[RING_SIZE], 2);
+			for (int i = 0; i < WAIT_MS; i++) {
+				memcpy(&avail_event, &used_of(tx)->ring[RING_SIZE], 2);
+				if (avail_event == tx->avail_idx)
+					break;
+				usleep(1000);
+			}
 			assert_int_equal(avail_event, tx->avail_idx);
 		}
 	}
 	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
 	assert_int_equal(m.payload.state.num, 5);
+	e2e_free(t);
+}
+
+/* ---- Shadow virtqueues: a plain virtio function (no ring-state registers) ---- */
+
+/* EVENT_IDX: the guest asks for an interrupt at the next completion of
+ * both rings of pair. */
+static void want_calls(struct e2e *t, unsigned int pair)
+{
+	for (unsigned int i = 2 * pair; i < 2 * pair + 2; i++) {
+		uint16_t ue = used_idx(&t->rings[i]);
+
+		memcpy(&avail_of(&t->rings[i])->ring[RING_SIZE], &ue, 2);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+}
+
+static void assert_mode(struct e2e *t, enum uvdpa_migration_mode mode, bool logging)
+{
+	struct uvdpa_migration_state ms;
+
+	assert_int_equal(t->dev->ops->get_migration(t->dev, &ms), 0);
+	assert_int_equal(ms.mode, mode);
+	assert_int_equal(ms.logging, logging);
+}
+
+/* shadow-vq=1: the device always runs on shadow rings; the guest's buffers
+ * go through the relay both ways, counted, and no doorbell page is given. */
+static void test_shadow_forced(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, true, "vdpa=1,shadow-vq=1");
+	struct uvdpa_vq_stats st;
+	uint64_t off, size;
+	int fd;
+
+	(void)state;
+	assert_string_equal(t->dev->driver->name, "virtio-pci");
+	assert_mode(t, UVDPA_MIGRATION_SHADOW, false);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK), 2);
+	for (uint8_t k = 0; k < 20; k++)
+		send_and_receive(t, 0, k);
+	assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 0, &st), 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RELAYED], 20);
+	assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
+	assert_int_equal(st.value[UVDPA_VQ_STAT_RELAYED], 20);
+	assert_true(st.value[UVDPA_VQ_STAT_KICKS] >= 1);
+	assert_int_equal(t->dev->ops->get_notify_area(t->dev, 0, &fd, &off, &size), -ENOTSUP);
+	e2e_free(t);
+}
+
+/* The default: direct until it must migrate. LOG_ALL moves the function
+ * to shadow rings under traffic; the relay logs the buffers and the used
+ * ring; off again keeps the shadow rings (the function cannot go back to
+ * the guest's indexes); the stop hands back the right indexes. */
+static void test_shadow_migration(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, true, "vdpa=1");
+	int logfd = memfd_sized("e2e-log", 4096);
+	struct ifcvf_model_info info;
+	struct vhost_user_msg m;
+	uint8_t *log;
+
+	(void)state;
+	assert_mode(t, UVDPA_MIGRATION_SHADOW, false);
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | F_EVENT_IDX,
+		  PF(MQ) | PF(REPLY_ACK) | PF(LOG_SHMFD), 2);
+	for (uint8_t k = 0; k < 3; k++) {
+		want_calls(t, 0);
+		send_and_receive(t, 0, k);
+	}
+	log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+	assert_true(log != MAP_FAILED);
+	assert_int_equal(td_log_base(&t->td, 4096, 0, dup(logfd), &m), 0);
+	for (uint16_t i = 0; i < 2; i++)
+		assert_int_equal(td_vring_addr(&t->td, i, GUEST_UVA + i * RING_STRIDE,
+					       1u << VHOST_VRING_F_LOG, ring_gpa(i) + 0x2000, &m), 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features | F_LOG_ALL, &m), 0);
+	assert_mode(t, UVDPA_MIGRATION_SHADOW, true);
+	memset(log, 0, 4096);
+	for (uint8_t k = 0; k < 5; k++) {
+		want_calls(t, 0);
+		send_and_receive(t, 0, (uint8_t)(0x10 + k));
+	}
+	assert_true(page_dirty(log, GUEST_GPA + RX_BUF_OFF));
+	assert_true(page_dirty(log, ring_gpa(0) + 0x2000));
+	assert_true(page_dirty(log, ring_gpa(1) + 0x2000));
+	assert_int_equal(ifcvf_model_get_info(t->pdev, &info), 0);
+	assert_int_equal(info.dirty_pages, 0);
+	assert_int_equal(td_u64(&t->td, VHOST_USER_SET_FEATURES, t->features, &m), 0);
+	assert_mode(t, UVDPA_MIGRATION_SHADOW, false);
+	memset(log, 0, 4096);
+	want_calls(t, 0);
+	send_and_receive(t, 0, 0x20);
+	assert_false(page_dirty(log, GUEST_GPA + RX_BUF_OFF));
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 9);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 1, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 9);
+	munmap(log, 4096);
+	close(logfd);
+	e2e_free(t);
+}
+
+/* A migration destination: the rings resume at index 1000, which a plain
+ * function cannot; on shadow rings it can. RX buffers posted and not used
+ * when a ring stops go back to the guest (avail handed back = used). */
+static void test_shadow_resume(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, true, "vdpa=1");
+	struct vhost_user_msg m;
+	struct gring *rx;
+
+	(void)state;
+	td_negotiate(&t->td, F_VERSION_1 | F_PROTOCOL | F_MAC, PF(MQ) | PF(REPLY_ACK));
+	t->features = F_VERSION_1 | F_PROTOCOL | F_MAC;
+	t->guest = td_guest_mem(&t->td);
+	setup_ring_at(t, 0, 0, 1000);
+	setup_ring_at(t, 1, 0, 1000);
+	enable_ring(t, 0, true);
+	enable_ring(t, 1, true);
+	send_and_receive(t, 0, 0x31);
+	send_and_receive(t, 0, 0x32);
+	assert_int_equal(used_idx(&t->rings[0]), 1002);
+	/* Two more RX buffers the device holds, no frame for them. */
+	rx = &t->rings[0];
+	post(rx, (uint16_t)(rx->avail_idx % RING_SIZE), GUEST_GPA + RX_BUF_OFF, RX_BUF_LEN, true);
+	post(rx, (uint16_t)(rx->avail_idx % RING_SIZE), GUEST_GPA + RX_BUF_OFF + 0x800, 0x800, true);
+	kick(rx);
+	usleep(20000);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 1002);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 1, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 1002);
+	e2e_free(t);
+}
+
+/* A queue pair started after the device (QEMU's pairs beyond the first),
+ * and a ring stopped alone while the device holds its buffers: the plain
+ * function restarts on shadow rings and nothing is lost. */
+static void test_shadow_late_pair_and_ring_stop(void **state)
+{
+	struct e2e *t = e2e_new_args(2, false, true, "vdpa=1");
+	struct vhost_user_msg m;
+	struct gring *rx;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | F_MQ, PF(MQ) | PF(REPLY_ACK), 2);
+	send_and_receive(t, 0, 0x41);
+	assert_mode(t, UVDPA_MIGRATION_SHADOW, false);
+	setup_ring(t, 2, 0);
+	setup_ring(t, 3, 0);
+	enable_ring(t, 2, true);
+	enable_ring(t, 3, true);
+	send_and_receive(t, 1, 0x42);
+	send_and_receive(t, 0, 0x43);
+	/* An RX buffer with the device, then its ring stops and starts again. */
+	rx = &t->rings[2];
+	post(rx, (uint16_t)(rx->avail_idx % RING_SIZE), GUEST_GPA + RX_BUF_OFF + 0x3000, 0x800, true);
+	kick(rx);
+	usleep(20000);
+	enable_ring(t, 2, false);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 2, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 1);	/* the posted buffer is the guest's */
+	send_and_receive(t, 0, 0x44);			/* the other pair goes on */
+	setup_ring_at(t, 2, 0, 1);
+	enable_ring(t, 2, true);
+	send_and_receive(t, 1, 0x45);
+	send_and_receive(t, 0, 0x46);
 	e2e_free(t);
 }
 
@@ -652,6 +841,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_with_fetched_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sw_relay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sw_relay_event_idx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_forced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_late_pair_and_ring_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,

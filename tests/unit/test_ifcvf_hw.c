@@ -1017,31 +1017,44 @@ static void test_probe_lm_bar_rules(void **state)
 				  IFCVF_NET_SUBSYS_MODERN, false, 2);
 	struct fake *g = fake_new(0x1041, 0x1AF4, 0x1100, true, 2);	/* QEMU-like */
 	struct uvdpa_device *dev = NULL;
+	struct uvdpa_migration_state ms;
 	char err[256] = "";
 	uint64_t feat;
 
 	(void)state;
-	/* No LM BAR and no sw-live-migration: refused, saying what to add. */
-	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)),
-			 -EINVAL);
-	assert_contains(err, "sw-live-migration=1");
-	assert_null(uvdpa_device_first());
-	/* With it: accepted, but not offered for migration until the SW relay
-	 * exists. */
+	/* No LM BAR: no ring state, so it migrates on shadow virtqueues, with
+	 * or without sw-live-migration. */
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
+	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
+	assert_true(feat & (1ull << 26));
+	assert_int_equal(dev->ops->get_migration(dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_SHADOW);
+	uvdpa_device_remove(dev);
 	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,sw-live-migration=1", "n0", &dev,
 				     err, sizeof(err)), 0);
-	assert_int_equal(dev->ops->get_features(dev, &feat), 0);
-	assert_false(feat & (1ull << 26));
+	assert_int_equal(dev->ops->get_migration(dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_SHADOW);
 	uvdpa_device_remove(dev);
 
 	/* A generic virtio-pci function: its BAR4 is not an LM BAR. */
-	assert_int_equal(drv_probe(&g->pdev, "vdpa=1", "g0", &dev, err, sizeof(err)),
-			 -EINVAL);
-	assert_contains(err, "plain virtio-pci");
-	assert_int_equal(drv_probe(&g->pdev, "vdpa=1,sw-live-migration=1", "g0", &dev,
-				     err, sizeof(err)), 0);
+	assert_int_equal(drv_probe(&g->pdev, "vdpa=1", "g0", &dev, err, sizeof(err)), 0);
 	assert_string_equal(dev->driver->name, "virtio-pci");
+	assert_int_equal(dev->ops->get_migration(dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_SHADOW);
 	uvdpa_device_remove(dev);
+	/* shadow-vq=1 on an IFCVF with its LM BAR; a bad value is refused. */
+	f->bar_size[IFCVF_LM_BAR] = IFCVF_LM_BAR_SIZE;
+	f->bar[IFCVF_LM_BAR] = calloc(1, IFCVF_LM_BAR_SIZE);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
+	assert_int_equal(dev->ops->get_migration(dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_HW);
+	uvdpa_device_remove(dev);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,shadow-vq=1", "n0", &dev, err, sizeof(err)), 0);
+	assert_int_equal(dev->ops->get_migration(dev, &ms), 0);
+	assert_int_equal(ms.mode, UVDPA_MIGRATION_SHADOW);
+	uvdpa_device_remove(dev);
+	assert_int_equal(drv_probe(&f->pdev, "vdpa=1,shadow-vq=2", "n0", &dev, err, sizeof(err)),
+			 -EINVAL);
 
 	/* Ids nobody drives. */
 	g->pdev.id.device = 0x1043;

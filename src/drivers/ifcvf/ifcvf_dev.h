@@ -14,6 +14,7 @@
 #define IFCVF_USED_RING_LEN(size) ((uint64_t)(size) * 8 + 6)
 
 struct ifcvf_dev;
+struct ifcvf_shadow;
 
 /* A device-written ring during software-assisted migration: the device
  * writes used entries into a ring in daemon memory and interrupts irqfd;
@@ -45,6 +46,7 @@ struct ifcvf_ring {
 	uint64_t kicks;			/* atomic: written by the relay thread */
 	uint16_t avail_base, used_base;	/* stats baselines */
 	struct ifcvf_mediated *med;	/* software-assisted migration: non-NULL while mediated */
+	struct ifcvf_shadow *shadow;	/* shadow virtqueue (ifcvf_svq.c) */
 	uint64_t relayed;		/* atomic: used entries the relay copied */
 	uint64_t logged_pages;		/* atomic: pages the relay marked dirty */
 };
@@ -96,6 +98,13 @@ struct ifcvf_dev {
 					 * kicks are relayed) */
 	bool guest_event_idx;		/* the session negotiated EVENT_IDX */
 	unsigned int drain_timeouts;	/* software mode: drains given up */
+
+	/* Shadow virtqueues (ifcvf_svq.c). */
+	bool shadow_forced;		/* devargs shadow-vq=1: always */
+	bool svq_running;		/* the device runs on shadow rings */
+	uint16_t svq_nq;		/* ... this many */
+	int svq_poll_fd;		/* timerfd: kicks that may hit a doorbell page */
+	struct relay_watch *svq_poll;
 };
 
 /* ifcvf_vdpa.c, for ifcvf_lm.c (control thread). */
@@ -104,12 +113,27 @@ int ifcvf_kick_start(struct ifcvf_dev *d, uint16_t i);
 void ifcvf_kick_stop(struct ifcvf_ring *r);
 uint16_t ifcvf_ring_idx_read(const void *ring);
 
+/* ---- ifcvf_svq.c ---- */
+
+/* Starts the device on shadow rings (every queue it has, at index 0) and
+ * attaches the session's started rings; the rings' state was handed to the
+ * session, which it resumes from. */
+int ifcvf_svq_start(struct ifcvf_dev *d);
+/* Resets the device and hands every attached ring's state back. */
+void ifcvf_svq_stop(struct ifcvf_dev *d);
+int ifcvf_svq_ring_enable(struct ifcvf_dev *d, uint16_t i);
+void ifcvf_svq_ring_disable(struct ifcvf_dev *d, uint16_t i);
+/* The eventfd ring r's vector must signal, -1 when r has no shadow. */
+int ifcvf_svq_irqfd(const struct ifcvf_ring *r);
+/* Doorbell pages were mapped before the switch: poll the guest's rings. */
+int ifcvf_svq_poll_kicks(struct ifcvf_dev *d);
+
 /* ---- ifcvf_lm.c ---- */
 
 /* The mode a function gets: hardware logging where it has the LM BAR,
  * software with sw-live-migration=1 (which needs the ring-state registers
- * too), none otherwise. */
-enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm);
+ * too), shadow virtqueues without them or with shadow-vq=1. */
+enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm, bool shadow);
 /* The features the function runs with for negotiated ones: while the
  * relay mediates rings the device runs without EVENT_IDX, so it
  * interrupts on every completion and the relay decides for the guest. */

@@ -48,10 +48,12 @@
 #define DRAIN_WAIT_MS 1000u
 #define CHAIN_MAX 32768u		/* descriptors walked per used entry */
 
-enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm)
+enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm, bool shadow)
 {
-	if (!hw->has_lm)
-		return UVDPA_MIGRATION_NONE;	/* no ring state: cannot resume anywhere */
+	/* Without ring-state registers a ring can only resume on a shadow
+	 * ring (ifcvf_svq.c), whatever was asked. */
+	if (!hw->has_lm || shadow)
+		return UVDPA_MIGRATION_SHADOW;
 	return sw_lm ? UVDPA_MIGRATION_SW : UVDPA_MIGRATION_HW;
 }
 

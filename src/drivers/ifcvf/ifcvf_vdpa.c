@@ -120,8 +120,12 @@ int ifcvf_msix_rewire(struct ifcvf_dev *d)
 	for (i = 1; i < d->msix_nvec; i++) {
 		const struct ifcvf_ring *r = &d->rings[i - 1];
 
-		/* A relayed ring interrupts the relay, which calls the guest. */
-		efds[i] = !r->started ? -1 : r->med ? r->med->irqfd : r->callfd;
+		/* A relayed or shadowed ring interrupts the relay, which calls
+		 * the guest. Shadow rings run whether the guest's ring does or not. */
+		if (r->shadow)
+			efds[i] = ifcvf_svq_irqfd(r);
+		else
+			efds[i] = !r->started ? -1 : r->med ? r->med->irqfd : r->callfd;
 	}
 	ret = d->pdev->ops->msix_set(d->pdev, efds, d->msix_nvec);
 	if (ret < 0)
@@ -372,7 +376,10 @@ static void teardown(struct ifcvf_dev *d, bool hw_running)
 	d->config_watch = NULL;
 	for (i = 0; i < d->nr_vring; i++)
 		ifcvf_kick_stop(&d->rings[i]);
-	if (hw_running) {
+	if (d->svq_running) {
+		ifcvf_svq_stop(d);	/* hands every ring's state back */
+		ifcvf_lm_device_stopped(d);
+	} else if (hw_running) {
 		/* The device writes no more once stopped: then logging ends and
 		 * the ring state goes back to the vhost layer. */
 		ifcvf_hw_stop(&d->hw, d->hwr, d->nr_vring);
@@ -414,6 +421,7 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 	uint16_t n = uvdpa_session_vring_count(sess), i;
 	unsigned int msix = d->pdev->ops->msix_count(d->pdev);
 	uint64_t negotiated;
+	bool resumes = false;
 	int ret;
 
 	if (d->sess) {
@@ -448,44 +456,49 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 			LOG_ERR(TAG, "%s: vring %u: %s", vdev->name, i, strerror(-ret));
 			goto fail;
 		}
-		if (!d->hw.has_lm && d->hwr[i].enabled &&
-		    (d->hwr[i].last_avail_idx || d->hwr[i].last_used_idx)) {
-			LOG_ERR(TAG, "%s: vring %u resumes at index %u, which a function without "
-				"a live-migration BAR cannot do", vdev->name, i,
-				d->hwr[i].last_avail_idx);
-			ret = -ENOTSUP;
-			goto fail;
-		}
+		if (d->hwr[i].enabled && (d->hwr[i].last_avail_idx || d->hwr[i].last_used_idx))
+			resumes = true;
 		d->rings[i].started = d->hwr[i].enabled;
 	}
 	ret = dma_map_all(d);
 	if (ret < 0)
 		goto fail;
-	ret = ifcvf_msix_rewire(d);
-	if (ret < 0)
-		goto fail;
-	ret = ifcvf_hw_start(&d->hw, ifcvf_lm_hw_features(d, d->hw_features), d->hwr, n);
-	if (ret < 0)
-		goto fail;	/* ifcvf_hw_start said why */
+	/* A function that cannot restore a ring state runs on shadow rings
+	 * when it must resume one or log from the start (and always with
+	 * shadow-vq=1). */
+	if (d->lm_mode == UVDPA_MIGRATION_SHADOW &&
+	    (d->shadow_forced || resumes || (negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)))) {
+		ret = ifcvf_svq_start(d);
+		if (ret < 0)
+			goto fail;
+		d->logging = negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL);
+	} else {
+		ret = ifcvf_msix_rewire(d);
+		if (ret < 0)
+			goto fail;
+		ret = ifcvf_hw_start(&d->hw, ifcvf_lm_hw_features(d, d->hw_features), d->hwr, n);
+		if (ret < 0)
+			goto fail;	/* ifcvf_hw_start said why */
+	}
 	d->config_watch = relay_watch_add(d->config_efd, config_relay, d);
 	if (!d->config_watch) {
 		ret = -errno;
 		LOG_ERR(TAG, "%s: cannot relay config interrupts: %s", vdev->name, strerror(-ret));
 		goto fail_running;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !d->svq_running; i++) {
 		if (!d->rings[i].started)
 			continue;
 		ret = ifcvf_kick_start(d, i);
 		if (ret < 0)
 			goto fail_running;
 	}
-	if (negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)) {
+	if ((negotiated & (1ull << UVDPA_VHOST_F_LOG_ALL)) && !d->svq_running) {
 		ret = ifcvf_lm_set_logging(d, true);
 		if (ret < 0)
 			goto fail_running;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !d->svq_running; i++)
 		if (d->rings[i].started)
 			host_notifier_install(d, i);
 	LOG_INFO(TAG, "%s: running, %u of %u vrings started", vdev->name, rings_started(d), n);
@@ -513,16 +526,76 @@ static int ifcvf_dev_close(struct uvdpa_device *vdev)
 	return 0;
 }
 
+/* A shadowed ring starts: its session state is read again, then it joins
+ * its shadow ring. */
+static int shadow_ring_enable(struct ifcvf_dev *d, uint16_t i)
+{
+	struct ifcvf_ring *r = &d->rings[i];
+	int ret = ring_load(d, i);
+
+	if (ret < 0 || !d->hwr[i].enabled)
+		return ret;
+	r->started = true;
+	ret = ifcvf_svq_ring_enable(d, i);
+	if (ret < 0)
+		r->started = false;
+	return ret;
+}
+
+/* A plain virtio function moves from the guest's rings to shadow rings:
+ * it is reset (the guest's used indexes are the ring state: see
+ * ring_state_from_memory), its doorbell pages leave the frontend, and it
+ * restarts on shadow rings. Kicks the frontend still writes to a page
+ * until it removed it are caught by polling. */
+static int shadow_switch(struct ifcvf_dev *d)
+{
+	bool notifiers = false;
+	uint16_t i;
+	int ret;
+
+	LOG_INFO(TAG, "%s: moving to shadow virtqueues (the function cannot restore a ring "
+		 "state)", d->vdpa.name);
+	for (i = 0; i < d->nr_vring; i++) {
+		ifcvf_kick_stop(&d->rings[i]);
+		notifiers |= d->rings[i].notifier;
+	}
+	ifcvf_hw_stop(&d->hw, d->hwr, d->nr_vring);
+	for (i = 0; i < d->nr_vring; i++)
+		if (d->hwr[i].enabled)
+			ring_state_hand_back(d, i);
+	if (notifiers) {
+		uvdpa_session_host_notifier_ctrl(d->sess, UVDPA_ALL_VRINGS, false);
+		for (i = 0; i < d->nr_vring; i++)
+			d->rings[i].notifier = false;
+	}
+	for (i = 0; i < d->nr_vring; i++)
+		if (d->rings[i].started && ring_load(d, i) < 0)
+			d->rings[i].started = false;
+	ret = ifcvf_svq_start(d);
+	if (ret == 0 && notifiers)
+		ret = ifcvf_svq_poll_kicks(d);
+	if (ret < 0)
+		LOG_ERR(TAG, "%s: the move to shadow virtqueues failed (%s): the datapath stays "
+			"down until the frontend restarts the device", d->vdpa.name, strerror(-ret));
+	return ret;
+}
+
 static int vring_enable(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 	struct ifcvf_vring before = d->hwr[i];
 	int ret;
 
+	if (d->svq_running)
+		return shadow_ring_enable(d, i);
 	if (!d->hw.has_lm && !before.size) {
-		LOG_ERR(TAG, "%s: vring %u can't start after the device: without a live-migration "
-			"BAR the queues start together", d->vdpa.name, i);
-		return -ENOTSUP;
+		/* The queues of a plain virtio function start together: this one
+		 * joins through a shadow ring. */
+		r->started = true;
+		ret = shadow_switch(d);
+		if (ret < 0)
+			r->started = false;
+		return ret;
 	}
 	ret = ring_load(d, i);
 	if (ret < 0) {
@@ -537,12 +610,15 @@ static int vring_enable(struct ifcvf_dev *d, uint16_t i)
 		/* The queue kept running (see vring_disable): only the
 		 * interrupt and kick wiring may change, not the ring itself. */
 		if (d->hwr[i].desc != before.desc || d->hwr[i].avail != before.avail ||
-		    d->hwr[i].used != before.used || d->hwr[i].size != before.size) {
-			LOG_ERR(TAG, "%s: vring %u moved while running; without a live-migration "
-				"BAR the device cannot take a new ring without a reset",
-				d->vdpa.name, i);
+		    d->hwr[i].used != before.used || d->hwr[i].size != before.size ||
+		    d->hwr[i].last_avail_idx || d->hwr[i].last_used_idx) {
+			/* A new ring, or one that resumes: only shadow rings can. */
 			d->hwr[i] = before;
-			return -ENOTSUP;
+			r->started = true;
+			ret = shadow_switch(d);
+			if (ret < 0)
+				r->started = false;
+			return ret;
 		}
 	}
 	r->started = true;
@@ -582,6 +658,12 @@ static void vring_disable(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
 
+	if (d->svq_running) {
+		r->started = false;
+		ifcvf_svq_ring_disable(d, i);
+		close_fd(&r->callfd);
+		return;
+	}
 	ifcvf_kick_stop(r);
 	r->started = false;
 	if (d->hw.has_lm) {
@@ -628,6 +710,17 @@ static int ifcvf_set_features(struct uvdpa_device *vdev, uint64_t features)
 
 	if (!d->sess)
 		return 0;	/* dev_conf starts logging if LOG_ALL is on by then */
+	if (d->lm_mode == UVDPA_MIGRATION_SHADOW) {
+		/* The relay logs through the session, into its current log. */
+		if (want && !d->svq_running) {
+			int ret = shadow_switch(d);
+
+			if (ret < 0)
+				return ret;
+		}
+		__atomic_store_n(&d->logging, want, __ATOMIC_RELEASE);
+		return 0;
+	}
 	if (want && d->logging)
 		return ifcvf_lm_log_replaced(d);	/* or the same features again */
 	return ifcvf_lm_set_logging(d, want);
@@ -668,7 +761,8 @@ static int ifcvf_get_notify_area(struct uvdpa_device *vdev, uint16_t vring, int 
 
 	if (vring >= d->hw.num_queues)
 		return -EINVAL;
-	if (!d->pdev->ops->notify_area)
+	/* Kicks of shadowed rings go to the relay, never to the doorbell. */
+	if (!d->pdev->ops->notify_area || d->shadow_forced || d->svq_running)
 		return -ENOTSUP;
 	addr = d->hw.notify_addr[vring];
 	ret = d->pdev->ops->notify_area(d->pdev, d->hw.caps.notify.bar, addr, fd, offset,
@@ -724,7 +818,7 @@ static int ifcvf_get_vq_stats(struct uvdpa_device *vdev, uint16_t vring, struct 
 	st->value[UVDPA_VQ_STAT_KICKS] = __atomic_load_n(&r->kicks, __ATOMIC_RELAXED);
 	st->valid |= (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
 		     (1ull << UVDPA_VQ_STAT_KICKS);
-	if (d->lm_mode == UVDPA_MIGRATION_SW) {
+	if (d->lm_mode == UVDPA_MIGRATION_SW || d->lm_mode == UVDPA_MIGRATION_SHADOW) {
 		/* Since the device was created: migration is rare and short. */
 		st->value[UVDPA_VQ_STAT_RELAYED] = __atomic_load_n(&r->relayed, __ATOMIC_RELAXED);
 		st->value[UVDPA_VQ_STAT_LOGGED_PAGES] =
@@ -858,11 +952,12 @@ void ifcvf_drivers_unregister(void)
 		uvdpa_driver_unregister(&ifcvf_driver);
 }
 
-enum { ARG_VDPA, ARG_SW_LM, ARG_NUM };
+enum { ARG_VDPA, ARG_SW_LM, ARG_SHADOW, ARG_NUM };
 
 static const struct uvdpa_devargs_spec ifcvf_devargs[ARG_NUM] = {
 	[ARG_VDPA] = { "vdpa", UVDPA_DEVARGS_UINT, 0, 1 },
 	[ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
+	[ARG_SHADOW] = { "shadow-vq", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 #define BIT64(n) (1ull << (n))
@@ -963,6 +1058,7 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	d->generic = generic;
 	sw_lm = args[ARG_SW_LM].present && args[ARG_SW_LM].u;
 	d->config_efd = -1;
+	d->svq_poll_fd = -1;
 	for (unsigned int i = 0; i < IFCVF_MAX_VRINGS; i++) {
 		d->rings[i].d = d;
 		d->rings[i].idx = (uint16_t)i;
@@ -971,14 +1067,8 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	ret = ifcvf_hw_init(&d->hw, pdev, !generic, err, errlen);
 	if (ret < 0)
 		goto fail;
-	d->lm_mode = ifcvf_lm_select(&d->hw, sw_lm);
-	if (!d->hw.has_lm && !sw_lm) {
-		uvdpa_errf(err, errlen, "%s has no live-migration BAR (BAR%u)%s: add "
-			"sw-live-migration=1 to the devargs", pdev->addr, IFCVF_LM_BAR,
-			generic ? ", being a plain virtio-pci function" : "");
-		ret = -EINVAL;
-		goto fail;
-	}
+	d->shadow_forced = args[ARG_SHADOW].present && args[ARG_SHADOW].u;
+	d->lm_mode = ifcvf_lm_select(&d->hw, sw_lm, d->shadow_forced);
 	snprintf(d->vdpa.name, sizeof(d->vdpa.name), "%s", name);
 	d->vdpa.type = d->hw.virtio_id == IFCVF_VIRTIO_ID_NET ? UVDPA_TYPE_NET : UVDPA_TYPE_BLK;
 	need = (d->vdpa.type == UVDPA_TYPE_NET ? 2u : 1u) + 1u;
@@ -1021,7 +1111,7 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 		 d->vdpa.driver->name, d->queue_num,
 		 d->vdpa.type == UVDPA_TYPE_NET ? "queue pair(s)" : "queue(s)", d->features,
 		 d->lm_mode == UVDPA_MIGRATION_HW ? "hardware-logged" :
-		 d->lm_mode == UVDPA_MIGRATION_SW ? "software-relayed" : "no (no ring-state registers)");
+		 d->lm_mode == UVDPA_MIGRATION_SW ? "software-relayed" : "shadow-virtqueue");
 	*out = &d->vdpa;
 	return 0;
 fail:

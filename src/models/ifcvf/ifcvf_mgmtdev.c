@@ -21,6 +21,7 @@
 struct emu_mgmtdev {
 	struct uvdpa_mgmtdev m;
 	enum uvdpa_dev_type type;
+	bool plain_virtio;	/* emu/virtio-net: no live-migration BAR */
 };
 
 /* The functions this file created, to reach a device's model for dev set.
@@ -90,6 +91,13 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 	memset(&mc, 0, sizeof(mc));
 	mc.type = em->type;
 	mc.transitional = a.transitional;
+	mc.plain_virtio = em->plain_virtio;
+	if (em->plain_virtio && (a.transitional || a.sw_lm)) {
+		uvdpa_errf(err, errlen, "%s: %s is a modern virtio function without ring-state "
+			   "registers: transitional ids and sw-live-migration do not apply", cfg->name,
+			   m->name);
+		return -EINVAL;
+	}
 	mc.drop_dirty_log = a.drop_dirty_log;
 	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
@@ -202,6 +210,22 @@ static struct emu_mgmtdev emu_net = {
 	.type = UVDPA_TYPE_NET,
 };
 
+/* The same function without the IFCVF's live-migration BAR and ids: what
+ * the generic virtio-pci driver serves, on shadow virtqueues when it must
+ * migrate or resume. */
+static struct emu_mgmtdev emu_virtio_net = {
+	.m = {
+		.name = "emu/virtio-net",
+		.ops = &emu_ops,
+		.supported_classes = 1u << UVDPA_TYPE_NET,
+		.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |
+				UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_PORT,
+		.max_supported_vqs = IFCVF_MAX_VRINGS,
+	},
+	.type = UVDPA_TYPE_NET,
+	.plain_virtio = true,
+};
+
 static struct emu_mgmtdev emu_blk = {
 	.m = {
 		.name = "emu/ifcvf-blk",
@@ -224,12 +248,20 @@ int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t e
 		return ret;
 	}
 	emu_net.m.supported_features = ifcvf_model_supported_features(UVDPA_TYPE_NET);
+	emu_virtio_net.m.supported_features = emu_net.m.supported_features;
 	emu_blk.m.supported_features = ifcvf_model_supported_features(UVDPA_TYPE_BLK);
 	ret = uvdpa_mgmtdev_register(&emu_net.m);
 	if (ret == 0) {
-		ret = uvdpa_mgmtdev_register(&emu_blk.m);
+		ret = uvdpa_mgmtdev_register(&emu_virtio_net.m);
 		if (ret < 0)
 			uvdpa_mgmtdev_unregister(&emu_net.m);
+	}
+	if (ret == 0) {
+		ret = uvdpa_mgmtdev_register(&emu_blk.m);
+		if (ret < 0) {
+			uvdpa_mgmtdev_unregister(&emu_virtio_net.m);
+			uvdpa_mgmtdev_unregister(&emu_net.m);
+		}
 	}
 	if (ret < 0) {
 		uvdpa_errf(err, errlen, "cannot register the emu mgmtdevs: %s", strerror(-ret));
@@ -241,6 +273,7 @@ int ifcvf_mgmtdevs_register(unsigned int engines, bool poll, char *err, size_t e
 void ifcvf_mgmtdevs_unregister(void)
 {
 	uvdpa_mgmtdev_unregister(&emu_net.m);
+	uvdpa_mgmtdev_unregister(&emu_virtio_net.m);
 	uvdpa_mgmtdev_unregister(&emu_blk.m);
 	ifcvf_engine_pool_fini();
 }

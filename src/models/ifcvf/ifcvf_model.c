@@ -50,6 +50,8 @@
 #define NO_VECTOR VIRTIO_MSI_NO_VECTOR
 #define ISR_QUEUE 0x1u			/* ISR bit 0: used buffer notification */
 #define LOG_PAGE_SHIFT 12
+/* Subsystem id of the plain virtio function (QEMU's virtio-net-pci has it). */
+#define PLAIN_SUBSYS_ID 0x1100
 
 /* Device types the model implements, by enum uvdpa_dev_type. Adding blk:
  * its file, its meson line, and its entry here. */
@@ -140,12 +142,21 @@ static void build_config_space(struct ifcvf_model *m, bool transitional)
 	put32(c + PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH);
 	put32(w + PCI_BASE_ADDRESS_0, ~(BAR0_SIZE - 1));
 	put32(w + PCI_BASE_ADDRESS_1, 0xffffffffu);
-	put32(c + PCI_BASE_ADDRESS_4, PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH);
-	put32(w + PCI_BASE_ADDRESS_4, ~(IFCVF_LM_BAR_SIZE - 1u));
-	put32(w + PCI_BASE_ADDRESS_5, 0xffffffffu);
+	if (!m->plain_virtio) {
+		put32(c + PCI_BASE_ADDRESS_4,
+		      PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH);
+		put32(w + PCI_BASE_ADDRESS_4, ~(IFCVF_LM_BAR_SIZE - 1u));
+		put32(w + PCI_BASE_ADDRESS_5, 0xffffffffu);
+	}
 
-	put16(c + PCI_SUBSYSTEM_VENDOR_ID, IFCVF_SUBSYS_VENDOR_ID);
-	put16(c + PCI_SUBSYSTEM_ID, transitional ? t->transitional_subsys_id : t->subsys_id);
+	if (m->plain_virtio) {
+		put16(c + PCI_SUBSYSTEM_VENDOR_ID, IFCVF_VENDOR_ID);
+		put16(c + PCI_SUBSYSTEM_ID, PLAIN_SUBSYS_ID);
+	} else {
+		put16(c + PCI_SUBSYSTEM_VENDOR_ID, IFCVF_SUBSYS_VENDOR_ID);
+		put16(c + PCI_SUBSYSTEM_ID,
+		      transitional ? t->transitional_subsys_id : t->subsys_id);
+	}
 	c[PCI_CAPABILITY_LIST] = CAP_COMMON;
 	w[PCI_INTERRUPT_LINE] = 0xff;
 	c[PCI_INTERRUPT_PIN] = 1;
@@ -786,7 +797,7 @@ static int model_bar_read(void *opaque, unsigned int bar, uint64_t off, void *bu
 
 	memset(buf, 0, len);
 	pthread_mutex_lock(&m->lock);
-	if (bar == IFCVF_LM_BAR) {
+	if (bar == IFCVF_LM_BAR && !m->plain_virtio) {
 		if (off + len <= IFCVF_LM_BAR_SIZE)
 			lm_read(m, off, buf, len);
 	} else if (bar != 0) {
@@ -839,7 +850,7 @@ static int model_bar_write(void *opaque, unsigned int bar, uint64_t off, const v
 		return 0;
 	}
 	pthread_mutex_lock(&m->lock);
-	if (bar == IFCVF_LM_BAR) {
+	if (bar == IFCVF_LM_BAR && !m->plain_virtio) {
 		if (off + len <= IFCVF_LM_BAR_SIZE)
 			lm_write(m, off, buf, len);
 	} else if (bar != 0) {
@@ -862,9 +873,11 @@ static int model_bar_write(void *opaque, unsigned int bar, uint64_t off, const v
 
 static uint64_t model_bar_size(void *opaque, unsigned int bar)
 {
+	struct ifcvf_model *m = opaque;
+
 	if (bar == 0)
 		return BAR0_SIZE;
-	if (bar == IFCVF_LM_BAR)
+	if (bar == IFCVF_LM_BAR && !m->plain_virtio)
 		return IFCVF_LM_BAR_SIZE;
 	return 0;
 }
@@ -1008,6 +1021,7 @@ static struct uvdpa_pci_dev *model_create(const struct ifcvf_model_config *cfg, 
 	m->index = __atomic_fetch_add(&next_index, 1, __ATOMIC_RELAXED);
 	m->device_features = features;
 	m->drop_dirty_log = cfg->drop_dirty_log;
+	m->plain_virtio = cfg->plain_virtio;
 	m->nvrings = (uint16_t)n;
 	m->nvec = (uint16_t)(n + 1);
 	pthread_mutex_init(&m->lock, NULL);
@@ -1037,8 +1051,9 @@ static struct uvdpa_pci_dev *model_create(const struct ifcvf_model_config *cfg, 
 
 	id.vendor = IFCVF_VENDOR_ID;
 	id.device = cfg->transitional ? t->transitional_device_id : t->device_id;
-	id.subsys_vendor = IFCVF_SUBSYS_VENDOR_ID;
-	id.subsys_device = cfg->transitional ? t->transitional_subsys_id : t->subsys_id;
+	id.subsys_vendor = cfg->plain_virtio ? IFCVF_VENDOR_ID : IFCVF_SUBSYS_VENDOR_ID;
+	id.subsys_device = cfg->plain_virtio ? PLAIN_SUBSYS_ID :
+			   cfg->transitional ? t->transitional_subsys_id : t->subsys_id;
 	snprintf(addr, sizeof(addr), "emu:%u", m->index);
 	pdev = emu_pci_create(addr, &id, &model_ops, m);
 	if (!pdev) {

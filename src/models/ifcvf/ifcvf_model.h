@@ -19,6 +19,9 @@ struct ifcvf_model_config {
 	uint64_t device_features;	/* 0: the type's default set; else a subset of
 					 * ifcvf_model_supported_features() */
 	bool transitional;		/* transitional PCI ids (0x1000/0x0001 for net) */
+	bool plain_virtio;		/* a plain virtio 1.0 function: virtio ids
+					 * (0x1AF4:0x1041, subsystem 0x1AF4:0x1100, as
+					 * QEMU's), no live-migration BAR */
 	bool drop_dirty_log;		/* fault injection: the device writes no dirty
 					 * bits (shows that a migration check can fail) */
 	/* net */

@@ -175,6 +175,7 @@ struct ifcvf_model {
 	uint32_t log_ctrl;
 	uint64_t log_base, log_end;
 	bool drop_dirty_log;		/* fixed at create */
+	bool plain_virtio;		/* fixed at create: no BAR4, virtio ids */
 	uint64_t dirty_pages;
 	uint64_t queue_faults;
 };
