@@ -9,6 +9,7 @@
 #include "core/relay.h"
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "uvdpa/vdpa.h"
+#include "virtio/virtq.h"
 
 /* Used ring bytes: flags, idx, size entries of 8 bytes, avail_event. */
 #define IFCVF_USED_RING_LEN(size) ((uint64_t)(size) * 8 + 6)
@@ -26,10 +27,8 @@ struct ifcvf_mediated {
 	struct relay_watch *irq;
 	uint16_t next;			/* next index to copy to the guest */
 	uint16_t size;
-	const void *desc;		/* the guest's rings (our mappings) */
-	void *guest_used;
-	const void *avail;
-	uint64_t desc_gpa;
+	struct virtq gvq;		/* the guest's ring: chains read, used ring written */
+	struct virtq_elem_buf *elem;
 };
 
 /* Driver-side state of one vring. */
@@ -106,6 +105,14 @@ struct ifcvf_dev {
 	int svq_poll_fd;		/* timerfd: kicks that may hit a doorbell page */
 	struct relay_watch *svq_poll;
 };
+
+/* The guest's memory for src/virtio, opaque = the ring: translation
+ * through the session, and dirty logging that counts the ring's pages. */
+void *ifcvf_guest_translate(void *opaque, uint64_t addr, uint64_t len, bool write,
+			    uint64_t *contig);
+void ifcvf_guest_log(void *opaque, uint64_t addr, uint64_t len);
+/* A struct virtq over the session's ring i, resumed at its state. */
+int ifcvf_guest_vq_setup(struct ifcvf_dev *d, uint16_t i, struct virtq *vq);
 
 /* ifcvf_vdpa.c, for ifcvf_lm.c (control thread). */
 int ifcvf_msix_rewire(struct ifcvf_dev *d);

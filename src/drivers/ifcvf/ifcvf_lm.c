@@ -46,7 +46,6 @@
 #define LOG_SLOT_SIZE 0x80000000ull
 #define MEDIATED_STRIDE 0x100000ull	/* 1 MiB per vring: the largest used ring fits */
 #define DRAIN_WAIT_MS 1000u
-#define CHAIN_MAX 32768u		/* descriptors walked per used entry */
 
 enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm, bool shadow)
 {
@@ -181,116 +180,109 @@ static bool device_written(const struct ifcvf_dev *d, uint16_t i)
 	return d->vdpa.type != UVDPA_TYPE_NET || !(i & 1);
 }
 
-static uint16_t le16_load(const void *p)
-{
-	return le16toh(__atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE));
-}
-
 static void le16_store(void *p, uint16_t v)
 {
 	__atomic_store_n((uint16_t *)p, htole16(v), __ATOMIC_RELEASE);
 }
 
-static void page_log(struct ifcvf_ring *r, uint64_t gpa, uint64_t len)
+void *ifcvf_guest_translate(void *opaque, uint64_t addr, uint64_t len, bool write,
+			    uint64_t *contig)
 {
-	if (!len)
+	struct ifcvf_ring *r = opaque;
+	uint64_t n = len;
+	void *p = uvdpa_session_gpa_to_hva(r->d->sess, addr, &n);
+
+	if (p && contig)
+		*contig = n;
+	return p;
+}
+
+void ifcvf_guest_log(void *opaque, uint64_t addr, uint64_t len)
+{
+	struct ifcvf_ring *r = opaque;
+
+	if (!len || !__atomic_load_n(&r->d->logging, __ATOMIC_ACQUIRE))
 		return;
-	uvdpa_session_log_write(r->d->sess, gpa, len);
-	__atomic_add_fetch(&r->logged_pages, ((gpa + len - 1) >> 12) - (gpa >> 12) + 1,
+	uvdpa_session_log_write(r->d->sess, addr, len);
+	__atomic_add_fetch(&r->logged_pages, ((addr + len - 1) >> 12) - (addr >> 12) + 1,
 			   __ATOMIC_RELAXED);
 }
 
-/* Logs the bytes the device wrote into chain head: its write descriptors
- * in order, len bytes in all. The chain is the guest's: read once per
- * descriptor, bounded, and a malformed one just ends the walk (the device
- * faulted on it already). */
-static void log_chain(struct ifcvf_ring *r, uint16_t head, uint32_t len)
+int ifcvf_guest_vq_setup(struct ifcvf_dev *d, uint16_t i, struct virtq *vq)
 {
-	const struct ifcvf_mediated *m = r->med;
-	const struct vring_desc *table = m->desc;
-	uint32_t n = m->size, i = head, walked = 0;
-	bool indirect = false;
+	struct uvdpa_vring info;
+	struct virtq_config vc;
+	int ret;
 
-	while (len && walked++ < CHAIN_MAX) {
-		struct vring_desc desc;
-		uint16_t flags;
-
-		if (i >= n)
-			return;
-		memcpy(&desc, &table[i], sizeof(desc));
-		flags = le16toh(desc.flags);
-		if (flags & VRING_DESC_F_INDIRECT) {
-			uint64_t tlen = le32toh(desc.len), got = tlen;
-
-			if (indirect || !tlen || tlen % sizeof(desc) || tlen / sizeof(desc) > CHAIN_MAX)
-				return;
-			table = uvdpa_session_gpa_to_hva(r->d->sess, le64toh(desc.addr), &got);
-			if (!table || got != tlen)
-				return;
-			indirect = true;
-			n = (uint32_t)(tlen / sizeof(desc));
-			i = 0;
-			continue;
-		}
-		if (flags & VRING_DESC_F_WRITE) {
-			uint32_t part = le32toh(desc.len) < len ? le32toh(desc.len) : len;
-
-			page_log(r, le64toh(desc.addr), part);
-			len -= part;
-		}
-		if (!(flags & VRING_DESC_F_NEXT))
-			return;
-		i = le16toh(desc.next);
+	ret = uvdpa_session_vring_get(d->sess, i, &info);
+	if (ret < 0)
+		return ret;
+	memset(&vc, 0, sizeof(vc));
+	vc.size = info.size;
+	vc.features = d->negotiated;
+	vc.desc_addr = info.desc_gpa;
+	vc.avail_addr = info.avail_gpa;
+	vc.used_addr = info.used_gpa;
+	vc.translate = ifcvf_guest_translate;
+	vc.log = ifcvf_guest_log;
+	vc.opaque = &d->rings[i];
+	vc.has_used_log_addr = info.log_used;
+	vc.used_log_addr = info.log_used_gpa;
+	ret = virtq_setup(vq, &vc);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: vring %u: the guest's ring cannot be used: %s", d->vdpa.name, i,
+			strerror(-ret));
+		return ret;
 	}
+	virtq_set_base(vq, info.last_avail_idx, info.last_used_idx);
+	return 0;
 }
 
-/* Copies the device's new used entries to the guest's ring and logs them;
+/* Copies the device's new used entries to the guest's ring, logging the
+ * bytes the device wrote into each chain (the guest's chain read with the
+ * device side of src/virtio: copied once, validated) and the used ring;
  * true when the guest wants an interrupt for them. One thread at a time
  * (the ring's relay watch, or the control thread once it is gone). */
 static bool relay_used(struct ifcvf_ring *r)
 {
 	struct ifcvf_mediated *m = r->med;
-	struct vring_used *dev_used = m->used, *guest = m->guest_used;
-	uint16_t end = le16_load(&dev_used->idx), old = m->next, size = m->size;
-	uint64_t off;
+	struct vring_used *dev_used = m->used;
+	struct virtq_elem *elem = &m->elem->elem;
+	uint16_t end = le16toh(__atomic_load_n(&dev_used->idx, __ATOMIC_ACQUIRE)), old = m->next;
 
 	if (end == old)
 		return false;
-	if ((uint16_t)(end - old) > size) {
+	if ((uint16_t)(end - old) > m->size) {
 		/* Not from a working device: nothing to trust in the ring. */
-		LOG_ERR(TAG, "%s: vring %u: the device's used index jumped from %u to %u", r->d->vdpa.name,
-			r->idx, old, end);
+		LOG_ERR(TAG, "%s: vring %u: the device's used index jumped from %u to %u",
+			r->d->vdpa.name, r->idx, old, end);
 		m->next = end;
 		return false;
 	}
 	for (uint16_t i = old; i != end; i++) {
 		struct vring_used_elem e;
+		uint16_t head;
+		uint32_t len;
 
-		memcpy(&e, &dev_used->ring[i % size], sizeof(e));
-		log_chain(r, (uint16_t)le32toh(e.id), le32toh(e.len));
-		memcpy(&guest->ring[i % size], &e, sizeof(e));
+		memcpy(&e, &dev_used->ring[i % m->size], sizeof(e));
+		head = (uint16_t)le32toh(e.id);
+		len = le32toh(e.len);
+		if (len && virtq_read_chain(&m->gvq, head, elem) == 0)
+			virtq_elem_log_write(&m->gvq, elem, 0, len);
+		if (virtq_push_pending(&m->gvq, head, len) < 0) {
+			char why[128];
+
+			virtq_format_error(&m->gvq, why, sizeof(why));
+			LOG_ERR(TAG, "%s: vring %u: used entry %u cannot be relayed (%s); the ring "
+				"stops until the frontend restarts it", r->d->vdpa.name, r->idx,
+				head, why);
+			break;
+		}
 	}
-	le16_store(&guest->idx, end);
+	virtq_push_commit(&m->gvq);
 	m->next = end;
 	__atomic_add_fetch(&r->relayed, (uint16_t)(end - old), __ATOMIC_RELAXED);
-	/* The used-ring bytes written: the entries (wrapping) and idx. */
-	off = offsetof(struct vring_used, ring) + (uint64_t)(old % size) * 8;
-	if (old % size + (uint16_t)(end - old) <= size) {
-		uvdpa_session_log_used_ring(r->d->sess, r->idx, off, (uint64_t)(uint16_t)(end - old) * 8);
-	} else {
-		uvdpa_session_log_used_ring(r->d->sess, r->idx, off, (uint64_t)(size - old % size) * 8);
-		uvdpa_session_log_used_ring(r->d->sess, r->idx, offsetof(struct vring_used, ring),
-					    (uint64_t)(end % size) * 8);
-	}
-	uvdpa_session_log_used_ring(r->d->sess, r->idx, offsetof(struct vring_used, idx), 2);
-	/* The index must be visible before the guest's wishes are read. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (r->d->guest_event_idx) {
-		const struct vring_avail *a = m->avail;
-
-		return vring_need_event(le16_load(&a->ring[size]), end, old);
-	}
-	return !(le16_load(&((const struct vring_avail *)m->avail)->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+	return virtq_should_notify(&m->gvq);
 }
 
 static void signal_guest(struct ifcvf_ring *r)
@@ -348,6 +340,7 @@ static void unmediate(struct ifcvf_dev *d, uint16_t i)
 	d->pdev->ops->dma_unmap(d->pdev, m->iova, m->map_len);
 	munmap(m->used, m->map_len);
 	close(m->irqfd);
+	free(m->elem);
 	free(m);
 	r->med = NULL;
 }
@@ -356,30 +349,34 @@ static void unmediate(struct ifcvf_dev *d, uint16_t i)
 static int mediate(struct ifcvf_dev *d, uint16_t i)
 {
 	struct ifcvf_ring *r = &d->rings[i];
-	struct uvdpa_vring info;
 	struct ifcvf_mediated *m;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	int ret;
 
-	ret = uvdpa_session_vring_get(d->sess, i, &info);
-	if (ret < 0)
-		return ret;
-	if (!info.desc || !info.avail || !info.used)
-		return -EFAULT;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->irqfd = -1;
 	m->size = d->hwr[i].size;
 	m->map_len = (IFCVF_USED_RING_LEN(m->size) + page - 1) & ~(page - 1);
 	m->iova = IFCVF_MEDIATED_VRING_IOVA + (uint64_t)i * MEDIATED_STRIDE;
-	m->desc = info.desc;
-	m->avail = info.avail;
-	m->guest_used = info.used;
-	m->desc_gpa = info.desc_gpa;
 	m->next = d->hwr[i].last_used_idx;
+	m->elem = malloc(sizeof(*m->elem));
+	if (!m->elem) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	virtq_elem_buf_init(m->elem);
+	ret = ifcvf_guest_vq_setup(d, i, &m->gvq);
+	if (ret < 0)
+		goto fail;
+	/* The device's used index is where the guest's is. */
+	virtq_set_base(&m->gvq, d->hwr[i].last_used_idx, d->hwr[i].last_used_idx);
 	m->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->used = mmap(NULL, m->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m->irqfd < 0 || m->used == MAP_FAILED) {
+		if (m->used == MAP_FAILED)
+			m->used = NULL;
 		ret = -errno;
 		goto fail;
 	}
@@ -394,10 +391,11 @@ static int mediate(struct ifcvf_dev *d, uint16_t i)
 fail:
 	LOG_ERR(TAG, "%s: vring %u: cannot set up its relayed used ring: %s", d->vdpa.name, i,
 		strerror(-ret));
-	if (m->used != MAP_FAILED && m->used)
+	if (m->used)
 		munmap(m->used, m->map_len);
 	if (m->irqfd >= 0)
 		close(m->irqfd);
+	free(m->elem);
 	free(m);
 	return ret;
 }

@@ -71,27 +71,6 @@ struct ifcvf_shadow {
 	struct relay_watch *kick;
 };
 
-/* ---- Guest memory for src/virtio ---- */
-
-static void *guest_translate(void *opaque, uint64_t addr, uint64_t len, bool write,
-			     uint64_t *contig)
-{
-	struct ifcvf_ring *r = opaque;
-	uint64_t n = len;
-	void *p = uvdpa_session_gpa_to_hva(r->d->sess, addr, &n);
-
-	if (p && contig)
-		*contig = n;
-	return p;
-}
-
-static void guest_log(void *opaque, uint64_t addr, uint64_t len)
-{
-	struct ifcvf_ring *r = opaque;
-
-	uvdpa_session_log_write(r->d->sess, addr, len);
-}
-
 /* ---- The relay (ring lock held) ---- */
 
 /* Moves the guest's new chains to the shadow ring. */
@@ -165,11 +144,7 @@ static void log_written(struct ifcvf_shadow *s, uint16_t head, uint32_t len)
 		if (w) {
 			uint32_t part = w < len ? w : len;
 
-			uvdpa_session_log_write(s->r->d->sess, le64toh(s->svq.desc[id].addr), part);
-			__atomic_add_fetch(&s->r->logged_pages,
-					   ((le64toh(s->svq.desc[id].addr) + part - 1) >> 12) -
-						   (le64toh(s->svq.desc[id].addr) >> 12) + 1,
-					   __ATOMIC_RELAXED);
+			ifcvf_guest_log(s->r, le64toh(s->svq.desc[id].addr), part);
 			len -= part;
 		}
 		id = virtq_drv_chain_next(&s->svq, id);
@@ -355,36 +330,20 @@ static int attach(struct ifcvf_dev *d, uint16_t i)
 	struct ifcvf_ring *r = &d->rings[i];
 	struct ifcvf_shadow *s = r->shadow;
 	struct uvdpa_vring info;
-	struct virtq_config vc;
 	int ret;
 
 	ret = uvdpa_session_vring_get(d->sess, i, &info);
 	if (ret < 0)
 		return ret;
-	memset(&vc, 0, sizeof(vc));
-	vc.size = info.size;
-	vc.features = d->negotiated;
-	vc.desc_addr = info.desc_gpa;
-	vc.avail_addr = info.avail_gpa;
-	vc.used_addr = info.used_gpa;
-	vc.translate = guest_translate;
-	vc.log = guest_log;
-	vc.opaque = r;
-	vc.has_used_log_addr = info.log_used;
-	vc.used_log_addr = info.log_used_gpa;
 	pthread_mutex_lock(&s->lock);
-	ret = virtq_setup(&s->gvq, &vc);
+	ret = ifcvf_guest_vq_setup(d, i, &s->gvq);	/* says why it failed */
 	if (ret == 0) {
-		virtq_set_base(&s->gvq, info.last_avail_idx, info.last_used_idx);
 		s->attached = true;
 		s->stashed = false;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (ret < 0) {
-		LOG_ERR(TAG, "%s: vring %u: the guest's ring cannot be used: %s", d->vdpa.name, i,
-			strerror(-ret));
+	if (ret < 0)
 		return ret;
-	}
 	if (info.kickfd >= 0) {
 		s->kick = relay_watch_add(info.kickfd, kick_cb, s);
 		if (!s->kick) {
