@@ -1092,7 +1092,7 @@ static void test_probe_features_and_queues(void **state)
 	assert_true(feat & (1ull << 26));	/* LOG_ALL */
 	assert_int_equal(dev->ops->get_protocol_features(dev, &proto), 0);
 	assert_int_equal(proto, (1ull << 3) | (1ull << 5) | (1ull << 10) | (1ull << 11) |
-				(1ull << 1) | (1ull << 0) | (1ull << 16));
+				(1ull << 1) | (1ull << 0) | (1ull << 16) | (1ull << 2) /* RARP */);
 	assert_int_equal(dev->ops->get_queue_num(dev, &qn), 0);
 	assert_int_equal(qn, 2);
 	assert_int_equal(dev->ops->get_dev_type(dev, &type), 0);

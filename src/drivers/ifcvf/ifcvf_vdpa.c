@@ -1083,6 +1083,10 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	d->protocol_features = PROTOCOL_FEATURES;
 	if (d->vdpa.type == UVDPA_TYPE_BLK)
 		d->protocol_features |= 1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG;
+	/* RARP: after a migration QEMU asks the backend to announce a guest
+	 * without GUEST_ANNOUNCE (migration_done). */
+	if (d->vdpa.type == UVDPA_TYPE_NET)
+		d->protocol_features |= 1ull << UVDPA_VHOST_USER_PROTOCOL_F_RARP;
 	d->queue_num = queue_num(d);
 	d->config_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->config_efd < 0) {
