@@ -771,6 +771,35 @@ static void test_shadow_late_pair_and_ring_stop(void **state)
 	e2e_free(t);
 }
 
+/* A malformed guest ring on shadow rings: the ring stops with one error,
+ * the relay takes nothing from it, the other queue pair goes on, and the
+ * stop hands back the state the guest made (nothing taken). */
+static void test_shadow_malformed_guest_ring(void **state)
+{
+	struct e2e *t = e2e_new_args(2, false, true, "vdpa=1,shadow-vq=1");
+	struct vhost_user_msg m;
+	struct gring *rx;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | F_MQ, PF(MQ) | PF(REPLY_ACK), 4);
+	send_and_receive(t, 1, 0x61);
+	rx = &t->rings[2];
+	/* Head 300 in a ring of RING_SIZE entries. */
+	avail_of(rx)->ring[rx->avail_idx % RING_SIZE] = 300;
+	rx->avail_idx++;
+	__atomic_store_n(&avail_of(rx)->idx, rx->avail_idx, __ATOMIC_RELEASE);
+	kick(rx);
+	kick(rx);
+	send_and_receive(t, 0, 0x62);
+	send_and_receive(t, 0, 0x63);
+	assert_int_equal(used_idx(rx), 1);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 2, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 1);
+	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
+	assert_int_equal(m.payload.state.num, 2);
+	e2e_free(t);
+}
+
 /* QEMU sets up one queue pair at a time: the second starts after the
  * device runs, which the IFCVF does per queue. */
 static void test_queue_pair_started_later(void **state)
@@ -845,6 +874,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shadow_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_late_pair_and_ring_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_malformed_guest_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,

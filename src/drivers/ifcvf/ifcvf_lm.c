@@ -63,11 +63,16 @@ uint64_t ifcvf_lm_hw_features(const struct ifcvf_dev *d, uint64_t hw_features)
 	return hw_features;
 }
 
+/* Every used ring of the guest, whole (the device's rings may be shadows
+ * of another size: the session's ring says how long the guest's is). */
 static void log_used_rings(struct ifcvf_dev *d)
 {
-	for (uint16_t i = 0; i < d->nr_vring; i++)
-		if (d->hwr[i].size)
-			uvdpa_session_log_used_ring(d->sess, i, 0, IFCVF_USED_RING_LEN(d->hwr[i].size));
+	for (uint16_t i = 0; i < d->nr_vring; i++) {
+		struct uvdpa_vring info;
+
+		if (uvdpa_session_vring_get(d->sess, i, &info) == 0 && info.size)
+			uvdpa_session_log_used_ring(d->sess, i, 0, IFCVF_USED_RING_LEN(info.size));
+	}
 }
 
 /* ---- Hardware mode ---- */

@@ -65,6 +65,7 @@ struct ifcvf_shadow {
 
 	/* Guest side, while the guest's ring is attached. */
 	bool attached;
+	bool failed;			/* the guest's ring was refused: said once */
 	struct virtq gvq;
 	struct virtq_elem_buf *elem;
 	bool stashed;			/* elem taken, waiting for shadow descriptors */
@@ -80,7 +81,7 @@ static void pump_locked(struct ifcvf_shadow *s)
 	struct virtq_elem *e = &s->elem->elem;
 	bool added = false;
 
-	if (!s->attached)
+	if (!s->attached || s->failed)
 		return;
 	for (;;) {
 		struct virtq_drv_buf bufs[64];
@@ -105,6 +106,7 @@ static void pump_locked(struct ifcvf_shadow *s)
 				LOG_ERR(TAG, "%s: vring %u: the guest's ring is malformed: %s; the "
 					"ring stops until the frontend restarts it", r->d->vdpa.name,
 					r->idx, why);
+				s->failed = true;
 				break;
 			}
 			s->stashed = true;
@@ -114,6 +116,7 @@ static void pump_locked(struct ifcvf_shadow *s)
 			LOG_ERR(TAG, "%s: vring %u: a chain of %u buffers does not fit the shadow "
 				"ring; the ring stops until the frontend restarts it",
 				r->d->vdpa.name, r->idx, n);
+			s->failed = true;
 			break;
 		}
 		if (s->svq.num_free < n)
@@ -340,6 +343,7 @@ static int attach(struct ifcvf_dev *d, uint16_t i)
 	if (ret == 0) {
 		s->attached = true;
 		s->stashed = false;
+		s->failed = false;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (ret < 0)
