@@ -67,7 +67,11 @@ def parse_args(argv):
     m.add_argument("--qemu", default="qemu-system-x86_64", help="QEMU binary")
     m.add_argument("--machine", default=None,
                    help="QEMU machine type (default pc; q35 with --iommu)")
-    m.add_argument("--mem", default="512M", help="guest memory, memfd-backed shared (default %(default)s)")
+    m.add_argument("--mem", default="512M",
+                   help="guest memory (-m and the backend's size), shared (default %(default)s)")
+    m.add_argument("--mem-file", metavar="PATH",
+                   help="back guest memory with PATH (memory-backend-file,share=on) instead of "
+                        "a memfd, so the host can read guest RAM (migration checks)")
     m.add_argument("--smp", type=int, default=1, help="vCPUs (default %(default)s)")
     m.add_argument("--cpu", default=None, help="QEMU -cpu model (default QEMU's)")
     m.add_argument("--qemu-arg", action="append", default=[], metavar="ARG",
@@ -101,6 +105,14 @@ def parse_args(argv):
                         "virtio-net-pci (user netdev, iommu_platform=on) at 00:05.0 "
                         "for binding to vfio-pci in the guest")
 
+    mg = p.add_argument_group("migration")
+    mg.add_argument("--qmp", metavar="SOCK",
+                    help="QMP monitor on unix socket SOCK (server=on,wait=off)")
+    mg.add_argument("--incoming", metavar="URI",
+                    help="start as a migration destination (-incoming URI, e.g. unix:/tmp/m.sock)")
+    mg.add_argument("--paused", action="store_true",
+                    help="do not start the vCPUs (-S): continue with QMP 'cont'")
+
     r = p.add_argument_group("run")
     r.add_argument("--timeout", type=float, default=300, help="seconds before QEMU is killed (default %(default)s)")
     r.add_argument("--log", help="write the serial console (and QEMU's stderr) to this file")
@@ -120,14 +132,24 @@ def build_cmd(a):
     initrd = a.initrd or os.path.join(cache, "initramfs.cpio.gz")
     machine = a.machine or ("q35" if a.iommu else "pc")
 
+    if a.mem_file:
+        backend = "memory-backend-file,id=mem,size=%s,mem-path=%s,share=on" % (a.mem, a.mem_file)
+    else:
+        backend = "memory-backend-memfd,id=mem,size=%s,share=on" % a.mem
     cmd = [a.qemu, "-accel", "tcg", "-machine", machine,
            "-m", a.mem, "-smp", str(a.smp),
-           "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % a.mem,
+           "-object", backend,
            "-numa", "node,memdev=mem",
            "-nographic", "-no-reboot", "-nodefaults", "-vga", "none",
            "-kernel", kernel, "-initrd", initrd]
     if a.cpu:
         cmd += ["-cpu", a.cpu]
+    if a.qmp:
+        cmd += ["-qmp", "unix:%s,server=on,wait=off" % a.qmp]
+    if a.incoming:
+        cmd += ["-incoming", a.incoming]
+    if a.paused:
+        cmd += ["-S"]
     if a.interactive:
         cmd += ["-serial", "mon:stdio"]
     else:
