@@ -13,19 +13,25 @@ has left `inmigrate` both RAM files must be equal, 4 KiB page by 4 KiB page:
 a page the device wrote without marking it in the dirty log differs. Then
 the destination is continued and must keep receiving.
 
-Scenarios (--only NAME,... selects some; all by default):
-  MODE, MODE/cancel, MODE/back  for each MODE in MODES (uvdpad's migration
-      modes): one guest lifetime: a migration cancelled while the device logs
-      (the source must keep running and receiving), the real migration
-      (0 differing pages, the destination receives after cont), then from the
-      destination to a third instance with a fresh VF (0 pages again)
+Scenarios (--only NAME,... selects some; all by default). MODES below lists
+uvdpad's migration modes (hw: the function's dirty logging; sw: the
+software relay, sw-live-migration=1; shadow: emu/virtio-net on shadow
+virtqueues); both VFs of a migration are created in the same mode.
+  MODE     one guest lifetime, three result rows: MODE/cancel, a migration
+           cancelled while the device logs (the source must keep running and
+           receiving); MODE, the real migration (0 differing pages, the
+           destination receives after cont); MODE/back, from the destination
+           to a third instance on a fresh VF of a third uvdpad (0 pages again)
   dpdk     the same comparison with DPDK's vhost PMD (testpmd txonly) on both sides
-  fault    a source VF with devargs drop-dirty-log=1: the comparison must find
-           differing pages (it shows the check can fail)
-  mq       4 queue pairs (max_vqp 4, queues=4, 2 vCPUs, 4 channels in the guest)
-  legacy   a virtio 0.95 guest (disable-modern=on)
-  rarp     a guest without GUEST_ANNOUNCE whose destination VF's port is a TAP:
-           a RARP (ethertype 0x8035) with the guest's MAC must appear on the TAP
+  fault    a hw source VF with devargs drop-dirty-log=1: the comparison must
+           find differing pages (it shows the check can fail)
+  mq:MODE      4 queue pairs (max_vqp 4, queues=4, 2 vCPUs, 4 channels in the
+               guest); every RX queue must deliver on both sides
+  legacy:MODE  a virtio 0.95 guest (disable-modern=on)
+  rarp:MODE    a guest without GUEST_ANNOUNCE whose destination VF's port is a
+               TAP: a RARP (ethertype 0x8035) with the guest's MAC must appear
+               on the TAP, and frames sent into the TAP reach the guest
+  (--only mq runs mq:MODE for every MODE)
 
 A failed scenario (or one left unrun because an earlier step of its chain
 failed) is a FAIL; nothing is skipped. Exit status 0 when every scenario
@@ -57,7 +63,15 @@ MODE_DEV = {
     "sw": ("emu/ifcvf-net", "sw-live-migration=1", "sw"),
     "shadow": ("emu/virtio-net", None, "shadow"),
 }
-OTHER_SCENARIOS = ["dpdk", "fault", "mq", "legacy", "rarp"]
+# Run once: DPDK's backend; the fault needs the function's own (hw) logging.
+SINGLE_SCENARIOS = ["dpdk", "fault"]
+# Run in every mode of MODES, as NAME:MODE (--only NAME runs all modes of it).
+MODAL_SCENARIOS = ["mq", "legacy", "rarp"]
+
+
+def all_scenarios():
+    return (list(MODES) + SINGLE_SCENARIOS +
+            ["%s:%s" % (n, m) for n in MODAL_SCENARIOS for m in MODES])
 
 # Guest RAM: not a multiple of 2 MiB, so QEMU 7.2's TCG takes its per-page
 # dirty path (otherwise guest stores after a dirty sync are lost and even a
@@ -257,6 +271,18 @@ class UvdpaVf:
     def rx_packets(self):
         return sum(self.rx_per_queue())
 
+    def relay_counts(self):
+        """(relayed used entries, logged pages) summed over the rings, for the
+        modes in which the driver relays (sw, shadow); None otherwise."""
+        if self.show().get("migration") not in ("sw", "shadow"):
+            return None
+        relayed = logged = 0
+        for q in range(2 * self.qpairs):
+            st = self.vstats(q)
+            relayed += int(st.get("relayed", 0))
+            logged += int(st.get("logged_pages", 0))
+        return relayed, logged
+
     def faults(self):
         n = 0
         for q in range(2 * self.qpairs):
@@ -314,6 +340,9 @@ class DpdkVhost:
         return None
 
     def rx_per_queue(self):
+        return None
+
+    def relay_counts(self):
         return None
 
     def faults(self):
@@ -557,6 +586,10 @@ def compare_ram(a, b):
     return sa // PAGE, diff, first
 
 
+def sname(base, mode):
+    return "%s:%s" % (base, mode)
+
+
 def set_params(guest, bandwidth):
     guest.qmp.cmd("migrate-set-parameters",
                   {"max-bandwidth": bandwidth, "downtime-limit": DOWNTIME_LIMIT})
@@ -690,11 +723,19 @@ class Runner:
             if not seen_logging and src_vf.logging():
                 seen_logging.append(True)
         before = src_vf.rx_packets()
+        relay0 = src_vf.relay_counts()
         say("%s: migrating %s -> %s" % (row.name, src.name, dst.name))
         row.info = migrate(src, dst, watch)
         after = src_vf.rx_packets()
         if before is not None:
             row.dev_frames = after - before
+        relay1 = src_vf.relay_counts()
+        if relay0 is not None:
+            relayed, logged = relay1[0] - relay0[0], relay1[1] - relay0[1]
+            row.notes.append("relay: %d used entries relayed, %d pages logged" % (relayed, logged))
+            if row.dev_frames and not logged:
+                raise Fail("%s (migration %s) delivered %d frames while migrating but its relay "
+                           "logged no page" % (src_vf.name, src_vf.mode(), row.dev_frames))
         row.pages, row.diff, first = compare_ram(src.mem, dst.mem)
         if first:
             row.notes.append("first differing offsets " +
@@ -878,6 +919,10 @@ class Runner:
             for o in objs:
                 o.delete()
 
+    def vf(self, host, name, mode, mac, port, max_vqp=None):
+        mgmtdev, devargs, _ = MODE_DEV[mode]
+        return UvdpaVf(self.host(host), name, mgmtdev, mac, port, devargs, max_vqp=max_vqp)
+
     def dpdk(self):
         mac = self.mac()
         self.pair("dpdk", "-", lambda: DpdkVhost(self.env, "dpdk-a"),
@@ -891,7 +936,7 @@ class Runner:
                   lambda: UvdpaVf(self.host("host-b"), "fault-b", "emu/ifcvf-net", mac, "source"),
                   ["--mac", mac], expect_diff="some", cont=False)
 
-    def mq(self):
+    def mq(self, mode):
         mac = self.mac()
         nq = 4
 
@@ -910,34 +955,36 @@ class Runner:
             row.notes.append("%s: all %d RX queues delivering (+%s)" % (
                 side, nq, ",".join(str(b - a) for a, b in zip(per0, per1))))
 
-        self.pair("mq", "hw", lambda: UvdpaVf(self.host("host-a"), "mq-a", "emu/ifcvf-net", mac,
-                                              "source", max_vqp=nq),
-                  lambda: UvdpaVf(self.host("host-b"), "mq-b", "emu/ifcvf-net", mac, "source",
-                                  max_vqp=nq),
+        self.pair(sname("mq", mode), mode,
+                  lambda: self.vf("host-a", "mq-a", mode, mac, "source", max_vqp=nq),
+                  lambda: self.vf("host-b", "mq-b", mode, mac, "source", max_vqp=nq),
                   ["--mac", mac, "--smp", "2", "--queues", str(nq),
                    "--append", "uvdpa.channels=%d" % nq], checks=checks)
 
-    def legacy(self):
+    def legacy(self, mode):
         mac = self.mac()
 
         def checks(row, g, vf, side):
             if side == "source" and g.marker("transport") != "legacy":
                 raise Fail("guest transport '%s', expected legacy" % g.marker("transport"))
-        self.pair("legacy", "hw", lambda: UvdpaVf(self.host("host-a"), "legacy-a", "emu/ifcvf-net",
-                                                  mac, "source"),
-                  lambda: UvdpaVf(self.host("host-b"), "legacy-b", "emu/ifcvf-net", mac, "source"),
+        self.pair(sname("legacy", mode), mode,
+                  lambda: self.vf("host-a", "legacy-a", mode, mac, "source"),
+                  lambda: self.vf("host-b", "legacy-b", mode, mac, "source"),
                   ["--mac", mac, "--legacy"], checks=checks)
 
-    def rarp(self):
+    def rarp(self, mode):
         mac = self.mac()
-        tap = ("uvm%d" % os.getpid())[:15]
+        tap = ("uvm%d" % os.getpid())[:13] + "-%d" % (self.seq % 10)
         r = subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap"], capture_output=True,
                            text=True)
         if r.returncode != 0:
-            row = self.row("rarp", "uvdpad emu/ifcvf-net", "hw")
-            self.finish(row, False, "cannot create TAP %s: %s (needs root)" % (tap, r.stderr.strip()))
+            row = self.row(sname("rarp", mode), "uvdpad " + MODE_DEV[mode][0], mode)
+            self.finish(row, False, "cannot create TAP %s: %s (the test needs root)" % (
+                tap, r.stderr.strip()))
             return
         self.env.taps.append(tap)
+        stop = threading.Event()
+        socks = []
         subprocess.call(["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % tap],
                         stderr=subprocess.DEVNULL)
         subprocess.check_call(["ip", "link", "set", tap, "up"])
@@ -949,10 +996,10 @@ class Runner:
 
         def extra(row, src, dst, dst_vf):
             sk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            socks.append(sk)
             sk.bind((tap, 0))
             sk.settimeout(0.2)
             seen = []
-            stop = threading.Event()
 
             def capture():
                 while not stop.is_set():
@@ -969,7 +1016,6 @@ class Runner:
                     seen.append((time.monotonic(), data))
             th = threading.Thread(target=capture, daemon=True)
             th.start()
-            self.env.cleanups.append(lambda: (stop.set(), sk.close()))
 
             def inject():
                 # frames for the guest on the TAP: it receives on the destination
@@ -1000,11 +1046,16 @@ class Runner:
                 stop.set()
             return {"before_cont": before_cont, "after": after}
 
-        self.pair("rarp", "hw", lambda: UvdpaVf(self.host("host-a"), "rarp-a", "emu/ifcvf-net", mac,
-                                                "source"),
-                  lambda: UvdpaVf(self.host("host-b"), "rarp-b", "emu/ifcvf-net", mac,
-                                  "tap:" + tap),
+        self.pair(sname("rarp", mode), mode,
+                  lambda: self.vf("host-a", "rarp-a", mode, mac, "source"),
+                  lambda: self.vf("host-b", "rarp-b", mode, mac, "tap:" + tap),
                   ["--mac", mac, "--device-opt", "guest_announce=off"], checks=checks, extra=extra)
+        stop.set()
+        time.sleep(0.3)     # capture and injection threads see stop
+        for sk in socks:
+            sk.close()
+        subprocess.call(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+        self.env.taps.remove(tap)
 
     def table(self):
         hdr = ("scenario", "backend", "mode", "result", "total ms", "downtime ms", "setup ms",
@@ -1041,11 +1092,17 @@ def main(argv):
     p.add_argument("--json", help="write the results to this file")
     a = p.parse_args(argv)
 
-    want = [s for s in a.only.split(",") if s] or list(MODES) + OTHER_SCENARIOS
-    for s in want:
-        if s not in MODES and s not in OTHER_SCENARIOS:
-            print("migrate.py: unknown scenario '%s' (have: %s)" % (
-                s, " ".join(list(MODES) + OTHER_SCENARIOS)), file=sys.stderr)
+    want = []
+    for s in [x for x in a.only.split(",") if x] or all_scenarios():
+        base, _, mode = s.partition(":")
+        if s in MODE_DEV or s in SINGLE_SCENARIOS or (base in MODAL_SCENARIOS and mode in MODE_DEV):
+            want.append(s)
+        elif s in MODAL_SCENARIOS:
+            want += ["%s:%s" % (s, m) for m in MODES]
+        else:
+            print("migrate.py: unknown scenario '%s' (have: %s; NAME:MODE with NAME one of %s "
+                  "and MODE one of %s)" % (s, " ".join(all_scenarios()), " ".join(MODAL_SCENARIOS),
+                                          " ".join(MODE_DEV)), file=sys.stderr)
             return 2
 
     env = Env(a)
@@ -1065,10 +1122,13 @@ def main(argv):
     try:
         for s in want:
             say("=== scenario %s" % s)
-            if s in MODES:
+            base, _, mode = s.partition(":")
+            if s in MODE_DEV:
                 runner.chain(s)
+            elif mode:
+                getattr(runner, base)(mode)
             else:
-                getattr(runner, s)()
+                getattr(runner, base)()
             for h in runner.hosts.values():
                 try:
                     h.check_alive()
