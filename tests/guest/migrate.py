@@ -156,14 +156,15 @@ class Env:
         self.cleanups = []
         self.taps = []
 
+    # Scenario names hold ':' (mq:hw): kept out of paths (QEMU's URIs split on it).
     def path(self, name):
-        return os.path.join(self.tmp, name)
+        return os.path.join(self.tmp, name.replace(":", "-"))
 
     def ram(self, name):
-        return os.path.join(self.ramdir, name + ".ram")
+        return os.path.join(self.ramdir, name.replace(":", "-") + ".ram")
 
     def log(self, name):
-        return os.path.join(self.work, "mig-" + name + ".log")
+        return os.path.join(self.work, "mig-" + name.replace(":", "-") + ".log")
 
     def close(self):
         while self.cleanups:
@@ -219,11 +220,27 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.logf.close()
+        if not self.logf.closed:
+            self.logf.close()
+
+    def shutdown_check(self):
+        """SIGTERM; uvdpad must exit 0 with no sanitizer report in its log.
+        Returns (problem or None, the log's ERR/WARN lines)."""
+        self.stop()
+        with open(self.logpath, errors="replace") as f:
+            lines = f.read().splitlines()
+        san = [l for l in lines if "Sanitizer" in l or "runtime error:" in l]
+        errs = [l for l in lines if " ERR " in l or " WARN " in l]
+        if san:
+            return "uvdpad %s: sanitizer report: %s (log %s)" % (self.name, san[0], self.logpath), errs
+        if self.proc.returncode != 0:
+            return "uvdpad %s exited with status %s after SIGTERM (log %s)" % (
+                self.name, self.proc.returncode, self.logpath), errs
+        return None, errs
 
 
 class UvdpaVf:
@@ -1119,6 +1136,7 @@ def main(argv):
     signal.signal(signal.SIGINT, on_signal)
 
     runner = Runner(env)
+    done = 0
     try:
         for s in want:
             say("=== scenario %s" % s)
@@ -1129,17 +1147,24 @@ def main(argv):
                 getattr(runner, base)(mode)
             else:
                 getattr(runner, base)()
+            done += 1
             for h in runner.hosts.values():
-                try:
-                    h.check_alive()
-                except Fail as e:
-                    say("FAIL: %s" % e)
-                    raise
+                h.check_alive()
     except Fail as e:
-        r = runner.row("setup", "-", "-")
-        runner.finish(r, False, str(e))
+        r = runner.row("aborted", "-", "-")
+        runner.finish(r, False, "%s; not run: %s" % (e, " ".join(want[done:]) or "-"))
     finally:
-        env.close()
+        # The daemons go first, while the scenario's objects are gone: each
+        # must exit cleanly (ASan/UBSan/LSan builds report here).
+        try:
+            for h in runner.hosts.values():
+                problem, errs = h.shutdown_check()
+                say("uvdpad %s: exit status %s, %d ERR/WARN log lines%s" % (
+                    h.name, h.proc.returncode, len(errs), (": " + errs[0]) if errs else ""))
+                if problem:
+                    runner.finish(runner.row("uvdpad " + h.name, "-", "-"), False, problem)
+        finally:
+            env.close()
 
     print()
     print("Live migration figures (query-migrate; guest RAM %s, max-bandwidth %d MiB/s, "

@@ -36,6 +36,7 @@ initrd=$work/migration-initramfs.cpio.gz
 "$here/build-initramfs.sh" -k "$cache" -o "$initrd" -b "$work/uvdpa-channels" ||
     fail "build-initramfs.sh failed"
 
+rm -f "$work"/mig-*.log "$work/migration.json"
 only=()
 [ -n "${UVDPA_MIG_ONLY:-}" ] && only=(--only "$UVDPA_MIG_ONLY")
 # migrate.py starts and stops everything itself (SIGTERM included).
