@@ -115,6 +115,10 @@ class Fail(Exception):
     pass
 
 
+class Timeout(Fail):
+    pass
+
+
 def wait_for(pred, timeout, what, interval=0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -122,7 +126,7 @@ def wait_for(pred, timeout, what, interval=0.1):
         if v:
             return v
         if time.monotonic() > deadline:
-            raise Fail("timeout after %g s waiting for %s" % (timeout, what))
+            raise Timeout("timeout after %g s waiting for %s" % (timeout, what))
         time.sleep(interval)
 
 
@@ -536,7 +540,7 @@ class Guest:
             return r if len(r) >= samples else None
         try:
             r = wait_for(got, timeout, "%d rx markers from %s" % (samples, self.name))
-        except Fail:
+        except Timeout:
             r = self.rx_since(since)
             raise Fail("%s: %d rx marker(s) in %g s after %.1f (log %s)" % (
                 self.name, len(r), timeout, since - T0, self.logpath))
@@ -765,15 +769,18 @@ class Runner:
                 row.name, f["total_ms"], f["downtime_ms"], f["setup_ms"], f["ram_mib"], f["syncs"],
                 row.diff, row.pages))
 
-    def cont_and_receive(self, row, g, vf):
+    def cont_and_receive(self, row, g, vf, src):
+        """cont the destination g: its rx markers must go on from the last one
+        the source printed (the counter is guest memory) and keep growing, and
+        its device must deliver."""
         t = time.monotonic()
-        before = g.last_rx()
+        before = src.last_rx()
         dev0 = vf.rx_packets()
         g.cont()
         first, last = g.wait_rx_growth(t, samples=3)
-        if before and first[2] < before[2]:
-            raise Fail("%s: rx_packets went back from %d to %d after cont" % (
-                g.name, before[2], first[2]))
+        if before and (first[2] < before[2] or first[1] <= before[1]):
+            raise Fail("%s: rx marker tick %d rx_packets %d after cont, the source's last was "
+                       "tick %d rx_packets %d" % (g.name, first[1], first[2], before[1], before[2]))
         dev = vf.rx_packets()
         if dev is not None and dev <= dev0:
             raise Fail("%s: its device delivered no frame after cont (%d -> %d)" % (
@@ -865,7 +872,7 @@ class Runner:
             self.migrate_and_compare(r_mig, src, d1, a)
             if r_mig.diff != 0:
                 raise Fail("%d pages differ" % r_mig.diff)
-            self.cont_and_receive(r_mig, d1, b)
+            self.cont_and_receive(r_mig, d1, b, src)
             src.close()
             self.finish(r_mig, True)
 
@@ -877,7 +884,7 @@ class Runner:
             self.migrate_and_compare(r_back, d1, d2, b)
             if r_back.diff != 0:
                 raise Fail("%d pages differ" % r_back.diff)
-            self.cont_and_receive(r_back, d2, c)
+            self.cont_and_receive(r_back, d2, c, d1)
             self.finish(r_back, True)
         except Fail as e:
             self.finish(current, False, str(e))
@@ -920,7 +927,7 @@ class Runner:
             if cont:
                 if ctx and "before_cont" in ctx:
                     ctx["before_cont"]()
-                self.cont_and_receive(row, dst, dst_be)
+                self.cont_and_receive(row, dst, dst_be, src)
                 if checks:
                     checks(row, dst, dst_be, "destination")
             if ctx and "after" in ctx:
