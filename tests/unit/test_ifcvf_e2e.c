@@ -365,6 +365,16 @@ static void test_hw_dirty_logging(void **state)
 	/* ...but not the used rings: the driver does that at stop. */
 	page = (ring_gpa(0) + 0x2000) >> 12;
 	assert_false(log[page / 8] & (1u << (page % 8)));
+	/* The emulated function counts what it logged, per ring. */
+	{
+		struct uvdpa_vq_stats st;
+
+		assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 0, &st), 0);
+		assert_true(st.valid & (1ull << UVDPA_VQ_STAT_LOGGED_PAGES));
+		assert_int_equal(st.value[UVDPA_VQ_STAT_LOGGED_PAGES], 1);
+		assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
+		assert_int_equal(st.value[UVDPA_VQ_STAT_LOGGED_PAGES], 0);
+	}
 
 	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
 	assert_int_equal(m.payload.state.num, 2);
