@@ -25,6 +25,8 @@ struct options {
 	bool legacy, no_mrg, no_event_idx, features_set, pf_set, no_reply_ack;
 	bool negotiate_only, reconnect_test, mem_replug, json;
 	bool log_check, log_toggle;
+	bool log_at_set;
+	uint64_t log_at;		/* frames sent when logging starts */
 	unsigned int log_ticks;		/* traffic ticks seen */
 	struct fe_dev *devp;		/* for the tick */
 	int log_error;
@@ -93,6 +95,8 @@ static void usage(FILE *f)
 		"                        quarter of --count (SET_LOG_BASE once per pair), then at\n"
 		"                        the stop every page the device wrote since must be in\n"
 		"                        the log, and the used rings\n"
+		"  --log-at N            with --log-check: logging on after N frames (0: before\n"
+		"                        any traffic, so rates are those of a logging device)\n"
 		"  --log-toggle          with --log-check: LOG_ALL off at half, on at three quarters\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
@@ -107,7 +111,7 @@ enum {
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
-	OPT_LOG_TOGGLE,
+	OPT_LOG_TOGGLE, OPT_LOG_AT,
 };
 
 static const struct option long_opts[] = {
@@ -146,6 +150,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "log-check", no_argument, NULL, OPT_LOG_CHECK },
 	{ "log-toggle", no_argument, NULL, OPT_LOG_TOGGLE },
+	{ "log-at", required_argument, NULL, OPT_LOG_AT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -346,6 +351,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->json = true; break;
 		case OPT_LOG_CHECK: o->log_check = true; break;
 		case OPT_LOG_TOGGLE: o->log_toggle = true; break;
+		case OPT_LOG_AT:
+			if (parse_u64("log-at", optarg, 10, 0, UINT64_MAX, &o->log_at) < 0)
+				return -EINVAL;
+			o->log_at_set = true;
+			break;
 		case 'v': level = UVDPA_LOG_DEBUG; break;
 		case 'q': level = UVDPA_LOG_WARN; break;
 		case 'h':
@@ -382,8 +392,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 			"(no --negotiate-only, --reconnect-test, --mem-replug, --tx-only, --rx-only)\n");
 		return -EINVAL;
 	}
-	if (o->log_toggle && !o->log_check) {
-		fprintf(stderr, "uvdpa-frontend: --log-toggle needs --log-check\n");
+	if ((o->log_toggle || o->log_at_set) && !o->log_check) {
+		fprintf(stderr, "uvdpa-frontend: --log-toggle and --log-at need --log-check\n");
+		return -EINVAL;
+	}
+	if (!o->log_at_set)
+		o->log_at = o->count / 4;
+	if (o->log_check && o->log_toggle && (o->log_at == 0 || o->log_at > o->count / 3)) {
+		fprintf(stderr, "uvdpa-frontend: --log-toggle needs --log-at between 1 and a third "
+			"of --count\n");
+		return -EINVAL;
+	}
+	if (o->log_check && o->log_at >= o->count) {
+		fprintf(stderr, "uvdpa-frontend: --log-at must be below --count\n");
 		return -EINVAL;
 	}
 	if (o->reconnect_test && o->count == 1 && !o->negotiate_only) {
@@ -404,10 +425,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   fe_default_protocol_features();
 	if (o->log_check && !o->pf_set)
 		o->dev.protocol_features |= BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD);
-	if (o->log_check) {
+	if (o->log_check && o->log_at) {
 		o->net.tick = log_tick;
 		o->net.tick_arg = o;
-		o->net.tick_every = o->count / 4;
+		o->net.tick_every = o->log_at;
 	}
 	if (o->no_reply_ack) {
 		o->dev.protocol_features &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK);
@@ -692,6 +713,13 @@ static int run(struct options *o, struct fe_dev *dev)
 		goto out;
 	}
 
+	if (o->log_check && !o->log_at) {
+		r = log_tick(o, 0);	/* logging from the first frame */
+		if (r < 0) {
+			why = "dirty logging could not be set up";
+			goto out;
+		}
+	}
 	net = fe_net_new(dev, &o->net);
 	if (!net) {
 		why = "cannot set up traffic";
