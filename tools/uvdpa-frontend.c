@@ -24,6 +24,13 @@ struct options {
 	struct fe_net_config net;
 	bool legacy, no_mrg, no_event_idx, features_set, pf_set, no_reply_ack;
 	bool negotiate_only, reconnect_test, mem_replug, json;
+	bool log_check, log_toggle;
+	bool log_at_set;
+	uint64_t log_at;		/* frames sent when logging starts */
+	unsigned int log_ticks;		/* traffic ticks seen */
+	struct fe_dev *devp;		/* for the tick */
+	int log_error;
+	struct fe_log_result logres;
 	uint64_t features, protocol_features;
 	uint64_t count;
 	double seconds;
@@ -84,6 +91,13 @@ static void usage(FILE *f)
 		"modes:\n"
 		"  --negotiate-only      negotiate, hold --seconds, tear down\n"
 		"  --reconnect-test      two sessions: tear down, reconnect, renegotiate\n"
+		"  --log-check           live migration as QEMU does it: dirty logging on after a\n"
+		"                        quarter of --count (SET_LOG_BASE once per pair), then at\n"
+		"                        the stop every page the device wrote since must be in\n"
+		"                        the log, and the used rings\n"
+		"  --log-at N            with --log-check: logging on after N frames (0: before\n"
+		"                        any traffic, so rates are those of a logging device)\n"
+		"  --log-toggle          with --log-check: LOG_ALL off at half, on at three quarters\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
 		"  -v | -q               more / less logging\n"
@@ -96,7 +110,8 @@ enum {
 	OPT_PFEATURES, OPT_NO_REPLY_ACK, OPT_NO_STATUS, OPT_IRQ, OPT_MEM_MB, OPT_REGIONS,
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
-	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP,
+	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
+	OPT_LOG_TOGGLE, OPT_LOG_AT,
 };
 
 static const struct option long_opts[] = {
@@ -133,6 +148,9 @@ static const struct option long_opts[] = {
 	{ "negotiate-only", no_argument, NULL, OPT_NEGOTIATE_ONLY },
 	{ "reconnect-test", no_argument, NULL, OPT_RECONNECT_TEST },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "log-check", no_argument, NULL, OPT_LOG_CHECK },
+	{ "log-toggle", no_argument, NULL, OPT_LOG_TOGGLE },
+	{ "log-at", required_argument, NULL, OPT_LOG_AT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -174,6 +192,36 @@ static int parse_size(const char *s, uint32_t *min, uint32_t *max)
 	*min = (uint32_t)a;
 	*max = (uint32_t)b;
 	return 0;
+}
+
+/* --log-check: logging on at the first quarter of the traffic; with
+ * --log-toggle off at the second and on again at the third. */
+static int log_tick(void *arg, uint64_t sent)
+{
+	struct options *o = arg;
+	int r = 0;
+
+	switch (++o->log_ticks) {
+	case 1:
+		r = fe_log_start(o->devp);
+		break;
+	case 2:
+		if (o->log_toggle)
+			r = fe_log_set(o->devp, false);
+		break;
+	case 3:
+		if (o->log_toggle)
+			r = fe_log_set(o->devp, true);
+		break;
+	default:
+		break;
+	}
+	if (r < 0) {
+		LOG_ERR(TAG, "dirty logging step %u (after %" PRIu64 " frames) failed: %s",
+			o->log_ticks, sent, strerror(-r));
+		o->log_error = r;
+	}
+	return r;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -301,6 +349,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_NEGOTIATE_ONLY: o->negotiate_only = true; break;
 		case OPT_RECONNECT_TEST: o->reconnect_test = true; break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_LOG_CHECK: o->log_check = true; break;
+		case OPT_LOG_TOGGLE: o->log_toggle = true; break;
+		case OPT_LOG_AT:
+			if (parse_u64("log-at", optarg, 10, 0, UINT64_MAX, &o->log_at) < 0)
+				return -EINVAL;
+			o->log_at_set = true;
+			break;
 		case 'v': level = UVDPA_LOG_DEBUG; break;
 		case 'q': level = UVDPA_LOG_WARN; break;
 		case 'h':
@@ -331,6 +386,27 @@ static int parse_args(int argc, char **argv, struct options *o)
 			"--regions >= 2\n");
 		return -EINVAL;
 	}
+	if (o->log_check && (o->count < 8 || o->negotiate_only || o->reconnect_test ||
+			     o->mem_replug || !o->net.tx || !o->net.rx)) {
+		fprintf(stderr, "uvdpa-frontend: --log-check needs loopback traffic with --count >= 8 "
+			"(no --negotiate-only, --reconnect-test, --mem-replug, --tx-only, --rx-only)\n");
+		return -EINVAL;
+	}
+	if ((o->log_toggle || o->log_at_set) && !o->log_check) {
+		fprintf(stderr, "uvdpa-frontend: --log-toggle and --log-at need --log-check\n");
+		return -EINVAL;
+	}
+	if (!o->log_at_set)
+		o->log_at = o->count / 4;
+	if (o->log_check && o->log_toggle && (o->log_at == 0 || o->log_at > o->count / 3)) {
+		fprintf(stderr, "uvdpa-frontend: --log-toggle needs --log-at between 1 and a third "
+			"of --count\n");
+		return -EINVAL;
+	}
+	if (o->log_check && o->log_at >= o->count) {
+		fprintf(stderr, "uvdpa-frontend: --log-at must be below --count\n");
+		return -EINVAL;
+	}
 	if (o->reconnect_test && o->count == 1 && !o->negotiate_only) {
 		fprintf(stderr, "uvdpa-frontend: --reconnect-test needs --count >= 2\n");
 		return -EINVAL;
@@ -347,6 +423,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->dev.features &= ~BIT(VIRTIO_RING_F_EVENT_IDX);
 	o->dev.protocol_features = o->pf_set ? o->protocol_features :
 				   fe_default_protocol_features();
+	if (o->log_check && !o->pf_set)
+		o->dev.protocol_features |= BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD);
+	if (o->log_check && o->log_at) {
+		o->net.tick = log_tick;
+		o->net.tick_arg = o;
+		o->net.tick_every = o->log_at;
+	}
 	if (o->no_reply_ack) {
 		o->dev.protocol_features &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK);
 		o->dev.need_reply = false;
@@ -509,6 +592,16 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 	printf("backend channel: %" PRIu64 " config change, %" PRIu64 " host notifier, %"
 	       PRIu64 " other\n", dev->conn.backend.config_change, dev->conn.backend.host_notifier,
 	       dev->conn.backend.unknown);
+	if (o->log_check) {
+		const struct fe_log_result *lr = &o->logres;
+
+		printf("dirty log: %u SET_LOG_BASE, pages written %" PRIu64 ", logged %" PRIu64
+		       ", missing %" PRIu64 "\n", lr->base_messages, lr->pages_written,
+		       lr->pages_logged, lr->pages_missing);
+		for (unsigned int i = 0; i < lr->pages_missing && i < 8; i++)
+			printf("dirty log: page 0x%" PRIx64 " written, not logged\n",
+			       lr->first_missing[i]);
+	}
 	printf("result: %s%s%s\n", pass ? "PASS" : "FAIL", why ? ": " : "", why ? why : "");
 
 	if (o->json) {
@@ -532,6 +625,11 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 		       "true" : "false", dev->sessions, st.reconnects, dev->backend_disconnects,
 		       dev->conn.backend.config_change, dev->conn.backend.host_notifier, st.kicks,
 		       st.calls, st.ring_errors, base_errors, dev->cfg.irq ? "true" : "false");
+		if (o->log_check)
+			printf(",\"log_base_messages\":%u,\"pages_written\":%" PRIu64
+			       ",\"pages_logged\":%" PRIu64 ",\"pages_missing\":%" PRIu64,
+			       o->logres.base_messages, o->logres.pages_written,
+			       o->logres.pages_logged, o->logres.pages_missing);
 		report_queues_json(net, dev->cfg.queue_pairs);
 		printf("}\n");
 	}
@@ -584,6 +682,7 @@ static int run(struct options *o, struct fe_dev *dev)
 	bool pass = false;
 	int r;
 
+	o->devp = dev;
 	r = fe_dev_connect(dev);
 	if (r == 0)
 		r = fe_dev_negotiate(dev);
@@ -614,6 +713,13 @@ static int run(struct options *o, struct fe_dev *dev)
 		goto out;
 	}
 
+	if (o->log_check && !o->log_at) {
+		r = log_tick(o, 0);	/* logging from the first frame */
+		if (r < 0) {
+			why = "dirty logging could not be set up";
+			goto out;
+		}
+	}
 	net = fe_net_new(dev, &o->net);
 	if (!net) {
 		why = "cannot set up traffic";
@@ -628,7 +734,8 @@ static int run(struct options *o, struct fe_dev *dev)
 			r = between_phases(o, dev, net, p, &base_errors);
 	}
 	if (r < 0) {
-		why = r == -ETIMEDOUT && o->dev.irq ? "interrupt mode: no interrupt before the deadline" :
+		why = o->log_error ? "dirty logging could not be set up" :
+		      r == -ETIMEDOUT && o->dev.irq ? "interrupt mode: no interrupt before the deadline" :
 		      r == -ETIMEDOUT ? "traffic stalled" :
 		      r == -ECONNRESET ? "backend disconnected" : "traffic failed";
 		goto out;
@@ -639,6 +746,8 @@ static int run(struct options *o, struct fe_dev *dev)
 		goto out;
 	}
 	base_errors += check_ring_bases(dev);
+	if (o->log_check)
+		fe_log_check(dev, &o->logres);
 
 	{
 		struct fe_net_stats st;
@@ -658,6 +767,12 @@ static int run(struct options *o, struct fe_dev *dev)
 			why = "ring stop bases out of range";
 		else if (o->dev.irq && st.calls == 0)
 			why = "interrupt mode: the device never signalled a call eventfd";
+		else if (o->log_check && o->log_ticks == 0)
+			why = "dirty logging never started";
+		else if (o->log_check && o->logres.pages_written == 0)
+			why = "dirty log: no page written while logging";
+		else if (o->log_check && o->logres.pages_missing)
+			why = "dirty log: pages the device wrote are not logged";
 		else
 			pass = true;
 	}

@@ -211,6 +211,7 @@ int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg)
 	memset(dev, 0, sizeof(*dev));
 	dev->conn.sock = dev->conn.listen_fd = dev->conn.backend_fd = -1;
 	dev->mem.fd = -1;
+	dev->log.fd = -1;
 	for (i = 0; i < FE_MAX_VRINGS; i++)
 		dev->vrings[i].kick_fd = dev->vrings[i].call_fd = -1;
 	dev->cfg = *cfg;
@@ -257,6 +258,7 @@ void fe_dev_fini(struct fe_dev *dev)
 	unsigned int i;
 
 	fe_conn_fini(&dev->conn);
+	fe_log_fini(dev);
 	for (i = 0; i < FE_MAX_VRINGS; i++)
 		fe_vring_free(&dev->vrings[i]);
 	fe_mem_fini(&dev->mem);
@@ -444,9 +446,26 @@ static int negotiate_features(struct fe_dev *dev)
 	return 0;
 }
 
-static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
+int fe_dev_set_vring_addr(struct fe_dev *dev, const struct fe_vring *vr, bool log)
 {
 	struct vhost_user_vring_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.index = vr->index;
+	/* Without IOMMU_PLATFORM ring addresses are our user addresses; the
+	 * used ring's log address is guest physical. */
+	a.desc_user_addr = (uint64_t)(uintptr_t)vr->vq.desc;
+	a.avail_user_addr = (uint64_t)(uintptr_t)vr->vq.avail;
+	a.used_user_addr = (uint64_t)(uintptr_t)vr->vq.used;
+	if (log) {
+		a.flags = 1u << VHOST_VRING_F_LOG;
+		a.log_guest_addr = vr->vq.used_addr;
+	}
+	return fe_dev_request(dev, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
+}
+
+static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
+{
 	int r;
 
 	r = fe_vring_reset(vr, dev->features, dev->cfg.irq);
@@ -458,13 +477,7 @@ static int start_vring(struct fe_dev *dev, struct fe_vring *vr)
 	r = send_state(dev, VHOST_USER_SET_VRING_BASE, vr->index, 0);
 	if (r < 0)
 		return r;
-	memset(&a, 0, sizeof(a));
-	a.index = vr->index;
-	/* Without IOMMU_PLATFORM ring addresses are our user addresses. */
-	a.desc_user_addr = (uint64_t)(uintptr_t)vr->vq.desc;
-	a.avail_user_addr = (uint64_t)(uintptr_t)vr->vq.avail;
-	a.used_user_addr = (uint64_t)(uintptr_t)vr->vq.used;
-	r = fe_dev_request(dev, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL);
+	r = fe_dev_set_vring_addr(dev, vr, false);
 	if (r < 0)
 		return r;
 	r = send_vring_fd(dev, VHOST_USER_SET_VRING_KICK, vr->index, vr->kick_fd);

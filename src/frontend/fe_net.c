@@ -42,6 +42,10 @@ struct net_queue {
 	/* Interrupt mode: the ring may be looked at (its call fired, or it
 	 * completed while being re-armed); cleared once it is drained. */
 	bool rx_ready, tx_ready;
+	/* Per RX head: the dirty-log epoch it was posted in while logging (0:
+	 * not logging). Only a buffer posted while logging can have been
+	 * written while logging, whatever the timing: those are recorded. */
+	uint32_t *rx_epoch;
 	/* mergeable RX packet being assembled */
 	uint16_t *mrg_heads;
 	uint32_t *mrg_lens;
@@ -51,6 +55,7 @@ struct net_queue {
 struct fe_net {
 	struct fe_dev *dev;
 	struct fe_net_config cfg;
+	uint64_t next_tick;		/* frames sent at the next cfg.tick */
 	unsigned int nq;
 	struct net_queue q[FE_MAX_QUEUE_PAIRS];
 	/* layout for the current session */
@@ -126,6 +131,7 @@ struct fe_net *fe_net_new(struct fe_dev *dev, const struct fe_net_config *cfg)
 	if (!net)
 		return NULL;
 	net->dev = dev;
+	net->next_tick = cfg->tick_every;
 	net->cfg = *cfg;
 	if (net->cfg.burst == 0)
 		net->cfg.burst = 32;
@@ -155,7 +161,8 @@ struct fe_net *fe_net_new(struct fe_dev *dev, const struct fe_net_config *cfg)
 		q->tx = &dev->vrings[2 * i + 1];
 		q->mrg_heads = calloc(qsize, sizeof(*q->mrg_heads));
 		q->mrg_lens = calloc(qsize, sizeof(*q->mrg_lens));
-		if (!q->mrg_heads || !q->mrg_lens)
+		q->rx_epoch = calloc(qsize, sizeof(*q->rx_epoch));
+		if (!q->mrg_heads || !q->mrg_lens || !q->rx_epoch)
 			goto fail;
 		if (pool_alloc(&q->tx_pool, &dev->mem, qsize, tx_buf) < 0 ||
 		    pool_alloc(&q->rx_pool, &dev->mem, qsize, rx_buf) < 0) {
@@ -180,6 +187,7 @@ void fe_net_free(struct fe_net *net)
 	for (i = 0; i < FE_MAX_QUEUE_PAIRS; i++) {
 		free(net->q[i].mrg_heads);
 		free(net->q[i].mrg_lens);
+		free(net->q[i].rx_epoch);
 	}
 	free(net->scratch);
 	free(net);
@@ -211,8 +219,27 @@ static int rx_post_one(struct fe_net *net, struct net_queue *q)
 		}
 		virtq_drv_desc_set(&q->rx->vq, ids[i], pool_gpa(&q->rx_pool, ids[i]), len, true);
 	}
+	q->rx_epoch[ids[0]] = net->dev->log.on ? net->dev->log.epoch : 0;
 	virtq_drv_push(&q->rx->vq, ids[0]);
 	return 0;
+}
+
+/* The device wrote len bytes into the chain at head: recorded for the
+ * dirty-log check when the chain was posted in the current logging epoch. */
+static void rx_record_written(struct fe_net *net, struct net_queue *q, uint16_t head, uint32_t len)
+{
+	const struct virtq_driver *vq = &q->rx->vq;
+	uint16_t id = head;
+
+	if (!net->dev->log.on || q->rx_epoch[head] != net->dev->log.epoch)
+		return;
+	for (uint16_t i = 0; i < virtq_drv_chain_len(vq, head) && len; i++) {
+		uint32_t take = vq->wlen[id] < len ? vq->wlen[id] : len;
+
+		fe_log_record(net->dev, pool_gpa(&q->rx_pool, id), take);
+		len -= take;
+		id = virtq_drv_chain_next(vq, id);
+	}
 }
 
 static void mark_rx(struct fe_net *net)
@@ -359,6 +386,8 @@ static int rx_process(struct fe_net *net, struct net_queue *q, unsigned int *pro
 			return r;
 		}
 		(*progress)++;
+		if (r == 1)
+			rx_record_written(net, q, head, len);
 		if (r == -EMSGSIZE) {
 			net->st.ring_errors++;
 			LOG_ERR(TAG, "pair %u: device wrote %u bytes into a %llu-byte buffer",
@@ -726,6 +755,28 @@ struct run_limits {
 	bool stall_fails;	/* the run has a count to reach or sends */
 };
 
+static uint64_t tx_total(const struct fe_net *net)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < net->nq; i++)
+		n += net->q[i].tx_seq;
+	return n;
+}
+
+static int run_tick(struct fe_net *net)
+{
+	uint64_t sent;
+
+	if (!net->cfg.tick || !net->cfg.tick_every)
+		return 0;
+	sent = tx_total(net);
+	if (sent < net->next_tick)
+		return 0;
+	net->next_tick = (sent / net->cfg.tick_every + 1) * net->cfg.tick_every;
+	return net->cfg.tick(net->cfg.tick_arg, sent);
+}
+
 static void set_targets(struct fe_net *net, uint64_t count)
 {
 	unsigned int i;
@@ -877,6 +928,9 @@ int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
 		uint64_t now;
 
 		ret = process_rings(net, &progress);
+		if (ret < 0)
+			break;
+		ret = run_tick(net);
 		if (ret < 0)
 			break;
 		now = now_ns();

@@ -180,6 +180,44 @@ uint64_t fe_vring_call_drain(struct fe_vring *vr);
 /* Device session: negotiation, memory messages, teardown (fe_dev.c)   */
 /* ------------------------------------------------------------------ */
 
+/* The dirty log as QEMU keeps it during a migration (fe_log.c): one bit per
+ * 4 KiB guest page, in a memfd shared with the backend; and our own record
+ * of the pages the device wrote while logging, to check the log against. */
+struct fe_log {
+	int fd;				/* -1: no log */
+	uint8_t *map;
+	uint64_t size;			/* bytes of bitmap */
+	uint8_t *written;		/* our record, same layout */
+	bool on;			/* LOG_ALL in effect */
+	uint32_t epoch;			/* bumped at every LOG_ALL change */
+	unsigned int base_messages;	/* SET_LOG_BASE sent */
+};
+
+struct fe_log_result {
+	uint64_t pages_written;		/* recorded */
+	uint64_t pages_logged;		/* bits set in the log */
+	uint64_t pages_missing;		/* recorded, not logged */
+	uint64_t first_missing[8];	/* guest physical addresses */
+	unsigned int base_messages;
+};
+
+struct fe_dev;
+
+/* Starts logging as QEMU does at migration start: a log for all guest
+ * memory, SET_LOG_BASE once per queue pair (each on its own fd of the same
+ * memfd), SET_FEATURES with LOG_ALL, then SET_VRING_ADDR with the LOG flag
+ * on every ring. -ENOTSUP when the backend offers no LOG_ALL or LOG_SHMFD
+ * was not negotiated. */
+int fe_log_start(struct fe_dev *dev);
+/* LOG_ALL off (a cancelled migration) or on again. */
+int fe_log_set(struct fe_dev *dev, bool on);
+/* Records that the device wrote [gpa, gpa + len) (only while logging). */
+void fe_log_record(struct fe_dev *dev, uint64_t gpa, uint64_t len);
+/* After the rings stopped: every recorded page and, when logging is on,
+ * every used ring must be in the log. */
+void fe_log_check(struct fe_dev *dev, struct fe_log_result *res);
+void fe_log_fini(struct fe_dev *dev);
+
 struct fe_dev_config {
 	const char *socket_path;
 	bool server;
@@ -211,6 +249,7 @@ struct fe_dev {
 	bool running;				/* negotiated, rings started */
 	unsigned int sessions;			/* successful negotiations */
 	unsigned int backend_disconnects;	/* sessions the backend ended */
+	struct fe_log log;			/* live migration (fe_log.c) */
 };
 
 /* Default driver feature wish for net (modern, MRG_RXBUF, EVENT_IDX, ...). */
@@ -231,6 +270,9 @@ void fe_dev_disconnect(struct fe_dev *dev);
 /* disconnect + connect + negotiate, rings emptied. */
 int fe_dev_reconnect(struct fe_dev *dev);
 
+/* SET_VRING_ADDR for vr, with the LOG flag and the used ring's address
+ * when log. */
+int fe_dev_set_vring_addr(struct fe_dev *dev, const struct fe_vring *vr, bool log);
 /* Sends one request and, when it has one or NEED_REPLY is used, checks the
  * reply. reply may be NULL. The request's own NEED_REPLY choice follows
  * cfg.need_reply once REPLY_ACK is negotiated. */
@@ -280,6 +322,12 @@ struct fe_net_config {
 	unsigned int burst;
 	int drain_ms;			/* wait for stragglers after the last TX */
 	bool reconnect;			/* on backend disconnect: reconnect, go on */
+	/* Called from the traffic loop each time tick_every more frames were
+	 * sent (all pairs), with the total: what a test does under traffic
+	 * (dirty logging on and off). A negative return ends the run. */
+	int (*tick)(void *arg, uint64_t sent);
+	void *tick_arg;
+	uint64_t tick_every;
 };
 
 struct fe_net_stats {

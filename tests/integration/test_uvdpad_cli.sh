@@ -218,7 +218,7 @@ rc=0
 # ---- 2 mgmtdev ----
 s2_ok=1
 expect_ok "mgmtdev: show" mgmtdev show || s2_ok=0
-for m in emu/ifcvf-net emu/ifcvf-blk test/null test/null-blk; do
+for m in emu/ifcvf-net emu/virtio-net emu/ifcvf-blk test/null test/null-blk; do
 	grep -qx "$m:" "$TMP/out" || { fail "mgmtdev: $m not listed"; s2_ok=0; }
 done
 expect_ok "mgmtdev: show one" mgmtdev show test/null || s2_ok=0
@@ -273,7 +273,7 @@ expect_err "errors: size" "capacity 12X is not a size" dev add name x mgmtdev te
 expect_err "errors: unsupported attr" "mgmtdev test/null does not support: port" dev add name x mgmtdev test/null port loopback || s4_ok=0
 expect_err "errors: features rule" "mac given with device_features 0x100000000, which lacks VIRTIO_NET_F_MAC" dev add name x mgmtdev test/null device_features 0x100000000 mac 52:54:00:12:34:56 || s4_ok=0
 expect_err "errors: taken name" "device net0 already exists" dev add name net0 mgmtdev test/null || s4_ok=0
-expect_err "errors: unknown mgmtdev" "mgmtdev nope not found (mgmtdevs: emu/ifcvf-net, emu/ifcvf-blk" dev add name x mgmtdev nope || s4_ok=0
+expect_err "errors: unknown mgmtdev" "mgmtdev nope not found (mgmtdevs: emu/ifcvf-net, emu/virtio-net, emu/ifcvf-blk" dev add name x mgmtdev nope || s4_ok=0
 expect_err "errors: unknown device" "device nope not found (devices: net0, blk0)" dev del nope || s4_ok=0
 expect_err "errors: qidx" "qidx 2 is out of range: device net0 has 2 virtqueues, use 0..1" dev vstats show net0 qidx 2 || s4_ok=0
 expect_err "errors: object" 'object "frob" is unknown: use mgmtdev, dev, help' frob || s4_ok=0
@@ -540,7 +540,19 @@ else
 	expect_ok "emu: add" dev add name e1 mgmtdev emu/ifcvf-net mac 52:54:00:11:22:33 max_vqp 2 port sink || s10_ok=0
 	expect_ok "emu: config e1" dev config show e1 || s10_ok=0
 	out_is "emu: config e1" "e1: mac 52:54:00:11:22:33 link up link_announce false max_vq_pairs 2 mtu 1500" || s10_ok=0
-	expect_err "emu: bad devargs" 'devargs: unknown key "foo" (known: transitional, sw-live-migration)' dev add name e2 mgmtdev emu/ifcvf-net devargs foo=1 || s10_ok=0
+	expect_err "emu: bad devargs" 'devargs: unknown key "foo" (known: transitional, sw-live-migration, drop-dirty-log, shadow-vq)' dev add name e2 mgmtdev emu/ifcvf-net devargs foo=1 || s10_ok=0
+	# How each kind of function migrates, and whether it logs now.
+	expect_ok "emu: migration modes" -j dev show demo0 || s10_ok=0
+	pyjson "emu: hw mode" 'd["dev"]["demo0"]["migration"] == "hw" and d["dev"]["demo0"]["logging"] is False' || s10_ok=0
+	expect_ok "emu: add sw" dev add name e3 mgmtdev emu/ifcvf-net devargs sw-live-migration=1 || s10_ok=0
+	expect_ok "emu: show sw" dev show e3 || s10_ok=0
+	grep -q "migration sw logging false" "$TMP/out" || { fail "emu: sw mode not shown: $(cat "$TMP/out")"; s10_ok=0; }
+	expect_ok "emu: add plain" dev add name e4 mgmtdev emu/virtio-net port sink || s10_ok=0
+	expect_ok "emu: show plain" -j dev show e4 || s10_ok=0
+	pyjson "emu: shadow mode" 'd["dev"]["e4"]["migration"] == "shadow" and d["dev"]["e4"]["mgmtdev"] == "emu/virtio-net"' || s10_ok=0
+	expect_err "emu: plain is modern" "e5: emu/virtio-net is a modern virtio function without ring-state registers: transitional ids and sw-live-migration do not apply" dev add name e5 mgmtdev emu/virtio-net devargs transitional=1 || s10_ok=0
+	expect_ok "emu: del sw" dev del e3 || s10_ok=0
+	expect_ok "emu: del plain" dev del e4 || s10_ok=0
 	expect_ok "emu: bind e1" dev bind e1 vhost-user "$TMP/e1.sock" || s10_ok=0
 	expect_ok "emu: del" dev del e1 || s10_ok=0
 	wait_gone "$TMP/e1.sock" || { fail "emu: e1 socket left after dev del"; s10_ok=0; }

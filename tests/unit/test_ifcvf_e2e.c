@@ -365,6 +365,16 @@ static void test_hw_dirty_logging(void **state)
 	/* ...but not the used rings: the driver does that at stop. */
 	page = (ring_gpa(0) + 0x2000) >> 12;
 	assert_false(log[page / 8] & (1u << (page % 8)));
+	/* The emulated function counts what it logged, per ring. */
+	{
+		struct uvdpa_vq_stats st;
+
+		assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 0, &st), 0);
+		assert_true(st.valid & (1ull << UVDPA_VQ_STAT_LOGGED_PAGES));
+		assert_int_equal(st.value[UVDPA_VQ_STAT_LOGGED_PAGES], 1);
+		assert_int_equal(t->dev->ops->get_vq_stats(t->dev, 1, &st), 0);
+		assert_int_equal(st.value[UVDPA_VQ_STAT_LOGGED_PAGES], 0);
+	}
 
 	assert_int_equal(td_state(&t->td, VHOST_USER_GET_VRING_BASE, 0, 0, &m), 0);
 	assert_int_equal(m.payload.state.num, 2);
@@ -771,6 +781,54 @@ static void test_shadow_late_pair_and_ring_stop(void **state)
 	e2e_free(t);
 }
 
+/* On shadow rings an indirect table is flattened into direct shadow
+ * descriptors: a frame lands in an RX chain of 70 buffers of 16 bytes
+ * given through one indirect descriptor, byte for byte. */
+static void test_shadow_indirect_flattened(void **state)
+{
+	struct e2e *t = e2e_new_args(1, false, true, "vdpa=1,shadow-vq=1");
+	struct gring *rx, *tx;
+	struct vring_desc *table;
+	uint8_t *txbuf, got[HDR_LEN + FRAME_LEN];
+	uint16_t head;
+	const unsigned int n = 70, piece = 16;
+
+	(void)state;
+	e2e_start(t, F_VERSION_1 | F_PROTOCOL | F_MAC | BIT(VIRTIO_RING_F_INDIRECT_DESC),
+		  PF(MQ) | PF(REPLY_ACK), 2);
+	rx = &t->rings[0];
+	tx = &t->rings[1];
+	table = (struct vring_desc *)(t->guest + RX_BUF_OFF + 0x4000);
+	for (unsigned int i = 0; i < n; i++) {
+		table[i].addr = GUEST_GPA + RX_BUF_OFF + i * piece;
+		table[i].len = piece;
+		table[i].flags = VRING_DESC_F_WRITE | (i + 1 < n ? VRING_DESC_F_NEXT : 0);
+		table[i].next = (uint16_t)(i + 1);
+	}
+	memset(t->guest + RX_BUF_OFF, 0, n * piece);
+	head = (uint16_t)(rx->avail_idx % RING_SIZE);
+	((struct vring_desc *)rx->base)[head] = (struct vring_desc){
+		.addr = GUEST_GPA + RX_BUF_OFF + 0x4000, .len = n * sizeof(*table),
+		.flags = VRING_DESC_F_INDIRECT };
+	avail_of(rx)->ring[rx->avail_idx % RING_SIZE] = head;
+	rx->avail_idx++;
+	__atomic_store_n(&avail_of(rx)->idx, rx->avail_idx, __ATOMIC_RELEASE);
+	kick(rx);
+	txbuf = t->guest + TX_BUF_OFF;
+	memset(txbuf, 0, HDR_LEN);
+	for (unsigned int i = 0; i < FRAME_LEN; i++)
+		txbuf[HDR_LEN + i] = (uint8_t)(0xff - i);
+	post(tx, (uint16_t)(tx->avail_idx % RING_SIZE), GUEST_GPA + TX_BUF_OFF, HDR_LEN + FRAME_LEN,
+	     false);
+	kick(tx);
+	assert_true(wait_used(rx, 1));
+	assert_int_equal(used_of(rx)->ring[0].id, head);
+	assert_int_equal(used_of(rx)->ring[0].len, HDR_LEN + FRAME_LEN);
+	memcpy(got, t->guest + RX_BUF_OFF, sizeof(got));
+	assert_memory_equal(got + HDR_LEN, txbuf + HDR_LEN, FRAME_LEN);
+	e2e_free(t);
+}
+
 /* A malformed guest ring on shadow rings: the ring stops with one error,
  * the relay takes nothing from it, the other queue pair goes on, and the
  * stop hands back the state the guest made (nothing taken). */
@@ -875,6 +933,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shadow_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_late_pair_and_ring_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_malformed_guest_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_indirect_flattened, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_pair_started_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transitional_notifier_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_releases_everything, setup,

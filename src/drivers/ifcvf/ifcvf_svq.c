@@ -68,6 +68,7 @@ struct ifcvf_shadow {
 	bool failed;			/* the guest's ring was refused: said once */
 	struct virtq gvq;
 	struct virtq_elem_buf *elem;
+	struct virtq_drv_buf *bufs;	/* elem as shadow buffers: VIRTQ_MAX_IOV */
 	bool stashed;			/* elem taken, waiting for shadow descriptors */
 	struct relay_watch *kick;
 };
@@ -84,7 +85,7 @@ static void pump_locked(struct ifcvf_shadow *s)
 	if (!s->attached || s->failed)
 		return;
 	for (;;) {
-		struct virtq_drv_buf bufs[64];
+		struct virtq_drv_buf *bufs = s->bufs;
 		uint32_t n;
 		uint16_t head;
 		int ret;
@@ -112,7 +113,7 @@ static void pump_locked(struct ifcvf_shadow *s)
 			s->stashed = true;
 		}
 		n = e->out_num + e->in_num;
-		if (n > sizeof(bufs) / sizeof(bufs[0]) || n > s->svq.size) {
+		if (n > s->svq.size) {
 			LOG_ERR(TAG, "%s: vring %u: a chain of %u buffers does not fit the shadow "
 				"ring; the ring stops until the frontend restarts it",
 				r->d->vdpa.name, r->idx, n);
@@ -261,6 +262,7 @@ static void shadow_free(struct ifcvf_dev *d, struct ifcvf_ring *r)
 		close(s->irqfd);
 	pthread_mutex_destroy(&s->lock);
 	free(s->guest_head);
+	free(s->bufs);
 	free(s->elem);
 	free(s);
 	r->shadow = NULL;
@@ -286,8 +288,9 @@ static int shadow_new(struct ifcvf_dev *d, uint16_t i)
 	pthread_mutex_init(&s->lock, NULL);
 	r->shadow = s;
 	s->elem = malloc(sizeof(*s->elem));
+	s->bufs = calloc(VIRTQ_MAX_IOV, sizeof(*s->bufs));
 	s->guest_head = calloc(size, sizeof(*s->guest_head));
-	if (!s->elem || !s->guest_head)
+	if (!s->elem || !s->bufs || !s->guest_head)
 		goto fail;
 	virtq_elem_buf_init(s->elem);
 	s->area_len = (virtq_drv_area_bytes(size, VIRTQ_DRV_USED_ALIGN) + page - 1) & ~(page - 1);

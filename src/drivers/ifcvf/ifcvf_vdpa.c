@@ -819,9 +819,10 @@ static int ifcvf_get_vq_stats(struct uvdpa_device *vdev, uint16_t vring, struct 
 	st->valid |= (1ull << UVDPA_VQ_STAT_RECEIVED_DESC) | (1ull << UVDPA_VQ_STAT_COMPLETED_DESC) |
 		     (1ull << UVDPA_VQ_STAT_KICKS);
 	if (d->lm_mode == UVDPA_MIGRATION_SW || d->lm_mode == UVDPA_MIGRATION_SHADOW) {
-		/* Since the device was created: migration is rare and short. */
+		/* The relay's, added to what the function logged itself (an
+		 * emulated one counts it). */
 		st->value[UVDPA_VQ_STAT_RELAYED] = __atomic_load_n(&r->relayed, __ATOMIC_RELAXED);
-		st->value[UVDPA_VQ_STAT_LOGGED_PAGES] =
+		st->value[UVDPA_VQ_STAT_LOGGED_PAGES] +=
 			__atomic_load_n(&r->logged_pages, __ATOMIC_RELAXED);
 		st->valid |= (1ull << UVDPA_VQ_STAT_RELAYED) | (1ull << UVDPA_VQ_STAT_LOGGED_PAGES);
 	}

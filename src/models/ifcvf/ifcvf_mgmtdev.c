@@ -44,16 +44,18 @@ static struct emu_function **function_slot(const struct uvdpa_device *dev)
 
 /* emu devargs: options of the emulated function, not the driver's. */
 /* emu devargs: options of the emulated function (transitional ids, the
- * drop-dirty-log fault) and the driver's sw-live-migration, passed on. */
-enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_NUM };
+ * drop-dirty-log fault) and the driver's sw-live-migration and shadow-vq,
+ * passed on. */
+enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_SHADOW, EMU_ARG_NUM };
 static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
 	[EMU_ARG_TRANSITIONAL] = { "transitional", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_DROP_LOG] = { "drop-dirty-log", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_SHADOW] = { "shadow-vq", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 struct emu_args {
-	bool transitional, sw_lm, drop_dirty_log;
+	bool transitional, sw_lm, drop_dirty_log, shadow;
 };
 
 static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_args *a,
@@ -71,6 +73,7 @@ static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_
 	a->transitional = v[EMU_ARG_TRANSITIONAL].present && v[EMU_ARG_TRANSITIONAL].u;
 	a->sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
 	a->drop_dirty_log = v[EMU_ARG_DROP_LOG].present && v[EMU_ARG_DROP_LOG].u;
+	a->shadow = v[EMU_ARG_SHADOW].present && v[EMU_ARG_SHADOW].u;
 	return 0;
 }
 
@@ -82,6 +85,7 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 	struct uvdpa_device *dev = NULL;
 	struct emu_function *fn;
 	struct uvdpa_pci_dev *pdev;
+	char drv_args[64];
 	struct emu_args a;
 	int ret;
 
@@ -128,9 +132,11 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 		free(fn);
 		return errno ? -errno : -EINVAL;
 	}
+	snprintf(drv_args, sizeof(drv_args), "vdpa=1%s%s", a.sw_lm ? ",sw-live-migration=1" : "",
+		 a.shadow ? ",shadow-vq=1" : "");
 	ret = uvdpa_pci_probe(pdev, &(struct uvdpa_probe_args){
 				.name = cfg->name,
-				.devargs = a.sw_lm ? "vdpa=1,sw-live-migration=1" : "vdpa=1",
+				.devargs = drv_args,
 				.mgmtdev = m }, &dev, err, errlen);
 	if (ret < 0) {
 		uvdpa_pci_dev_release(pdev);

@@ -325,13 +325,14 @@ void *ifcvf_model_translate(void *opaque, uint64_t addr, uint64_t len, bool writ
 }
 
 /* Sets the dirty bits of [addr, addr + len) in the bitmap the driver placed
- * at log_base (one bit per 4 KiB page, atomic OR, through the IOMMU). */
-static void log_range(struct ifcvf_model *m, uint64_t addr, uint64_t len)
+ * at log_base (one bit per 4 KiB page, atomic OR, through the IOMMU).
+ * Returns the pages marked. */
+static uint64_t log_range(struct ifcvf_model *m, uint64_t addr, uint64_t len)
 {
-	uint64_t base, end, page, last;
+	uint64_t base, end, page, last, marked = 0;
 
 	if (len == 0 || addr > UINT64_MAX - (len - 1) || m->drop_dirty_log)
-		return;
+		return 0;
 	base = __atomic_load_n(&m->log_base, __ATOMIC_RELAXED);
 	end = __atomic_load_n(&m->log_end, __ATOMIC_RELAXED);
 	page = addr >> LOG_PAGE_SHIFT;
@@ -345,22 +346,23 @@ static void log_range(struct ifcvf_model *m, uint64_t addr, uint64_t len)
 		if (end <= base || byte >= end - base) {
 			LOG_DEBUG(TAG, "%s: dirty page 0x%llx beyond the log", m->pdev->addr,
 				  (unsigned long long)page);
-			return;
+			return marked;
 		}
 		p = emu_dma_translate(m->pdev, base + byte, 1, true, NULL);
 		if (!p) {
 			LOG_WARN(TAG, "%s: dirty log at 0x%llx not mapped", m->pdev->addr,
 				 (unsigned long long)(base + byte));
 			device_error(m);
-			return;
+			return marked;
 		}
 		__atomic_fetch_or(p, mask, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&m->dirty_pages, (uint64_t)__builtin_popcount(mask),
-				   __ATOMIC_RELAXED);
+		marked += (uint64_t)__builtin_popcount(mask);
 		page = byte_last_page + 1;
 		if (page == 0)
 			break;
 	}
+	__atomic_fetch_add(&m->dirty_pages, marked, __ATOMIC_RELAXED);
+	return marked;
 }
 
 void ifcvf_vq_log_write(struct ifcvf_vq *q, const struct virtq_elem *elem, size_t off,
@@ -384,7 +386,7 @@ void ifcvf_vq_log_write(struct ifcvf_vq *q, const struct virtq_elem *elem, size_
 		n = iov[i].iov_len - off;
 		if (n > len)
 			n = len;
-		log_range(q->model, addr[i] + off, n);
+		ifcvf_counter_add(&q->logged_pages, log_range(q->model, addr[i] + off, n));
 		len -= n;
 		off = 0;
 	}
@@ -928,9 +930,11 @@ static int model_queue_stats(void *model, uint16_t q, struct uvdpa_vq_stats *st)
 	if (q >= m->nvrings)
 		return -EINVAL;
 	m->type->get_stats(m, q, st);
-	/* Every vring, whatever its type, counts the faults that stopped it. */
+	/* Every vring, whatever its type, counts the faults that stopped it
+	 * and the pages it marked in the dirty log (hardware logging). */
 	st->value[UVDPA_VQ_STAT_FAULTS] = __atomic_load_n(&m->vqs[q].faults, __ATOMIC_RELAXED);
-	st->valid |= 1ull << UVDPA_VQ_STAT_FAULTS;
+	st->value[UVDPA_VQ_STAT_LOGGED_PAGES] = ifcvf_counter_read(&m->vqs[q].logged_pages);
+	st->valid |= (1ull << UVDPA_VQ_STAT_FAULTS) | (1ull << UVDPA_VQ_STAT_LOGGED_PAGES);
 	return 0;
 }
 
@@ -942,6 +946,7 @@ static int model_queue_stats_reset(void *model, uint16_t q)
 		return -EINVAL;
 	m->type->reset_stats(m, q);
 	__atomic_store_n(&m->vqs[q].faults, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->vqs[q].logged_pages, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 

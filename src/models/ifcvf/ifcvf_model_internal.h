@@ -95,6 +95,7 @@ struct ifcvf_vq {
 	bool setup;			/* vq holds ring state (running, or stopped by a fault) */
 	bool running;			/* buffers may be processed */
 	uint64_t faults;		/* times this vring stopped on bad input (atomic) */
+	uint64_t logged_pages;		/* pages it marked dirty (single writer: the work) */
 	struct virtq vq;
 };
 
