@@ -292,11 +292,10 @@ class UvdpaVf:
     def rx_packets(self):
         return sum(self.rx_per_queue())
 
-    def relay_counts(self):
-        """(relayed used entries, logged pages) summed over the rings, for the
-        modes in which the driver relays (sw, shadow); None otherwise."""
-        if self.show().get("migration") not in ("sw", "shadow"):
-            return None
+    def log_counts(self):
+        """(used entries relayed, pages logged) summed over the rings: the
+        function counts what it logs itself (hw), the driver's relay what it
+        relays and logs (sw, shadow)."""
         relayed = logged = 0
         for q in range(2 * self.qpairs):
             st = self.vstats(q)
@@ -363,7 +362,7 @@ class DpdkVhost:
     def rx_per_queue(self):
         return None
 
-    def relay_counts(self):
+    def log_counts(self):
         return None
 
     def faults(self):
@@ -664,6 +663,7 @@ class Row:
         self.diff = None
         self.pages = None
         self.dev_frames = None
+        self.logged = None
         self.rx_after = None
         self.notes = []
 
@@ -736,27 +736,31 @@ class Runner:
         if got != expected:
             raise Fail("%s reports migration '%s', expected '%s'" % (vf.name, got, expected))
 
-    def migrate_and_compare(self, row, src, dst, src_vf):
-        """The real migration, the RAM comparison and the figures into row."""
+    def migrate_and_compare(self, row, src, dst, src_vf, expect_logged=True):
+        """The real migration, the RAM comparison and the figures into row.
+        With expect_logged, a uvdpad VF that delivered frames while migrating
+        must have logged pages (dev vstats logged_pages)."""
         seen_logging = []
 
         def watch():
             if not seen_logging and src_vf.logging():
                 seen_logging.append(True)
         before = src_vf.rx_packets()
-        relay0 = src_vf.relay_counts()
+        log0 = src_vf.log_counts()
         say("%s: migrating %s -> %s" % (row.name, src.name, dst.name))
         row.info = migrate(src, dst, watch)
         after = src_vf.rx_packets()
         if before is not None:
             row.dev_frames = after - before
-        relay1 = src_vf.relay_counts()
-        if relay0 is not None:
-            relayed, logged = relay1[0] - relay0[0], relay1[1] - relay0[1]
-            row.notes.append("relay: %d used entries relayed, %d pages logged" % (relayed, logged))
-            if row.dev_frames and not logged:
-                raise Fail("%s (migration %s) delivered %d frames while migrating but its relay "
-                           "logged no page" % (src_vf.name, src_vf.mode(), row.dev_frames))
+        log1 = src_vf.log_counts()
+        if log0 is not None:
+            relayed, logged = log1[0] - log0[0], log1[1] - log0[1]
+            row.logged = logged
+            row.notes.append("%d pages logged%s" % (
+                logged, ", %d used entries relayed" % relayed if relayed else ""))
+            if expect_logged and row.dev_frames and not logged:
+                raise Fail("%s (migration %s) delivered %d frames while migrating but logged no "
+                           "page" % (src_vf.name, src_vf.mode(), row.dev_frames))
         row.pages, row.diff, first = compare_ram(src.mem, dst.mem)
         if first:
             row.notes.append("first differing offsets " +
@@ -918,7 +922,7 @@ class Runner:
             dst = Guest(self.env, name + "-dst", dst_be, guest_opts, incoming=True)
             guests.append(dst)
             ctx = extra(row, src, dst, dst_be) if extra else None
-            self.migrate_and_compare(row, src, dst, src_be)
+            self.migrate_and_compare(row, src, dst, src_be, expect_logged=expect_diff == 0)
             if expect_diff == 0 and row.diff != 0:
                 raise Fail("%d pages differ" % row.diff)
             if expect_diff == "some" and row.diff == 0:
@@ -1083,7 +1087,7 @@ class Runner:
 
     def table(self):
         hdr = ("scenario", "backend", "mode", "result", "total ms", "downtime ms", "setup ms",
-               "MiB sent", "syncs", "dev frames", "diff pages")
+               "MiB sent", "syncs", "dev frames", "logged pages", "diff pages")
         rows = [hdr]
         for r in self.rows:
             f = r.figures()
@@ -1092,7 +1096,7 @@ class Runner:
                 return "-" if v is None else str(v)
             rows.append((r.name, r.backend, r.mode, "PASS" if r.ok else "FAIL", s(f["total_ms"]),
                          s(f["downtime_ms"]), s(f["setup_ms"]), s(f["ram_mib"]), s(f["syncs"]),
-                         s(r.dev_frames),
+                         s(r.dev_frames), s(r.logged),
                          "-" if r.diff is None else "%d/%d" % (r.diff, r.pages)))
         w = [max(len(x[i]) for x in rows) for i in range(len(hdr))]
         out = []
@@ -1185,7 +1189,7 @@ def main(argv):
     if a.json:
         with open(a.json, "w") as f:
             json.dump([dict(name=r.name, backend=r.backend, mode=r.mode, ok=bool(r.ok), msg=r.msg,
-                            diff=r.diff, pages=r.pages, dev_frames=r.dev_frames,
+                            diff=r.diff, pages=r.pages, dev_frames=r.dev_frames, logged=r.logged,
                             rx_after=r.rx_after, notes=r.notes, **r.figures())
                        for r in runner.rows], f, indent=2)
     print("guest-migration: %d passed, %d failed (%.0f s)" % (npass, nfail, time.monotonic() - T0))
