@@ -145,6 +145,51 @@ def stop_process(proc, grace=5.0):
         proc.wait()
 
 
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def reap_stale(shm):
+    """Directories and TAPs of earlier runs whose process is gone (a run
+    killed with SIGKILL, e.g. by meson after its timeout, cannot clean up)."""
+    def owner(rest):
+        pid = rest.split(".", 1)[0]
+        return int(pid) if pid.isdigit() else None
+    for base, prefix in (("/tmp", "uvdpa-mig."), (shm, "uvdpa-mig-ram.")):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for n in names:
+            if n.startswith(prefix):
+                pid = owner(n[len(prefix):])
+                if pid and not pid_alive(pid):
+                    shutil.rmtree(os.path.join(base, n), ignore_errors=True)
+    try:
+        for n in os.listdir("/var/run/dpdk"):
+            if n.startswith("uvdpa-mig-"):
+                pid = owner(n[len("uvdpa-mig-"):].split("-", 1)[0])
+                if pid and not pid_alive(pid):
+                    shutil.rmtree(os.path.join("/var/run/dpdk", n), ignore_errors=True)
+    except OSError:
+        pass
+    try:
+        nets = os.listdir("/sys/class/net")
+    except OSError:
+        nets = []
+    for n in nets:
+        if n.startswith("uvm") and "-" in n:
+            pid = owner(n[3:].split("-", 1)[0])
+            if pid and not pid_alive(pid):
+                subprocess.call(["ip", "link", "del", n], stderr=subprocess.DEVNULL)
+
+
 class Env:
     def __init__(self, a):
         self.build = os.path.abspath(a.build)
@@ -153,10 +198,12 @@ class Env:
         self.initrd = os.path.abspath(a.initrd)
         self.uvdpad = os.path.join(self.build, "tools", "uvdpad")
         self.uvdpa = os.path.join(self.build, "tools", "uvdpa")
-        # Sockets need short paths; guest RAM files want tmpfs.
-        self.tmp = tempfile.mkdtemp(prefix="uvdpa-mig.", dir="/tmp")
+        # Sockets need short paths; guest RAM files want tmpfs. Names carry
+        # the pid, so a run killed with SIGKILL is cleaned up by the next one.
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
-        self.ramdir = tempfile.mkdtemp(prefix="uvdpa-mig-ram.", dir=shm)
+        reap_stale(shm)
+        self.tmp = tempfile.mkdtemp(prefix="uvdpa-mig.%d." % os.getpid(), dir="/tmp")
+        self.ramdir = tempfile.mkdtemp(prefix="uvdpa-mig-ram.%d." % os.getpid(), dir=shm)
         self.cleanups = []
         self.taps = []
 
