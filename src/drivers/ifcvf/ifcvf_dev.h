@@ -111,6 +111,8 @@ struct ifcvf_dev {
 void *ifcvf_guest_translate(void *opaque, uint64_t addr, uint64_t len, bool write,
 			    uint64_t *contig);
 void ifcvf_guest_log(void *opaque, uint64_t addr, uint64_t len);
+/* Interrupts the guest of ring r (its call eventfd), from a relay. */
+void ifcvf_call_guest(struct ifcvf_ring *r);
 /* A struct virtq over the session's ring i, resumed at its state. */
 int ifcvf_guest_vq_setup(struct ifcvf_dev *d, uint16_t i, struct virtq *vq);
 

@@ -290,7 +290,7 @@ static bool relay_used(struct ifcvf_ring *r)
 	return virtq_should_notify(&m->gvq);
 }
 
-static void signal_guest(struct ifcvf_ring *r)
+void ifcvf_call_guest(struct ifcvf_ring *r)
 {
 	uint64_t one = 1;
 
@@ -306,7 +306,7 @@ static void irq_relay(int fd, void *opaque)
 	if (read(fd, &n, sizeof(n)) < 0)
 		return;
 	if (relay_used(r))
-		signal_guest(r);
+		ifcvf_call_guest(r);
 }
 
 void ifcvf_lm_kicked(struct ifcvf_ring *r)
@@ -341,7 +341,7 @@ static void unmediate(struct ifcvf_dev *d, uint16_t i)
 	m->irq = NULL;
 	/* The device stopped: what it completed reaches the guest. */
 	if (relay_used(r))
-		signal_guest(r);
+		ifcvf_call_guest(r);
 	d->pdev->ops->dma_unmap(d->pdev, m->iova, m->map_len);
 	munmap(m->used, m->map_len);
 	close(m->irqfd);
@@ -419,7 +419,7 @@ static int relay_watch_start(struct ifcvf_dev *d, uint16_t i)
 	}
 	/* Completions written before the watch existed. */
 	if (relay_used(r))
-		signal_guest(r);
+		ifcvf_call_guest(r);
 	return 0;
 }
 

@@ -188,20 +188,12 @@ static bool complete_locked(struct ifcvf_shadow *s)
 	return virtq_should_notify(&s->gvq);
 }
 
-static void call_guest(struct ifcvf_ring *r)
-{
-	uint64_t one = 1;
-
-	if (r->callfd >= 0 && write(r->callfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG_DEBUG(TAG, "%s: vring %u: call: %s", r->d->vdpa.name, r->idx, strerror(errno));
-}
-
 /* The guest's callfd is only used under the lock: detach closes it after. */
 static void relay_pass(struct ifcvf_shadow *s)
 {
 	pthread_mutex_lock(&s->lock);
 	if (complete_locked(s))
-		call_guest(s->r);
+		ifcvf_call_guest(s->r);
 	pump_locked(s);		/* descriptors came back */
 	pthread_mutex_unlock(&s->lock);
 }
