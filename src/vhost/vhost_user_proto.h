@@ -146,6 +146,10 @@ struct vhost_user_inflight {
 	uint16_t num_queues;
 	uint16_t queue_size;
 } __attribute__((packed));
+/* The spec lists 20 bytes; QEMU, libvhost-user and DPDK declare the struct
+ * unpacked and send 24 (padded to 8). Both are accepted, and a reply has
+ * the size of the request (QEMU refuses any other). */
+#define VHOST_USER_INFLIGHT_PADDED_SIZE 24u
 
 union vhost_user_payload {
 	uint64_t u64;

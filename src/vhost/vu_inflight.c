@@ -79,7 +79,9 @@ int vu_inflight_get(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct 
 	dev->inflight.num_queues = d->num_queues;
 	dev->inflight.queue_size = d->queue_size;
 
-	reply->hdr.size = sizeof(reply->payload.inflight);
+	/* As large as the request (20 or 24 bytes), the padding zero. */
+	reply->hdr.size = msg->hdr.size;
+	memset(&reply->payload, 0, VHOST_USER_INFLIGHT_PADDED_SIZE);
 	reply->payload.inflight.mmap_size = size;
 	reply->payload.inflight.mmap_offset = 0;
 	reply->payload.inflight.num_queues = d->num_queues;

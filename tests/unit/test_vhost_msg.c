@@ -201,7 +201,9 @@ static void test_wrong_payload_sizes(void **state)
 		{ VHOST_USER_SET_LOG_BASE, 24 },
 		{ VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE - 1 },
 		{ VHOST_USER_SET_INFLIGHT_FD, 16 },
-		{ VHOST_USER_GET_INFLIGHT_FD, sizeof(struct vhost_user_inflight) + 1 },
+		{ VHOST_USER_GET_INFLIGHT_FD, sizeof(struct vhost_user_inflight) - 1 },
+		{ VHOST_USER_GET_INFLIGHT_FD, VHOST_USER_INFLIGHT_PADDED_SIZE + 1 },
+		{ VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_INFLIGHT_PADDED_SIZE + 1 },
 		{ VHOST_USER_ADD_MEM_REG, 32 },
 		{ VHOST_USER_REM_MEM_REG, 48 },
 		{ VHOST_USER_SET_STATUS, 1 },
@@ -836,14 +838,44 @@ static void test_get_max_mem_slots(void **state)
 
 /* ---- inflight ---- */
 
-static int get_inflight(struct tdev *td, uint16_t nq, uint16_t qs, struct vhost_user_msg *r)
+static int get_inflight_sized(struct tdev *td, uint16_t nq, uint16_t qs, uint32_t size,
+			      struct vhost_user_msg *r)
 {
 	struct vhost_user_msg m;
 
-	msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, sizeof(m.payload.inflight));
+	msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, size);
 	m.payload.inflight.num_queues = nq;
 	m.payload.inflight.queue_size = qs;
 	return td_send(td, &m, r);
+}
+
+static int get_inflight(struct tdev *td, uint16_t nq, uint16_t qs, struct vhost_user_msg *r)
+{
+	return get_inflight_sized(td, nq, qs, sizeof(r->payload.inflight), r);
+}
+
+/* QEMU 7.2 (and libvhost-user, DPDK) send the inflight struct padded to 24
+ * bytes and refuse a reply of another size: the reply follows the request. */
+static void test_get_inflight_padded(void **state)
+{
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
+	struct vhost_user_msg r;
+	uint8_t pad[4];
+
+	(void)state;
+	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(INFLIGHT_SHMFD), &r), 0);
+	assert_int_equal(get_inflight_sized(td, 1, 128, VHOST_USER_INFLIGHT_PADDED_SIZE, &r), 0);
+	assert_int_equal(r.hdr.size, VHOST_USER_INFLIGHT_PADDED_SIZE);
+	assert_int_equal(r.payload.inflight.mmap_size, vhost_user_inflight_queue_bytes(128));
+	assert_int_equal(r.payload.inflight.num_queues, 1);
+	assert_int_equal(r.payload.inflight.queue_size, 128);
+	memcpy(pad, (const uint8_t *)&r.payload + sizeof(r.payload.inflight), sizeof(pad));
+	assert_memory_equal(pad, "\0\0\0\0", sizeof(pad));
+	assert_int_equal(r.nfds, 1);
+	assert_int_equal(get_inflight_sized(td, 1, 128, sizeof(r.payload.inflight), &r), 0);
+	assert_int_equal(r.hdr.size, sizeof(r.payload.inflight));
+	vu_dev_reset_session(td->vu);
+	td_free(td);
 }
 
 static int set_inflight(struct tdev *td, uint64_t size, uint64_t offset, uint16_t nq, uint16_t qs,
@@ -1246,6 +1278,7 @@ int main(void)
 		cmocka_unit_test(test_get_config),
 		cmocka_unit_test(test_get_max_mem_slots),
 		cmocka_unit_test(test_get_inflight_repeated_no_leak),
+		cmocka_unit_test(test_get_inflight_padded),
 		cmocka_unit_test(test_set_inflight_bad),
 		cmocka_unit_test(test_set_log_base_bad),
 		cmocka_unit_test(test_mem_table_nregions),
