@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -18,18 +19,40 @@
 
 #define TAG "frontend"
 #define BIT(n) (1ull << (n))
+#define LOG_SYNCS_MAX 64
+
+/* --log-check: what QEMU does to the backend during a migration, in order,
+ * each step when the traffic got that far (a fraction of --count or of
+ * --seconds; the start also by frames with --log-at). */
+enum log_step_kind { LOG_STEP_START, LOG_STEP_SYNC, LOG_STEP_STOP, LOG_STEP_RESTART };
+
+struct log_step {
+	enum log_step_kind kind;
+	double at;		/* progress, 0..1 */
+};
+
+struct log_plan {
+	struct log_step steps[LOG_SYNCS_MAX + 3];
+	unsigned int n, done;
+	bool start_by_frames;	/* the start waits for start_frames sent */
+	uint64_t start_frames;
+	uint64_t t0_ns;		/* traffic start (progress by time) */
+};
 
 struct options {
 	struct fe_dev_config dev;
 	struct fe_net_config net;
 	bool legacy, no_mrg, no_event_idx, features_set, pf_set, no_reply_ack;
 	bool negotiate_only, reconnect_test, mem_replug, json;
-	bool log_check, log_toggle;
-	bool log_at_set;
+	bool log_check, log_toggle, log_retry;
+	bool log_at_set, log_syncs_set;
 	uint64_t log_at;		/* frames sent when logging starts */
-	unsigned int log_ticks;		/* traffic ticks seen */
+	unsigned int log_syncs;		/* QEMU's syncs under traffic (the final one apart) */
+	struct log_plan plan;
 	struct fe_dev *devp;		/* for the tick */
 	int log_error;
+	char log_error_why[96];		/* the failed step, for the result line */
+	bool log_checked;		/* the final sync ran: logres holds the check */
 	struct fe_log_result logres;
 	uint64_t features, protocol_features;
 	uint64_t count;
@@ -91,13 +114,23 @@ static void usage(FILE *f)
 		"modes:\n"
 		"  --negotiate-only      negotiate, hold --seconds, tear down\n"
 		"  --reconnect-test      two sessions: tear down, reconnect, renegotiate\n"
-		"  --log-check           live migration as QEMU does it: dirty logging on after a\n"
-		"                        quarter of --count (SET_LOG_BASE once per pair), then at\n"
-		"                        the stop every page the device wrote since must be in\n"
-		"                        the log, and the used rings\n"
+		"  --log-check           QEMU's side of a live migration under the traffic, then a\n"
+		"                        check of the dirty log: logging on after a quarter of\n"
+		"                        --count or --seconds (per queue pair: SET_LOG_BASE of\n"
+		"                        one log, SET_FEATURES with LOG_ALL, SET_VRING_ADDR with\n"
+		"                        LOG), syncs (read and clear the log) meanwhile, the\n"
+		"                        rings stopped (GET_VRING_BASE), a final sync: every page\n"
+		"                        the device wrote (RX buffers, used rings) must have been\n"
+		"                        found set by a sync after the write. Needs LOG_ALL and\n"
+		"                        LOG_SHMFD; a backend disconnect fails it\n"
 		"  --log-at N            with --log-check: logging on after N frames (0: before\n"
 		"                        any traffic, so rates are those of a logging device)\n"
-		"  --log-toggle          with --log-check: LOG_ALL off at half, on at three quarters\n"
+		"  --log-syncs N         with --log-check: syncs under traffic (default 4, max 64)\n"
+		"  --log-toggle          with --log-check: LOG_ALL off at half (a cancelled\n"
+		"                        migration), on again at three quarters (a retry); the\n"
+		"                        check covers what was written after the retry\n"
+		"  --log-retry           --log-toggle, the retry with a new log as QEMU makes it\n"
+		"                        (SET_LOG_BASE again per pair, on a new memfd)\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
 		"  -v | -q               more / less logging\n"
@@ -111,7 +144,7 @@ enum {
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
-	OPT_LOG_TOGGLE, OPT_LOG_AT,
+	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_LOG_RETRY, OPT_LOG_SYNCS,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +184,8 @@ static const struct option long_opts[] = {
 	{ "log-check", no_argument, NULL, OPT_LOG_CHECK },
 	{ "log-toggle", no_argument, NULL, OPT_LOG_TOGGLE },
 	{ "log-at", required_argument, NULL, OPT_LOG_AT },
+	{ "log-retry", no_argument, NULL, OPT_LOG_RETRY },
+	{ "log-syncs", required_argument, NULL, OPT_LOG_SYNCS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -194,34 +229,111 @@ static int parse_size(const char *s, uint32_t *min, uint32_t *max)
 	return 0;
 }
 
-/* --log-check: logging on at the first quarter of the traffic; with
- * --log-toggle off at the second and on again at the third. */
+static const char *log_step_name(enum log_step_kind k)
+{
+	switch (k) {
+	case LOG_STEP_START: return "logging on";
+	case LOG_STEP_SYNC: return "sync";
+	case LOG_STEP_STOP: return "logging off";
+	case LOG_STEP_RESTART: return "logging on again";
+	}
+	return "?";
+}
+
+static void plan_add(struct log_plan *p, enum log_step_kind kind, double at)
+{
+	p->steps[p->n++] = (struct log_step){ kind, at };
+}
+
+/* n syncs spread evenly over the logged stretch [from, to). */
+static void plan_syncs(struct log_plan *p, unsigned int n, double from, double to)
+{
+	for (unsigned int k = 1; k <= n; k++)
+		plan_add(p, LOG_STEP_SYNC, from + (to - from) * k / (n + 1));
+}
+
+static void log_plan_build(struct options *o)
+{
+	struct log_plan *p = &o->plan;
+	bool toggle = o->log_toggle || o->log_retry;
+	double start = 0.25;
+	unsigned int first = toggle ? (o->log_syncs + 1) / 2 : o->log_syncs;
+
+	memset(p, 0, sizeof(*p));
+	if (o->count || o->log_at_set) {
+		p->start_by_frames = true;
+		p->start_frames = o->log_at_set ? o->log_at : o->count / 4;
+		start = o->count ? (double)p->start_frames / (double)o->count : 0;
+	}
+	plan_add(p, LOG_STEP_START, start);
+	plan_syncs(p, first, start, toggle ? 0.5 : 1.0);
+	if (toggle) {
+		plan_add(p, LOG_STEP_STOP, 0.5);
+		plan_add(p, LOG_STEP_RESTART, 0.75);
+		plan_syncs(p, o->log_syncs - first, 0.75, 1.0);
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool log_step_due(const struct options *o, const struct log_step *st, uint64_t sent)
+{
+	double progress;
+
+	if (st->kind == LOG_STEP_START && o->plan.start_by_frames)
+		return sent >= o->plan.start_frames;
+	if (o->count)
+		progress = (double)sent / (double)o->count;
+	else
+		progress = o->plan.t0_ns ? (double)(mono_ns() - o->plan.t0_ns) / 1e9 / o->seconds : 0;
+	return progress >= st->at;
+}
+
+static int log_step_run(struct options *o, const struct log_step *st)
+{
+	switch (st->kind) {
+	case LOG_STEP_START:
+		return fe_log_start(o->devp, true);
+	case LOG_STEP_SYNC:
+		fe_log_sync(&o->devp->log);
+		return 0;
+	case LOG_STEP_STOP:
+		return fe_log_stop(o->devp);
+	case LOG_STEP_RESTART:
+		return fe_log_start(o->devp, o->log_retry);
+	}
+	return -EINVAL;
+}
+
+/* The traffic tick: runs every step whose time came, in order. */
 static int log_tick(void *arg, uint64_t sent)
 {
 	struct options *o = arg;
-	int r = 0;
+	struct log_plan *p = &o->plan;
 
-	switch (++o->log_ticks) {
-	case 1:
-		r = fe_log_start(o->devp);
-		break;
-	case 2:
-		if (o->log_toggle)
-			r = fe_log_set(o->devp, false);
-		break;
-	case 3:
-		if (o->log_toggle)
-			r = fe_log_set(o->devp, true);
-		break;
-	default:
-		break;
+	while (p->done < p->n && log_step_due(o, &p->steps[p->done], sent)) {
+		int r = log_step_run(o, &p->steps[p->done]);
+
+		if (r < 0) {
+			LOG_ERR(TAG, "dirty logging: %s (after %" PRIu64 " frames) failed: %s",
+				log_step_name(p->steps[p->done].kind), sent, strerror(-r));
+			o->log_error = r;
+			snprintf(o->log_error_why, sizeof(o->log_error_why),
+				 "dirty logging: %s failed at the backend (%s)",
+				 log_step_name(p->steps[p->done].kind), strerror(-r));
+			return r;
+		}
+		LOG_DEBUG(TAG, "dirty logging: %s after %" PRIu64 " frames",
+			  log_step_name(p->steps[p->done].kind), sent);
+		p->done++;
 	}
-	if (r < 0) {
-		LOG_ERR(TAG, "dirty logging step %u (after %" PRIu64 " frames) failed: %s",
-			o->log_ticks, sent, strerror(-r));
-		o->log_error = r;
-	}
-	return r;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -244,6 +356,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->net.verify = true;
 	o->net.reconnect = true;
 	o->net.drain_ms = 2000;
+	o->log_syncs = 4;
 
 	while ((c = getopt_long(argc, argv, "vqh", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -351,6 +464,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->json = true; break;
 		case OPT_LOG_CHECK: o->log_check = true; break;
 		case OPT_LOG_TOGGLE: o->log_toggle = true; break;
+		case OPT_LOG_RETRY: o->log_retry = true; break;
+		case OPT_LOG_SYNCS:
+			if (parse_u64("log-syncs", optarg, 10, 0, LOG_SYNCS_MAX, &v) < 0)
+				return -EINVAL;
+			o->log_syncs = (unsigned int)v;
+			o->log_syncs_set = true;
+			break;
 		case OPT_LOG_AT:
 			if (parse_u64("log-at", optarg, 10, 0, UINT64_MAX, &o->log_at) < 0)
 				return -EINVAL;
@@ -386,25 +506,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 			"--regions >= 2\n");
 		return -EINVAL;
 	}
-	if (o->log_check && (o->count < 8 || o->negotiate_only || o->reconnect_test ||
-			     o->mem_replug || !o->net.tx || !o->net.rx)) {
-		fprintf(stderr, "uvdpa-frontend: --log-check needs loopback traffic with --count >= 8 "
-			"(no --negotiate-only, --reconnect-test, --mem-replug, --tx-only, --rx-only)\n");
+	if (o->log_check && ((o->count && o->count < 8) || o->negotiate_only ||
+			     o->reconnect_test || o->mem_replug || !o->net.tx || !o->net.rx)) {
+		fprintf(stderr, "uvdpa-frontend: --log-check needs loopback traffic, --seconds or "
+			"--count >= 8 (no --negotiate-only, --reconnect-test, --mem-replug, "
+			"--tx-only, --rx-only)\n");
 		return -EINVAL;
 	}
-	if ((o->log_toggle || o->log_at_set) && !o->log_check) {
-		fprintf(stderr, "uvdpa-frontend: --log-toggle and --log-at need --log-check\n");
+	if ((o->log_toggle || o->log_retry || o->log_at_set || o->log_syncs_set) &&
+	    !o->log_check) {
+		fprintf(stderr, "uvdpa-frontend: --log-toggle, --log-retry, --log-at and "
+			"--log-syncs need --log-check\n");
 		return -EINVAL;
 	}
-	if (!o->log_at_set)
-		o->log_at = o->count / 4;
-	if (o->log_check && o->log_toggle && (o->log_at == 0 || o->log_at > o->count / 3)) {
-		fprintf(stderr, "uvdpa-frontend: --log-toggle needs --log-at between 1 and a third "
-			"of --count\n");
-		return -EINVAL;
-	}
-	if (o->log_check && o->log_at >= o->count) {
-		fprintf(stderr, "uvdpa-frontend: --log-at must be below --count\n");
+	if (o->log_at_set && o->count &&
+	    o->log_at >= ((o->log_toggle || o->log_retry) ? o->count / 2 : o->count)) {
+		fprintf(stderr, "uvdpa-frontend: --log-at must be below --count%s\n",
+			(o->log_toggle || o->log_retry) ? " / 2 (logging goes off there)" : "");
 		return -EINVAL;
 	}
 	if (o->reconnect_test && o->count == 1 && !o->negotiate_only) {
@@ -425,10 +543,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				   fe_default_protocol_features();
 	if (o->log_check && !o->pf_set)
 		o->dev.protocol_features |= BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD);
-	if (o->log_check && o->log_at) {
+	if (o->log_check) {
+		log_plan_build(o);
 		o->net.tick = log_tick;
 		o->net.tick_arg = o;
-		o->net.tick_every = o->log_at;
+		o->net.tick_every = o->count ? (o->count / 4096 ? o->count / 4096 : 1) : 0;
+		o->net.tick_ms = o->count ? 0 : 2;
+		/* A migration does not survive the backend leaving. */
+		o->net.reconnect = false;
 	}
 	if (o->no_reply_ack) {
 		o->dev.protocol_features &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_REPLY_ACK);
@@ -546,6 +668,28 @@ static void report_queues_json(const struct fe_net *net, unsigned int nq)
 	printf("]");
 }
 
+/* "dirty log: pages written N, logged L, missing M ..." and, when pages
+ * are missing, one line for each of the first ones. */
+static void report_log_text(const struct options *o, const struct fe_dev *dev)
+{
+	const struct fe_log_result *lr = &o->logres;
+
+	if (!o->log_checked) {
+		printf("dirty log: not checked (the run ended before the final sync); %u SET_LOG_BASE,"
+		       " %u syncs, %u LOG_ALL switches\n", dev->log.base_messages, dev->log.syncs,
+		       dev->log.changes);
+		return;
+	}
+	printf("dirty log: pages written %" PRIu64 ", logged %" PRIu64 ", missing %" PRIu64
+	       " (%" PRIu64 " of them set only before the write); %u SET_LOG_BASE for %u log(s),"
+	       " %u syncs, %u LOG_ALL switches\n", lr->pages_written, lr->pages_logged,
+	       lr->pages_missing, lr->pages_stale, dev->log.base_messages, dev->log.logs,
+	       dev->log.syncs, dev->log.changes);
+	for (unsigned int i = 0; i < lr->pages_missing && i < FE_LOG_SHOW_MISSING; i++)
+		printf("dirty log: page 0x%" PRIx64 " written, not logged%s\n", lr->first_missing[i],
+		       lr->first_stale[i] ? " (set only before the write)" : "");
+}
+
 static void report(const struct options *o, const struct fe_dev *dev, const struct fe_net *net,
 		   unsigned int base_errors, bool pass, const char *why)
 {
@@ -592,16 +736,8 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 	printf("backend channel: %" PRIu64 " config change, %" PRIu64 " host notifier, %"
 	       PRIu64 " other\n", dev->conn.backend.config_change, dev->conn.backend.host_notifier,
 	       dev->conn.backend.unknown);
-	if (o->log_check) {
-		const struct fe_log_result *lr = &o->logres;
-
-		printf("dirty log: %u SET_LOG_BASE, pages written %" PRIu64 ", logged %" PRIu64
-		       ", missing %" PRIu64 "\n", lr->base_messages, lr->pages_written,
-		       lr->pages_logged, lr->pages_missing);
-		for (unsigned int i = 0; i < lr->pages_missing && i < 8; i++)
-			printf("dirty log: page 0x%" PRIx64 " written, not logged\n",
-			       lr->first_missing[i]);
-	}
+	if (o->log_check)
+		report_log_text(o, dev);
 	printf("result: %s%s%s\n", pass ? "PASS" : "FAIL", why ? ": " : "", why ? why : "");
 
 	if (o->json) {
@@ -626,10 +762,13 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 		       dev->conn.backend.config_change, dev->conn.backend.host_notifier, st.kicks,
 		       st.calls, st.ring_errors, base_errors, dev->cfg.irq ? "true" : "false");
 		if (o->log_check)
-			printf(",\"log_base_messages\":%u,\"pages_written\":%" PRIu64
-			       ",\"pages_logged\":%" PRIu64 ",\"pages_missing\":%" PRIu64,
-			       o->logres.base_messages, o->logres.pages_written,
-			       o->logres.pages_logged, o->logres.pages_missing);
+			printf(",\"log_checked\":%s,\"log_base_messages\":%u,\"logs\":%u"
+			       ",\"log_syncs\":%u,\"log_switches\":%u,\"pages_written\":%" PRIu64
+			       ",\"pages_logged\":%" PRIu64 ",\"pages_missing\":%" PRIu64
+			       ",\"pages_stale\":%" PRIu64, o->log_checked ? "true" : "false",
+			       dev->log.base_messages, dev->log.logs, dev->log.syncs,
+			       dev->log.changes, o->logres.pages_written, o->logres.pages_logged,
+			       o->logres.pages_missing, o->logres.pages_stale);
 		report_queues_json(net, dev->cfg.queue_pairs);
 		printf("}\n");
 	}
@@ -673,6 +812,20 @@ static int between_phases(const struct options *o, struct fe_dev *dev, struct fe
 	return 0;
 }
 
+/* Why the backend cannot be migrated, NULL when it can. */
+static const char *log_unsupported(const struct fe_dev *dev)
+{
+	if (fe_log_supported(dev) == 0)
+		return NULL;
+	if (!(dev->backend_features & BIT(UVDPA_VHOST_F_LOG_ALL)))
+		return "the backend does not offer LOG_ALL: it cannot log dirty pages for a "
+		       "live migration";
+	if (!(dev->backend_protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD)))
+		return "the backend does not offer the protocol feature LOG_SHMFD: QEMU refuses "
+		       "to migrate without it";
+	return "LOG_SHMFD was not negotiated (--protocol-features)";
+}
+
 static int run(struct options *o, struct fe_dev *dev)
 {
 	struct fe_net *net = NULL;
@@ -713,10 +866,14 @@ static int run(struct options *o, struct fe_dev *dev)
 		goto out;
 	}
 
-	if (o->log_check && !o->log_at) {
-		r = log_tick(o, 0);	/* logging from the first frame */
+	if (o->log_check) {
+		why = log_unsupported(dev);
+		if (why)
+			goto out;
+		o->plan.t0_ns = mono_ns();
+		r = log_tick(o, 0);	/* --log-at 0: logging from the first frame */
 		if (r < 0) {
-			why = "dirty logging could not be set up";
+			why = o->log_error_why;
 			goto out;
 		}
 	}
@@ -734,7 +891,7 @@ static int run(struct options *o, struct fe_dev *dev)
 			r = between_phases(o, dev, net, p, &base_errors);
 	}
 	if (r < 0) {
-		why = o->log_error ? "dirty logging could not be set up" :
+		why = o->log_error ? o->log_error_why :
 		      r == -ETIMEDOUT && o->dev.irq ? "interrupt mode: no interrupt before the deadline" :
 		      r == -ETIMEDOUT ? "traffic stalled" :
 		      r == -ECONNRESET ? "backend disconnected" : "traffic failed";
@@ -746,8 +903,10 @@ static int run(struct options *o, struct fe_dev *dev)
 		goto out;
 	}
 	base_errors += check_ring_bases(dev);
-	if (o->log_check)
+	if (o->log_check && o->plan.done) {
 		fe_log_check(dev, &o->logres);
+		o->log_checked = true;
+	}
 
 	{
 		struct fe_net_stats st;
@@ -767,8 +926,9 @@ static int run(struct options *o, struct fe_dev *dev)
 			why = "ring stop bases out of range";
 		else if (o->dev.irq && st.calls == 0)
 			why = "interrupt mode: the device never signalled a call eventfd";
-		else if (o->log_check && o->log_ticks == 0)
-			why = "dirty logging never started";
+		else if (o->log_check && o->plan.done < o->plan.n)
+			why = o->plan.done ? "dirty logging: the traffic ended before every step ran" :
+			      "dirty logging never started";
 		else if (o->log_check && o->logres.pages_written == 0)
 			why = "dirty log: no page written while logging";
 		else if (o->log_check && o->logres.pages_missing)

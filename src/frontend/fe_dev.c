@@ -258,7 +258,7 @@ void fe_dev_fini(struct fe_dev *dev)
 	unsigned int i;
 
 	fe_conn_fini(&dev->conn);
-	fe_log_fini(dev);
+	fe_log_fini(&dev->log);
 	for (i = 0; i < FE_MAX_VRINGS; i++)
 		fe_vring_free(&dev->vrings[i]);
 	fe_mem_fini(&dev->mem);

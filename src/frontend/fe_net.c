@@ -1,10 +1,12 @@
 /* Test frontend net traffic: TX on vring 2i+1, RX on 2i, verified pattern frames,
  * mergeable RX buffers, per-pair sequence accounting, rates, reconnect. */
+#include <endian.h>
 #include <errno.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,10 +44,16 @@ struct net_queue {
 	/* Interrupt mode: the ring may be looked at (its call fired, or it
 	 * completed while being re-armed); cleared once it is drained. */
 	bool rx_ready, tx_ready;
-	/* Per RX head: the dirty-log epoch it was posted in while logging (0:
-	 * not logging). Only a buffer posted while logging can have been
-	 * written while logging, whatever the timing: those are recorded. */
-	uint32_t *rx_epoch;
+	/* Per head: the dirty-log stamp the chain was made available at (0:
+	 * not logging then). The device writes a chain, and its used entry,
+	 * only after that: fe_log.c checks the log against it. */
+	uint32_t *rx_stamp, *tx_stamp;
+	/* The avail_event words the device writes (EVENT_IDX): the last value
+	 * read and the stamp at that read; a change is a write since. */
+	struct avail_event_seen {
+		uint16_t val;
+		uint32_t stamp;
+	} rx_aev, tx_aev;
 	/* mergeable RX packet being assembled */
 	uint16_t *mrg_heads;
 	uint32_t *mrg_lens;
@@ -56,6 +64,7 @@ struct fe_net {
 	struct fe_dev *dev;
 	struct fe_net_config cfg;
 	uint64_t next_tick;		/* frames sent at the next cfg.tick */
+	uint64_t next_tick_ns;		/* time of the next cfg.tick by tick_ms */
 	unsigned int nq;
 	struct net_queue q[FE_MAX_QUEUE_PAIRS];
 	/* layout for the current session */
@@ -161,8 +170,9 @@ struct fe_net *fe_net_new(struct fe_dev *dev, const struct fe_net_config *cfg)
 		q->tx = &dev->vrings[2 * i + 1];
 		q->mrg_heads = calloc(qsize, sizeof(*q->mrg_heads));
 		q->mrg_lens = calloc(qsize, sizeof(*q->mrg_lens));
-		q->rx_epoch = calloc(qsize, sizeof(*q->rx_epoch));
-		if (!q->mrg_heads || !q->mrg_lens || !q->rx_epoch)
+		q->rx_stamp = calloc(qsize, sizeof(*q->rx_stamp));
+		q->tx_stamp = calloc(qsize, sizeof(*q->tx_stamp));
+		if (!q->mrg_heads || !q->mrg_lens || !q->rx_stamp || !q->tx_stamp)
 			goto fail;
 		if (pool_alloc(&q->tx_pool, &dev->mem, qsize, tx_buf) < 0 ||
 		    pool_alloc(&q->rx_pool, &dev->mem, qsize, rx_buf) < 0) {
@@ -187,7 +197,8 @@ void fe_net_free(struct fe_net *net)
 	for (i = 0; i < FE_MAX_QUEUE_PAIRS; i++) {
 		free(net->q[i].mrg_heads);
 		free(net->q[i].mrg_lens);
-		free(net->q[i].rx_epoch);
+		free(net->q[i].rx_stamp);
+		free(net->q[i].tx_stamp);
 	}
 	free(net->scratch);
 	free(net);
@@ -219,24 +230,63 @@ static int rx_post_one(struct fe_net *net, struct net_queue *q)
 		}
 		virtq_drv_desc_set(&q->rx->vq, ids[i], pool_gpa(&q->rx_pool, ids[i]), len, true);
 	}
-	q->rx_epoch[ids[0]] = net->dev->log.on ? net->dev->log.epoch : 0;
+	q->rx_stamp[ids[0]] = fe_log_stamp(&net->dev->log);
 	virtq_drv_push(&q->rx->vq, ids[0]);
 	return 0;
 }
 
-/* The device wrote len bytes into the chain at head: recorded for the
- * dirty-log check when the chain was posted in the current logging epoch. */
+/* ---- what the device wrote, for the dirty-log check ---- */
+
+/* The used entry just popped from vq, for a chain made available at stamp:
+ * the device wrote the entry and the used index after that. */
+static void record_used(struct fe_net *net, const struct virtq_driver *vq, uint32_t stamp)
+{
+	uint16_t slot = (uint16_t)(vq->last_used_idx - 1) & (uint16_t)(vq->size - 1);
+
+	if (!stamp)
+		return;
+	fe_log_record(&net->dev->log, vq->used_addr + offsetof(struct vring_used, idx),
+		      sizeof(uint16_t), stamp);
+	fe_log_record(&net->dev->log,
+		      vq->used_addr + offsetof(struct vring_used, ring) +
+		      (uint64_t)slot * sizeof(struct vring_used_elem),
+		      sizeof(struct vring_used_elem), stamp);
+}
+
+/* With EVENT_IDX the device writes avail_event, after the used ring: a
+ * value that changed since the last look was written after that look. */
+static void record_avail_event(struct fe_net *net, const struct virtq_driver *vq,
+			       struct avail_event_seen *seen)
+{
+	uint64_t off = offsetof(struct vring_used, ring) +
+		       (uint64_t)vq->size * sizeof(struct vring_used_elem);
+	uint16_t v;
+
+	if (!vq->event_idx)
+		return;
+	v = le16toh(__atomic_load_n((const uint16_t *)(const void *)((const uint8_t *)vq->used + off),
+				    __ATOMIC_ACQUIRE));
+	if (v != seen->val)
+		fe_log_record(&net->dev->log, vq->used_addr + off, sizeof(uint16_t), seen->stamp);
+	seen->val = v;
+	seen->stamp = fe_log_stamp(&net->dev->log);
+}
+
+/* The device wrote len bytes into the RX chain at head (with MRG_RXBUF one
+ * buffer of a frame): those bytes, in descriptor order, and its used entry. */
 static void rx_record_written(struct fe_net *net, struct net_queue *q, uint16_t head, uint32_t len)
 {
 	const struct virtq_driver *vq = &q->rx->vq;
+	uint32_t stamp = q->rx_stamp[head];
 	uint16_t id = head;
 
-	if (!net->dev->log.on || q->rx_epoch[head] != net->dev->log.epoch)
+	if (!stamp)
 		return;
+	record_used(net, vq, stamp);
 	for (uint16_t i = 0; i < virtq_drv_chain_len(vq, head) && len; i++) {
 		uint32_t take = vq->wlen[id] < len ? vq->wlen[id] : len;
 
-		fe_log_record(net->dev, pool_gpa(&q->rx_pool, id), take);
+		fe_log_record(&net->dev->log, pool_gpa(&q->rx_pool, id), take, stamp);
 		len -= take;
 		id = virtq_drv_chain_next(vq, id);
 	}
@@ -372,6 +422,7 @@ static int rx_process(struct fe_net *net, struct net_queue *q, unsigned int *pro
 {
 	unsigned int n;
 
+	record_avail_event(net, &q->rx->vq, &q->rx_aev);
 	for (n = 0; n < RX_BUDGET; n++) {
 		uint16_t head;
 		uint32_t len;
@@ -442,6 +493,7 @@ static int rx_process(struct fe_net *net, struct net_queue *q, unsigned int *pro
 
 static int tx_reclaim(struct fe_net *net, struct net_queue *q, unsigned int *progress)
 {
+	record_avail_event(net, &q->tx->vq, &q->tx_aev);
 	for (;;) {
 		uint16_t head;
 		uint32_t len;
@@ -457,6 +509,7 @@ static int tx_reclaim(struct fe_net *net, struct net_queue *q, unsigned int *pro
 			net->st.ring_errors++;
 			return r;
 		}
+		record_used(net, &q->tx->vq, q->tx_stamp[head]);
 		virtq_drv_chain_release(&q->tx->vq, head);
 		(*progress)++;
 	}
@@ -491,6 +544,7 @@ static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progr
 					  net->hdr_len + len, false);
 		}
 		fe_pattern_fill(frame, len, (uint16_t)q->pair, q->tx_seq);
+		q->tx_stamp[ids[0]] = fe_log_stamp(&net->dev->log);
 		virtq_drv_push(&q->tx->vq, ids[0]);
 		q->tx_seq++;
 		net->st.tx_pkts++;
@@ -550,6 +604,7 @@ int fe_net_start(struct fe_net *net)
 
 		q->mrg_got = q->mrg_need = 0;
 		q->rx_ready = q->tx_ready = false;	/* fresh rings: nothing announced */
+		q->rx_aev = q->tx_aev = (struct avail_event_seen){ 0, 0 };
 		if (net->cfg.rx)
 			rx_refill(net, q);
 	}
@@ -767,14 +822,24 @@ static uint64_t tx_total(const struct fe_net *net)
 static int run_tick(struct fe_net *net)
 {
 	uint64_t sent;
+	bool due = false;
 
-	if (!net->cfg.tick || !net->cfg.tick_every)
+	if (!net->cfg.tick)
 		return 0;
 	sent = tx_total(net);
-	if (sent < net->next_tick)
-		return 0;
-	net->next_tick = (sent / net->cfg.tick_every + 1) * net->cfg.tick_every;
-	return net->cfg.tick(net->cfg.tick_arg, sent);
+	if (net->cfg.tick_every && sent >= net->next_tick) {
+		net->next_tick = (sent / net->cfg.tick_every + 1) * net->cfg.tick_every;
+		due = true;
+	}
+	if (net->cfg.tick_ms) {
+		uint64_t now = now_ns();
+
+		if (now >= net->next_tick_ns) {
+			net->next_tick_ns = now + (uint64_t)net->cfg.tick_ms * 1000000ull;
+			due = true;
+		}
+	}
+	return due ? net->cfg.tick(net->cfg.tick_arg, sent) : 0;
 }
 
 static void set_targets(struct fe_net *net, uint64_t count)

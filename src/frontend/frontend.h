@@ -181,42 +181,85 @@ uint64_t fe_vring_call_drain(struct fe_vring *vr);
 /* ------------------------------------------------------------------ */
 
 /* The dirty log as QEMU keeps it during a migration (fe_log.c): one bit per
- * 4 KiB guest page, in a memfd shared with the backend; and our own record
- * of the pages the device wrote while logging, to check the log against. */
+ * 4 KiB guest-physical page, in a memfd shared with the backend; and our own
+ * record of what the device wrote, to check the log against.
+ *
+ * Timing is in stamps: the stamp moves on at every sync (QEMU's read-and-
+ * clear of the log) and every LOG_ALL change. A buffer made available at
+ * stamp s can only be written, and its bits only set, after s; so a page
+ * the device wrote into such a buffer must be found set by a sync at stamp
+ * s or later. The check is exact for a correct backend whatever the timing
+ * (no false failure) and catches a bit set only before the write, a bit
+ * set once and never again after a sync cleared it, or no bit at all. */
+#define FE_LOG_PAGE_SHIFT 12
+#define FE_LOG_SHOW_MISSING 8
+
 struct fe_log {
 	int fd;				/* -1: no log */
-	uint8_t *map;
-	uint64_t size;			/* bytes of bitmap */
-	uint8_t *written;		/* our record, same layout */
+	uint8_t *map;			/* shared with the backend */
+	uint64_t size;			/* bytes of bitmap: ceil(max_gpa / 4 KiB / 8) */
+	uint32_t *need;			/* per page: latest stamp it was written at, 0 none */
+	uint32_t *seen;			/* per page: latest stamp a sync found its bit */
 	bool on;			/* LOG_ALL in effect */
-	uint32_t epoch;			/* bumped at every LOG_ALL change */
-	unsigned int base_messages;	/* SET_LOG_BASE sent */
+	uint32_t stamp;			/* now; starts at 1 */
+	uint32_t since;			/* logging (re)started at this stamp */
+	unsigned int base_messages;	/* SET_LOG_BASE sent, all logs */
+	unsigned int logs;		/* logs made (a retry makes a new one) */
+	unsigned int syncs;		/* read-and-clear passes, the final one included */
+	unsigned int changes;		/* LOG_ALL switched off or on again */
 };
 
 struct fe_log_result {
-	uint64_t pages_written;		/* recorded */
-	uint64_t pages_logged;		/* bits set in the log */
-	uint64_t pages_missing;		/* recorded, not logged */
-	uint64_t first_missing[8];	/* guest physical addresses */
-	unsigned int base_messages;
+	uint64_t pages_written;		/* pages the device wrote since logging (re)started */
+	uint64_t pages_logged;		/* pages a sync found set in that time (any reason) */
+	uint64_t pages_missing;		/* written and not set by a sync after the write */
+	uint64_t pages_stale;		/* of the missing: set, but only before the write */
+	uint64_t first_missing[FE_LOG_SHOW_MISSING];	/* guest physical addresses */
+	bool first_stale[FE_LOG_SHOW_MISSING];
+	unsigned int base_messages, syncs, changes;
 };
+
+/* ---- The bookkeeping alone (no messages; what the unit tests drive) ---- */
+
+/* A log for every page below the highest guest-physical address of mem,
+ * empty, logging off. */
+int fe_log_init(struct fe_log *l, const struct fe_mem *mem);
+/* Logging (re)starts: the log and the record are cleared. */
+void fe_log_begin(struct fe_log *l);
+/* Logging stops (a cancelled migration): nothing before counts any more. */
+void fe_log_end(struct fe_log *l);
+/* The stamp to give a buffer made available now; 0 while not logging. */
+uint32_t fe_log_stamp(const struct fe_log *l);
+/* The device wrote [gpa, gpa + len) into a buffer made available at stamp:
+ * recorded when logging and the buffer is from this logging period. */
+void fe_log_record(struct fe_log *l, uint64_t gpa, uint64_t len, uint32_t stamp);
+/* QEMU's sync: reads and clears the log word by word (atomically, the
+ * backend writes meanwhile), then the stamp moves on. */
+void fe_log_sync(struct fe_log *l);
+/* Compares the record with what the syncs found (sync first, after the
+ * rings stopped, for QEMU's final pass). */
+void fe_log_compare(const struct fe_log *l, struct fe_log_result *res);
+void fe_log_fini(struct fe_log *l);
+
+/* ---- QEMU's messages (need a negotiated session) ---- */
 
 struct fe_dev;
 
-/* Starts logging as QEMU does at migration start: a log for all guest
- * memory, SET_LOG_BASE once per queue pair (each on its own fd of the same
- * memfd), SET_FEATURES with LOG_ALL, then SET_VRING_ADDR with the LOG flag
- * on every ring. -ENOTSUP when the backend offers no LOG_ALL or LOG_SHMFD
- * was not negotiated. */
-int fe_log_start(struct fe_dev *dev);
-/* LOG_ALL off (a cancelled migration) or on again. */
-int fe_log_set(struct fe_dev *dev, bool on);
-/* Records that the device wrote [gpa, gpa + len) (only while logging). */
-void fe_log_record(struct fe_dev *dev, uint64_t gpa, uint64_t len);
-/* After the rings stopped: every recorded page and, when logging is on,
- * every used ring must be in the log. */
+/* What --log-check needs of the backend: LOG_ALL offered and LOG_SHMFD
+ * negotiated. -ENOTSUP (and why, in the log) otherwise. */
+int fe_log_supported(const struct fe_dev *dev);
+/* Logging on, as QEMU's log_global_start does it, once per queue pair
+ * (vhost device): SET_LOG_BASE (the reply read), SET_FEATURES with
+ * LOG_ALL, SET_VRING_ADDR with the LOG flag and the used ring's address on
+ * the pair's two rings. The log is new when there is none or new_log (each
+ * pair gets its own fd of it, as QEMU's sends do); otherwise the current
+ * one, cleared, is kept and no SET_LOG_BASE is sent. */
+int fe_log_start(struct fe_dev *dev, bool new_log);
+/* Logging off, as a cancelled migration does: per pair SET_FEATURES
+ * without LOG_ALL and SET_VRING_ADDR without LOG. The log stays mapped. */
+int fe_log_stop(struct fe_dev *dev);
+/* After the rings stopped (GET_VRING_BASE): the final sync, then compare. */
 void fe_log_check(struct fe_dev *dev, struct fe_log_result *res);
-void fe_log_fini(struct fe_dev *dev);
 
 struct fe_dev_config {
 	const char *socket_path;
@@ -322,12 +365,15 @@ struct fe_net_config {
 	unsigned int burst;
 	int drain_ms;			/* wait for stragglers after the last TX */
 	bool reconnect;			/* on backend disconnect: reconnect, go on */
-	/* Called from the traffic loop each time tick_every more frames were
-	 * sent (all pairs), with the total: what a test does under traffic
-	 * (dirty logging on and off). A negative return ends the run. */
+	/* Called from the traffic loop, between two rounds over the rings,
+	 * each time tick_every more frames were sent (all pairs) or tick_ms
+	 * passed (0: not by that measure), with the total sent: what a test
+	 * does under traffic (dirty logging on, syncs, off and on again). A
+	 * negative return ends the run. */
 	int (*tick)(void *arg, uint64_t sent);
 	void *tick_arg;
 	uint64_t tick_every;
+	unsigned int tick_ms;
 };
 
 struct fe_net_stats {
