@@ -792,14 +792,15 @@ static void test_stop_sequence_reads_ring_state(void **state)
 	uint32_t st0 = ifcvf_ring_state_encode(100, 98), st3 = ifcvf_ring_state_encode(3, 1);
 	unsigned int from;
 	const struct expect e[] = {
+		/* Last queue first: TX before RX. */
 		C(VIRTIO_PCI_COMMON_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
-		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0),
+		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 3),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
 		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
-		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 3),
+		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
 		C(VIRTIO_PCI_COMMON_STATUS, 1, 0),
