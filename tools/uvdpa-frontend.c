@@ -92,12 +92,15 @@ static void usage(FILE *f)
 		"  --negotiate-only      negotiate, hold --seconds, tear down\n"
 		"  --reconnect-test      two sessions: tear down, reconnect, renegotiate\n"
 		"  --log-check           live migration as QEMU does it: dirty logging on after a\n"
-		"                        quarter of --count (SET_LOG_BASE once per pair), then at\n"
+		"                        quarter of --count sent (rx-only: received; SET_LOG_BASE\n"
+		"                        once per pair), then at\n"
 		"                        the stop every page the device wrote since must be in\n"
 		"                        the log, and the used rings\n"
 		"  --log-at N            with --log-check: logging on after N frames (0: before\n"
 		"                        any traffic, so rates are those of a logging device)\n"
 		"  --log-toggle          with --log-check: LOG_ALL off at half, on at three quarters\n"
+		"  --max-lost N          rx-only: up to N frames may be missing (a device reset\n"
+		"                        on the sending side of the wire drops what arrives)\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
 		"  -v | -q               more / less logging\n"
@@ -111,7 +114,7 @@ enum {
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
-	OPT_LOG_TOGGLE, OPT_LOG_AT,
+	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_MAX_LOST,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +154,7 @@ static const struct option long_opts[] = {
 	{ "log-check", no_argument, NULL, OPT_LOG_CHECK },
 	{ "log-toggle", no_argument, NULL, OPT_LOG_TOGGLE },
 	{ "log-at", required_argument, NULL, OPT_LOG_AT },
+	{ "max-lost", required_argument, NULL, OPT_MAX_LOST },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -351,6 +355,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->json = true; break;
 		case OPT_LOG_CHECK: o->log_check = true; break;
 		case OPT_LOG_TOGGLE: o->log_toggle = true; break;
+		case OPT_MAX_LOST:
+			if (parse_u64("max-lost", optarg, 10, 0, UINT64_MAX, &o->net.max_lost) < 0)
+				return -EINVAL;
+			break;
 		case OPT_LOG_AT:
 			if (parse_u64("log-at", optarg, 10, 0, UINT64_MAX, &o->log_at) < 0)
 				return -EINVAL;
@@ -387,9 +395,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (o->log_check && (o->count < 8 || o->negotiate_only || o->reconnect_test ||
-			     o->mem_replug || !o->net.tx || !o->net.rx)) {
-		fprintf(stderr, "uvdpa-frontend: --log-check needs loopback traffic with --count >= 8 "
-			"(no --negotiate-only, --reconnect-test, --mem-replug, --tx-only, --rx-only)\n");
+			     o->mem_replug || !o->net.rx)) {
+		fprintf(stderr, "uvdpa-frontend: --log-check needs received traffic (loopback or "
+			"--rx-only) with --count >= 8 (no --negotiate-only, --reconnect-test, "
+			"--mem-replug, --tx-only)\n");
+		return -EINVAL;
+	}
+	if (o->net.max_lost && o->net.tx) {
+		fprintf(stderr, "uvdpa-frontend: --max-lost is for --rx-only (in loopback nothing "
+			"may be lost)\n");
 		return -EINVAL;
 	}
 	if ((o->log_toggle || o->log_at_set) && !o->log_check) {

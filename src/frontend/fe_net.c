@@ -766,15 +766,15 @@ static uint64_t tx_total(const struct fe_net *net)
 
 static int run_tick(struct fe_net *net)
 {
-	uint64_t sent;
+	uint64_t moved;
 
 	if (!net->cfg.tick || !net->cfg.tick_every)
 		return 0;
-	sent = tx_total(net);
-	if (sent < net->next_tick)
+	moved = net->cfg.tx ? tx_total(net) : rx_total(net);
+	if (moved < net->next_tick)
 		return 0;
-	net->next_tick = (sent / net->cfg.tick_every + 1) * net->cfg.tick_every;
-	return net->cfg.tick(net->cfg.tick_arg, sent);
+	net->next_tick = (moved / net->cfg.tick_every + 1) * net->cfg.tick_every;
+	return net->cfg.tick(net->cfg.tick_arg, moved);
 }
 
 static void set_targets(struct fe_net *net, uint64_t count)
@@ -997,7 +997,9 @@ bool fe_net_verified(const struct fe_net *net)
 	struct fe_net_stats st;
 
 	fe_net_get_stats(net, &st);
-	if (st.rx_bad || st.rx_lost || st.rx_ooo || st.ring_errors)
+	if (st.rx_bad || st.rx_ooo || st.ring_errors)
+		return false;
+	if (st.rx_lost > (loopback(net) ? 0 : net->cfg.max_lost))
 		return false;
 	if (loopback(net))
 		return st.rx_pkts + st.reset_drops == st.tx_pkts;

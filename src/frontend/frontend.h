@@ -322,9 +322,12 @@ struct fe_net_config {
 	unsigned int burst;
 	int drain_ms;			/* wait for stragglers after the last TX */
 	bool reconnect;			/* on backend disconnect: reconnect, go on */
+	uint64_t max_lost;		/* rx-only: frames the wire may drop (a device
+					 * reset drops what arrives meanwhile) */
 	/* Called from the traffic loop each time tick_every more frames were
-	 * sent (all pairs), with the total: what a test does under traffic
-	 * (dirty logging on and off). A negative return ends the run. */
+	 * sent (all pairs; rx-only: received), with the total: what a test
+	 * does under traffic (dirty logging on and off). A negative return
+	 * ends the run. */
 	int (*tick)(void *arg, uint64_t sent);
 	void *tick_arg;
 	uint64_t tick_every;
