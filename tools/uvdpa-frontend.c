@@ -116,13 +116,14 @@ static void usage(FILE *f)
 		"  --reconnect-test      two sessions: tear down, reconnect, renegotiate\n"
 		"  --log-check           QEMU's side of a live migration under the traffic, then a\n"
 		"                        check of the dirty log: logging on after a quarter of\n"
-		"                        --count or --seconds (per queue pair: SET_LOG_BASE of\n"
-		"                        one log, SET_FEATURES with LOG_ALL, SET_VRING_ADDR with\n"
-		"                        LOG), syncs (read and clear the log) meanwhile, the\n"
-		"                        rings stopped (GET_VRING_BASE), a final sync: every page\n"
-		"                        the device wrote (RX buffers, used rings) must have been\n"
-		"                        found set by a sync after the write. Needs LOG_ALL and\n"
-		"                        LOG_SHMFD; a backend disconnect fails it\n"
+		"                        --count (sent; rx-only: received) or --seconds (per\n"
+		"                        queue pair: SET_LOG_BASE of one log, SET_FEATURES with\n"
+		"                        LOG_ALL, SET_VRING_ADDR with LOG), syncs (read and clear\n"
+		"                        the log) meanwhile, the rings stopped (GET_VRING_BASE), a\n"
+		"                        final sync: every page the device wrote (RX buffers, used\n"
+		"                        rings) must have been found set by a sync after the\n"
+		"                        write. Needs LOG_ALL and LOG_SHMFD; a backend disconnect\n"
+		"                        fails it\n"
 		"  --log-at N            with --log-check: logging on after N frames (0: before\n"
 		"                        any traffic, so rates are those of a logging device)\n"
 		"  --log-syncs N         with --log-check: syncs under traffic (default 4, max 64)\n"
@@ -131,6 +132,8 @@ static void usage(FILE *f)
 		"                        check covers what was written after the retry\n"
 		"  --log-retry           --log-toggle, the retry with a new log as QEMU makes it\n"
 		"                        (SET_LOG_BASE again per pair, on a new memfd)\n"
+		"  --max-lost N          rx-only: up to N frames may be missing (a device reset\n"
+		"                        on the sending side of the wire drops what arrives)\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
 		"  -v | -q               more / less logging\n"
@@ -144,7 +147,7 @@ enum {
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
-	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_LOG_RETRY, OPT_LOG_SYNCS,
+	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_LOG_RETRY, OPT_LOG_SYNCS, OPT_MAX_LOST,
 };
 
 static const struct option long_opts[] = {
@@ -186,6 +189,7 @@ static const struct option long_opts[] = {
 	{ "log-at", required_argument, NULL, OPT_LOG_AT },
 	{ "log-retry", no_argument, NULL, OPT_LOG_RETRY },
 	{ "log-syncs", required_argument, NULL, OPT_LOG_SYNCS },
+	{ "max-lost", required_argument, NULL, OPT_MAX_LOST },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -471,6 +475,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->log_syncs = (unsigned int)v;
 			o->log_syncs_set = true;
 			break;
+		case OPT_MAX_LOST:
+			if (parse_u64("max-lost", optarg, 10, 0, UINT64_MAX, &o->net.max_lost) < 0)
+				return -EINVAL;
+			break;
 		case OPT_LOG_AT:
 			if (parse_u64("log-at", optarg, 10, 0, UINT64_MAX, &o->log_at) < 0)
 				return -EINVAL;
@@ -507,10 +515,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	if (o->log_check && ((o->count && o->count < 8) || o->negotiate_only ||
-			     o->reconnect_test || o->mem_replug || !o->net.tx || !o->net.rx)) {
-		fprintf(stderr, "uvdpa-frontend: --log-check needs loopback traffic, --seconds or "
-			"--count >= 8 (no --negotiate-only, --reconnect-test, --mem-replug, "
-			"--tx-only, --rx-only)\n");
+			     o->reconnect_test || o->mem_replug || !o->net.rx)) {
+		fprintf(stderr, "uvdpa-frontend: --log-check needs received traffic (loopback or "
+			"--rx-only), --seconds or --count >= 8 (no --negotiate-only, "
+			"--reconnect-test, --mem-replug, --tx-only)\n");
+		return -EINVAL;
+	}
+	if (o->net.max_lost && o->net.tx) {
+		fprintf(stderr, "uvdpa-frontend: --max-lost is for --rx-only (in loopback nothing "
+			"may be lost)\n");
 		return -EINVAL;
 	}
 	if ((o->log_toggle || o->log_retry || o->log_at_set || o->log_syncs_set) &&

@@ -37,6 +37,10 @@ struct uvdpa_pci_dev_ops {
 	 * function's model does; a real one through VFIO has none: NULL). */
 	int (*queue_stats)(struct uvdpa_pci_dev *pdev, uint16_t queue, struct uvdpa_vq_stats *st);
 	int (*queue_stats_reset)(struct uvdpa_pci_dev *pdev, uint16_t queue);
+	/* Optional: the highest window of IOVAs the function's IOMMU can map
+	 * ([*first, *last]); -ENOTSUP (or no op) when it does not say, which
+	 * means all 64 bits. */
+	int (*iova_range)(struct uvdpa_pci_dev *pdev, uint64_t *first, uint64_t *last);
 	/* Optional: a net function that can put a frame on its own wire sends
 	 * a RARP for mac (after a migration, for a guest that cannot announce
 	 * itself). An emulated function can; an IFCVF cannot: NULL. */

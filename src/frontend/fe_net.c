@@ -821,14 +821,14 @@ static uint64_t tx_total(const struct fe_net *net)
 
 static int run_tick(struct fe_net *net)
 {
-	uint64_t sent;
+	uint64_t moved;
 	bool due = false;
 
 	if (!net->cfg.tick)
 		return 0;
-	sent = tx_total(net);
-	if (net->cfg.tick_every && sent >= net->next_tick) {
-		net->next_tick = (sent / net->cfg.tick_every + 1) * net->cfg.tick_every;
+	moved = net->cfg.tx ? tx_total(net) : rx_total(net);
+	if (net->cfg.tick_every && moved >= net->next_tick) {
+		net->next_tick = (moved / net->cfg.tick_every + 1) * net->cfg.tick_every;
 		due = true;
 	}
 	if (net->cfg.tick_ms) {
@@ -839,7 +839,7 @@ static int run_tick(struct fe_net *net)
 			due = true;
 		}
 	}
-	return due ? net->cfg.tick(net->cfg.tick_arg, sent) : 0;
+	return due ? net->cfg.tick(net->cfg.tick_arg, moved) : 0;
 }
 
 static void set_targets(struct fe_net *net, uint64_t count)
@@ -1062,7 +1062,9 @@ bool fe_net_verified(const struct fe_net *net)
 	struct fe_net_stats st;
 
 	fe_net_get_stats(net, &st);
-	if (st.rx_bad || st.rx_lost || st.rx_ooo || st.ring_errors)
+	if (st.rx_bad || st.rx_ooo || st.ring_errors)
+		return false;
+	if (st.rx_lost > (loopback(net) ? 0 : net->cfg.max_lost))
 		return false;
 	if (loopback(net))
 		return st.rx_pkts + st.reset_drops == st.tx_pkts;

@@ -365,11 +365,13 @@ struct fe_net_config {
 	unsigned int burst;
 	int drain_ms;			/* wait for stragglers after the last TX */
 	bool reconnect;			/* on backend disconnect: reconnect, go on */
+	uint64_t max_lost;		/* rx-only: frames the wire may drop (a device
+					 * reset drops what arrives meanwhile) */
 	/* Called from the traffic loop, between two rounds over the rings,
-	 * each time tick_every more frames were sent (all pairs) or tick_ms
-	 * passed (0: not by that measure), with the total sent: what a test
-	 * does under traffic (dirty logging on, syncs, off and on again). A
-	 * negative return ends the run. */
+	 * each time tick_every more frames were sent (all pairs; rx-only:
+	 * received) or tick_ms passed (0: not by that measure), with that
+	 * total: what a test does under traffic (dirty logging on, syncs, off
+	 * and on again). A negative return ends the run. */
 	int (*tick)(void *arg, uint64_t sent);
 	void *tick_arg;
 	uint64_t tick_every;

@@ -386,6 +386,57 @@ static int vfio_dma_map(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, 
 	return 0;
 }
 
+/* The container's IOVA ranges (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, Linux
+ * 5.4+): the one that ends highest. */
+static int vfio_iova_range(struct uvdpa_pci_dev *pdev, uint64_t *first, uint64_t *last)
+{
+	struct vfio_iommu_type1_info probe = { .argsz = sizeof(probe) };
+	struct vfio_iommu_type1_info *info;
+	uint32_t off, hops = 0;
+	int container = to_fn(pdev)->container, ret = -ENOTSUP;
+	bool found = false;
+
+	if (ioctl(container, VFIO_IOMMU_GET_INFO, &probe) < 0)
+		return -errno;
+	if (!(probe.flags & VFIO_IOMMU_INFO_CAPS) || probe.argsz <= sizeof(probe) ||
+	    probe.argsz > 65536)
+		return -ENOTSUP;
+	info = calloc(1, probe.argsz);
+	if (!info)
+		return -ENOMEM;
+	info->argsz = probe.argsz;
+	if (ioctl(container, VFIO_IOMMU_GET_INFO, info) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (off = info->cap_offset; off && hops++ < 64;) {
+		const struct vfio_info_cap_header *h;
+
+		if (off < sizeof(*info) || off > probe.argsz - sizeof(*h))
+			break;
+		h = (const void *)((const uint8_t *)info + off);
+		if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+			const struct vfio_iommu_type1_info_cap_iova_range *c = (const void *)h;
+			uint64_t room = probe.argsz - off - sizeof(*c);
+
+			for (uint32_t i = 0; i < c->nr_iovas && (i + 1) * sizeof(c->iova_ranges[0]) <= room;
+			     i++) {
+				if (!found || c->iova_ranges[i].end > *last) {
+					*first = c->iova_ranges[i].start;
+					*last = c->iova_ranges[i].end;
+					found = true;
+				}
+			}
+			break;
+		}
+		off = h->next;
+	}
+	ret = found ? 0 : -ENOTSUP;
+out:
+	free(info);
+	return ret;
+}
+
 static int vfio_dma_unmap(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t size)
 {
 	struct vfio_iommu_type1_dma_unmap unmap = {
@@ -457,6 +508,7 @@ static const struct uvdpa_pci_dev_ops vfio_pci_ops = {
 	.msix_count = vfio_msix_count,
 	.dma_map = vfio_dma_map,
 	.dma_unmap = vfio_dma_unmap,
+	.iova_range = vfio_iova_range,
 	.notify_area = vfio_notify_area,
 	.release = vfio_release,
 };

@@ -24,6 +24,9 @@
 # same check; a backend without LOG_ALL is refused with the reason; and the
 # negative control, an emulated VF with devargs drop-dirty-log=1 (it writes
 # no dirty bits), makes the check fail naming the missing pages.
+# Repeat: 10 sessions per mode (sw, shadow) of logging on/off/on on the same
+# devices, 1 and 4 pairs and toggle and retry alternating, with no ERR or
+# WARN from uvdpad.
 #
 #   test_migration_log.sh BUILD_DIR
 #
@@ -186,6 +189,34 @@ s_fault_caught() {
 	stop_uvdpad
 }
 
+# The switches again and again: LOG_ALL on, off, on under traffic, 10
+# sessions per mode alternating 1 and 4 pairs and toggle and retry, on the
+# same devices (two races were found this way: none may come back).
+s_repeat() {
+	local rounds=${UVDPA_LOG_REPEAT:-10} i d q sw rc log
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name rsw mgmtdev emu/ifcvf-net max_vqp 4 devargs sw-live-migration=1" \
+		"dev add name rsh mgmtdev emu/virtio-net max_vqp 4" \
+		"dev bind rsw vhost-user $TMP/rsw.sock" \
+		"dev bind rsh vhost-user $TMP/rsh.sock"
+	for ((i = 0; i < rounds; i++)); do
+		for d in rsw rsh; do
+			q=$((i % 2 ? 4 : 1))
+			sw=--log-toggle
+			((i / 2 % 2 == 0)) || sw=--log-retry
+			log=$TMP/$SCEN-$d-$i.log
+			rc=0
+			timeout 60 "$FRONTEND" --socket "$TMP/$d.sock" --queues "$q" --count 50000 \
+				--size 60-1514 --log-check "$sw" --json >"$log" 2>&1 || rc=$?
+			((rc == 0)) || fail "$d round $i ($q pair(s), $sw): $(grep -E '^(result|rx:|dirty log:)' "$log" | tr '\n' ';')"
+		done
+	done
+	! grep -E ' (ERR|WARN) ' "$UD_LOG" || fail "uvdpad logged errors or warnings"
+	printf 'repeat %u sessions per mode (sw, shadow), 1 and 4 pairs: logging on/off/on (toggle, retry), every frame verified, nothing missing\n' \
+		"$rounds" >>"$TMP/rates"
+	stop_uvdpad
+}
+
 n=0
 for m in "${MODES[@]}"; do
 	n=$((n + 1))
@@ -195,4 +226,5 @@ run_scenario s_vhost_library "uvdpa-testdev --loopback (src/vhost logging): 1 pa
 run_scenario s_no_log_all "a backend without LOG_ALL is refused with the reason, before any traffic"
 run_scenario s_logging_shown "dev show says logging true while logging, false after the stop"
 run_scenario s_fault_caught "negative control: drop-dirty-log=1 makes the check fail"
+run_scenario s_repeat "sw and shadow: 10 sessions each of logging on/off/on under traffic"
 lib_finish

@@ -19,6 +19,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 
+#include "drivers/ifcvf/ifcvf_dev.h"
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "drivers/ifcvf/ifcvf_regs.h"
@@ -83,6 +84,8 @@ struct fake {
 	unsigned int nwrites;
 	unsigned int msix_count;
 	bool released;
+	bool has_iova_range;		/* iova_range answers [iova_first, iova_last] */
+	uint64_t iova_first, iova_last;
 };
 
 static struct fake *to_fake(struct uvdpa_pci_dev *p)
@@ -290,6 +293,17 @@ static int f_dma_unmap(struct uvdpa_pci_dev *p, uint64_t iova, uint64_t size)
 	return 0;
 }
 
+static int f_iova_range(struct uvdpa_pci_dev *p, uint64_t *first, uint64_t *last)
+{
+	struct fake *f = p->priv;
+
+	if (!f->has_iova_range)
+		return -ENOTSUP;
+	*first = f->iova_first;
+	*last = f->iova_last;
+	return 0;
+}
+
 static void f_release(struct uvdpa_pci_dev *p)
 {
 	to_fake(p)->released = true;
@@ -305,6 +319,7 @@ static const struct uvdpa_pci_dev_ops fake_ops = {
 	.msix_count = f_msix_count,
 	.dma_map = f_dma_map,
 	.dma_unmap = f_dma_unmap,
+	.iova_range = f_iova_range,
 	.release = f_release,
 };
 
@@ -792,14 +807,15 @@ static void test_stop_sequence_reads_ring_state(void **state)
 	uint32_t st0 = ifcvf_ring_state_encode(100, 98), st3 = ifcvf_ring_state_encode(3, 1);
 	unsigned int from;
 	const struct expect e[] = {
+		/* Last queue first: TX before RX. */
 		C(VIRTIO_PCI_COMMON_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
-		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0),
+		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 3),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
 		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 1),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
-		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 3),
+		C(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 0),
 		C(VIRTIO_PCI_COMMON_Q_MSIX, 2, VIRTIO_MSI_NO_VECTOR),
 		C(VIRTIO_PCI_COMMON_STATUS, 1, 0),
@@ -1065,6 +1081,42 @@ static void test_probe_lm_bar_rules(void **state)
 	fake_free(g);
 }
 
+/* Where the driver puts its dirty log and relayed rings in the function's
+ * IOMMU: DPDK's IOVAs when the IOMMU reaches them, else the top of its
+ * range (a vIOMMU with 39 bits), 4 GiB-aligned for the two log slots. */
+static void test_probe_iova_areas(void **state)
+{
+	static const struct {
+		bool has;
+		uint64_t first, last, log, ring;
+	} cases[] = {
+		{ false, 0, 0, IFCVF_LOG_IOVA, IFCVF_MEDIATED_VRING_IOVA },
+		{ true, 0, (1ull << 48) - 1, IFCVF_LOG_IOVA, IFCVF_MEDIATED_VRING_IOVA },
+		{ true, 0, (1ull << 39) - 1, 0x7e00000000ull, 0x7f00000000ull },
+		{ true, 0x1000, (1ull << 39) + 0x12345, 0x7e00000000ull, 0x7f00000000ull },
+		/* No room at all: the defaults stay (migration will fail, said). */
+		{ true, 0, (4ull << 30) - 1, IFCVF_LOG_IOVA, IFCVF_MEDIATED_VRING_IOVA },
+	};
+	char err[256] = "";
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake *f = fake_ifcvf_net();
+		struct uvdpa_device *dev = NULL;
+		const struct ifcvf_dev *d;
+
+		f->has_iova_range = cases[i].has;
+		f->iova_first = cases[i].first;
+		f->iova_last = cases[i].last;
+		assert_int_equal(drv_probe(&f->pdev, "vdpa=1", "n0", &dev, err, sizeof(err)), 0);
+		d = dev->priv;
+		assert_int_equal(d->log_iova, cases[i].log);
+		assert_int_equal(d->ring_iova, cases[i].ring);
+		uvdpa_device_remove(dev);
+		fake_free(f);
+	}
+}
+
 static void test_probe_features_and_queues(void **state)
 {
 	struct fake *f = fake_ifcvf_net();
@@ -1234,6 +1286,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_devargs, registry_reset, registry_reset),
 		cmocka_unit_test_setup_teardown(test_probe_lm_bar_rules, registry_reset,
 						registry_reset),
+		cmocka_unit_test_setup_teardown(test_probe_iova_areas, registry_reset, registry_reset),
 		cmocka_unit_test_setup_teardown(test_probe_features_and_queues, registry_reset,
 						registry_reset),
 		cmocka_unit_test_setup_teardown(test_probe_too_few_vectors, registry_reset,

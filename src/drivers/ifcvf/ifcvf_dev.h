@@ -52,6 +52,12 @@ struct ifcvf_ring {
 
 #define IFCVF_MAX_DMA_MAPS 64	/* guest memory regions mapped into the IOMMU */
 
+/* The driver's own DMA areas in the function's IOMMU: the dirty log (two
+ * 2 GiB slots in one 4 GiB window) and the relayed or shadow rings (1 GiB:
+ * 16 MiB per vring). */
+#define IFCVF_LOG_AREA (4ull << 30)
+#define IFCVF_RING_AREA (1ull << 30)
+
 struct ifcvf_dma_map {
 	uint64_t iova, size;
 };
@@ -71,6 +77,7 @@ struct ifcvf_dev {
 	bool generic;			/* matched "virtio-pci", not "ifcvf" */
 	enum uvdpa_migration_mode lm_mode;	/* fixed at probe */
 	uint64_t features;		/* offered to the frontend */
+	uint64_t log_iova, ring_iova;	/* the driver's DMA areas (ifcvf_lm_place_areas) */
 	uint64_t protocol_features;
 	uint32_t queue_num;		/* pairs (net) or queues (blk) */
 	int config_efd;			/* MSI-X vector 0 */
@@ -139,6 +146,9 @@ int ifcvf_svq_poll_kicks(struct ifcvf_dev *d);
 
 /* ---- ifcvf_lm.c ---- */
 
+/* Places the driver's DMA areas: DPDK's IOVAs (docs/ifcvf.md) when the
+ * function's IOMMU reaches them, else the top of its range. At probe. */
+void ifcvf_lm_place_areas(struct ifcvf_dev *d);
 /* The mode a function gets: hardware logging where it has the LM BAR,
  * software with sw-live-migration=1 (which needs the ring-state registers
  * too), shadow virtqueues without them or with shadow-vq=1. */

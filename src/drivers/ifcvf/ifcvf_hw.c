@@ -531,7 +531,9 @@ void ifcvf_hw_stop(struct ifcvf_hw *hw, struct ifcvf_vring *rings, unsigned int 
 	if (nrings > hw->num_queues)
 		nrings = hw->num_queues;
 	common_write16(hw, VIRTIO_PCI_COMMON_MSIX, VIRTIO_MSI_NO_VECTOR);
-	for (q = 0; q < nrings; q++) {
+	/* Last queue first: a net pair's TX stops before its RX, so nothing is
+	 * sent (and completed) toward a receiver that already stopped. */
+	for (q = nrings; q-- > 0;) {
 		if (!rings[q].enabled)
 			continue;
 		if (hw->has_lm) {

@@ -47,6 +47,31 @@
 #define MEDIATED_STRIDE 0x100000ull	/* 1 MiB per vring: the largest used ring fits */
 #define DRAIN_WAIT_MS 1000u
 
+void ifcvf_lm_place_areas(struct ifcvf_dev *d)
+{
+	uint64_t first = 0, last = UINT64_MAX, top;
+
+	d->log_iova = IFCVF_LOG_IOVA;
+	d->ring_iova = IFCVF_MEDIATED_VRING_IOVA;
+	if (!d->pdev->ops->iova_range || d->pdev->ops->iova_range(d->pdev, &first, &last) < 0)
+		return;
+	if (first <= IFCVF_LOG_IOVA && last >= IFCVF_MEDIATED_VRING_IOVA + IFCVF_RING_AREA - 1)
+		return;
+	/* An IOMMU with fewer address bits (a guest's vIOMMU: 39): the top of
+	 * its range, in a 4 GiB-aligned window for the two log slots. */
+	top = (last + 1) & ~(IFCVF_LOG_AREA - 1);
+	if (last == UINT64_MAX || top < first || top - first < IFCVF_LOG_AREA + IFCVF_LOG_AREA) {
+		LOG_WARN(TAG, "%s: the IOMMU maps IOVAs 0x%" PRIx64 "..0x%" PRIx64 " only: no room "
+			 "for the dirty log and relayed rings, migration will fail", d->vdpa.name,
+			 first, last);
+		return;
+	}
+	d->ring_iova = top - IFCVF_LOG_AREA;
+	d->log_iova = top - 2 * IFCVF_LOG_AREA;
+	LOG_INFO(TAG, "%s: the IOMMU maps IOVAs up to 0x%" PRIx64 ": dirty log at 0x%" PRIx64
+		 ", relayed rings at 0x%" PRIx64, d->vdpa.name, last, d->log_iova, d->ring_iova);
+}
+
 enum uvdpa_migration_mode ifcvf_lm_select(const struct ifcvf_hw *hw, bool sw_lm, bool shadow)
 {
 	/* Without ring-state registers a ring can only resume on a shadow
@@ -135,11 +160,11 @@ static void log_unmap(struct ifcvf_dev *d, struct ifcvf_log_map *m)
 static int hw_log_on(struct ifcvf_dev *d)
 {
 	struct uvdpa_dirty_log log;
-	int ret = log_map(d, IFCVF_LOG_IOVA, &d->log, &log);
+	int ret = log_map(d, d->log_iova, &d->log, &log);
 
 	if (ret < 0)
 		return ret;
-	ifcvf_hw_log_start(&d->hw, IFCVF_LOG_IOVA + log.fd_offset, log.size);
+	ifcvf_hw_log_start(&d->hw, d->log_iova + log.fd_offset, log.size);
 	LOG_INFO(TAG, "%s: hardware dirty logging on (%" PRIu64 " bytes of bitmap)", d->vdpa.name,
 		 log.size);
 	return 0;
@@ -158,8 +183,7 @@ static void hw_log_off(struct ifcvf_dev *d)
  * the old one; then the function moves and the old one goes. */
 static int hw_log_move(struct ifcvf_dev *d)
 {
-	uint64_t slot = d->log.iova == IFCVF_LOG_IOVA ? IFCVF_LOG_IOVA + LOG_SLOT_SIZE :
-						      IFCVF_LOG_IOVA;
+	uint64_t slot = d->log.iova == d->log_iova ? d->log_iova + LOG_SLOT_SIZE : d->log_iova;
 	struct ifcvf_log_map next, old = d->log;
 	struct uvdpa_dirty_log log;
 	uint64_t old_base;
@@ -254,6 +278,7 @@ static bool relay_used(struct ifcvf_ring *r)
 	struct vring_used *dev_used = m->used;
 	struct virtq_elem *elem = &m->elem->elem;
 	uint16_t end = le16toh(__atomic_load_n(&dev_used->idx, __ATOMIC_ACQUIRE)), old = m->next;
+	int ret;
 
 	if (end == old)
 		return false;
@@ -274,13 +299,14 @@ static bool relay_used(struct ifcvf_ring *r)
 		len = le32toh(e.len);
 		if (len && virtq_read_chain(&m->gvq, head, elem) == 0)
 			virtq_elem_log_write(&m->gvq, elem, 0, len);
-		if (virtq_push_pending(&m->gvq, head, len) < 0) {
+		ret = virtq_push_pending(&m->gvq, head, len);
+		if (ret < 0) {
 			char why[128];
 
 			virtq_format_error(&m->gvq, why, sizeof(why));
-			LOG_ERR(TAG, "%s: vring %u: used entry %u cannot be relayed (%s); the ring "
-				"stops until the frontend restarts it", r->d->vdpa.name, r->idx,
-				head, why);
+			LOG_ERR(TAG, "%s: vring %u: used entry %u (%u of %u..%u) cannot be relayed: "
+				"%s (%s); the ring stops until the frontend restarts it",
+				r->d->vdpa.name, r->idx, head, i, old, end, strerror(-ret), why);
 			break;
 		}
 	}
@@ -364,7 +390,7 @@ static int mediate(struct ifcvf_dev *d, uint16_t i)
 	m->irqfd = -1;
 	m->size = d->hwr[i].size;
 	m->map_len = (IFCVF_USED_RING_LEN(m->size) + page - 1) & ~(page - 1);
-	m->iova = IFCVF_MEDIATED_VRING_IOVA + (uint64_t)i * MEDIATED_STRIDE;
+	m->iova = d->ring_iova + (uint64_t)i * MEDIATED_STRIDE;
 	m->next = d->hwr[i].last_used_idx;
 	m->elem = malloc(sizeof(*m->elem));
 	if (!m->elem) {
@@ -417,9 +443,11 @@ static int relay_watch_start(struct ifcvf_dev *d, uint16_t i)
 			strerror(-ret));
 		return ret;
 	}
-	/* Completions written before the watch existed. */
-	if (relay_used(r))
-		ifcvf_call_guest(r);
+	/* Completions written before the watch existed: the relay thread
+	 * takes them (only it may touch the ring while the watch exists). */
+	if (eventfd_write(r->med->irqfd, 1) < 0)
+		LOG_WARN(TAG, "%s: vring %u: cannot wake its relay: %s", d->vdpa.name, i,
+			 strerror(errno));
 	return 0;
 }
 

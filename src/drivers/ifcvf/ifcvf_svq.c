@@ -20,7 +20,7 @@
  * The two directions of one ring take its lock: they run on any relay
  * thread. Buffer addresses are guest physical addresses in both rings: the
  * function's IOMMU maps guest memory at its GPA, and the shadow rings at
- * IFCVF_MEDIATED_VRING_IOVA.
+ * the device's ring area (d->ring_iova).
  *
  * Where it stops: the device is reset; its completions reach the guest;
  * chains still in flight on a net ring were not completed (the device
@@ -292,7 +292,7 @@ static int shadow_new(struct ifcvf_dev *d, uint16_t i)
 		ret = -errno;
 		goto fail;
 	}
-	ret = virtq_drv_rings_in_area(&rings, s->area, IFCVF_MEDIATED_VRING_IOVA +
+	ret = virtq_drv_rings_in_area(&rings, s->area, d->ring_iova +
 				      (uint64_t)i * SHADOW_STRIDE, size, VIRTQ_DRV_USED_ALIGN);
 	if (ret == 0)
 		ret = virtq_drv_init(&s->svq, size, &rings);
@@ -417,7 +417,7 @@ int ifcvf_svq_start(struct ifcvf_dev *d)
 		if (ret < 0)
 			goto fail_running;
 	}
-	LOG_INFO(TAG, "%s: running on shadow virtqueues (%u rings)", d->vdpa.name, nq);
+	LOG_INFO(TAG, "%s: shadow virtqueues up (%u rings)", d->vdpa.name, nq);
 	return 0;
 fail_running:
 	ifcvf_svq_stop(d);

@@ -161,7 +161,17 @@ static int dma_map_all(struct ifcvf_dev *d)
 	}
 	for (i = 0; i < n; i++) {
 		const struct uvdpa_mem_region *r = &regions[i];
-		int ret = d->pdev->ops->dma_map(d->pdev, r->gpa, r->host, r->size);
+		int ret;
+
+		if (r->gpa < d->ring_iova + IFCVF_RING_AREA && r->gpa + r->size > d->log_iova) {
+			LOG_ERR(TAG, "%s: guest memory [0x%" PRIx64 ", +0x%" PRIx64 ") reaches the "
+				"IOVAs the driver keeps for its dirty log and rings (0x%" PRIx64
+				"..0x%" PRIx64 ")", d->vdpa.name, r->gpa, r->size, d->log_iova,
+				(uint64_t)(d->ring_iova + IFCVF_RING_AREA - 1));
+			dma_unmap_all(d);
+			return -ERANGE;
+		}
+		ret = d->pdev->ops->dma_map(d->pdev, r->gpa, r->host, r->size);
 
 		if (ret < 0) {
 			LOG_ERR(TAG, "%s: DMA map of guest memory [0x%" PRIx64 ", +0x%" PRIx64
@@ -1071,6 +1081,7 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	d->shadow_forced = args[ARG_SHADOW].present && args[ARG_SHADOW].u;
 	d->lm_mode = ifcvf_lm_select(&d->hw, sw_lm, d->shadow_forced);
 	snprintf(d->vdpa.name, sizeof(d->vdpa.name), "%s", name);
+	ifcvf_lm_place_areas(d);
 	d->vdpa.type = d->hw.virtio_id == IFCVF_VIRTIO_ID_NET ? UVDPA_TYPE_NET : UVDPA_TYPE_BLK;
 	need = (d->vdpa.type == UVDPA_TYPE_NET ? 2u : 1u) + 1u;
 	msix = pdev->ops->msix_count(pdev);

@@ -461,7 +461,9 @@ static void device_reset(struct ifcvf_model *m)
 {
 	unsigned int i;
 
-	for (i = 0; i < m->nvrings; i++)
+	/* Last queue first, as a device quiesces: a pair's TX stops before its
+	 * RX, so no frame is sent (and completed) toward a stopped receiver. */
+	for (i = m->nvrings; i-- > 0;)
 		queue_stop(m, &m->vqs[i]);
 	m->status = 0;
 	__atomic_store_n(&m->needs_reset, 0, __ATOMIC_RELAXED);

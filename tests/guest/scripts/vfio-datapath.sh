@@ -23,13 +23,20 @@
 #                 the call eventfds that only the functions' MSI-X vectors
 #                 signal (uvdpad never writes them)
 #        reverse  B -> A, uvdpa.reverse_count frames, polling
+#        migrate  A -> B, uvdpa.migrate_count frames; the RX frontend runs a
+#                 migration's dirty logging (--log-check --log-toggle): B, a
+#                 plain virtio function with its doorbell pages mapped into
+#                 the frontend, moves to shadow virtqueues when LOG_ALL comes
+#                 on (notifiers withdrawn, kicks polled meanwhile), and every
+#                 page it writes from then on must be in the log
 #      Meanwhile every 50 ms: the vfio-msix lines of /proc/interrupts and
 #      uvdpad's VmLck (VFIO type1 accounts DMA-mapped pages there).
 #   5. uvdpad's log: no ERR, no WARN; `dev del` both;
 #      SIGTERM -> uvdpad exits 0; VmLck back to 0 before that.
 #
 # Kernel command line: uvdpa.count=N (default 20000), uvdpa.irq_count=N
-# (5000; 0 skips), uvdpa.reverse_count=N (5000; 0 skips), uvdpa.size=MIN-MAX
+# (5000; 0 skips), uvdpa.reverse_count=N (5000; 0 skips),
+# uvdpa.migrate_count=N (20000; 0 skips), uvdpa.size=MIN-MAX
 # (60-1514), uvdpa.qsize=N (256), uvdpa.vfio_id=VVVV:DDDD (1af4:1041),
 # uvdpa.uvdpad_args=A,B (extra uvdpad arguments, comma-separated, e.g. -v).
 #
@@ -46,7 +53,8 @@
 # P.rx.rings_line ("rings: ..."), P.backend_channel and P.rx.backend_channel
 # ("backend channel: ..."); P.msix_irqs.BDF ("v0:N v1:N v2:N", last sample),
 # P.msix.BDF (their sum), P.vmlck_kb (max uvdpad VmLck), P.dev_conf.DEV,
-# P.running.DEV, P.stopped.DEV (cumulative log counts); vmlck_idle_kb,
+# P.running.DEV, P.stopped.DEV, P.shadow.DEV (cumulative log counts);
+# migrate.rx.pages_written, .pages_logged, .pages_missing; vmlck_idle_kb,
 # dev_del.DEV, uvdpad_exit, uvdpad_errors, uvdpad_warnings.
 . /lib/uvdpa/lib.sh
 
@@ -55,6 +63,9 @@ LOG=/tmp/uvdpad.log
 count=$(arg count 20000)
 irq_count=$(arg irq_count 5000)
 reverse_count=$(arg reverse_count 5000)
+migrate_count=$(arg migrate_count 20000)
+RX_EXTRA=		# options for the RX frontend only (the migrate phase)
+RX_LESS=0		# frames the RX frontend waits for: COUNT - RX_LESS
 size=$(arg size 60-1514)
 qsize=$(arg qsize 256)
 id=$(arg vfio_id 1af4:1041)
@@ -192,8 +203,9 @@ phase() {
     smp=$!
     t0=$(ms_now)
     # The receiver first: frames sent to a stopped function would be lost.
-    uvdpa-frontend --socket "/tmp/$rxd.sock" --rx-only --count "$n" --size "$size" \
-        --qsize "$qsize" --drain-ms 20000 --json "$@" >"/tmp/$p-rx.log" 2>&1 &
+    # shellcheck disable=SC2086
+    uvdpa-frontend --socket "/tmp/$rxd.sock" --rx-only --count $((n - RX_LESS)) --size "$size" \
+        --qsize "$qsize" --drain-ms 20000 --json "$@" $RX_EXTRA >"/tmp/$p-rx.log" 2>&1 &
     rxp=$!
     wait_until 60 count_above "vhost-user: $rxd: dev_conf done" "$c0" ||
         log "$p: $rxd did not reach dev_conf"
@@ -217,7 +229,8 @@ phase() {
     for k in tx_pkts tx_bytes tx_pps tx_gbps kicks calls host_notifier_msgs features_str; do
         mark "$p.$k" "$(jfield "/tmp/$p-tx.log" "$k")"
     done
-    for k in rx_pkts rx_bytes rx_bad rx_lost rx_ooo rx_pps rx_gbps kicks calls host_notifier_msgs; do
+    for k in rx_pkts rx_bytes rx_bad rx_lost rx_ooo rx_pps rx_gbps kicks calls host_notifier_msgs \
+             pages_written pages_logged pages_missing; do
         mark "$p.rx.$k" "$(jfield "/tmp/$p-rx.log" "$k")"
     done
     for side in "$p tx" "$p.rx rx"; do
@@ -239,6 +252,7 @@ phase() {
         mark "$p.dev_conf.$d" "$(log_count "vhost-user: $d: dev_conf done")"
         mark "$p.running.$d" "$(log_count "ifcvf: $d: running")"
         mark "$p.stopped.$d" "$(log_count "ifcvf: $d: stopped")"
+        mark "$p.shadow.$d" "$(log_count "ifcvf: $d: moving to shadow virtqueues")"
     done
     grep -E '^(tx|rx|rings|vring [0-9]+|backend channel|result):' "/tmp/$p-tx.log" "/tmp/$p-rx.log" |
         sed "s/^\/tmp\//UVDPA-LOG: /"
@@ -254,6 +268,13 @@ phase() {
 phase poll "$count" vfA vfB
 [ "$irq_count" -gt 0 ] && phase irq "$irq_count" vfA vfB --irq
 [ "$reverse_count" -gt 0 ] && phase reverse "$reverse_count" vfB vfA
+# vfB is reset when it moves to shadow virtqueues: frames that reach it
+# meanwhile may be dropped on the wire, as by any NIC reset (counted).
+RX_EXTRA="--log-check --log-toggle --max-lost 64"
+RX_LESS=64
+[ "$migrate_count" -gt 0 ] && phase migrate "$migrate_count" vfA vfB
+RX_EXTRA=
+RX_LESS=0
 
 # ---- 5. teardown ----------------------------------------------------------------------------
 ok=ok
