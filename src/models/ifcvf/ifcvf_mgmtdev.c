@@ -204,15 +204,17 @@ static const struct uvdpa_mgmtdev_ops emu_ops = {
 	.dev_set = emu_dev_set,
 };
 
+/* The net mgmtdevs differ only in name and in the function they make. */
+#define EMU_NET_MGMTDEV(mname)                                                                 \
+	{                                                                                      \
+		.name = (mname), .ops = &emu_ops, .supported_classes = 1u << UVDPA_TYPE_NET,   \
+		.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |         \
+				UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_PORT,    \
+		.max_supported_vqs = IFCVF_MAX_VRINGS,                                         \
+	}
+
 static struct emu_mgmtdev emu_net = {
-	.m = {
-		.name = "emu/ifcvf-net",
-		.ops = &emu_ops,
-		.supported_classes = 1u << UVDPA_TYPE_NET,
-		.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |
-				UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_PORT,
-		.max_supported_vqs = IFCVF_MAX_VRINGS,
-	},
+	.m = EMU_NET_MGMTDEV("emu/ifcvf-net"),
 	.type = UVDPA_TYPE_NET,
 };
 
@@ -220,14 +222,7 @@ static struct emu_mgmtdev emu_net = {
  * the generic virtio-pci driver serves, on shadow virtqueues when it must
  * migrate or resume. */
 static struct emu_mgmtdev emu_virtio_net = {
-	.m = {
-		.name = "emu/virtio-net",
-		.ops = &emu_ops,
-		.supported_classes = 1u << UVDPA_TYPE_NET,
-		.config_attrs = UVDPA_ATTR_MAC | UVDPA_ATTR_MTU | UVDPA_ATTR_MAX_VQP |
-				UVDPA_ATTR_FEATURES | UVDPA_ATTR_DEVARGS | UVDPA_ATTR_PORT,
-		.max_supported_vqs = IFCVF_MAX_VRINGS,
-	},
+	.m = EMU_NET_MGMTDEV("emu/virtio-net"),
 	.type = UVDPA_TYPE_NET,
 	.plain_virtio = true,
 };
