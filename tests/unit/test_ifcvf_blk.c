@@ -485,6 +485,48 @@ static void test_device_resize(void **state)
 	env_close(&env);
 }
 
+/* Hardware-mode dirty logging: a read logs the pages it filled and the
+ * status byte's page; a write logs only the status byte's page. */
+static void test_device_dirty_log(void **state)
+{
+	struct blk_env env;
+	const size_t log_size = (GUEST_IOVA + GUEST_SIZE) / 4096 / 8;
+	uint8_t *log = calloc(1, log_size);
+	uint64_t page;
+	size_t i;
+
+	(void)state;
+	assert_non_null(log);
+	env_open(&env, 1 << 20, false);
+	assert_int_equal(env.d->pdev->ops->dma_map(env.d->pdev, IFCVF_LOG_IOVA, log, log_size), 0);
+	lm_w32(env.d, IFCVF_LM_BASE_ADDR_LOW, (uint32_t)IFCVF_LOG_IOVA);
+	lm_w32(env.d, IFCVF_LM_BASE_ADDR_HIGH, (uint32_t)(IFCVF_LOG_IOVA >> 32));
+	lm_w32(env.d, IFCVF_LM_END_ADDR_LOW, (uint32_t)(IFCVF_LOG_IOVA + log_size));
+	lm_w32(env.d, IFCVF_LM_END_ADDR_HIGH, (uint32_t)((IFCVF_LOG_IOVA + log_size) >> 32));
+	lm_w32(env.d, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_ENABLE_VF);
+
+	/* 8 KiB read into DATA_IOVA(0): two data pages and the status page. */
+	assert_int_equal(request(env.d, VIRTIO_BLK_T_IN, 0, 8192, true, NULL), VIRTIO_BLK_S_OK);
+	for (i = 0; i < log_size * 8; i++) {
+		bool dirty = log[i / 8] & (1u << (i % 8));
+
+		page = DATA_IOVA(0) / 4096;
+		if (dirty != (i == page || i == page + 1 || i == STATUS_IOVA(0) / 4096))
+			fail_msg("read: page 0x%zx: dirty %d", i, dirty);
+	}
+	memset(log, 0, log_size);
+	assert_int_equal(request(env.d, VIRTIO_BLK_T_OUT, 0, 8192, false, NULL), VIRTIO_BLK_S_OK);
+	for (i = 0; i < log_size * 8; i++) {
+		bool dirty = log[i / 8] & (1u << (i % 8));
+
+		if (dirty != (i == STATUS_IOVA(0) / 4096))
+			fail_msg("write: page 0x%zx: dirty %d", i, dirty);
+	}
+	lm_w32(env.d, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_DISABLE);
+	env_close(&env);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_device_readonly),
 		cmocka_unit_test(test_device_stop_drains),
 		cmocka_unit_test(test_device_resize),
+		cmocka_unit_test(test_device_dirty_log),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
