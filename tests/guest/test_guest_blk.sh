@@ -17,7 +17,8 @@
 #      writes (vstats); e2fsck -fn clean afterwards.
 #   C. a legacy (virtio 0.95) guest on another device: raw sectors again.
 # Control path checks on the way: mgmtdev show, dev config show (text, -j),
-# the errors of a bad dev add (missing file without capacity, a file in use).
+# the errors of a bad dev add (missing file without capacity, a file in use),
+# a loop block device as the backend (its size, no growing past it).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +38,9 @@ img=$tmp/disk.img
 img2=$tmp/legacy.img
 ud_pid=
 guest_pid=
+loopdev=
 cleanup() {
+    [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
     [ -n "$guest_pid" ] && kill "$guest_pid" 2>/dev/null && wait "$guest_pid" 2>/dev/null
     if [ -n "$ud_pid" ]; then
         kill "$ud_pid" 2>/dev/null
@@ -82,6 +85,21 @@ for kv in capacity=67108864 blk_size=512 seg_max=126 num_queues=1 read_only=Fals
     [ "$got" = "$v" ] || fail "dev config show d0: $k is $got, expected $v"
 done
 U dev bind d0 vhost-user "$tmp/d0.sock" || fail "dev bind d0"
+
+# A block device as the backend: a loop device over an 8 MiB file. Its size
+# is the capacity, and it cannot grow past the device.
+truncate -s 8M "$tmp/loop.img"
+loopdev=$(losetup -f --show "$tmp/loop.img") || fail "losetup (the test needs root and loop devices)"
+U dev add name lb mgmtdev emu/ifcvf-blk file "$loopdev" || fail "dev add on $loopdev"
+got=$(U -j dev config show lb | json_get "d['config']['lb']['capacity']")
+err=$(U dev set name lb capacity 16M 2>&1) && fail "a block device grew past its size"
+U dev del lb
+losetup -d "$loopdev"
+echo "   block device backend: $loopdev, capacity $got"
+loopdev=
+[ "$got" = 8388608 ] || fail "capacity of $loopdev is $got, expected 8388608"
+echo "$err" | grep -q "fewer than" || fail "resize past a block device: unclear error: $err"
+echo "   block device backend: growing past its size refused"
 
 # ---- A: modern, raw sectors, mkfs ---------------------------------------------------
 boot A --test blk --vhost-user-blk "$tmp/d0.sock" \
