@@ -92,6 +92,10 @@ static int run_load(const struct blk_options *o, struct fe_blk *b, unsigned int 
 	bool pass;
 	int r = fe_blk_run(b);
 
+	if (r == -EROFS) {
+		printf("result: FAIL: %s\n", run_error(r));
+		return 1;
+	}
 	for (unsigned int i = 0; i < queues; i++) {
 		fe_blk_get_stats(b, (int)i, &st);
 		printf("job q%u: rw=%s bs=%u qd=%u ", i, fe_blk_rw_name(o->load.rw), o->load.bs,
