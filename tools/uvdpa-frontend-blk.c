@@ -114,7 +114,7 @@ static int run_load(const struct blk_options *o, struct fe_blk *b, unsigned int 
 	printf("blk: rw=%s bs=%u qd=%u queues=%u ", fe_blk_rw_name(o->load.rw), o->load.bs,
 	       o->load.iodepth, queues);
 	print_figures(stdout, &st);
-	printf(" result=%s\n", pass ? "PASS" : "FAIL");
+	printf(" tag=0x%08x result=%s\n", fe_blk_run_tag(b), pass ? "PASS" : "FAIL");
 	if (why)
 		printf("result: FAIL: %s\n", why);
 	if (o->json)

@@ -915,6 +915,11 @@ int fe_blk_run(struct fe_blk *b)
 	return ret;
 }
 
+uint32_t fe_blk_run_tag(const struct fe_blk *b)
+{
+	return b->run_tag;
+}
+
 void fe_blk_get_stats(const struct fe_blk *b, int q, struct fe_blk_job_stats *st)
 {
 	if (q >= 0) {

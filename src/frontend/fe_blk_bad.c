@@ -342,15 +342,43 @@ static int na(struct check *k, const char *why)
 	return FE_BLK_BAD_NA;
 }
 
+/* A write the device must refuse with IOERR (write_len bytes at sector):
+ * the check_len bytes there read the same before and after it. */
+static void refused_write(struct check *k, const char *step, uint64_t sector, uint32_t check_len,
+			  uint32_t write_len)
+{
+	struct fe_blk *b = k->b;
+	struct fe_blk_chain c;
+	struct io_res res;
+	uint8_t *saved;
+
+	if (!rw_ok(k, "read-before", false, sector, check_len))
+		return;
+	saved = malloc(check_len);
+	if (!saved) {
+		k->ok = false;
+		return;
+	}
+	memcpy(saved, b->bad_data, check_len);
+	fill_area(b, sector, write_len);
+	c = data_chain(b, VIRTIO_BLK_T_OUT, sector, write_len, false);
+	expect(k, step, &c, VIRTIO_BLK_S_IOERR, &res);
+	if (rw_ok(k, "read-after", false, sector, check_len)) {
+		bool same = memcmp(saved, b->bad_data, check_len) == 0;
+
+		say(k, "data-unchanged", "result=%s", same ? "ok" : "FAIL");
+		k->ok &= same;
+	}
+	free(saved);
+}
+
 static int past_end(struct check *k)
 {
 	struct fe_blk *b = k->b;
 	uint32_t blk = b->geo.blk_size, lbs = blk_lb_sectors(b);
 	uint64_t beyond = (b->geo.capacity + lbs - 1) / lbs * lbs;
-	uint64_t last = b->geo.capacity / lbs * lbs - lbs;
 	struct fe_blk_chain c;
 	struct io_res res;
-	uint8_t *saved;
 
 	c = data_chain(b, VIRTIO_BLK_T_IN, beyond, blk, true);
 	expect(k, "read-beyond-end", &c, VIRTIO_BLK_S_IOERR, &res);
@@ -358,25 +386,10 @@ static int past_end(struct check *k)
 	 * checks wraps to 0 and reads the first block. */
 	c = data_chain(b, VIRTIO_BLK_T_IN, 1ull << 55, blk, true);
 	expect(k, "read-offset-wraps", &c, VIRTIO_BLK_S_IOERR, &res);
-	if (b->geo.ro || b->geo.capacity < 2ull * lbs)
-		return k->ok;
-	/* A write of the last block and one beyond: rejected whole. */
-	if (!rw_ok(k, "read-last-block", false, last, blk))
-		return k->ok;
-	saved = malloc(blk);
-	if (!saved)
-		return -ENOMEM;
-	memcpy(saved, b->bad_data, blk);
-	fill_area(b, last, 2 * blk);
-	c = data_chain(b, VIRTIO_BLK_T_OUT, last, 2 * blk, false);
-	expect(k, "write-across-end", &c, VIRTIO_BLK_S_IOERR, &res);
-	if (rw_ok(k, "read-last-block-again", false, last, blk)) {
-		bool same = memcmp(saved, b->bad_data, blk) == 0;
-
-		say(k, "last-block-unchanged", "result=%s", same ? "ok" : "FAIL");
-		k->ok &= same;
-	}
-	free(saved);
+	/* The last block and one beyond in one write: refused whole. */
+	if (!b->geo.ro && b->geo.capacity >= 2ull * lbs)
+		refused_write(k, "write-across-end", b->geo.capacity / lbs * lbs - lbs, blk,
+			      2 * blk);
 	return k->ok;
 }
 
@@ -464,30 +477,10 @@ static int too_many_segs(struct check *k)
 
 static int ro_write(struct check *k)
 {
-	struct fe_blk *b = k->b;
-	uint32_t len = b->geo.blk_size;
-	struct fe_blk_chain c;
-	struct io_res res;
-	uint8_t *saved;
-
-	if (!b->geo.ro)
+	if (!k->b->geo.ro)
 		return na(k, "the device is writable (VIRTIO_BLK_F_RO not offered)");
-	if (!rw_ok(k, "read-before", false, b->first_lba, len))
-		return k->ok;
-	saved = malloc(len);
-	if (!saved)
-		return -ENOMEM;
-	memcpy(saved, b->bad_data, len);
-	fill_area(b, b->first_lba, len);
-	c = data_chain(b, VIRTIO_BLK_T_OUT, b->first_lba, len, false);
-	expect(k, "write-read-only", &c, VIRTIO_BLK_S_IOERR, &res);
-	if (rw_ok(k, "read-after", false, b->first_lba, len)) {
-		bool same = memcmp(saved, b->bad_data, len) == 0;
-
-		say(k, "data-unchanged", "result=%s", same ? "ok" : "FAIL");
-		k->ok &= same;
-	}
-	free(saved);
+	refused_write(k, "write-read-only", k->b->first_lba, k->b->geo.blk_size,
+		      k->b->geo.blk_size);
 	return k->ok;
 }
 

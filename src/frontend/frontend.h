@@ -546,6 +546,9 @@ void fe_blk_start(struct fe_blk *b);
  * mismatches are counted in the stats), -ETIMEDOUT when a queue stalled,
  * -EIO when the device broke a ring, -ECONNRESET when it left. */
 int fe_blk_run(struct fe_blk *b);
+/* The high half of the generation of every sector this run writes (a
+ * per-run random tag, so runs that use the same seed write apart). */
+uint32_t fe_blk_run_tag(const struct fe_blk *b);
 /* Figures of queue q, or of the whole run for q < 0. */
 void fe_blk_get_stats(const struct fe_blk *b, int q, struct fe_blk_job_stats *st);
 

@@ -25,6 +25,13 @@
 
 /* ---- chains ---- */
 
+static void check_buf(const struct virtq_drv_buf *b, uint64_t addr, uint32_t len, bool writes)
+{
+	assert_int_equal(b->addr, addr);
+	assert_int_equal(b->len, len);
+	assert_int_equal(b->device_writes, writes);
+}
+
 static void test_chain_write_segments(void **state)
 {
 	struct fe_blk_chain c = {
@@ -32,24 +39,14 @@ static void test_chain_write_segments(void **state)
 		.data_in = false, .status_addr = 0x1010,
 	};
 	struct virtq_drv_buf bufs[8];
-	int n;
 
 	(void)state;
-	n = fe_blk_chain_bufs(&c, bufs, 8);
-	assert_int_equal(n, 4);
-	assert_int_equal(bufs[0].addr, 0x1000);
-	assert_int_equal(bufs[0].len, 16);
-	assert_false(bufs[0].device_writes);
+	assert_int_equal(fe_blk_chain_bufs(&c, bufs, 8), 4);
+	check_buf(&bufs[0], 0x1000, 16, false);
 	/* 5120 bytes in 4096 + 1024, device-readable. */
-	assert_int_equal(bufs[1].addr, 0x10000);
-	assert_int_equal(bufs[1].len, 4096);
-	assert_false(bufs[1].device_writes);
-	assert_int_equal(bufs[2].addr, 0x11000);
-	assert_int_equal(bufs[2].len, 1024);
-	assert_false(bufs[2].device_writes);
-	assert_int_equal(bufs[3].addr, 0x1010);
-	assert_int_equal(bufs[3].len, 1);
-	assert_true(bufs[3].device_writes);
+	check_buf(&bufs[1], 0x10000, 4096, false);
+	check_buf(&bufs[2], 0x11000, 1024, false);
+	check_buf(&bufs[3], 0x1010, 1, true);
 }
 
 static void test_chain_read_and_flush(void **state)
@@ -63,14 +60,12 @@ static void test_chain_read_and_flush(void **state)
 	(void)state;
 	/* seg_size 0: one segment; the device writes data and status. */
 	assert_int_equal(fe_blk_chain_bufs(&c, bufs, 4), 3);
-	assert_int_equal(bufs[1].len, 8192);
-	assert_true(bufs[1].device_writes);
-	assert_true(bufs[2].device_writes);
+	check_buf(&bufs[1], 0x20000, 8192, true);
+	check_buf(&bufs[2], 0x1010, 1, true);
 	/* A flush: header and status only. */
 	c.data_len = 0;
 	assert_int_equal(fe_blk_chain_bufs(&c, bufs, 4), 2);
-	assert_int_equal(bufs[1].addr, 0x1010);
-	assert_true(bufs[1].device_writes);
+	check_buf(&bufs[1], 0x1010, 1, true);
 }
 
 static void test_chain_no_status_and_limit(void **state)
