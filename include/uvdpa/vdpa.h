@@ -168,6 +168,9 @@ enum uvdpa_vq_stat {
 	UVDPA_VQ_STAT_FAULTS,		/* DMA faults: a buffer the device could not reach */
 	UVDPA_VQ_STAT_RELAYED,		/* used entries a migration relay copied to the driver */
 	UVDPA_VQ_STAT_LOGGED_PAGES,	/* pages a migration relay marked dirty */
+	UVDPA_VQ_STAT_READ_BYTES,	/* blk: bytes read into the driver's buffers */
+	UVDPA_VQ_STAT_WRITE_BYTES,	/* blk: bytes written from them */
+	UVDPA_VQ_STAT_IN_FLIGHT,	/* blk: requests taken and not yet completed (a gauge) */
 	UVDPA_VQ_STAT_NUM
 };
 

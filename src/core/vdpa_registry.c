@@ -243,6 +243,9 @@ static const char *const vq_stat_names[UVDPA_VQ_STAT_NUM] = {
 	[UVDPA_VQ_STAT_FAULTS] = "faults",
 	[UVDPA_VQ_STAT_RELAYED] = "relayed",
 	[UVDPA_VQ_STAT_LOGGED_PAGES] = "logged_pages",
+	[UVDPA_VQ_STAT_READ_BYTES] = "read_bytes",
+	[UVDPA_VQ_STAT_WRITE_BYTES] = "write_bytes",
+	[UVDPA_VQ_STAT_IN_FLIGHT] = "in_flight",
 };
 
 const char *uvdpa_migration_mode_name(enum uvdpa_migration_mode mode)

@@ -96,6 +96,10 @@ def parse_args(argv):
                    help="MAC for the Nth net device in order (repeatable)")
     n.add_argument("--device-opt", action="append", default=[], metavar="OPTS",
                    help="extra ',k=v' options appended to every virtio-net-pci device")
+    n.add_argument("--vhost-user-blk", action="append", default=[], metavar="SOCK",
+                   help="a vhost-user-blk-pci disk on SOCK (repeatable; after the net devices; "
+                        "--server/--reconnect/--legacy apply to it too)")
+    n.add_argument("--blk-queues", type=int, default=1, help="num-queues of each blk disk")
     n.add_argument("--tap", action="append", default=[], metavar="IFNAME",
                    help="add a virtio-net device on host TAP IFNAME (script=no)")
     n.add_argument("--user-net", action="store_true",
@@ -191,6 +195,15 @@ def build_cmd(a):
         cmd += ["-chardev", chr_opts, "-netdev", nd,
                 "-device", dev + legacy + mac_opt() + extra]
         idx += 1
+    for bidx, sock in enumerate(a.vhost_user_blk):
+        chr_opts = "socket,id=cb%d,path=%s" % (bidx, sock)
+        if a.server:
+            chr_opts += ",server=on,wait=off"
+        elif a.reconnect:
+            chr_opts += ",reconnect=%d" % a.reconnect
+        cmd += ["-chardev", chr_opts,
+                "-device", "vhost-user-blk-pci,chardev=cb%d,num-queues=%d%s"
+                % (bidx, a.blk_queues, legacy)]
     for tap in a.tap:
         cmd += ["-netdev", "tap,id=n%d,ifname=%s,script=no,downscript=no" % (idx, tap),
                 "-device", "virtio-net-pci,netdev=n%d%s%s%s" % (idx, legacy, mac_opt(), extra)]
@@ -217,7 +230,7 @@ def wait_for_sockets(a):
     if a.server or a.reconnect:
         return None
     deadline = time.monotonic() + a.socket_wait
-    for sock in a.vhost_user:
+    for sock in a.vhost_user + a.vhost_user_blk:
         while not os.path.exists(sock):
             if time.monotonic() > deadline:
                 return "vhost-user socket %s does not exist after %.0f s " \

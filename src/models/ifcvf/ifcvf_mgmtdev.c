@@ -179,8 +179,14 @@ static int emu_dev_set(struct uvdpa_mgmtdev *m, struct uvdpa_device *dev,
 		return -ENODEV;
 	}
 	if (cfg->attrs & UVDPA_SET_CAPACITY) {
-		uvdpa_errf(err, errlen, "%s: the emulated IFCVF cannot resize a disk yet", dev->name);
-		return -EOPNOTSUPP;
+		char why[256] = "";
+
+		ret = ifcvf_model_set_capacity(pdev, cfg->capacity, why, sizeof(why));
+		if (ret < 0) {
+			uvdpa_errf(err, errlen, "%s: cannot set capacity: %s", dev->name,
+				   why[0] ? why : strerror(-ret));
+			return ret;
+		}
 	}
 	if (cfg->attrs & UVDPA_SET_MAC) {
 		ret = ifcvf_model_set_mac(pdev, cfg->mac);

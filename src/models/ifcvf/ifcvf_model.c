@@ -53,10 +53,10 @@
 /* Subsystem id of the plain virtio function (QEMU's virtio-net-pci has it). */
 #define PLAIN_SUBSYS_ID 0x1100
 
-/* Device types the model implements, by enum uvdpa_dev_type. Adding blk:
- * its file, its meson line, and its entry here. */
+/* Device types the model implements, by enum uvdpa_dev_type. */
 static const struct ifcvf_dev_type *const dev_types[] = {
 	[UVDPA_TYPE_NET] = &ifcvf_net_type,
+	[UVDPA_TYPE_BLK] = &ifcvf_blk_type,
 };
 
 /* Protects models (the live models, for pdev -> model lookups) and keeps a

@@ -2,7 +2,7 @@
  * (docs/ifcvf.md) behind an emulated PCI function (src/pci/emu.h),
  * so the ifcvf driver drives it exactly as it drives hardware. uvdpa's
  * equivalent of the kernel's vdpa_sim: one engine, device types as records
- * (net now; blk next). Datapath work runs on a fixed pool of engine threads
+ * (net, blk). Datapath work runs on a fixed pool of engine threads
  * shared by every emulated device. */
 #ifndef UVDPA_MODELS_IFCVF_MODEL_H
 #define UVDPA_MODELS_IFCVF_MODEL_H
@@ -15,7 +15,7 @@
 #include "uvdpa/vdpa.h"
 
 struct ifcvf_model_config {
-	enum uvdpa_dev_type type;	/* UVDPA_TYPE_NET (UVDPA_TYPE_BLK: not yet) */
+	enum uvdpa_dev_type type;	/* UVDPA_TYPE_NET or UVDPA_TYPE_BLK */
 	uint64_t device_features;	/* 0: the type's default set; else a subset of
 					 * ifcvf_model_supported_features() */
 	bool transitional;		/* transitional PCI ids (0x1000/0x0001 for net) */
@@ -32,8 +32,9 @@ struct ifcvf_model_config {
 	 * "source[:FRAME_LEN]" (60..1514, default 60) */
 	char port[128];
 	/* blk (for the blk type) */
-	char file[256];
-	uint64_t capacity;		/* bytes */
+	char file[256];			/* absolute path: regular file or block device */
+	uint64_t capacity;		/* bytes; 0: the file's size. A missing file is
+					 * created sparse with it, a shorter one extended */
 	uint16_t num_queues;
 	bool readonly;
 };
@@ -65,6 +66,11 @@ int ifcvf_model_set_mac(struct uvdpa_pci_dev *pdev, const uint8_t mac[6]);
  * queue) and raises the config interrupt. -EOPNOTSUPP unless GUEST_ANNOUNCE
  * was negotiated. */
 int ifcvf_model_announce(struct uvdpa_pci_dev *pdev);
+/* Grows a blk device to bytes (a multiple of 512): the regular backing file
+ * is extended (sparse), the capacity in the config space changes and the
+ * config interrupt tells the driver. Shrinking is refused (-EINVAL), as is
+ * a non-blk model (-EOPNOTSUPP); err gets a message for the user. */
+int ifcvf_model_set_capacity(struct uvdpa_pci_dev *pdev, uint64_t bytes, char *err, size_t errlen);
 
 /* Per-vring counters, typed: an RX vring (even index) keeps packets, bytes,
  * errors, overruns and drops; a TX vring packets, bytes, errors and drops;

@@ -1,7 +1,7 @@
 /* Inside the emulated IFCVF: the engine pool (ifcvf_engine.c), the device
  * core that owns PCI config space, BAR0/BAR4 registers and the virtqueues
  * (ifcvf_model.c), and the record a device type plugs into the core
- * (ifcvf_net.c; blk next).
+ * (ifcvf_net.c, ifcvf_blk.c).
  *
  * Locking, in the order they may be taken:
  *   models_lock (ifcvf_model.c)  the list of live models, for pdev lookups
@@ -144,6 +144,7 @@ struct ifcvf_dev_type {
 };
 
 extern const struct ifcvf_dev_type ifcvf_net_type;
+extern const struct ifcvf_dev_type ifcvf_blk_type;
 
 /* The core state a type may read. */
 struct ifcvf_model {
