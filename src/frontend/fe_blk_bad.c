@@ -156,24 +156,23 @@ static void io_sync(struct fe_blk *b, const struct fe_blk_chain *c, struct io_re
 	}
 }
 
+/* The outcome as "status=X len=N" or "outcome=...", always in buf. */
 static const char *outcome_str(const struct io_res *res, char *buf, size_t len)
 {
+	static const char *const other[] = {
+		[IO_TIMEOUT] = "no-completion", [IO_RING_ERROR] = "ring-broken",
+		[IO_CLOSED] = "session-closed", [IO_NOT_SENT] = "not-sent",
+	};
 	char sb[8];
 
-	switch (res->outcome) {
-	case IO_DONE:
+	if (res->outcome == IO_DONE)
 		snprintf(buf, len, "status=%s len=%u",
 			 fe_blk_status_str(res->status, sb, sizeof(sb)), res->len);
-		return buf;
-	case IO_LEN_ERROR:
+	else if (res->outcome == IO_LEN_ERROR)
 		snprintf(buf, len, "outcome=bad-used-length len=%u", res->len);
-		return buf;
-	case IO_TIMEOUT: return "outcome=no-completion";
-	case IO_RING_ERROR: return "outcome=ring-broken";
-	case IO_CLOSED: return "outcome=session-closed";
-	case IO_NOT_SENT: return "outcome=not-sent";
-	}
-	return "outcome=?";
+	else
+		snprintf(buf, len, "outcome=%s", other[res->outcome]);
+	return buf;
 }
 
 /* A chain of the bad area: header, len bytes of its data area, status. */
@@ -442,9 +441,13 @@ static int no_status(struct check *k)
 	}
 	k->ok = untouched && (res.outcome == IO_DONE || res.outcome == IO_TIMEOUT ||
 			      res.outcome == IO_CLOSED);
-	say(k, "write-without-status", "%s buffers=%s what=\"%s\" result=%s",
-	    outcome_str(&res, ob, sizeof(ob)), untouched ? "untouched" : "WRITTEN", what,
-	    k->ok ? "accepted" : "FAIL");
+	/* There is no status byte to show: a completion is its length. */
+	if (res.outcome == IO_DONE)
+		snprintf(ob, sizeof(ob), "outcome=completed len=%u", res.len);
+	else
+		outcome_str(&res, ob, sizeof(ob));
+	say(k, "write-without-status", "%s buffers=%s what=\"%s\" result=%s", ob,
+	    untouched ? "untouched" : "WRITTEN", what, k->ok ? "accepted" : "FAIL");
 	report_status_register(k);
 	return k->ok;
 }
