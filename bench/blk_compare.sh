@@ -230,7 +230,7 @@ echo "measuring:"
 for ((REP = 1; REP <= REPS; REP++)); do
 	for r in "${ROWS[@]}"; do
 		IFS='|' read -r key label args <<<"$r"
-		record_cmd "$label" "taskset -c 0 $FE --blk -q --socket SOCK $args --time $SECS --no-verify"
+		((REP == 1)) && record_cmd "$label" "taskset -c 0 $FE --blk -q --socket SOCK $args --time $SECS --no-verify"
 		measure "$key" qsd "$QSOCK" "$args"
 		[[ -z $UVDPA_NA ]] && measure "$key" uvdpa "$USOCK" "$args"
 	done

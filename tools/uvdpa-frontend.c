@@ -177,9 +177,12 @@ static void usage(FILE *f)
 		"request completed with status OK and every read verified; --blk-bad: every\n"
 		"kind answered as the spec says and the device served normal I/O after it).\n"
 		"--blk prints a line per queue and a summary for scripts:\n"
-		"  blk: rw=randread bs=4096 qd=32 queues=1 ios=.. iops=.. mbps=.. lat_p50_us=..\n"
-		"       lat_p99_us=.. lat_p999_us=.. errors=0 verified=.. result=PASS\n"
-		"  (mbps: 10^6 bytes per second)\n");
+		"  blk: rw=randread bs=4096 qd=32 queues=1 ios=.. reads=.. writes=.. flushes=..\n"
+		"       seconds=.. iops=.. mbps=.. lat_avg_us=.. lat_p50_us=.. lat_p99_us=..\n"
+		"       lat_p999_us=.. lat_max_us=.. errors=0 bad_sectors=0 verified=..\n"
+		"       unverified=.. len_mismatch=.. tag=0x.. result=PASS\n"
+		"  (mbps: 10^6 bytes per second; verified: sectors read and checked; tag: the high\n"
+		"  half of the generation this run writes)\n");
 }
 
 enum {
