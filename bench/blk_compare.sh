@@ -39,6 +39,7 @@ FILE=""
 SECS=5
 REPS=3
 KEEP=0
+# shellcheck disable=SC2034  # KEEP is read by lib.sh's cleanup
 while (($#)); do
 	case $1 in
 	-b) BUILD=${2:?-b needs a directory}; shift 2 ;;
@@ -51,91 +52,15 @@ while (($#)); do
 	esac
 done
 
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "build directory not found (see --help)" >&2; exit 1; }
-UVDPAD=$BUILD/tools/uvdpad
-UVDPA=$BUILD/tools/uvdpa
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+bench_setup "the frontend on one, the daemons on the other"
 FE=$BUILD/tools/uvdpa-frontend
 QSD=${QSD:-$(command -v qemu-storage-daemon || true)}
-[[ -x $UVDPAD && -x $UVDPA && -x $FE ]] || { echo "$BUILD/tools is not built" >&2; exit 1; }
+[[ -x $FE ]] || { echo "$FE is not built" >&2; exit 1; }
 [[ -n $QSD ]] || { echo "qemu-storage-daemon not found (Debian package qemu-system-x86)" >&2; exit 1; }
-command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
-if [[ $(nproc) -lt 2 ]]; then
-	echo "needs 2 CPUs (the frontend on one, the daemons on the other)" >&2
-	exit 1
-fi
-BTYPE=$(sed -n 's/.*"name": "buildtype", "value": "\([a-z]*\)".*/\1/p' \
-	"$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || true)
-
-TMP=$(mktemp -d /tmp/uvdpa-blk-bench.XXXXXX)
-: >"$TMP/pids"
-: >"$TMP/results"
-: >"$TMP/cmds"
+bench_init uvdpa-blk-bench
 [[ -n $FILE ]] || FILE=$TMP/disk.raw
-
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-	[[ -n $st && $st != Z ]]
-}
-
-# stop PID SIGNAL: signal, wait up to 10 s, then SIGKILL; reaps.
-stop() {
-	local pid=$1 sig=$2 i
-	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill "-$sig" "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-	sed -i "/^$pid\$/d" "$TMP/pids"
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	while read -r pid; do
-		alive "$pid" && kill -TERM "$pid" 2>/dev/null
-	done <"$TMP/pids"
-	sleep 0.5
-	while read -r pid; do
-		alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	done <"$TMP/pids"
-	if ((KEEP)); then
-		echo "logs kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
-
-# spawn NAME CMD...: background, output in $TMP/NAME.log; sets LAST_PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 </dev/null &
-	LAST_PID=$!
-	echo "$LAST_PID" >>"$TMP/pids"
-}
-
-wait_until() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-record_cmd() {
-	local label=$1
-	shift
-	printf '%s:\n   %s\n' "$label" "$*" >>"$TMP/cmds"
-}
 
 # kv LINE KEY: the value of KEY=VALUE in LINE.
 kv() { sed -n "s/.*[ ^]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
@@ -160,21 +85,22 @@ USOCK=$TMP/uvdpa.sock
 CTL=$TMP/uvdpad.ctl
 qcmd=(taskset -c 1 "$QSD" --blockdev "driver=file,node-name=f,filename=$FILE,discard=unmap"
 	--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$QSOCK,writable=on,num-queues=1")
-record_cmd "qsd" "${qcmd[*]}"
+record_cmd "qsd" "${qcmd[@]}"
 spawn qsd "${qcmd[@]}"
 QSD_PID=$LAST_PID
 wait_until 15 test -S "$QSOCK" || { echo "qemu-storage-daemon did not listen:" >&2; cat "$TMP/qsd.log" >&2; exit 1; }
 
 UVDPA_NA=""
 ucmd=(taskset -c 1 "$UVDPAD" -f -s "$CTL")
-record_cmd "uvdpa" "${ucmd[*]}"
+record_cmd "uvdpa" "${ucmd[@]}"
 spawn uvdpad "${ucmd[@]}"
 UD_PID=$LAST_PID
 if ! wait_until 15 test -S "$CTL"; then
 	UVDPA_NA="uvdpad did not start: $(tail -n1 "$TMP/uvdpad.log")"
 else
 	add=(dev add name blk0 mgmtdev emu/ifcvf-blk file "$FILE" capacity 1G num_queues 1)
-	record_cmd "  then" "uvdpa -s $CTL ${add[*]}; uvdpa -s $CTL dev bind blk0 vhost-user $USOCK"
+	record_cmd "  then" "$UVDPA" -s "$CTL" "${add[@]}"
+	record_cmd "  and" "$UVDPA" -s "$CTL" dev bind blk0 vhost-user "$USOCK"
 	if ! "$UVDPA" -s "$CTL" "${add[@]}" >"$TMP/dev-add.log" 2>&1; then
 		UVDPA_NA="this build refuses emu/ifcvf-blk: $(tr '\n' ' ' <"$TMP/dev-add.log")"
 	elif ! "$UVDPA" -s "$CTL" dev bind blk0 vhost-user "$USOCK" >"$TMP/dev-bind.log" 2>&1 ||
@@ -230,7 +156,9 @@ echo "measuring:"
 for ((REP = 1; REP <= REPS; REP++)); do
 	for r in "${ROWS[@]}"; do
 		IFS='|' read -r key label args <<<"$r"
-		((REP == 1)) && record_cmd "$label" "taskset -c 0 $FE --blk -q --socket SOCK $args --time $SECS --no-verify"
+		# shellcheck disable=SC2086  # ARGS is a word list
+		((REP == 1)) && record_cmd "$label" taskset -c 0 "$FE" --blk -q --socket SOCK $args \
+			--time "$SECS" --no-verify
 		measure "$key" qsd "$QSOCK" "$args"
 		[[ -z $UVDPA_NA ]] && measure "$key" uvdpa "$USOCK" "$args"
 	done
