@@ -97,105 +97,21 @@ while (($#)); do
 	esac
 done
 
-BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "build directory not found (see --help)" >&2; exit 1; }
-UVDPAD=$BUILD/tools/uvdpad
-UVDPA=$BUILD/tools/uvdpa
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+bench_setup "one forwarding core per side"
 TESTPMD=${TESTPMD:-$(command -v dpdk-testpmd || true)}
-[[ -x $UVDPAD && -x $UVDPA ]] || { echo "$BUILD/tools/uvdpad is not built" >&2; exit 1; }
 [[ -n $TESTPMD ]] || { echo "dpdk-testpmd not found (Debian package dpdk)" >&2; exit 1; }
-command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
-if [[ $(nproc) -lt 2 ]]; then
-	echo "needs 2 CPUs (one forwarding core per side)" >&2
-	exit 1
-fi
-BTYPE=$(sed -n 's/.*"name": "buildtype", "value": "\([a-z]*\)".*/\1/p' \
-	"$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || true)
 
-TMP=$(mktemp -d /tmp/uvdpa-bench.XXXXXX)
-RUN_ID=${TMP##*/}
-RUN_ID=${RUN_ID//./-}
-: >"$TMP/pids"
+bench_init uvdpa-bench
 : >"$TMP/prefixes"
-: >"$TMP/results"
-: >"$TMP/cmds"
-
-alive() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-	[[ -n $st && $st != Z ]]
-}
-
-# stop PID SIGNAL: signal, wait up to 10 s, then SIGKILL; reaps.
-stop() {
-	local pid=$1 sig=$2 i
-	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-	kill "-$sig" "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-	# Reaped: its number may be reused by someone else's process now.
-	sed -i "/^$pid\$/d" "$TMP/pids"
-}
-
-cleanup() {
-	local rc=$? pid p
-	trap - EXIT INT TERM
-	while read -r pid; do
-		alive "$pid" && kill -TERM "$pid" 2>/dev/null
-	done <"$TMP/pids"
-	sleep 0.5
-	while read -r pid; do
-		alive "$pid" && kill -KILL "$pid" 2>/dev/null
-	done <"$TMP/pids"
+# The DPDK runtime directories of the testpmd runs.
+bench_cleanup_extra() {
+	local p
 	while read -r p; do
 		[[ -n $p ]] && rm -rf "/var/run/dpdk/$p"
 	done <"$TMP/prefixes"
-	if ((KEEP)); then
-		echo "logs kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT TERM
-
-# spawn NAME CMD...: background, output in $TMP/NAME.log; sets LAST_PID.
-spawn() {
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 </dev/null &
-	LAST_PID=$!
-	echo "$LAST_PID" >>"$TMP/pids"
-}
-
-# wait_until SECONDS CMD...: polls CMD every 0.1 s.
-wait_until() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# Command lines are recorded as they are run (shell-quoted).
-record_cmd() {
-	local label=$1
-	shift
-	local w line=""
-	for w in "$@"; do
-		if [[ $w =~ ^[A-Za-z0-9_./,=:@%+-]+$ ]]; then
-			line+=" $w"
-		else
-			line+=" $(printf '%q' "$w")"
-		fi
-	done
-	printf '%s:\n   %s\n' "$label" "$line" >>"$TMP/cmds"
+	return 0
 }
 
 # window LOG PRIMARY(rx|tx): parses testpmd's per-port statistics blocks.

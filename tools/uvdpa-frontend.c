@@ -1,5 +1,7 @@
-/* uvdpa-frontend: plays the VM side of a vhost-user net port — connects or
- * listens, negotiates, sends and receives verified traffic, reports rates. */
+/* uvdpa-frontend: plays the VM side of a vhost-user port — connects or
+ * listens, negotiates, then sends and receives verified net traffic and
+ * reports rates, or (--blk) runs a verified block load over vhost-user-blk
+ * (uvdpa-frontend-blk.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include "core/util.h"
 #include "frontend/frontend.h"
 #include "core/log.h"
+#include "uvdpa-frontend.h"
 
 #define TAG "frontend"
 #define BIT(n) (1ull << (n))
@@ -58,7 +61,11 @@ struct options {
 	uint64_t count;
 	double seconds;
 	unsigned int mem_mb;
+	bool mem_set, qsize_set;
 	int timeout_s;
+	/* --blk */
+	bool blk, blk_opt;		/* blk_opt: some block-only option was given */
+	struct blk_options blko;
 };
 
 static const char *sock_path_for_signal;
@@ -134,10 +141,48 @@ static void usage(FILE *f)
 		"                        (SET_LOG_BASE again per pair, on a new memfd)\n"
 		"  --max-lost N          rx-only: up to N frames may be missing (a device reset\n"
 		"                        on the sending side of the wire drops what arrives)\n"
+		"block (vhost-user-blk; --queues counts request queues):\n"
+		"  --blk                 drive a virtio-blk device: negotiates the VIRTIO_BLK\n"
+		"                        features offered and CONFIG, reads the config\n"
+		"                        (GET_CONFIG), runs the load below\n"
+		"  --rw MODE             read|write|randread|randwrite|randrw|rw (default read)\n"
+		"  --rwmix N             randrw, rw: percent of requests that read (default 50)\n"
+		"  --bs SIZE             bytes per request, a multiple of 512 and of the\n"
+		"                        device's block size: 4k, 1m, ... (default 4k)\n"
+		"  --seg-size SIZE       split the data in segments of SIZE (default: as large as\n"
+		"                        size_max and seg_max allow)\n"
+		"  --iodepth N           requests in flight per queue (default 1)\n"
+		"  --count N | --time S  requests in all, or seconds (default: one pass over the\n"
+		"                        span; --seconds is --time)\n"
+		"  --offset SIZE         first byte of the range used (default 0)\n"
+		"  --span SIZE           bytes of the range used (default: to the end)\n"
+		"  --seed N              pattern and offset seed (default 1)\n"
+		"  --verify | --no-verify  every written sector carries {magic, seed, LBA,\n"
+		"                        generation, check, seeded fill}; every read is checked\n"
+		"                        against the last write of this run (default on)\n"
+		"  --verify-fill SEED    also check the sectors this run did not write: they hold\n"
+		"                        the pattern of an earlier --rw write run with --seed SEED\n"
+		"                        (any generation)\n"
+		"  --fsync N             a FLUSH after every N writes completed on a queue, and\n"
+		"                        one at the end\n"
+		"  --blk-bad KIND[,KIND] malformed or optional requests, each followed by a\n"
+		"                        normal write and read: past-end, no-status,\n"
+		"                        too-many-segs, ro-write, unknown-type, get-id, discard,\n"
+		"                        write-zeroes, or all (they write at --offset)\n"
+		"  --bad-timeout MS      --blk-bad: wait for one request (default 2000)\n"
 		"output:\n"
 		"  --json                also print one JSON line with the results\n"
 		"  -v | -q               more / less logging\n"
-		"exit status: 0 when negotiation succeeded and all traffic verified.\n");
+		"exit status: 0 when negotiation succeeded and all traffic verified (--blk: every\n"
+		"request completed with status OK and every read verified; --blk-bad: every\n"
+		"kind answered as the spec says and the device served normal I/O after it).\n"
+		"--blk prints a line per queue and a summary for scripts:\n"
+		"  blk: rw=randread bs=4096 qd=32 queues=1 ios=.. reads=.. writes=.. flushes=..\n"
+		"       seconds=.. iops=.. mbps=.. lat_avg_us=.. lat_p50_us=.. lat_p99_us=..\n"
+		"       lat_p999_us=.. lat_max_us=.. errors=0 bad_sectors=0 verified=..\n"
+		"       unverified=.. len_mismatch=.. tag=0x.. result=PASS\n"
+		"  (mbps: 10^6 bytes per second; verified: sectors read and checked; tag: the high\n"
+		"  half of the generation this run writes)\n");
 }
 
 enum {
@@ -148,6 +193,8 @@ enum {
 	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
 	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_LOG_RETRY, OPT_LOG_SYNCS, OPT_MAX_LOST,
+	OPT_BLK, OPT_RW, OPT_RWMIX, OPT_BS, OPT_SEG_SIZE, OPT_IODEPTH, OPT_TIME, OPT_OFFSET,
+	OPT_SPAN, OPT_SEED, OPT_VERIFY, OPT_VERIFY_FILL, OPT_FSYNC, OPT_BLK_BAD, OPT_BAD_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -190,6 +237,21 @@ static const struct option long_opts[] = {
 	{ "log-retry", no_argument, NULL, OPT_LOG_RETRY },
 	{ "log-syncs", required_argument, NULL, OPT_LOG_SYNCS },
 	{ "max-lost", required_argument, NULL, OPT_MAX_LOST },
+	{ "blk", no_argument, NULL, OPT_BLK },
+	{ "rw", required_argument, NULL, OPT_RW },
+	{ "rwmix", required_argument, NULL, OPT_RWMIX },
+	{ "bs", required_argument, NULL, OPT_BS },
+	{ "seg-size", required_argument, NULL, OPT_SEG_SIZE },
+	{ "iodepth", required_argument, NULL, OPT_IODEPTH },
+	{ "time", required_argument, NULL, OPT_TIME },
+	{ "offset", required_argument, NULL, OPT_OFFSET },
+	{ "span", required_argument, NULL, OPT_SPAN },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "verify-fill", required_argument, NULL, OPT_VERIFY_FILL },
+	{ "fsync", required_argument, NULL, OPT_FSYNC },
+	{ "blk-bad", required_argument, NULL, OPT_BLK_BAD },
+	{ "bad-timeout", required_argument, NULL, OPT_BAD_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -202,6 +264,169 @@ static int parse_u64(const char *name, const char *s, int base, uint64_t min, ui
 			"..%" PRIu64 "\n", name, s, min, max);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* A size with an optional k/m/g/t suffix, a multiple of align, in [min, max]. */
+static int parse_bytes(const char *name, const char *s, uint64_t align, uint64_t min,
+		       uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (uvdpa_parse_size(s, &v) < 0 || v < min || v > max || v % align) {
+		fprintf(stderr, "uvdpa-frontend: --%s %s: expected a size (bytes, or with k, m, g) "
+			"in %" PRIu64 "..%" PRIu64 ", a multiple of %" PRIu64 "\n", name, s, min,
+			max, align);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* "past-end,get-id" or "all" into the --blk-bad list. */
+static int parse_bad_kinds(const char *s, struct blk_options *b)
+{
+	char buf[256], *save = NULL, *tok;
+
+	if (strcmp(s, "all") == 0) {
+		for (unsigned int i = 0; i < FE_BLK_BAD_KINDS; i++)
+			b->bad[i] = (enum fe_blk_bad_kind)i;
+		b->nbad = FE_BLK_BAD_KINDS;
+		return 0;
+	}
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		enum fe_blk_bad_kind k;
+
+		if (fe_blk_bad_parse(tok, &k) < 0 || b->nbad == FE_BLK_BAD_KINDS) {
+			fprintf(stderr, "uvdpa-frontend: --blk-bad %s: unknown kind '%s' (past-end, "
+				"no-status, too-many-segs, ro-write, unknown-type, get-id, discard, "
+				"write-zeroes, all)\n", s, tok);
+			return -EINVAL;
+		}
+		b->bad[b->nbad++] = k;
+	}
+	return b->nbad ? 0 : -EINVAL;
+}
+
+/* The block-only options. 1 when c was one of them, 0 when not, <0 bad. */
+static int parse_blk_opt(int c, const char *arg, struct options *o)
+{
+	struct fe_blk_config *l = &o->blko.load;
+	uint64_t v;
+
+	switch (c) {
+	case OPT_RW:
+		if (fe_blk_rw_parse(arg, &l->rw) < 0) {
+			fprintf(stderr, "uvdpa-frontend: --rw %s: use read, write, randread, "
+				"randwrite, randrw or rw\n", arg);
+			return -EINVAL;
+		}
+		break;
+	case OPT_RWMIX:
+		if (parse_u64("rwmix", arg, 10, 0, 100, &v))
+			return -EINVAL;
+		l->rwmix_read = (unsigned int)v;
+		break;
+	case OPT_BS:
+		if (parse_bytes("bs", arg, FE_BLK_SECTOR, FE_BLK_SECTOR, 64u << 20, &v))
+			return -EINVAL;
+		l->bs = (uint32_t)v;
+		break;
+	case OPT_SEG_SIZE:
+		if (parse_bytes("seg-size", arg, FE_BLK_SECTOR, FE_BLK_SECTOR, 64u << 20, &v))
+			return -EINVAL;
+		l->seg_size = (uint32_t)v;
+		break;
+	case OPT_IODEPTH:
+		if (parse_u64("iodepth", arg, 10, 1, FE_MAX_QUEUE_SIZE, &v))
+			return -EINVAL;
+		l->iodepth = (unsigned int)v;
+		break;
+	case OPT_OFFSET:
+		return parse_bytes("offset", arg, FE_BLK_SECTOR, 0, UINT64_MAX, &l->offset) ? -EINVAL
+											     : 1;
+	case OPT_SPAN:
+		return parse_bytes("span", arg, FE_BLK_SECTOR, FE_BLK_SECTOR, UINT64_MAX, &l->span) ?
+		       -EINVAL : 1;
+	case OPT_SEED:
+	case OPT_VERIFY_FILL:
+		if (parse_u64(c == OPT_SEED ? "seed" : "verify-fill", arg, 0, 0, UINT32_MAX, &v))
+			return -EINVAL;
+		if (c == OPT_SEED) {
+			l->seed = (uint32_t)v;
+		} else {
+			l->fill_seed = (uint32_t)v;
+			l->verify_fill = true;
+		}
+		break;
+	case OPT_FSYNC:
+		return parse_u64("fsync", arg, 10, 1, UINT64_MAX, &l->fsync_every) ? -EINVAL : 1;
+	case OPT_BAD_TIMEOUT:
+		if (parse_u64("bad-timeout", arg, 10, 1, 600000, &v))
+			return -EINVAL;
+		l->bad_timeout_ms = (int)v;
+		break;
+	case OPT_BLK_BAD:
+		return parse_bad_kinds(arg, &o->blko) < 0 ? -EINVAL : 1;
+	case OPT_VERIFY:
+		o->net.verify = true;
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* What --blk accepts of the rest, and its defaults. */
+static int finish_blk_args(struct options *o)
+{
+	struct fe_blk_config *l = &o->blko.load;
+
+	if (!o->blk) {
+		if (o->blk_opt) {
+			fprintf(stderr, "uvdpa-frontend: --rw, --bs, --iodepth, --blk-bad, ... need "
+				"--blk\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (o->log_check || o->negotiate_only || o->reconnect_test || o->mem_replug ||
+	    o->dev.irq || o->legacy || o->no_mrg || !o->net.tx || !o->net.rx) {
+		fprintf(stderr, "uvdpa-frontend: --blk runs polled on a modern device: no "
+			"--log-check, --negotiate-only, --reconnect-test, --mem-replug, --irq, "
+			"--legacy, --no-mrg-rxbuf, --tx-only or --rx-only\n");
+		return -EINVAL;
+	}
+	if (o->count && o->seconds > 0) {
+		fprintf(stderr, "uvdpa-frontend: --count and --time exclude each other\n");
+		return -EINVAL;
+	}
+	if (l->seg_size && l->seg_size > l->bs) {
+		fprintf(stderr, "uvdpa-frontend: --seg-size is larger than --bs\n");
+		return -EINVAL;
+	}
+	l->count = o->count;
+	l->seconds = o->seconds;
+	l->verify = o->net.verify;
+	o->blko.json = o->json;
+	o->dev.kind = FE_DEV_BLK;
+	if (!o->qsize_set) {
+		/* Room for iodepth requests of a few segments and for the
+		 * too-many-segs check of a QEMU-like seg_max of 126. */
+		unsigned int need = l->iodepth * 4u, qs = 256;
+
+		while (qs < need && qs < FE_MAX_QUEUE_SIZE)
+			qs *= 2;
+		o->dev.queue_size = (uint16_t)qs;
+	}
+	if (!o->mem_set)
+		o->mem_mb = (unsigned int)((fe_blk_mem_bytes(l, o->dev.queue_pairs,
+							     o->dev.queue_size) +
+					    (uint64_t)o->dev.mem_regions * 2 * l->bs +
+					    (1u << 20) - 1) >> 20);
 	return 0;
 }
 
@@ -361,9 +586,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->net.reconnect = true;
 	o->net.drain_ms = 2000;
 	o->log_syncs = 4;
+	o->blko.load.rw = FE_BLK_RW_READ;
+	o->blko.load.rwmix_read = 50;
+	o->blko.load.bs = 4096;
+	o->blko.load.iodepth = 1;
+	o->blko.load.seed = 1;
 
 	while ((c = getopt_long(argc, argv, "vqh", long_opts, NULL)) != -1) {
+		int b = parse_blk_opt(c, optarg, o);
+
+		if (b < 0)
+			return b;
+		if (b) {
+			o->blk_opt |= c != OPT_VERIFY;
+			continue;
+		}
 		switch (c) {
+		case OPT_BLK: o->blk = true; break;
 		case OPT_SOCKET: o->dev.socket_path = optarg; break;
 		case OPT_SERVER: o->dev.server = true; break;
 		case OPT_TIMEOUT:
@@ -390,6 +629,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			o->dev.queue_size = (uint16_t)v;
+			o->qsize_set = true;
 			break;
 		case OPT_LEGACY: o->legacy = true; break;
 		case OPT_NO_MRG: o->no_mrg = true; break;
@@ -412,6 +652,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_u64("mem-mb", optarg, 10, 1, 65536, &v))
 				return -EINVAL;
 			o->mem_mb = (unsigned int)v;
+			o->mem_set = true;
 			break;
 		case OPT_REGIONS:
 			if (parse_u64("regions", optarg, 10, 1, FE_MAX_REGIONS, &v))
@@ -424,7 +665,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_u64("count", optarg, 10, 1, UINT64_MAX / 2, &o->count))
 				return -EINVAL;
 			break;
-		case OPT_SECONDS: {
+		case OPT_SECONDS:
+		case OPT_TIME: {
 			char *end;
 
 			o->seconds = strtod(optarg, &end);
@@ -500,7 +742,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "uvdpa-frontend: --socket PATH is required\n");
 		return -EINVAL;
 	}
-	if (!o->negotiate_only && !o->count && o->seconds <= 0) {
+	if (finish_blk_args(o) < 0)
+		return -EINVAL;
+	if (!o->blk && !o->negotiate_only && !o->count && o->seconds <= 0) {
 		fprintf(stderr, "uvdpa-frontend: give --count N or --seconds S "
 			"(or --negotiate-only)\n");
 		return -EINVAL;
@@ -545,7 +789,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->dev.connect_timeout_ms = o->timeout_s * 1000;
 	o->dev.mem_size = (uint64_t)o->mem_mb << 20;
-	o->dev.features = o->features_set ? o->features : fe_default_features(o->dev.queue_pairs);
+	o->dev.features = o->features_set ? o->features :
+			  o->blk ? fe_blk_default_features() : fe_default_features(o->dev.queue_pairs);
 	if (o->legacy)
 		o->dev.features &= ~BIT(VIRTIO_F_VERSION_1);
 	if (o->no_mrg)
@@ -553,6 +798,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	if (o->no_event_idx)
 		o->dev.features &= ~BIT(VIRTIO_RING_F_EVENT_IDX);
 	o->dev.protocol_features = o->pf_set ? o->protocol_features :
+				   o->blk ? fe_blk_default_protocol_features() :
 				   fe_default_protocol_features();
 	if (o->log_check && !o->pf_set)
 		o->dev.protocol_features |= BIT(UVDPA_VHOST_USER_PROTOCOL_F_LOG_SHMFD);
@@ -981,7 +1227,7 @@ int main(int argc, char **argv)
 		free(dev);
 		return 1;
 	}
-	r = run(&o, dev);
+	r = o.blk ? run_blk(&o.blko, dev) : run(&o, dev);
 	fe_dev_fini(dev);
 	free(dev);
 	return r;

@@ -1,6 +1,7 @@
 /* Small text helpers (see util.h): one bounded number parser, one hex
  * digit table, one interface-name rule and one list joiner, so parsers and
  * messages across the library agree on them. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,31 @@ int uvdpa_parse_u64n(const char *s, size_t len, int base, uint64_t min, uint64_t
 int uvdpa_parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_t *out)
 {
 	return uvdpa_parse_u64n(s, strlen(s), base, min, max, out);
+}
+
+int uvdpa_parse_size(const char *s, uint64_t *bytes)
+{
+	static const char suffixes[] = "kmgt";
+	size_t digits = strspn(s, "0123456789");
+	const char *unit;
+	unsigned int shift = 0;
+	uint64_t v;
+	int r;
+
+	if (digits == 0)
+		return -EINVAL;
+	if (s[digits] != '\0') {
+		unit = s[digits + 1] == '\0' ? strchr(suffixes, tolower((unsigned char)s[digits]))
+					       : NULL;
+		if (!unit || !*unit)
+			return -EINVAL;
+		shift = 10u * (unsigned int)(unit - suffixes + 1);
+	}
+	r = uvdpa_parse_u64n(s, digits, 10, 0, UINT64_MAX >> shift, &v);
+	if (r < 0)
+		return r;
+	*bytes = v << shift;
+	return 0;
 }
 
 bool uvdpa_ifname_valid(const char *s, size_t len)

@@ -24,6 +24,11 @@ int uvdpa_parse_u64(const char *s, int base, uint64_t min, uint64_t max, uint64_
 int uvdpa_parse_u64n(const char *s, size_t len, int base, uint64_t min, uint64_t max,
 		     uint64_t *out);
 
+/* A size in bytes: a whole decimal number with an optional suffix k, m, g
+ * or t (either case; powers of 1024), e.g. "4k", "1M", "512". Returns 0,
+ * -EINVAL when s is no such size, -ERANGE beyond 64 bits. */
+int uvdpa_parse_size(const char *s, uint64_t *bytes);
+
 /* ---- Names ---- */
 
 /* Whether the len bytes at s can name a Linux network interface: 1..15

@@ -1,6 +1,7 @@
 /* Test frontend session: the vhost-user handshake in QEMU's order with replies
  * and acks checked, memory hot-plug, teardown and reconnect. */
 #include <errno.h>
+#include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
@@ -35,54 +36,94 @@ uint64_t fe_default_protocol_features(void)
 	       BIT(UVDPA_VHOST_USER_PROTOCOL_F_HOST_NOTIFIER) | BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
 }
 
-const char *fe_features_str(uint64_t features, char *buf, size_t len)
+struct feature_name {
+	unsigned int bit;
+	const char *name;
+};
+
+static const struct feature_name net_names[] = {
+	{ VIRTIO_NET_F_CSUM, "CSUM" },
+	{ VIRTIO_NET_F_GUEST_CSUM, "GUEST_CSUM" },
+	{ VIRTIO_NET_F_MTU, "MTU" },
+	{ VIRTIO_NET_F_MAC, "MAC" },
+	{ VIRTIO_NET_F_GUEST_TSO4, "GUEST_TSO4" },
+	{ VIRTIO_NET_F_HOST_TSO4, "HOST_TSO4" },
+	{ VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF" },
+	{ VIRTIO_NET_F_STATUS, "STATUS" },
+	{ VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ" },
+	{ VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE" },
+	{ VIRTIO_NET_F_MQ, "MQ" },
+};
+
+static const struct feature_name blk_names[] = {
+	{ VIRTIO_BLK_F_SIZE_MAX, "SIZE_MAX" },
+	{ VIRTIO_BLK_F_SEG_MAX, "SEG_MAX" },
+	{ VIRTIO_BLK_F_GEOMETRY, "GEOMETRY" },
+	{ VIRTIO_BLK_F_RO, "RO" },
+	{ VIRTIO_BLK_F_BLK_SIZE, "BLK_SIZE" },
+	{ VIRTIO_BLK_F_FLUSH, "FLUSH" },
+	{ VIRTIO_BLK_F_TOPOLOGY, "TOPOLOGY" },
+	{ VIRTIO_BLK_F_CONFIG_WCE, "CONFIG_WCE" },
+	{ VIRTIO_BLK_F_MQ, "MQ" },
+	{ VIRTIO_BLK_F_DISCARD, "DISCARD" },
+	{ VIRTIO_BLK_F_WRITE_ZEROES, "WRITE_ZEROES" },
+	{ VIRTIO_BLK_F_SECURE_ERASE, "SECURE_ERASE" },
+};
+
+/* Transport and vhost bits, the same for every device type. */
+static const struct feature_name common_names[] = {
+	{ VIRTIO_F_ANY_LAYOUT, "ANY_LAYOUT" },
+	{ UVDPA_VHOST_F_LOG_ALL, "LOG_ALL" },
+	{ VIRTIO_RING_F_INDIRECT_DESC, "INDIRECT_DESC" },
+	{ VIRTIO_RING_F_EVENT_IDX, "EVENT_IDX" },
+	{ UVDPA_VHOST_USER_F_PROTOCOL_FEATURES, "PROTOCOL_FEATURES" },
+	{ VIRTIO_F_VERSION_1, "VERSION_1" },
+	{ VIRTIO_F_ACCESS_PLATFORM, "IOMMU_PLATFORM" },
+	{ VIRTIO_F_RING_PACKED, "RING_PACKED" },
+	{ VIRTIO_F_IN_ORDER, "IN_ORDER" },
+};
+
+/* Appends the names of the bits of table set in *rest, clearing them. */
+static size_t append_names(const struct feature_name *table, size_t n, uint64_t *rest,
+			   char *buf, size_t len, size_t used)
 {
-	static const struct {
-		unsigned int bit;
-		const char *name;
-	} known[] = {
-		{ VIRTIO_NET_F_CSUM, "CSUM" },
-		{ VIRTIO_NET_F_GUEST_CSUM, "GUEST_CSUM" },
-		{ VIRTIO_NET_F_MTU, "MTU" },
-		{ VIRTIO_NET_F_MAC, "MAC" },
-		{ VIRTIO_NET_F_GUEST_TSO4, "GUEST_TSO4" },
-		{ VIRTIO_NET_F_HOST_TSO4, "HOST_TSO4" },
-		{ VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF" },
-		{ VIRTIO_NET_F_STATUS, "STATUS" },
-		{ VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ" },
-		{ VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE" },
-		{ VIRTIO_NET_F_MQ, "MQ" },
-		{ VIRTIO_F_ANY_LAYOUT, "ANY_LAYOUT" },
-		{ UVDPA_VHOST_F_LOG_ALL, "LOG_ALL" },
-		{ VIRTIO_RING_F_INDIRECT_DESC, "INDIRECT_DESC" },
-		{ VIRTIO_RING_F_EVENT_IDX, "EVENT_IDX" },
-		{ UVDPA_VHOST_USER_F_PROTOCOL_FEATURES, "PROTOCOL_FEATURES" },
-		{ VIRTIO_F_VERSION_1, "VERSION_1" },
-		{ VIRTIO_F_ACCESS_PLATFORM, "IOMMU_PLATFORM" },
-		{ VIRTIO_F_RING_PACKED, "RING_PACKED" },
-		{ VIRTIO_F_IN_ORDER, "IN_ORDER" },
-	};
-	size_t used = 0, i;
+	for (size_t i = 0; i < n && used < len; i++) {
+		int w;
+
+		if (!(*rest & BIT(table[i].bit)))
+			continue;
+		*rest &= ~BIT(table[i].bit);
+		w = snprintf(buf + used, len - used, "%s%s", used ? "|" : "", table[i].name);
+		used = (w < 0 || (size_t)w >= len - used) ? len : used + (size_t)w;
+	}
+	return used;
+}
+
+const char *fe_dev_features_str(enum fe_dev_kind kind, uint64_t features, char *buf, size_t len)
+{
 	uint64_t rest = features;
+	size_t used = 0;
 
 	if (len == 0)
 		return buf;
 	buf[0] = '\0';
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		int n;
-
-		if (!(features & BIT(known[i].bit)))
-			continue;
-		rest &= ~BIT(known[i].bit);
-		n = snprintf(buf + used, len - used, "%s%s", used ? "|" : "", known[i].name);
-		if (n < 0 || (size_t)n >= len - used)
-			return buf;
-		used += (size_t)n;
-	}
-	if (rest)
+	if (kind == FE_DEV_BLK)
+		used = append_names(blk_names, sizeof(blk_names) / sizeof(blk_names[0]), &rest,
+				    buf, len, used);
+	else
+		used = append_names(net_names, sizeof(net_names) / sizeof(net_names[0]), &rest,
+				    buf, len, used);
+	used = append_names(common_names, sizeof(common_names) / sizeof(common_names[0]), &rest,
+			    buf, len, used);
+	if (rest && used < len)
 		snprintf(buf + used, len - used, "%s0x%llx", used ? "|" : "",
 			 (unsigned long long)rest);
 	return buf;
+}
+
+const char *fe_features_str(uint64_t features, char *buf, size_t len)
+{
+	return fe_dev_features_str(FE_DEV_NET, features, buf, len);
 }
 
 /* Requests whose reply carries data; NEED_REPLY brings no ack for them. */
@@ -166,7 +207,7 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 	return 0;
 }
 
-static int request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out)
+int fe_dev_request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out)
 {
 	struct vhost_user_msg reply;
 	int r = fe_dev_request(dev, request, NULL, 0, NULL, 0, &reply);
@@ -179,6 +220,39 @@ static int request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out)
 		return -EPROTO;
 	}
 	*out = reply.payload.u64;
+	return 0;
+}
+
+int fe_dev_get_config(struct fe_dev *dev, uint32_t offset, void *buf, uint32_t size)
+{
+	struct vhost_user_config c;
+	struct vhost_user_msg reply;
+	int r;
+
+	if (size == 0 || size > VHOST_USER_MAX_CONFIG_SIZE)
+		return -EINVAL;
+	if (!(dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIG)))
+		return -EOPNOTSUPP;
+	memset(&c, 0, sizeof(c));
+	c.offset = offset;
+	c.size = size;
+	r = fe_dev_request(dev, VHOST_USER_GET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + size, NULL,
+			   0, &reply);
+	if (r < 0)
+		return r;
+	/* An error is an empty payload (uvdpa) or a size of 0 (libvhost-user). */
+	if (reply.hdr.size < VHOST_USER_CONFIG_HDR_SIZE || reply.payload.config.size == 0) {
+		LOG_ERR(TAG, "backend refused GET_CONFIG of %u bytes at %u", size, offset);
+		return -EREMOTEIO;
+	}
+	if (reply.hdr.size != VHOST_USER_CONFIG_HDR_SIZE + size ||
+	    reply.payload.config.size != size || reply.payload.config.offset != offset) {
+		LOG_ERR(TAG, "GET_CONFIG reply of %u bytes says offset %u size %u, asked %u at %u",
+			reply.hdr.size, reply.payload.config.offset, reply.payload.config.size,
+			size, offset);
+		return -EPROTO;
+	}
+	memcpy(buf, reply.payload.config.region, size);
 	return 0;
 }
 
@@ -235,7 +309,7 @@ int fe_dev_init(struct fe_dev *dev, const struct fe_dev_config *cfg)
 			(unsigned long long)cfg->mem_size, cfg->mem_regions, strerror(-r));
 		return r;
 	}
-	dev->nvrings = 2 * cfg->queue_pairs;
+	dev->nvrings = cfg->kind == FE_DEV_BLK ? cfg->queue_pairs : 2 * cfg->queue_pairs;
 	for (i = 0; i < dev->nvrings; i++) {
 		r = fe_vring_alloc(&dev->vrings[i], &dev->mem, i, cfg->queue_size);
 		dev->vrings[i].notifier = &dev->conn.notifiers[i];
@@ -336,7 +410,7 @@ static int negotiate_protocol(struct fe_dev *dev)
 	 * that will not send it must not negotiate it. */
 	if (!dev->cfg.set_status)
 		want &= ~BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
-	r = request_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &dev->backend_protocol_features);
+	r = fe_dev_request_u64(dev, VHOST_USER_GET_PROTOCOL_FEATURES, &dev->backend_protocol_features);
 	if (r < 0)
 		return r;
 	dev->protocol_features = want & dev->backend_protocol_features;
@@ -360,7 +434,7 @@ static int negotiate_protocol(struct fe_dev *dev)
 		return -EOPNOTSUPP;
 	}
 	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_MQ)) {
-		r = request_u64(dev, VHOST_USER_GET_QUEUE_NUM, &dev->backend_queue_num);
+		r = fe_dev_request_u64(dev, VHOST_USER_GET_QUEUE_NUM, &dev->backend_queue_num);
 		if (r < 0)
 			return r;
 		/* Like QEMU for net, the answer is compared with queue pairs. */
@@ -371,7 +445,7 @@ static int negotiate_protocol(struct fe_dev *dev)
 		}
 	}
 	if (dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
-		r = request_u64(dev, VHOST_USER_GET_MAX_MEM_SLOTS, &dev->max_mem_slots);
+		r = fe_dev_request_u64(dev, VHOST_USER_GET_MAX_MEM_SLOTS, &dev->max_mem_slots);
 		if (r < 0)
 			return r;
 		if (dev->mem.nregions > dev->max_mem_slots) {
@@ -405,13 +479,15 @@ static int set_status(struct fe_dev *dev, uint64_t status)
 static int negotiate_features(struct fe_dev *dev)
 {
 	bool status = dev->protocol_features & BIT(UVDPA_VHOST_USER_PROTOCOL_F_STATUS);
+	bool blk = dev->cfg.kind == FE_DEV_BLK;
+	unsigned int mq_bit = blk ? VIRTIO_BLK_F_MQ : VIRTIO_NET_F_MQ;
 	char buf[256];
 	int r;
 
 	dev->features = dev->cfg.features & dev->backend_features;
-	if (dev->cfg.queue_pairs > 1 && !(dev->features & BIT(VIRTIO_NET_F_MQ))) {
-		LOG_ERR(TAG, "%u queue pairs need VIRTIO_NET_F_MQ, not negotiated",
-			dev->cfg.queue_pairs);
+	if (dev->cfg.queue_pairs > 1 && !(dev->features & BIT(mq_bit))) {
+		LOG_ERR(TAG, "%u %s need %s, not negotiated", dev->cfg.queue_pairs,
+			blk ? "queues" : "queue pairs", blk ? "VIRTIO_BLK_F_MQ" : "VIRTIO_NET_F_MQ");
 		return -EOPNOTSUPP;
 	}
 	if (status) {
@@ -424,9 +500,11 @@ static int negotiate_features(struct fe_dev *dev)
 		return r;
 	dev->net_hdr_len = (dev->features & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF)))
 			   ? 12 : 10;
-	LOG_INFO(TAG, "features: backend 0x%llx, negotiated 0x%llx (%s), net header %u bytes",
+	LOG_INFO(TAG, "features: backend 0x%llx, negotiated 0x%llx (%s)%s",
 		 (unsigned long long)dev->backend_features, (unsigned long long)dev->features,
-		 fe_features_str(dev->features, buf, sizeof(buf)), dev->net_hdr_len);
+		 fe_dev_features_str(dev->cfg.kind, dev->features, buf, sizeof(buf)),
+		 blk ? "" : dev->net_hdr_len == 12 ? ", net header 12 bytes" :
+		 ", net header 10 bytes");
 	if (status) {
 		uint64_t readback;
 
@@ -434,7 +512,7 @@ static int negotiate_features(struct fe_dev *dev)
 		if (r < 0)
 			return r;
 		/* As a virtio driver does: FEATURES_OK only counts if it stuck. */
-		r = request_u64(dev, VHOST_USER_GET_STATUS, &readback);
+		r = fe_dev_request_u64(dev, VHOST_USER_GET_STATUS, &readback);
 		if (r < 0)
 			return r;
 		if (!(readback & VIRTIO_CONFIG_S_FEATURES_OK)) {
@@ -495,7 +573,7 @@ int fe_dev_negotiate(struct fe_dev *dev)
 		return -ENOTCONN;
 	dev->protocol_features = 0;
 	dev->status = 0;
-	r = request_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
+	r = fe_dev_request_u64(dev, VHOST_USER_GET_FEATURES, &dev->backend_features);
 	if (r < 0)
 		return r;
 	r = fe_dev_request(dev, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL);
@@ -544,8 +622,9 @@ int fe_dev_negotiate(struct fe_dev *dev)
 	}
 	dev->running = true;
 	dev->sessions++;
-	LOG_INFO(TAG, "session %u up: %u queue pairs of %u entries, %u memory regions",
-		 dev->sessions, dev->cfg.queue_pairs, dev->cfg.queue_size, dev->mem.nregions);
+	LOG_INFO(TAG, "session %u up: %u %s of %u entries, %u memory regions", dev->sessions,
+		 dev->cfg.queue_pairs, dev->cfg.kind == FE_DEV_BLK ? "queues" : "queue pairs",
+		 dev->cfg.queue_size, dev->mem.nregions);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vhost/vhost_user_proto.h"
 #include "virtio/virtq_driver.h"
@@ -261,12 +262,19 @@ int fe_log_stop(struct fe_dev *dev);
 /* After the rings stopped (GET_VRING_BASE): the final sync, then compare. */
 void fe_log_check(struct fe_dev *dev, struct fe_log_result *res);
 
+/* What the session drives: the rings it sets up and the MQ bit it needs. */
+enum fe_dev_kind {
+	FE_DEV_NET = 0,		/* queue_pairs pairs: vrings RX 2i, TX 2i + 1 */
+	FE_DEV_BLK,		/* queue_pairs request queues: vring i each */
+};
+
 struct fe_dev_config {
+	enum fe_dev_kind kind;
 	const char *socket_path;
 	bool server;
 	int connect_timeout_ms;
 	int reply_timeout_ms;
-	unsigned int queue_pairs;
+	unsigned int queue_pairs;	/* blk: request queues */
 	uint16_t queue_size;
 	uint64_t features;		/* driver's wish, ANDed with the backend's */
 	uint64_t protocol_features;	/* same */
@@ -321,11 +329,21 @@ int fe_dev_set_vring_addr(struct fe_dev *dev, const struct fe_vring *vr, bool lo
  * cfg.need_reply once REPLY_ACK is negotiated. */
 int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, size_t len,
 		   const int *fds, int nfds, struct vhost_user_msg *reply);
+/* A request without payload whose reply is one u64 (GET_FEATURES,
+ * GET_STATUS, ...): -EPROTO for a reply of another size. */
+int fe_dev_request_u64(struct fe_dev *dev, uint32_t request, uint64_t *out);
 /* Memory hot-plug with CONFIGURE_MEM_SLOTS. */
 int fe_dev_mem_add_region(struct fe_dev *dev, unsigned int idx);
 int fe_dev_mem_remove_region(struct fe_dev *dev, unsigned int idx);
 
-/* "VERSION_1|MRG_RXBUF|..." into buf. */
+/* GET_CONFIG (the CONFIG protocol feature): size bytes of the device's
+ * config space from offset into buf. The reply must echo offset and size;
+ * -EREMOTEIO when the backend answers with its error (an empty payload). */
+int fe_dev_get_config(struct fe_dev *dev, uint32_t offset, void *buf, uint32_t size);
+
+/* "VERSION_1|MRG_RXBUF|..." into buf: the bit names of a device of kind. */
+const char *fe_dev_features_str(enum fe_dev_kind kind, uint64_t features, char *buf, size_t len);
+/* The same for net. */
 const char *fe_features_str(uint64_t features, char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
@@ -348,6 +366,214 @@ void fe_pattern_fill(uint8_t *frame, uint32_t len, uint16_t queue, uint64_t seq)
 /* 0 when frame is a well-formed pattern frame of length len; *queue, *seq
  * filled when the header part is readable. -EBADMSG otherwise. */
 int fe_pattern_check(const uint8_t *frame, uint32_t len, uint16_t *queue, uint64_t *seq);
+
+/* The splitmix64 finaliser the patterns are made of (every input bit moves
+ * every output bit); also a cheap random number step: x = fe_mix64(s += odd). */
+uint64_t fe_mix64(uint64_t x);
+
+/* 512-byte sectors of a block device (little-endian): u32 magic
+ * FE_BLK_SECTOR_MAGIC ("UVBK"), u32 seed, u64 LBA, u64 generation (never 0),
+ * u32 check of those four, u32 zero, then 480 bytes of a stream seeded by
+ * (seed, LBA, generation). Another process that knows the seed can check a
+ * sector without knowing what else was written. */
+#define FE_BLK_SECTOR 512u
+#define FE_BLK_SECTOR_MAGIC 0x4b425655u
+
+enum fe_blk_check {
+	FE_BLK_SECTOR_OK = 0,
+	FE_BLK_SECTOR_ZERO,		/* all zeros */
+	FE_BLK_SECTOR_NO_MAGIC,		/* not a pattern sector */
+	FE_BLK_SECTOR_BAD_HEADER,	/* the header's check fails: torn or corrupt */
+	FE_BLK_SECTOR_WRONG_SEED,
+	FE_BLK_SECTOR_WRONG_LBA,	/* another LBA's sector: misdirected I/O */
+	FE_BLK_SECTOR_WRONG_GEN,	/* an older (or newer) write of this LBA */
+	FE_BLK_SECTOR_BAD_DATA,		/* header right, payload not */
+};
+
+void fe_blk_sector_fill(uint8_t *sector, uint32_t seed, uint64_t lba, uint64_t gen);
+/* Checks one sector against (seed, lba, gen); gen 0 accepts any generation
+ * (a sector another run wrote). *found_gen: the generation its header
+ * holds (0 when it has none). */
+enum fe_blk_check fe_blk_sector_check(const uint8_t *sector, uint32_t seed, uint64_t lba,
+				      uint64_t gen, uint64_t *found_gen);
+const char *fe_blk_check_str(enum fe_blk_check c);
+bool fe_blk_is_zero(const uint8_t *p, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Latency histogram (fe_lat.c)                                        */
+/* ------------------------------------------------------------------ */
+
+/* Log-linear: exact below 128, then 64 buckets per power of two, so a
+ * percentile is within 1/64 (1.6 %) of the true sample. */
+#define FE_LAT_SUB_BITS 6
+#define FE_LAT_BUCKETS ((64 - FE_LAT_SUB_BITS + 1) << FE_LAT_SUB_BITS)
+
+struct fe_lat_hist {
+	uint64_t count, sum, min, max;
+	uint64_t bucket[FE_LAT_BUCKETS];
+};
+
+void fe_lat_reset(struct fe_lat_hist *h);
+void fe_lat_add(struct fe_lat_hist *h, uint64_t v);
+void fe_lat_merge(struct fe_lat_hist *into, const struct fe_lat_hist *from);
+/* Nearest-rank percentile (pct in 0..100; 0 gives the minimum, 100 the
+ * maximum), clamped to [min, max]; 0 for an empty histogram. */
+uint64_t fe_lat_percentile(const struct fe_lat_hist *h, double pct);
+double fe_lat_mean(const struct fe_lat_hist *h);
+
+/* ------------------------------------------------------------------ */
+/* Block load over vhost-user-blk (fe_blk.c, fe_blk_bad.c)             */
+/* ------------------------------------------------------------------ */
+
+/* Config bytes read with GET_CONFIG: struct virtio_blk_config up to
+ * write_zeroes_may_unmap and its padding (QEMU's layout; backends refuse
+ * more than they know). */
+#define FE_BLK_CONFIG_LEN 60u
+#define FE_BLK_MAX_SEGS 4096u
+
+/* The device as its negotiated features and config describe it. */
+struct fe_blk_geometry {
+	uint64_t capacity;		/* 512-byte sectors */
+	uint32_t size_max;		/* bytes per data segment, 0: no limit */
+	uint32_t seg_max;		/* data segments per request, 0: no limit */
+	uint32_t blk_size;		/* logical block: 512 when not offered */
+	uint16_t num_queues;		/* 1 without MQ */
+	bool ro, flush, has_wce, discard, write_zeroes;
+	uint8_t wce;
+	uint32_t max_discard_sectors, max_discard_seg, discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors, max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+};
+
+/* Default driver feature wish for blk: VERSION_1, EVENT_IDX, SIZE_MAX,
+ * SEG_MAX, BLK_SIZE, FLUSH, CONFIG_WCE, RO, DISCARD, WRITE_ZEROES, MQ and
+ * PROTOCOL_FEATURES; protocol: the net defaults plus CONFIG. */
+uint64_t fe_blk_default_features(void);
+uint64_t fe_blk_default_protocol_features(void);
+
+/* Decodes len bytes of config under the negotiated features. -EINVAL, with
+ * *why, for a device no request can be built for (capacity 0, a block size
+ * that is not a power of two of at least 512, a 1-sector size_max, ...). */
+int fe_blk_geometry_parse(struct fe_blk_geometry *g, const void *config, size_t len,
+			  uint64_t features, const char **why);
+
+/* The data segment size for requests of bs bytes: want (0: as large as the
+ * device takes) capped by size_max and rounded down to 512; -E2BIG when bs
+ * would then need more than seg_max (or FE_BLK_MAX_SEGS) segments, -EINVAL
+ * for a bs that is 0 or not a multiple of 512. */
+int fe_blk_seg_size(const struct fe_blk_geometry *g, uint32_t bs, uint32_t want,
+		    uint32_t *seg_size);
+
+/* One request's descriptor chain: the 16-byte header (device-readable),
+ * data_len bytes of data in segments of at most seg_size (device-writable
+ * when data_in), then the status byte (device-writable) unless no_status. */
+struct fe_blk_chain {
+	uint64_t hdr_addr;
+	uint64_t data_addr;
+	uint32_t data_len;		/* 0: no data descriptor */
+	uint32_t seg_size;		/* 0: one segment */
+	bool data_in;
+	uint64_t status_addr;
+	bool no_status;
+};
+
+/* Fills bufs with the chain; returns how many, -E2BIG beyond max. */
+int fe_blk_chain_bufs(const struct fe_blk_chain *c, struct virtq_drv_buf *bufs, unsigned int max);
+/* struct virtio_blk_outhdr at p: type, ioprio 0, sector (little-endian). */
+void fe_blk_hdr_put(uint8_t *p, uint32_t type, uint64_t sector);
+/* "OK", "IOERR", "UNSUPP" or "0x.." for a status byte. */
+const char *fe_blk_status_str(uint8_t status, char *buf, size_t len);
+
+enum fe_blk_rw {
+	FE_BLK_RW_READ, FE_BLK_RW_WRITE, FE_BLK_RW_RANDREAD, FE_BLK_RW_RANDWRITE,
+	FE_BLK_RW_RANDRW, FE_BLK_RW_RW,
+};
+
+int fe_blk_rw_parse(const char *s, enum fe_blk_rw *rw);
+const char *fe_blk_rw_name(enum fe_blk_rw rw);
+
+struct fe_blk_config {
+	enum fe_blk_rw rw;
+	unsigned int rwmix_read;	/* randrw, rw: percent of requests that read */
+	uint32_t bs;			/* bytes per request, a multiple of 512 */
+	uint32_t seg_size;		/* 0: the largest segment the device takes */
+	unsigned int iodepth;		/* requests in flight per queue */
+	uint64_t count;			/* reads and writes, all queues; 0 with seconds
+					 * 0: one pass over the span */
+	double seconds;
+	uint64_t offset, span;		/* bytes; span 0: to the end of the device */
+	bool verify;			/* pattern writes, every read checked */
+	bool verify_fill;		/* sectors this run did not write carry
+					 * fill_seed's pattern (another run wrote them) */
+	uint32_t fill_seed;
+	uint32_t seed;			/* of the data written and of the offsets */
+	uint64_t fsync_every;		/* a FLUSH on a queue after each N of its writes
+					 * completed (and one at the end); 0: none */
+	int stall_ms;			/* a queue with requests and no completion for
+					 * so long fails the run */
+	int bad_timeout_ms;		/* --blk-bad: wait for one request */
+};
+
+struct fe_blk_job_stats {
+	uint64_t reads, writes, flushes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t errors;		/* requests that failed: bad status, impossible
+					 * used entry, or read data that did not verify */
+	uint64_t bad_sectors;		/* of those reads: sectors that did not verify */
+	uint64_t verified;		/* sectors read and found as expected */
+	uint64_t unverified;		/* sectors read with nothing to expect */
+	uint64_t len_mismatch;		/* used lengths other than the bytes the device
+					 * had to write (drivers ignore them: no error) */
+	uint64_t ns;			/* first submission to last completion */
+	struct fe_lat_hist lat;		/* reads and writes, ns */
+	struct fe_lat_hist flush_lat;
+};
+
+struct fe_blk;
+
+/* Guest memory a load of cfg needs on queues rings of qsize entries (its
+ * buffers and rings, with room for --blk-bad): size fe_dev_config.mem_size. */
+uint64_t fe_blk_mem_bytes(const struct fe_blk_config *cfg, unsigned int queues, uint16_t qsize);
+/* On a negotiated FE_DEV_BLK device: reads the config (GET_CONFIG), checks
+ * cfg against it and lays out every request in guest memory. NULL (logged)
+ * when the load cannot run on this device. */
+struct fe_blk *fe_blk_new(struct fe_dev *dev, const struct fe_blk_config *cfg);
+void fe_blk_free(struct fe_blk *b);
+const struct fe_blk_geometry *fe_blk_get_geometry(const struct fe_blk *b);
+/* After each (re)negotiation: every request slot free on the fresh rings. */
+void fe_blk_start(struct fe_blk *b);
+/* Runs the load. 0 when it ran to the end (failed requests and data
+ * mismatches are counted in the stats), -ETIMEDOUT when a queue stalled,
+ * -EIO when the device broke a ring, -ECONNRESET when it left. */
+int fe_blk_run(struct fe_blk *b);
+/* The high half of the generation of every sector this run writes (a
+ * per-run random tag, so runs that use the same seed write apart). */
+uint32_t fe_blk_run_tag(const struct fe_blk *b);
+/* Figures of queue q, or of the whole run for q < 0. */
+void fe_blk_get_stats(const struct fe_blk *b, int q, struct fe_blk_job_stats *st);
+
+/* --blk-bad: one malformed request of each kind, its status checked, then a
+ * normal write and read (read only on a read-only device). */
+enum fe_blk_bad_kind {
+	FE_BLK_BAD_PAST_END, FE_BLK_BAD_NO_STATUS, FE_BLK_BAD_TOO_MANY_SEGS,
+	FE_BLK_BAD_RO_WRITE, FE_BLK_BAD_UNKNOWN_TYPE, FE_BLK_BAD_GET_ID,
+	FE_BLK_BAD_DISCARD, FE_BLK_BAD_WRITE_ZEROES,
+	FE_BLK_BAD_KINDS
+};
+
+#define FE_BLK_BAD_FAIL 0		/* the device answered wrong */
+#define FE_BLK_BAD_PASS 1		/* as it must, and it served normal I/O after */
+#define FE_BLK_BAD_NA 2			/* does not apply (feature not negotiated, ...) */
+
+int fe_blk_bad_parse(const char *s, enum fe_blk_bad_kind *kind);
+const char *fe_blk_bad_name(enum fe_blk_bad_kind kind);
+/* Runs one kind on queue 0 (after fe_blk_start, nothing in flight) at the
+ * load's offset (--offset: the check writes there), printing a line per step
+ * to out ("blk-bad: kind=K step=S ... result=ok|FAIL|accepted|n/a", then
+ * "blk-bad: kind=K result=PASS|FAIL|n/a"). Returns FE_BLK_BAD_*, or -errno
+ * when the session was lost for good (no reconnect served). A device that
+ * stops serving after a request without status is reset by reconnecting. */
+int fe_blk_bad_run(struct fe_blk *b, enum fe_blk_bad_kind kind, FILE *out);
 
 /* ------------------------------------------------------------------ */
 /* Net traffic (fe_net.c)                                              */

@@ -1,5 +1,5 @@
 /* Unit tests for src/core/util.c: the bounded number parser (bases, edges,
- * junk, overflow), hex digits, interface names and the list joiner
+ * junk, overflow), sizes with k/m/g/t suffixes, hex digits, interface names and the list joiner
  * (separators, empty lists, cutting at the buffer's end). */
 #include <errno.h>
 #include <setjmp.h>
@@ -196,6 +196,43 @@ static void test_join_cut(void **state)
 	assert_string_equal(uvdpa_join(buf, 1, ", ", names, 3), "");
 }
 
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	v = UNTOUCHED;
+	assert_int_equal(uvdpa_parse_size("512", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(uvdpa_parse_size("4k", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(uvdpa_parse_size("4K", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(uvdpa_parse_size("1m", &v), 0);
+	assert_int_equal(v, 1u << 20);
+	assert_int_equal(uvdpa_parse_size("2G", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(uvdpa_parse_size("3t", &v), 0);
+	assert_int_equal(v, 3ull << 40);
+	assert_int_equal(uvdpa_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(uvdpa_parse_size("16777215t", &v), 0);
+	assert_int_equal(v, 16777215ull << 40);
+	/* Junk leaves *bytes alone. */
+	v = UNTOUCHED;
+	assert_int_equal(uvdpa_parse_size("", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("k", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("4kb", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("4x", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("-4k", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size(" 4k", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("4 k", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("0x10", &v), -EINVAL);
+	assert_int_equal(uvdpa_parse_size("16777216t", &v), -ERANGE);
+	assert_int_equal(uvdpa_parse_size("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(v, UNTOUCHED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_parse_range_edges),
 		cmocka_unit_test(test_parse_hex_and_auto),
 		cmocka_unit_test(test_parse_slice),
+		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_ifname),
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_join_cut),

@@ -1,0 +1,120 @@
+# shellcheck shell=bash disable=SC2034  # TMP, RUN_ID, LAST_PID, UVDPA, BTYPE are for the callers
+# Shared helpers of the bench scripts (sourced, not run): the run's temporary
+# directory, process bookkeeping that kills whatever a script started on
+# every exit path, polling, and the record of the command lines.
+#
+#   KEEP=0; . "$HERE/lib.sh"
+#   bench_setup "WHY TWO CPUS"                  # BUILD checked, UVDPAD, UVDPA, BTYPE
+#   bench_init NAME                             # TMP, RUN_ID, the traps
+#   spawn NAME CMD...; stop PID SIGNAL; wait_until SECONDS CMD...
+#   record_cmd LABEL CMD...                     # appended to $TMP/cmds
+#
+# At exit every recorded process still alive gets SIGTERM, then SIGKILL;
+# bench_cleanup_extra runs when the script defines it; $TMP is removed unless
+# KEEP=1.
+
+# bench_setup WHY: BUILD made absolute, uvdpad and uvdpa built there
+# (UVDPAD, UVDPA), taskset present and 2 CPUs (WHY says what for), BTYPE
+# the build's buildtype; exits with a message otherwise.
+bench_setup() {
+	BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "build directory not found (see --help)" >&2; exit 1; }
+	UVDPAD=$BUILD/tools/uvdpad
+	UVDPA=$BUILD/tools/uvdpa
+	[[ -x $UVDPAD && -x $UVDPA ]] || { echo "$BUILD/tools/uvdpad is not built" >&2; exit 1; }
+	command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
+	if [[ $(nproc) -lt 2 ]]; then
+		echo "needs 2 CPUs ($1)" >&2
+		exit 1
+	fi
+	BTYPE=$(sed -n 's/.*"name": "buildtype", "value": "\([a-z]*\)".*/\1/p' \
+		"$BUILD/meson-info/intro-buildoptions.json" 2>/dev/null || true)
+}
+
+# bench_init NAME: sets TMP (/tmp/NAME.XXXXXX), RUN_ID and the traps.
+bench_init() {
+	TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+	RUN_ID=${TMP##*/}
+	RUN_ID=${RUN_ID//./-}
+	: >"$TMP/pids"
+	: >"$TMP/results"
+	: >"$TMP/cmds"
+	trap cleanup EXIT
+	trap 'echo "interrupted" >&2; exit 130' INT TERM
+}
+
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+# stop PID SIGNAL: signal, wait up to 10 s, then SIGKILL; reaps.
+stop() {
+	local pid=$1 sig=$2 i
+	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill "-$sig" "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
+	# Reaped: its number may be reused by someone else's process now.
+	sed -i "/^$pid\$/d" "$TMP/pids"
+}
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	while read -r pid; do
+		alive "$pid" && kill -TERM "$pid" 2>/dev/null
+	done <"$TMP/pids"
+	sleep 0.5
+	while read -r pid; do
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	done <"$TMP/pids"
+	if declare -F bench_cleanup_extra >/dev/null; then
+		bench_cleanup_extra
+	fi
+	if ((${KEEP:-0})); then
+		echo "logs kept in $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+
+# spawn NAME CMD...: background, output in $TMP/NAME.log; sets LAST_PID.
+spawn() {
+	local name=$1
+	shift
+	"$@" >"$TMP/$name.log" 2>&1 </dev/null &
+	LAST_PID=$!
+	echo "$LAST_PID" >>"$TMP/pids"
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s.
+wait_until() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Command lines are recorded as they are run (shell-quoted).
+record_cmd() {
+	local label=$1
+	shift
+	local w line=""
+	for w in "$@"; do
+		if [[ $w =~ ^[A-Za-z0-9_./,=:@%+-]+$ ]]; then
+			line+=" $w"
+		else
+			line+=" $(printf '%q' "$w")"
+		fi
+	done
+	printf '%s:\n   %s\n' "$label" "$line" >>"$TMP/cmds"
+}
