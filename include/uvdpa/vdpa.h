@@ -57,6 +57,19 @@ struct uvdpa_dirty_log {
 	uint64_t fd_offset;
 };
 
+/* The frontend's inflight region (vhost-user INFLIGHT_SHMFD): per queue,
+ * queue_stride bytes at base + q * queue_stride in the virtio split layout
+ * (a header, then one record per descriptor). A device that records the
+ * requests it holds there can, after a crash of the daemon, process exactly
+ * those again when the frontend reconnects. */
+struct uvdpa_inflight {
+	void *base;
+	uint64_t size;		/* bytes: num_queues * queue_stride */
+	uint64_t queue_stride;
+	uint16_t num_queues;
+	uint16_t queue_size;	/* descriptors per queue */
+};
+
 /* A session's ops, called by the device's driver on the control thread
  * unless said otherwise. Negative errno on failure. */
 struct uvdpa_session_ops {
@@ -90,6 +103,10 @@ struct uvdpa_session_ops {
 	 * Asynchronous: the bus driver sends it after the reply that triggered
 	 * the op. -ENOTSUP when the session has no such thing. */
 	int (*host_notifier_ctrl)(struct uvdpa_session *s, uint16_t idx, bool enable);
+	/* The inflight region, stable while the device runs (the session stops
+	 * the device before it replaces the region); -ENOENT when there is
+	 * none. Optional (NULL). */
+	int (*inflight_get)(struct uvdpa_session *s, struct uvdpa_inflight *out);
 };
 #define UVDPA_ALL_VRINGS 0xffffu
 
@@ -136,6 +153,10 @@ static inline void uvdpa_session_log_used_ring(struct uvdpa_session *s, uint16_t
 					      uint64_t offset, uint64_t len)
 {
 	s->ops->log_used_ring(s, idx, offset, len);
+}
+static inline int uvdpa_session_inflight_get(struct uvdpa_session *s, struct uvdpa_inflight *out)
+{
+	return s->ops->inflight_get ? s->ops->inflight_get(s, out) : -ENOENT;
 }
 static inline int uvdpa_session_vring_call(struct uvdpa_session *s, uint16_t idx)
 {

@@ -333,15 +333,21 @@ static int h_set_config(struct uvdpa_vhost *dev, struct vu_req *r)
 	return ret < 0 ? VU_NACK : VU_OK;
 }
 
+/* A device may be recording into the region: it stops before the region
+ * is replaced, and starts again on the new one once the session is ready. */
 static int h_get_inflight(struct uvdpa_vhost *dev, struct vu_req *r)
 {
-	int ret = vu_inflight_get(dev, r->msg, r->reply);
+	int ret;
+
+	vu_lc_stop(dev, "the inflight region is replaced");
+	ret = vu_inflight_get(dev, r->msg, r->reply);
 
 	return ret < 0 ? ret : VU_REPLY;
 }
 
 static int h_set_inflight(struct uvdpa_vhost *dev, struct vu_req *r)
 {
+	vu_lc_stop(dev, "the inflight region is replaced");
 	return vu_inflight_set(dev, r->msg);
 }
 

@@ -115,6 +115,23 @@ static int sess_host_notifier_ctrl(struct uvdpa_session *s, uint16_t idx, bool e
 	return vu_host_notifier_ctrl(dev, idx, enable);
 }
 
+static int sess_inflight_get(struct uvdpa_session *s, struct uvdpa_inflight *out)
+{
+	struct uvdpa_vhost *dev = to_vu(s);
+	uint64_t size;
+	uint16_t nq, qsize;
+	void *base = vu_get_inflight(dev, &size, &nq, &qsize);
+
+	if (!base)
+		return -ENOENT;
+	out->base = base;
+	out->queue_stride = virtq_inflight_queue_bytes(qsize);
+	out->size = out->queue_stride * nq;
+	out->num_queues = nq;
+	out->queue_size = qsize;
+	return 0;
+}
+
 const struct uvdpa_session_ops vu_session_ops = {
 	.mem_table = sess_mem_table,
 	.gpa_to_hva = sess_gpa_to_hva,
@@ -128,6 +145,7 @@ const struct uvdpa_session_ops vu_session_ops = {
 	.vring_call = sess_vring_call,
 	.config_change = sess_config_change,
 	.host_notifier_ctrl = sess_host_notifier_ctrl,
+	.inflight_get = sess_inflight_get,
 };
 
 struct uvdpa_session *vu_dev_session(struct uvdpa_vhost *dev)

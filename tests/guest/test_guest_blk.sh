@@ -16,6 +16,15 @@
 #      (/sys/block/vda/size), one writer per vCPU, both queues carry
 #      writes (vstats); e2fsck -fn clean afterwards.
 #   C. a legacy (virtio 0.95) guest on another device: raw sectors again.
+#   D. crash safety: a guest writes files with fsync (4 writers, so that
+#      requests complete out of order) while uvdpad (its own
+#      instance, started from a config file) is SIGKILLed 20 times and
+#      restarted on the same config; QEMU reconnects each time (the chardev
+#      has reconnect=1) and hands back the inflight region, from which the
+#      emulated function processes again the requests that were in flight.
+#      Then every write the guest saw complete reads back (after a cache
+#      drop), the filesystem unmounts, and e2fsck -fn on the file is clean
+#      with every file there.
 # Control path checks on the way: mgmtdev show, dev config show (text, -j),
 # the errors of a bad dev add (missing file without capacity, a file in use),
 # a loop block device as the backend (its size, no growing past it).
@@ -38,8 +47,10 @@ img=$tmp/disk.img
 img2=$tmp/legacy.img
 ud_pid=
 guest_pid=
+cd_pid=
 loopdev=
 cleanup() {
+    [ -n "$cd_pid" ] && kill -9 "$cd_pid" 2>/dev/null
     [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
     [ -n "$guest_pid" ] && kill "$guest_pid" 2>/dev/null && wait "$guest_pid" 2>/dev/null
     if [ -n "$ud_pid" ]; then
@@ -62,6 +73,22 @@ U() { "$uvdpa" -s "$ctl" "$@"; }
 json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
 alloc_kib() { du -k "$1" | cut -f1; }
 sector_text() { dd if="$1" bs=512 skip="$2" count=1 2>/dev/null | tr -d '\000'; }
+# boot_until NAME MARKER run-guest-args...: boots in the background
+# (guest_pid) and returns once the guest printed MARKER, for the host to act
+# while the guest waits or works.
+boot_until() {
+    local name=$1 marker=$2
+    shift 2
+    rm -f "$work/$name.log" "$work/$name.json"    # markers of this run only
+    boot "$name" "$@" &
+    guest_pid=$!
+    for _ in $(seq $((timeout * 2))); do
+        grep -q "UVDPA-GUEST: $marker" "$work/$name.log" 2>/dev/null && return 0
+        kill -0 "$guest_pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    fail "$name: the guest never printed $marker (log: $work/$name.log)"
+}
 
 # ---- control path --------------------------------------------------------------
 U mgmtdev show emu/ifcvf-blk | grep -q 'dev_features .*FLUSH.*DISCARD WRITE_ZEROES' ||
@@ -136,17 +163,8 @@ U dev add name d0 mgmtdev emu/ifcvf-blk file "$img" num_queues 2 || fail "dev ad
 [ "$(U -j dev config show d0 | json_get "d['config']['d0']['capacity']")" = 67108864 ] ||
     fail "B: capacity of a re-opened file is not its size"
 U dev bind d0 vhost-user "$tmp/d0.sock" || fail "dev bind d0 (B)"
-rm -f "$work/B.log" "$work/B.json"     # the resize waits for a marker in this run's log
-boot B --test blk --vhost-user-blk "$tmp/d0.sock" --blk-queues 2 --smp 2 \
-    --append "uvdpa.steps=probe,readback,trim,resize,parallel,umount uvdpa.tag=B uvdpa.par_mib=4" &
-guest_pid=$!
-for _ in $(seq $((timeout * 2))); do
-    grep -q "UVDPA-GUEST: resize_ready" "$work/B.log" 2>/dev/null && break
-    kill -0 "$guest_pid" 2>/dev/null || break
-    sleep 0.5
-done
-grep -q "UVDPA-GUEST: resize_ready" "$work/B.log" 2>/dev/null ||
-    fail "B: the guest never reached the resize step (log: $work/B.log)"
+boot_until B resize_ready --test blk --vhost-user-blk "$tmp/d0.sock" --blk-queues 2 --smp 2 \
+    --append "uvdpa.steps=probe,readback,trim,resize,parallel,umount uvdpa.tag=B uvdpa.par_mib=4"
 U dev set name d0 capacity 96M || fail "dev set capacity 96M"
 wait "$guest_pid"
 grc=$?
@@ -189,4 +207,55 @@ for s in 0 2055 32767; do
 done
 echo "   C: legacy guest: sectors 0, 2055, 32767 in the backing file"
 
-echo "guest-blk: 3 passed, 0 failed"
+# ---- D: SIGKILL while the guest writes -------------------------------------------------
+kills=${UVDPA_BLK_KILLS:-20}
+img3=$tmp/crash.img
+ctl2=$tmp/crash.ctl
+printf '%s\n' "dev add name c0 mgmtdev emu/ifcvf-blk file $img3 capacity 64M devargs reorder-completions=1" \
+    "dev bind c0 vhost-user $tmp/c0.sock" >"$tmp/crash.conf"
+crash_log=$work/blk-crash.uvdpad.log
+: >"$crash_log"
+start_crash_daemon() {
+    "$uvdpad" -f -s "$ctl2" -c "$tmp/crash.conf" >>"$crash_log" 2>&1 &
+    cd_pid=$!
+    for _ in $(seq 100); do [ -S "$tmp/c0.sock" ] && break; sleep 0.05; done
+    [ -S "$tmp/c0.sock" ] || fail "D: uvdpad did not come back (log: $crash_log)"
+}
+start_crash_daemon
+boot_until D crash_start --test blk --vhost-user-blk "$tmp/c0.sock" --reconnect 1 \
+    --append "uvdpa.steps=crashload,umount uvdpa.tag=D"
+for k in $(seq "$kills"); do
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill -9 "$cd_pid"
+    wait "$cd_pid" 2>/dev/null
+    mark_line=$(wc -l <"$crash_log")
+    start_crash_daemon
+    # Back in service: QEMU reconnected and the device runs again.
+    for _ in $(seq 200); do
+        tail -n +"$((mark_line + 1))" "$crash_log" | grep -q "vhost-user: c0: dev_conf done" && break
+        sleep 0.05
+    done
+    tail -n +"$((mark_line + 1))" "$crash_log" | grep -q "vhost-user: c0: dev_conf done" ||
+        fail "D: kill $k: QEMU did not reconnect within 10 s (log: $crash_log)"
+done
+sleep 1
+"$uvdpa" -s "$ctl2" dev set name c0 capacity 65M || fail "D: dev set capacity (the guest's stop signal)"
+wait "$guest_pid"
+grc=$?
+guest_pid=
+[ "$grc" = 0 ] || fail "D: guest failed (rc $grc, log: $work/D.log, uvdpad: $crash_log)"
+kill "$cd_pid"
+wait "$cd_pid"
+cd_pid=
+written=$(jget "$work/D.json" crash_written)
+expect D crash_verified "$written"
+[ "$written" -gt 0 ] || fail "D: the guest wrote nothing"
+e2fsck -fn "$img3" >"$work/D.fsck" 2>&1 || fail "D: e2fsck -fn $img3: $(tail -n 5 "$work/D.fsck")"
+files=$(debugfs -R "ls -p /d" "$img3" 2>/dev/null | grep -c '/w[0-9]*-[0-9]*/')
+[ "$files" = "$written" ] || fail "D: /d holds $files files, the guest completed $written writes"
+resumed=$(grep -c "processing them again" "$crash_log")
+echo "   D: $kills SIGKILLs of uvdpad during $(jget "$work/D.json" crash_seconds) s of fsync'd writes:" \
+     "$written files written and read back, e2fsck clean, $files files in the backing file;" \
+     "$resumed restart(s) found requests in flight and processed them again"
+
+echo "guest-blk: 4 passed, 0 failed"

@@ -51,6 +51,7 @@ struct ifcvf_ring {
 };
 
 #define IFCVF_MAX_DMA_MAPS 64	/* guest memory regions mapped into the IOMMU */
+#define IFCVF_INFLIGHT_AREA_OFF (IFCVF_RING_AREA / 2)	/* inflight region: ring_iova + this */
 
 /* The driver's own DMA areas in the function's IOMMU: the dirty log (two
  * 2 GiB slots in one 4 GiB window) and the relayed or shadow rings (1 GiB:

@@ -128,6 +128,8 @@ static struct ifcvf_region *cap_slot(struct ifcvf_caps *caps, uint8_t type)
 		return &caps->isr;
 	case VIRTIO_PCI_CAP_DEVICE_CFG:
 		return &caps->device;
+	case IFCVF_PCI_CAP_INFLIGHT:
+		return &caps->inflight;
 	default:
 		return NULL;
 	}
@@ -142,7 +144,7 @@ static int cap_consider(struct uvdpa_pci_dev *pdev, uint8_t pos, struct ifcvf_ca
 	struct ifcvf_region *slot;
 	uint32_t off, len, mult = 0;
 	uint64_t bar_size;
-	char *why;
+	char *why, optional_why[sizeof(rej->why[0])] = "";
 	int ret;
 
 	if (pos + sizeof(cap) > PCI_CFG_SPACE_SIZE_STD)
@@ -153,7 +155,8 @@ static int cap_consider(struct uvdpa_pci_dev *pdev, uint8_t pos, struct ifcvf_ca
 	slot = cap_slot(caps, cap.cfg_type);
 	if (!slot || slot->present)
 		return 0;	/* PCI_CFG, shared memory, or a later duplicate */
-	why = rej->why[cap.cfg_type];
+	/* Reasons are kept for the required types only. */
+	why = cap.cfg_type <= VIRTIO_PCI_CAP_DEVICE_CFG ? rej->why[cap.cfg_type] : optional_why;
 	off = le32toh(cap.offset);
 	len = le32toh(cap.length);
 	if (cap.cap_len < sizeof(cap)) {
@@ -522,6 +525,31 @@ fail:
 	set_status(hw, VIRTIO_CONFIG_S_FAILED);
 	ifcvf_hw_reset(hw);
 	return ret;
+}
+
+static void inflight_w32(struct ifcvf_hw *hw, uint32_t reg, uint32_t v)
+{
+	uvdpa_pci_bar_write32(hw->pdev, hw->caps.inflight.bar, hw->caps.inflight.off + reg, v);
+}
+
+int ifcvf_hw_inflight_set(struct ifcvf_hw *hw, uint64_t iova, uint32_t stride, uint16_t queue_size,
+			  uint16_t num_queues)
+{
+	if (!hw->caps.inflight.present || hw->caps.inflight.len < IFCVF_INFLIGHT_REGS_LEN)
+		return -ENOTSUP;
+	inflight_w32(hw, IFCVF_INFLIGHT_BASE_LOW, (uint32_t)iova);
+	inflight_w32(hw, IFCVF_INFLIGHT_BASE_HIGH, (uint32_t)(iova >> 32));
+	inflight_w32(hw, IFCVF_INFLIGHT_STRIDE, stride);
+	inflight_w32(hw, IFCVF_INFLIGHT_QUEUE_SIZE, queue_size);
+	inflight_w32(hw, IFCVF_INFLIGHT_NUM_QUEUES, num_queues);
+	inflight_w32(hw, IFCVF_INFLIGHT_CTRL, 1);
+	return 0;
+}
+
+void ifcvf_hw_inflight_off(struct ifcvf_hw *hw)
+{
+	if (hw->caps.inflight.present && hw->caps.inflight.len >= IFCVF_INFLIGHT_REGS_LEN)
+		inflight_w32(hw, IFCVF_INFLIGHT_CTRL, 0);
 }
 
 void ifcvf_hw_stop(struct ifcvf_hw *hw, struct ifcvf_vring *rings, unsigned int nrings)

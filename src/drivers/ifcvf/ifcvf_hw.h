@@ -24,6 +24,7 @@ struct ifcvf_region {
 
 struct ifcvf_caps {
 	struct ifcvf_region common, notify, isr, device;
+	struct ifcvf_region inflight;	/* optional: uvdpa's extension (ifcvf_regs.h) */
 	uint32_t notify_off_multiplier;
 };
 
@@ -70,6 +71,12 @@ int ifcvf_hw_init(struct ifcvf_hw *hw, struct uvdpa_pci_dev *pdev, bool lm_capab
 		  size_t errlen);
 
 uint64_t ifcvf_hw_read_features(struct ifcvf_hw *hw);
+/* The inflight extension (caps.inflight present): where the function
+ * records the chains it holds, programmed before the start; off clears it.
+ * -ENOTSUP without the extension. */
+int ifcvf_hw_inflight_set(struct ifcvf_hw *hw, uint64_t iova, uint32_t stride, uint16_t queue_size,
+			  uint16_t num_queues);
+void ifcvf_hw_inflight_off(struct ifcvf_hw *hw);
 uint8_t ifcvf_hw_get_status(struct ifcvf_hw *hw);
 /* status = 0, then waits (bounded) until the device reads back 0. */
 int ifcvf_hw_reset(struct ifcvf_hw *hw);

@@ -46,6 +46,26 @@ static inline unsigned int ifcvf_ring_state_encode(unsigned short last_avail, un
 	return (unsigned int)last_avail | ((unsigned int)last_used << 16);
 }
 
+/* uvdpa's extension of the emulated function (IFCVF hardware has none):
+ * inflight tracking for crash recovery. A vendor-specific PCI capability
+ * (struct virtio_pci_cap, cap id 0x09) whose cfg_type is
+ * IFCVF_PCI_CAP_INFLIGHT points at these registers. The driver programs
+ * the IOVA of the frontend's inflight region (queue q's part at BASE + q *
+ * STRIDE, the vhost-user split layout) before DRIVER_OK and sets CTRL; the
+ * function then records every chain it holds there and, when a queue
+ * starts, first processes again the chains the region says were held when
+ * the previous daemon died. */
+#define IFCVF_PCI_CAP_INFLIGHT 0xf0
+#define IFCVF_INFLIGHT_CTRL 0x00		/* 1: record and resume */
+#define IFCVF_INFLIGHT_BASE_LOW 0x08
+#define IFCVF_INFLIGHT_BASE_HIGH 0x0c
+#define IFCVF_INFLIGHT_STRIDE 0x10		/* bytes per queue */
+#define IFCVF_INFLIGHT_QUEUE_SIZE 0x14		/* descriptors per queue in the region */
+#define IFCVF_INFLIGHT_NUM_QUEUES 0x18
+#define IFCVF_INFLIGHT_REGS_LEN 0x20
+#define IFCVF_INFLIGHT_BAR 4
+#define IFCVF_INFLIGHT_REGS_OFF 0x800		/* in BAR4, past the ring-state slots */
+
 /* IOVA layout used by the driver. */
 #define IFCVF_LOG_IOVA 0x100000000000ull
 #define IFCVF_MEDIATED_VRING_IOVA 0x200000000000ull

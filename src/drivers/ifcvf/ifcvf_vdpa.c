@@ -186,6 +186,39 @@ static int dma_map_all(struct ifcvf_dev *d)
 	return 0;
 }
 
+/* The frontend's inflight region, for a function with uvdpa's inflight
+ * extension: mapped next to the relayed rings and handed to the function,
+ * which records the requests it holds there and, at start, processes again
+ * those a killed daemon left in flight. Without a region (or the extension)
+ * nothing happens. */
+static int inflight_map(struct ifcvf_dev *d)
+{
+	struct uvdpa_inflight inf;
+	uint64_t iova = d->ring_iova + IFCVF_INFLIGHT_AREA_OFF;
+	int ret;
+
+	/* Shadow rings have heads of their own: the region would not match. */
+	if (!d->hw.caps.inflight.present || d->lm_mode == UVDPA_MIGRATION_SHADOW ||
+	    uvdpa_session_inflight_get(d->sess, &inf) < 0)
+		return 0;
+	if (inf.size > IFCVF_RING_AREA - IFCVF_INFLIGHT_AREA_OFF || d->nmaps >= IFCVF_MAX_DMA_MAPS) {
+		LOG_ERR(TAG, "%s: inflight region of %" PRIu64 " bytes does not fit", d->vdpa.name,
+			inf.size);
+		return -E2BIG;
+	}
+	ret = d->pdev->ops->dma_map(d->pdev, iova, inf.base, inf.size);
+	if (ret < 0) {
+		LOG_ERR(TAG, "%s: DMA map of the inflight region failed: %s", d->vdpa.name,
+			strerror(-ret));
+		return ret;
+	}
+	d->maps[d->nmaps].iova = iova;
+	d->maps[d->nmaps].size = inf.size;
+	d->nmaps++;
+	return ifcvf_hw_inflight_set(&d->hw, iova, (uint32_t)inf.queue_stride, inf.queue_size,
+				     inf.num_queues);
+}
+
 /* ---- Rings ---- */
 
 /* Reads ring i from the vhost layer into hwr[i] and rings[i]. A ring that is
@@ -409,6 +442,7 @@ static void teardown(struct ifcvf_dev *d, bool hw_running)
 		d->rings[i].avail = d->rings[i].desc = NULL;
 		d->rings[i].used = NULL;
 	}
+	ifcvf_hw_inflight_off(&d->hw);
 	dma_unmap_all(d);
 	memset(d->hwr, 0, sizeof(d->hwr));
 	d->nr_vring = 0;
@@ -471,6 +505,8 @@ static int ifcvf_dev_conf(struct uvdpa_device *vdev, struct uvdpa_session *sess)
 		d->rings[i].started = d->hwr[i].enabled;
 	}
 	ret = dma_map_all(d);
+	if (ret == 0)
+		ret = inflight_map(d);
 	if (ret < 0)
 		goto fail;
 	/* A function that cannot restore a ring state runs on shadow rings
@@ -1095,6 +1131,10 @@ static int probe(struct uvdpa_pci_dev *pdev, const struct uvdpa_probe_args *pa, 
 	d->protocol_features = PROTOCOL_FEATURES;
 	if (d->vdpa.type == UVDPA_TYPE_BLK)
 		d->protocol_features |= 1ull << UVDPA_VHOST_USER_PROTOCOL_F_CONFIG;
+	/* A function that records its requests in flight survives a daemon
+	 * restart: QEMU then keeps the region and hands it back. */
+	if (d->vdpa.type == UVDPA_TYPE_BLK && d->hw.caps.inflight.present)
+		d->protocol_features |= 1ull << UVDPA_VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD;
 	/* RARP: after a migration QEMU asks the backend to announce a guest
 	 * without GUEST_ANNOUNCE (migration_done). */
 	if (d->vdpa.type == UVDPA_TYPE_NET)

@@ -48,6 +48,9 @@
 #define BLK_BATCH 32u			/* chains taken per queue per engine round */
 #define BLK_SLOT_IOV (BLK_SEG_MAX + 6u)	/* header, data, status, a few split buffers */
 #define BLK_DRAIN_MS 5000u		/* a stop waits this long for the file */
+/* reorder-completions: every 8th completion is held back 20 ms. */
+#define BLK_REORDER_EVERY 8u
+#define BLK_REORDER_DELAY_NS (20 * 1000 * 1000)
 
 #define BLK_DEFAULT_FEATURES                                                                     \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
@@ -66,6 +69,11 @@ struct blk_slot {
 	struct blk_req req;
 	int zero_mode;				/* fallocate mode of a write-zeroes */
 	bool orphan;				/* given up on at a stop: free it, nothing more */
+	/* reorder-completions: the I/O is done (res), the completion waits
+	 * for a timeout on the ring so that later requests overtake it. */
+	bool delayed;
+	int res;
+	struct __kernel_timespec delay;
 	struct blk_slot *next_free;
 };
 
@@ -100,6 +108,8 @@ struct ifcvf_blk {
 	struct blk_limits lim;			/* capacity atomic; the rest fixed */
 	uint8_t wce;				/* writeback (atomic) */
 	int no_zero_range;			/* atomic: the file refused FALLOC_FL_ZERO_RANGE */
+	bool reorder;				/* fault injection, fixed at create */
+	uint64_t finished;			/* atomic: completions so far (reorder) */
 	char serial[BLK_ID_BYTES];
 	uint16_t nq;
 	struct blk_queue qs[];
@@ -203,6 +213,24 @@ static void finish(struct blk_queue *bq, struct blk_slot *s, int res)
 		bq->orphans--;
 		slot_free(bq, s);
 		return;
+	}
+	if (s->delayed) {
+		s->delayed = false;
+		res = s->res;	/* this CQE is the timeout's */
+	} else if (bq->blk->reorder &&
+		   __atomic_add_fetch(&bq->blk->finished, 1, __ATOMIC_RELAXED) % BLK_REORDER_EVERY == 0) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&bq->ring);
+
+		if (sqe) {
+			s->delayed = true;
+			s->res = res;
+			s->delay.tv_sec = 0;
+			s->delay.tv_nsec = BLK_REORDER_DELAY_NS;
+			io_uring_prep_timeout(sqe, &s->delay, 0, 0);
+			io_uring_sqe_set_data(sqe, s);
+			bq->unsubmitted++;
+			return;
+		}
 	}
 	switch (r->op) {
 	case BLK_OP_READ:
@@ -656,6 +684,7 @@ static int blk_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 	if (cfg->readonly)
 		m->device_features |= BIT(VIRTIO_BLK_F_RO);
 	blk->lim.readonly = ifcvf_has_feature(m->device_features, VIRTIO_BLK_F_RO);
+	blk->reorder = cfg->reorder_completions;
 	blk->lim.seg_max = BLK_SEG_MAX;
 	blk->lim.size_max = BLK_SIZE_MAX;
 	blk->lim.max_discard_sectors = blk->lim.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS;

@@ -42,20 +42,21 @@ static struct emu_function **function_slot(const struct uvdpa_device *dev)
 	return f;
 }
 
-/* emu devargs: options of the emulated function, not the driver's. */
 /* emu devargs: options of the emulated function (transitional ids, the
- * drop-dirty-log fault) and the driver's sw-live-migration and shadow-vq,
- * passed on. */
-enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_SHADOW, EMU_ARG_NUM };
+ * drop-dirty-log and reorder-completions faults) and the driver's
+ * sw-live-migration and shadow-vq, passed on. */
+enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_SHADOW, EMU_ARG_REORDER,
+       EMU_ARG_NUM };
 static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
 	[EMU_ARG_TRANSITIONAL] = { "transitional", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_DROP_LOG] = { "drop-dirty-log", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SHADOW] = { "shadow-vq", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_REORDER] = { "reorder-completions", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 struct emu_args {
-	bool transitional, sw_lm, drop_dirty_log, shadow;
+	bool transitional, sw_lm, drop_dirty_log, shadow, reorder;
 };
 
 static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_args *a,
@@ -74,6 +75,7 @@ static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_
 	a->sw_lm = v[EMU_ARG_SW_LM].present && v[EMU_ARG_SW_LM].u;
 	a->drop_dirty_log = v[EMU_ARG_DROP_LOG].present && v[EMU_ARG_DROP_LOG].u;
 	a->shadow = v[EMU_ARG_SHADOW].present && v[EMU_ARG_SHADOW].u;
+	a->reorder = v[EMU_ARG_REORDER].present && v[EMU_ARG_REORDER].u;
 	return 0;
 }
 
@@ -103,6 +105,7 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 		return -EINVAL;
 	}
 	mc.drop_dirty_log = a.drop_dirty_log;
+	mc.reorder_completions = a.reorder;
 	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
 	if (cfg->attrs & UVDPA_ATTR_MAC)

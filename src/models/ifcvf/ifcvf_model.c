@@ -6,6 +6,7 @@
  * and blk is a struct ifcvf_dev_type record. */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #define CAP_DEVICE 0x74u
 #define CAP_PCI_CFG 0x84u		/* struct virtio_pci_cfg_cap: 20 bytes */
 #define CAP_MSIX 0x98u
+#define CAP_INFLIGHT 0xa4u		/* uvdpa's inflight extension (ifcvf_regs.h) */
 #define PCI_CFG_DATA (CAP_PCI_CFG + 16u)
 #define CFG_SPACE_SIZE 256u
 
@@ -180,7 +182,13 @@ static void build_config_space(struct ifcvf_model *m, bool transitional)
 	put32(w + CAP_PCI_CFG + VIRTIO_PCI_CAP_LENGTH, 0xffffffffu);
 
 	c[CAP_MSIX + 0] = PCI_CAP_ID_MSIX;
-	c[CAP_MSIX + 1] = 0;
+	c[CAP_MSIX + 1] = m->plain_virtio ? 0 : CAP_INFLIGHT;
+	if (!m->plain_virtio) {
+		add_vendor_cap(c, CAP_INFLIGHT, 0, sizeof(struct virtio_pci_cap),
+			       IFCVF_PCI_CAP_INFLIGHT, IFCVF_INFLIGHT_REGS_OFF,
+			       IFCVF_INFLIGHT_REGS_LEN);
+		c[CAP_INFLIGHT + 4] = IFCVF_INFLIGHT_BAR;
+	}
 	put16(c + CAP_MSIX + PCI_MSIX_FLAGS, (uint16_t)(m->nvec - 1));
 	put16(w + CAP_MSIX + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
 	put32(c + CAP_MSIX + PCI_MSIX_TABLE, BAR0_MSIX_TABLE_OFF);	/* BIR 0 */
@@ -394,6 +402,40 @@ void ifcvf_vq_log_write(struct ifcvf_vq *q, const struct virtq_elem *elem, size_
 
 /* ---- Queues (model lock held) ---- */
 
+/* With the inflight extension on: the queue records what it holds in its
+ * part of the region and first takes again what the region says it held
+ * when the previous device died. Model lock and work lock held. */
+static void inflight_resume(struct ifcvf_model *m, struct ifcvf_vq *q)
+{
+	uint64_t iova, contig = 0;
+	void *region;
+	int n;
+
+	if (!m->inflight_ctrl)
+		return;
+	if (q->index >= m->inflight_nq || m->inflight_qsize < q->size ||
+	    m->inflight_stride < virtq_inflight_queue_bytes(q->size)) {
+		LOG_WARN(TAG, "%s: vring %u (size %u) is not in the inflight region (%u queues of "
+			 "%u): not tracked", m->pdev->addr, q->index, q->size, m->inflight_nq,
+			 m->inflight_qsize);
+		return;
+	}
+	iova = m->inflight_base + (uint64_t)q->index * m->inflight_stride;
+	region = emu_dma_translate(m->pdev, iova, m->inflight_stride, true, &contig);
+	if (!region || contig < m->inflight_stride) {
+		LOG_WARN(TAG, "%s: vring %u: inflight region at 0x%" PRIx64 " not mapped: not tracked",
+			 m->pdev->addr, q->index, iova);
+		return;
+	}
+	n = virtq_set_inflight(&q->vq, region);
+	if (n < 0)
+		LOG_WARN(TAG, "%s: vring %u: the inflight region does not match the ring: not "
+			 "tracked", m->pdev->addr, q->index);
+	else if (n > 0)
+		LOG_INFO(TAG, "%s: vring %u: %d request(s) in flight when the previous daemon "
+			 "stopped: processing them again", m->pdev->addr, q->index, n);
+}
+
 static void queue_start(struct ifcvf_model *m, struct ifcvf_vq *q)
 {
 	struct virtq_config vc = {
@@ -411,6 +453,7 @@ static void queue_start(struct ifcvf_model *m, struct ifcvf_vq *q)
 	rc = virtq_setup(&q->vq, &vc);
 	if (rc == 0) {
 		virtq_set_base(&q->vq, (uint16_t)q->ring_state, (uint16_t)(q->ring_state >> 16));
+		inflight_resume(m, q);
 		virtq_enable_notify(&q->vq);	/* avail_event current with EVENT_IDX */
 		q->setup = true;
 		q->running = true;
@@ -707,6 +750,18 @@ static uint32_t lm_read32(struct ifcvf_model *m, uint64_t off)
 		return (uint32_t)(__atomic_load_n(&m->log_end, __ATOMIC_RELAXED) >> 32);
 	case IFCVF_LM_MQ:
 		return m->lm_mq;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_CTRL:
+		return m->inflight_ctrl;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_BASE_LOW:
+		return (uint32_t)m->inflight_base;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_BASE_HIGH:
+		return (uint32_t)(m->inflight_base >> 32);
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_STRIDE:
+		return m->inflight_stride;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_QUEUE_SIZE:
+		return m->inflight_qsize;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_NUM_QUEUES:
+		return m->inflight_nq;
 	default:
 		q = ring_state_queue(m, off);
 		return q ? ring_state_read(q) : 0;
@@ -760,6 +815,26 @@ static void lm_write32(struct ifcvf_model *m, uint64_t off, uint32_t v)
 		break;
 	case IFCVF_LM_MQ:
 		m->lm_mq = v;
+		break;
+	/* The inflight extension: read by queues when they start. Like the
+	 * logging registers it survives a device reset (the driver programs it
+	 * between the reset and DRIVER_OK of its start sequence). */
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_CTRL:
+		m->inflight_ctrl = v & 1;
+		break;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_BASE_LOW:
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_BASE_HIGH:
+		set_half(&m->inflight_base,
+			 off == IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_BASE_HIGH, v);
+		break;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_STRIDE:
+		m->inflight_stride = v;
+		break;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_QUEUE_SIZE:
+		m->inflight_qsize = v;
+		break;
+	case IFCVF_INFLIGHT_REGS_OFF + IFCVF_INFLIGHT_NUM_QUEUES:
+		m->inflight_nq = v;
 		break;
 	default:
 		/* RING_STATE restores a queue's indices before it starts. */

@@ -37,6 +37,10 @@ struct ifcvf_model_config {
 					 * created sparse with it, a shorter one extended */
 	uint16_t num_queues;
 	bool readonly;
+	bool reorder_completions;	/* fault injection: every 8th request
+					 * completes 20 ms late, overtaken by later
+					 * ones (shows what crash recovery must
+					 * handle) */
 };
 
 /* Creates the model and its emulated function "emu:N"; uvdpa_pci_dev release

@@ -168,6 +168,9 @@ struct ifcvf_model {
 	uint16_t queue_select;
 	uint8_t status;			/* as written by the driver, without NEEDS_RESET */
 	uint32_t lm_mq;
+	/* uvdpa's inflight extension (ifcvf_regs.h); read at queue start. */
+	uint32_t inflight_ctrl, inflight_stride, inflight_qsize, inflight_nq;
+	uint64_t inflight_base;
 
 	/* Atomics shared with the engine threads. */
 	uint8_t needs_reset;

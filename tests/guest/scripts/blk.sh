@@ -19,6 +19,12 @@
 #             default 60 s) for /sys/block/vda/size to change: resize_seen
 #   parallel  one writer per CPU (taskset), uvdpa.par_mib MiB each with
 #             fsync, sha256 checked after a cache drop: parallel_ok
+#   crashload mke2fs, mount, then uvdpa.crash_writers (default 4) writers in
+#             parallel write files d/wJ-N (4..32 KiB, conv=fsync) and record
+#             each one completed with its sha256, until the disk grows (the
+#             host's "stop" while it kills and restarts uvdpad); then drops
+#             caches and reads every recorded file back: crash_written,
+#             crash_verified, crash_seconds
 #   umount    unmount (the host then checks the filesystem)
 # rc: 0 when every step succeeded.
 . /lib/uvdpa/lib.sh
@@ -162,6 +168,51 @@ step_parallel() {
     [ "$ok" = "$cpus" ] || fail "parallel writers: $ok of $cpus files read back"
 }
 
+crash_writer() { # J BEFORE: files d/wJ-N until the disk grows
+    local j=$1 before=$2 i=0 f
+    while [ "$(sectors)" = "$before" ]; do
+        i=$((i + 1))
+        f=/mnt/d/w$j-$i
+        if ! dd if=/dev/urandom of="$f" bs=4096 count=$((i % 8 + 1)) conv=fsync 2>/dev/null; then
+            echo "write of $f failed" >>/tmp/errors
+            return
+        fi
+        echo "$f $(sha256sum "$f" | cut -d' ' -f1)" >>"/tmp/done.$j"
+    done
+}
+
+step_crashload() {
+    local before j n pids= ok=0 t0 f sha
+    n=$(arg crash_writers 4)
+    mke2fs -q "$dev" >/tmp/mkfs.log 2>&1 || { fail "mke2fs: $(cat /tmp/mkfs.log)"; return; }
+    mkdir -p /mnt
+    mount -t ext4 "$dev" /mnt || { fail "mount after mkfs failed"; return; }
+    mkdir -p /mnt/d
+    : >/tmp/errors
+    before=$(sectors)
+    t0=$(cut -d. -f1 /proc/uptime)
+    mark crash_start "$before"
+    j=0
+    while [ "$j" -lt "$n" ]; do
+        : >"/tmp/done.$j"
+        crash_writer "$j" "$before" &
+        pids="$pids $!"
+        j=$((j + 1))
+    done
+    for p in $pids; do wait "$p"; done
+    mark crash_seconds $(( $(cut -d. -f1 /proc/uptime) - t0 ))
+    cat /tmp/done.* >/tmp/done
+    mark crash_writers "$n"
+    mark crash_written "$(wc -l </tmp/done)"
+    [ -s /tmp/errors ] && fail "$(head -n 3 /tmp/errors)"
+    drop_caches
+    while read -r f sha; do
+        [ "$(sha256sum "$f" 2>/dev/null | cut -d' ' -f1)" = "$sha" ] && ok=$((ok + 1))
+    done </tmp/done
+    mark crash_verified "$ok"
+    [ "$ok" = "$(wc -l </tmp/done)" ] || fail "only $ok of $(wc -l </tmp/done) completed writes read back"
+}
+
 step_umount() {
     sync
     umount /mnt || fail "umount failed"
@@ -170,7 +221,7 @@ step_umount() {
 for step in $(arg steps probe | tr , ' '); do
     mark step "$step"
     case "$step" in
-        probe|raw|mkfs|readback|trim|resize|parallel|umount) "step_$step" ;;
+        probe|raw|mkfs|readback|trim|resize|parallel|crashload|umount) "step_$step" ;;
         *) fail "unknown step $step" ;;
     esac
 done
