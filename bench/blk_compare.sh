@@ -16,7 +16,7 @@
 #   --reps N       interleaved repetitions; the median counts (default 3)
 #   --keep         keep the logs (their directory is printed)
 #   env QSD        qemu-storage-daemon binary (default: on PATH)
-#   Needs taskset (util-linux) and qemu-storage-daemon (Debian: qemu-system-x86).
+#   Needs taskset (util-linux) and qemu-storage-daemon (Debian: qemu-system-common).
 #
 # Rows (--no-verify: the figures are the device's, not the pattern
 # generator's; the tests verify the data):
@@ -58,7 +58,7 @@ bench_setup "the frontend on one, the daemons on the other"
 FE=$BUILD/tools/uvdpa-frontend
 QSD=${QSD:-$(command -v qemu-storage-daemon || true)}
 [[ -x $FE ]] || { echo "$FE is not built" >&2; exit 1; }
-[[ -n $QSD ]] || { echo "qemu-storage-daemon not found (Debian package qemu-system-x86)" >&2; exit 1; }
+[[ -n $QSD ]] || { echo "qemu-storage-daemon not found (Debian package qemu-system-common)" >&2; exit 1; }
 bench_init uvdpa-blk-bench
 [[ -n $FILE ]] || FILE=$TMP/disk.raw
 
