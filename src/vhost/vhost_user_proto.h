@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "virtio/virtq_inflight.h"
+
 #include "uvdpa/vhost_user.h"
 
 /* Frontend -> backend requests. */
@@ -174,31 +176,8 @@ struct vhost_user_msg {
 
 #define VHOST_USER_PAYLOAD_MAX ((uint32_t)sizeof(union vhost_user_payload))
 
-/* Inflight I/O tracking, split ring layout (vhost-user spec). */
-struct vhost_user_inflight_desc_split {
-	uint8_t inflight;
-	uint8_t padding[5];
-	uint16_t next;
-	uint64_t counter;
-} __attribute__((packed));
-
-struct vhost_user_inflight_queue_split {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t last_batch_head;
-	uint16_t used_idx;
-	struct vhost_user_inflight_desc_split desc[];
-} __attribute__((packed));
-
-#define VHOST_USER_INFLIGHT_ALIGN 64u
-
-static inline uint64_t vhost_user_inflight_queue_bytes(uint16_t queue_size)
-{
-	uint64_t n = sizeof(struct vhost_user_inflight_queue_split) +
-		     (uint64_t)queue_size * sizeof(struct vhost_user_inflight_desc_split);
-	return (n + VHOST_USER_INFLIGHT_ALIGN - 1) & ~(uint64_t)(VHOST_USER_INFLIGHT_ALIGN - 1);
-}
+/* Inflight I/O tracking, split ring layout: struct virtq_inflight_region
+ * (virtio/virtq_inflight.h), kept by the device side of src/virtio. */
 
 const char *vhost_user_request_name(uint32_t req);
 

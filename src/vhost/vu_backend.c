@@ -99,7 +99,7 @@ static void drain_late_acks(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
 
-	while (b->nunacked) {
+	while (b->nunacked && !b->waiting) {
 		struct pollfd p = { .fd = b->fd, .events = POLLIN };
 		struct vhost_user_msg reply;
 		uint32_t req = b->unacked[b->unacked_head];
@@ -117,20 +117,44 @@ static void drain_late_acks(struct uvdpa_vhost *dev)
 	}
 }
 
-/* Waits until the ack of the request sent last has been read. */
+/* Waits (bounded) until every request sent so far is acked; returns the
+ * last ack's verdict. Called with the lock held, it drops it while it
+ * blocks: the frontend may first send us messages of its own (QEMU answers
+ * a blk CONFIG_CHANGE_MSG only after a GET_CONFIG round trip), and the
+ * thread that handles them takes this lock. Meanwhile only this thread
+ * reads the channel (b->waiting), on its own dup of the fd, so a channel
+ * replaced or closed under it is not read by mistake. */
 static int wait_ack(struct uvdpa_vhost *dev)
 {
 	struct vu_backend *b = &dev->backend;
-	int ret = 0;
+	int fd, ret = 0;
 
+	if (!b->nunacked || b->waiting)
+		return 0;	/* a waiter already reads our ack too */
+	fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	b->waiting = true;
 	while (b->nunacked) {
 		struct vhost_user_msg reply;
+		int fd_now = b->fd;
 
-		ret = vu_recv_msg_timeout(b->fd, &reply, BACKEND_REPLY_TIMEOUT_MS);
+		pthread_mutex_unlock(&b->lock);
+		ret = vu_recv_msg_timeout(fd, &reply, BACKEND_REPLY_TIMEOUT_MS);
+		pthread_mutex_lock(&b->lock);
 		if (ret < 0)
-			return ret;	/* still unacked: drained when it comes */
+			break;	/* still unacked: drained when it comes */
+		if (b->fd != fd_now || !b->nunacked) {
+			/* The channel changed meanwhile: this ack is for none of
+			 * the requests now outstanding. */
+			vu_msg_close_fds(&reply);
+			ret = -ECONNRESET;
+			break;
+		}
 		ret = ack_match(dev, &reply);
 	}
+	b->waiting = false;
+	close(fd);
 	return ret;
 }
 

@@ -42,7 +42,7 @@ int vu_inflight_get(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct 
 
 	if (inflight_check(d, "GET_INFLIGHT_FD"))
 		return -EINVAL;
-	qbytes = vhost_user_inflight_queue_bytes(d->queue_size);
+	qbytes = virtq_inflight_queue_bytes(d->queue_size);
 	size = qbytes * d->num_queues;
 	fd = memfd_create("uvdpa-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
@@ -64,7 +64,7 @@ int vu_inflight_get(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct 
 	}
 	memset(addr, 0, size);
 	for (q = 0; q < d->num_queues; q++) {
-		struct vhost_user_inflight_queue_split *qs =
+		struct virtq_inflight_region *qs =
 			(void *)((uint8_t *)addr + (uint64_t)q * qbytes);
 
 		qs->version = 1;
@@ -101,7 +101,7 @@ int vu_inflight_set(struct uvdpa_vhost *dev, struct vhost_user_msg *msg)
 
 	if (inflight_check(d, "SET_INFLIGHT_FD"))
 		return -EINVAL;
-	need = vhost_user_inflight_queue_bytes(d->queue_size) * d->num_queues;
+	need = virtq_inflight_queue_bytes(d->queue_size) * d->num_queues;
 	if (d->mmap_size < need || __builtin_add_overflow(d->mmap_size, d->mmap_offset, &map_size) ||
 	    map_size > (uint64_t)SIZE_MAX / 2) {
 		LOG_ERR(VU_TAG, "SET_INFLIGHT_FD: size %llu offset %llu for %u queues of %u (need %llu)",

@@ -69,7 +69,8 @@ struct vu_backend_queued {
 };
 
 struct vu_backend {
-	/* Serialises the channel: requests, acks, the queue and the fd. */
+	/* Serialises the channel: requests, acks, the queue and the fd. Not
+	 * held while an ack is awaited (see wait_ack). */
 	pthread_mutex_t lock;
 	int fd;				/* -1 when none */
 	/* Requests sent with NEED_REPLY whose ack has not been read, oldest
@@ -79,6 +80,7 @@ struct vu_backend {
 	struct vu_backend_queued queue[VU_BACKEND_MAX_PENDING];
 	unsigned int nqueued;
 	bool deferring;			/* queue instead of sending (message in progress) */
+	bool waiting;			/* a thread reads acks with the lock dropped */
 	pthread_t handler_thread;	/* the thread that handles messages */
 	bool handler_known;
 };

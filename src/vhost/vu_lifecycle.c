@@ -204,7 +204,11 @@ static enum uvdpa_dev_type dev_type(struct uvdpa_vhost *dev)
 }
 
 /* The frontend is done configuring: features and memory are set, the rings a
- * device minimally needs are ready, and every enabled ring is ready. */
+ * device minimally needs are ready, and every enabled ring is ready. With
+ * STATUS, DRIVER_OK says so itself: QEMU enables every blk ring but sets up
+ * only those the guest driver initialised (SeaBIOS uses queue 0 of a
+ * 2-queue disk), so an enabled ring that was never set up must not hold the
+ * device back; it starts when it becomes ready. */
 static bool device_ready(struct uvdpa_vhost *dev)
 {
 	uint16_t i, min_rings = dev_type(dev) == UVDPA_TYPE_BLK ? 1 : 2;
@@ -217,6 +221,8 @@ static bool device_ready(struct uvdpa_vhost *dev)
 	for (i = 0; i < min_rings; i++)
 		if (!vu_vring_is_ready(dev, i))
 			return false;
+	if (vu_has_protocol(dev, UVDPA_VHOST_USER_PROTOCOL_F_STATUS))
+		return true;
 	for (i = min_rings; i < dev->nr_vring; i++)
 		if (dev->vrings[i].enabled && !vu_vring_is_ready(dev, i))
 			return false;

@@ -454,6 +454,47 @@ static void write_avail_event(struct virtq *vq, uint16_t value)
 	log_used(vq, VIRTQ_USED_RING_OFF + (uint64_t)vq->size * 8, 2);
 }
 
+/* The chain marked in flight with the smallest counter above
+ * resubmit_after, or -1. */
+static int next_resubmit(const struct virtq *vq)
+{
+	uint64_t best = UINT64_MAX;
+	int head = -1;
+
+	for (uint16_t i = 0; i < vq->size; i++) {
+		const struct virtq_inflight_desc *d = &vq->inflight->desc[i];
+		uint64_t c = d->counter;
+
+		if (__atomic_load_n(&d->inflight, __ATOMIC_RELAXED) && c > vq->resubmit_after &&
+		    c < best) {
+			best = c;
+			head = i;
+		}
+	}
+	return head;
+}
+
+static int pop_resubmit(struct virtq *vq, struct virtq_elem *elem)
+{
+	int head = next_resubmit(vq);
+
+	if (head < 0) {
+		vq->resubmit_left = 0;	/* the frontend changed the region meanwhile */
+		return -EAGAIN;
+	}
+	vq->resubmit_left--;
+	vq->resubmit_after = vq->inflight->desc[head].counter;
+	return walk_chain(vq, (uint16_t)head, elem);
+}
+
+static void inflight_mark(struct virtq *vq, uint16_t head)
+{
+	struct virtq_inflight_desc *d = &vq->inflight->desc[head];
+
+	d->counter = ++vq->inflight_counter;
+	__atomic_store_n(&d->inflight, 1, __ATOMIC_RELEASE);
+}
+
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 {
 	uint16_t head;
@@ -463,6 +504,11 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 		return -EIO;
 	if (!elem_usable(elem))
 		return -EINVAL;
+	if (vq->resubmit_left) {
+		rc = pop_resubmit(vq, elem);
+		if (rc != -EAGAIN)
+			return rc;
+	}
 	if (virtq_avail_count(vq) == 0)
 		return vq->broken ? vq->error : -EAGAIN;
 
@@ -473,6 +519,8 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	if (rc < 0)
 		return rc;
 
+	if (vq->inflight)
+		inflight_mark(vq, head);
 	vq->last_avail_idx++;
 	if (vq->event_idx && vq->notify_enabled)
 		write_avail_event(vq, vq->last_avail_idx);
@@ -512,9 +560,22 @@ int virtq_push_pending(struct virtq *vq, uint16_t head, uint32_t written_len)
 	return 0;
 }
 
+/* After used entries [from, to) are published: their chains are no longer
+ * in flight, and the region says up to where it is current. */
+static void inflight_unmark(struct virtq *vq, uint16_t from, uint16_t to)
+{
+	for (uint16_t i = from; i != to; i++) {
+		uint32_t head = le32toh(used_elem_ptr(vq, i & (vq->size - 1))[0]);
+
+		if (head < vq->size)
+			__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&vq->inflight->used_idx, to, __ATOMIC_RELEASE);
+}
+
 void virtq_push_commit(struct virtq *vq)
 {
-	uint16_t new_idx;
+	uint16_t new_idx, old_idx = vq->used_idx;
 
 	if (!vq->used_pending)
 		return;
@@ -524,6 +585,48 @@ void virtq_push_commit(struct virtq *vq)
 	vq->used_idx = new_idx;
 	vq->used_pending = 0;
 	log_used(vq, 2, 2);
+	if (vq->inflight)
+		inflight_unmark(vq, old_idx, new_idx);
+}
+
+int virtq_set_inflight(struct virtq *vq, struct virtq_inflight_region *region)
+{
+	uint16_t used = vq->used_idx, avail, n = 0;
+	uint64_t top = 0;
+
+	vq->inflight = NULL;
+	vq->resubmit_left = 0;
+	if (!region)
+		return 0;
+	if (!vq->ready || region->desc_num < vq->size)
+		return -EINVAL;
+	/* Entries published after the region's used_idx: their chains are done
+	 * even if the crash came before their flags were cleared. */
+	if ((uint16_t)(used - region->used_idx) <= vq->size) {
+		for (uint16_t i = region->used_idx; i != used; i++) {
+			uint32_t head = le32toh(used_elem_ptr(vq, i & (vq->size - 1))[0]);
+
+			if (head < vq->size)
+				region->desc[head].inflight = 0;
+		}
+	}
+	for (uint16_t i = 0; i < vq->size; i++) {
+		if (region->desc[i].inflight) {
+			n++;
+			if (region->desc[i].counter > top)
+				top = region->desc[i].counter;
+		}
+	}
+	avail = le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
+	if (n > (uint16_t)(avail - used))
+		return -EINVAL;
+	region->used_idx = used;
+	vq->inflight = region;
+	vq->inflight_counter = top;
+	vq->resubmit_after = 0;
+	vq->resubmit_left = n;
+	vq->last_avail_idx = vq->shadow_avail_idx = (uint16_t)(used + n);
+	return n;
 }
 
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t written_len)
@@ -599,5 +702,5 @@ bool virtq_enable_notify(struct virtq *vq)
 	 * buffers it added meanwhile (it may have skipped the kick). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	vq->shadow_avail_idx = vq->last_avail_idx;	/* force a fresh read */
-	return virtq_avail_count(vq) > 0;
+	return vq->resubmit_left || virtq_avail_count(vq) > 0;
 }

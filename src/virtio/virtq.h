@@ -24,6 +24,8 @@
 
 #include <linux/virtio_ring.h>
 
+#include "virtio/virtq_inflight.h"
+
 #define VIRTQ_MAX_SIZE 32768u
 /* Most iovecs one chain may produce (a descriptor crossing a region boundary
  * produces several). Chains needing more break the queue with -E2BIG. */
@@ -98,6 +100,12 @@ struct virtq {
 	bool notify_enabled;		/* device wants available-buffer notifications */
 	uint16_t used_flags;		/* shadow of used->flags */
 
+	/* Inflight tracking (virtq_set_inflight), NULL when off. */
+	struct virtq_inflight_region *inflight;
+	uint64_t inflight_counter;	/* counter of the chain taken last */
+	uint64_t resubmit_after;	/* resubmitted so far: counters up to this */
+	uint16_t resubmit_left;		/* chains still to hand out again */
+
 	bool ready;			/* virtq_setup() succeeded */
 	bool broken;
 	int error;			/* negative errno that broke the queue */
@@ -161,6 +169,22 @@ enum virtq_error virtq_error_reason(const struct virtq *vq);
 const char *virtq_strerror(enum virtq_error reason);
 /* "<reason> (head H, value V)" into buf, for the caller's log line. */
 void virtq_format_error(const struct virtq *vq, char *buf, size_t len);
+
+/* ---- Inflight tracking (crash recovery) ---- */
+
+/* Keeps region (the layout of virtio/virtq_inflight.h, desc_num >= size) up
+ * to date from now on: a chain taken is marked in flight before pop returns
+ * it, and unmarked once its used entry is published. Call it after
+ * virtq_set_base() with the used idx the driver sees; it first resumes from
+ * what region holds: chains marked in flight that the used ring has not
+ * returned (those returned after region->used_idx are unmarked) are handed
+ * out again by virtq_pop(), before any new chain, in the order they were
+ * first taken, and last_avail becomes used + their number. Returns that
+ * number, or -EINVAL (region left alone, tracking off) when the region is
+ * not for this queue or claims more chains than the driver made available.
+ * The region is the frontend's memory: nothing in it is trusted beyond
+ * those bounds. NULL turns tracking off. */
+int virtq_set_inflight(struct virtq *vq, struct virtq_inflight_region *region);
 
 /* ---- Taking chains ---- */
 

@@ -194,10 +194,10 @@ static void walk_rings(struct uvdpa_vhost *dev)
 	if (base) {
 		uint64_t q;
 
-		FUZZ_CHECK(nq > 0 && size >= nq * vhost_user_inflight_queue_bytes(qs));
+		FUZZ_CHECK(nq > 0 && size >= nq * virtq_inflight_queue_bytes(qs));
 		for (q = 0; q < nq; q++)
-			touch((uint8_t *)base + q * vhost_user_inflight_queue_bytes(qs),
-			      sizeof(struct vhost_user_inflight_queue_split));
+			touch((uint8_t *)base + q * virtq_inflight_queue_bytes(qs),
+			      sizeof(struct virtq_inflight_region));
 		touch_ends(base, size);
 	}
 }

@@ -301,6 +301,29 @@ void drv_add_buf(struct drv *d, uint16_t q, uint64_t iova, uint32_t len, bool wr
 	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 }
 
+uint16_t drv_add_chain(struct drv *d, uint16_t q, unsigned int n, const uint64_t *iova,
+		       const uint32_t *len, const bool *writable)
+{
+	struct drv_vq *vq = &d->vq[q];
+	uint16_t head = vq->next_desc % vq->size;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t s = (uint16_t)((head + i) % vq->size);
+
+		vq->desc[s].addr = iova[i];
+		vq->desc[s].len = len[i];
+		vq->desc[s].flags = (uint16_t)((writable[i] ? VRING_DESC_F_WRITE : 0) |
+					       (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+		vq->desc[s].next = (uint16_t)((s + 1) % vq->size);
+	}
+	vq->next_desc = (uint16_t)((head + n) % vq->size);
+	vq->avail->ring[vq->avail_idx % vq->size] = head;
+	vq->avail_idx++;
+	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
+	return head;
+}
+
 /* Waits for the next used entry of q; false on timeout. */
 bool drv_get_used(struct drv *d, uint16_t q, uint32_t *id, uint32_t *len)
 {

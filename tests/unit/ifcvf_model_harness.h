@@ -67,6 +67,7 @@ struct drv_vq {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint16_t avail_idx, last_used;
+	uint16_t next_desc;		/* drv_add_chain's descriptor cursor */
 };
 
 struct drv {
@@ -110,6 +111,10 @@ void drv_driver_ok(struct drv *d);
 void drv_start(struct drv *d, uint64_t features, unsigned int nvrings);
 void drv_kick(struct drv *d, uint16_t q);
 void drv_add_buf(struct drv *d, uint16_t q, uint64_t iova, uint32_t len, bool writable);
+/* A chain of n descriptors (iova, len, writable each) from a cursor that
+ * wraps around the table; returns its head. */
+uint16_t drv_add_chain(struct drv *d, uint16_t q, unsigned int n, const uint64_t *iova,
+		       const uint32_t *len, const bool *writable);
 bool drv_get_used(struct drv *d, uint16_t q, uint32_t *id, uint32_t *len);
 bool wait_vector(struct drv *d, unsigned int v, int timeout_ms);
 void drain_vector(struct drv *d, unsigned int v);

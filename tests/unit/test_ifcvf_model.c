@@ -183,9 +183,12 @@ static void test_create_errors(void **state)
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "loopback"));
 	c = net_cfg("");
-	c.type = UVDPA_TYPE_BLK;
+	c.type = UVDPA_TYPE_BLK;	/* no backing file */
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
-	assert_non_null(strstr(err, "blk"));
+	assert_non_null(strstr(err, "file PATH"));
+	assert_int_equal(errno, EINVAL);
+	c.type = (enum uvdpa_dev_type)7;
+	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_int_equal(errno, EOPNOTSUPP);
 	c = net_cfg("");
 	c.mtu = 20;

@@ -242,6 +242,33 @@ static void test_blk_needs_one_ring(void **state)
 	td_free(td);
 }
 
+/* QEMU enables both rings of a 2-queue disk while SeaBIOS set up only
+ * queue 0: DRIVER_OK (STATUS) starts the device with the rings that are
+ * ready, and the other starts when it is set up. */
+static void test_blk_driver_ok_with_unset_ring(void **state)
+{
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
+	struct vhost_user_msg r;
+	uint8_t *mem;
+
+	(void)state;
+	fakedev_set_queues(td->fake, 2);
+	td_negotiate(td, F_VERSION_1 | F_PROTOCOL, PF(MQ) | PF(STATUS));
+	mem = td_guest_mem(td);
+	td_setup_ring(td, 0);
+	td_enable(td, 0, true);
+	td_enable(td, 1, true);
+	assert_int_equal(td_count(td, "dev_conf"), 0);
+	assert_int_equal(td_u64(td, VHOST_USER_SET_STATUS, 0xb | DRIVER_OK, &r), 0);
+	assert_int_equal(td_count(td, "dev_conf"), 1);
+	assert_false(ring_ready(td, 1));
+	td_clear_calls(td);
+	td_setup_ring(td, 1);
+	ASSERT_CALLS(td, "set_vring_state 1 1");
+	munmap(mem, GUEST_SIZE);
+	td_free(td);
+}
+
 /* ---- set_vring_state ---- */
 
 static void test_vring_state_after_dev_conf(void **state)
@@ -793,6 +820,41 @@ static void test_config_change_ack_timeout(void **state)
 	td_free(td);
 }
 
+/* QEMU answers a blk CONFIG_CHANGE_MSG only after a GET_CONFIG of its own:
+ * while a relay thread waits for the ack, the session's messages are still
+ * served at once (the wait does not hold the channel lock). */
+static void test_config_change_frontend_talks_first(void **state)
+{
+	struct tdev *td = td_new(UVDPA_TYPE_BLK);
+	struct vhost_user_msg m, r;
+	struct timespec t0, t1;
+	pthread_t t;
+	void *ret;
+	long ms;
+	int peer;
+
+	(void)state;
+	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES,
+				PF(CONFIG) | PF(BACKEND_REQ) | PF(REPLY_ACK), &r),
+			 0);
+	assert_int_equal(set_backend_fd(td, &peer), 0);
+	assert_int_equal(pthread_create(&t, NULL, config_change_thread, td->vu), 0);
+	fe_recv_msg(peer, &m);
+	assert_int_equal(m.hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(td_noarg(td, VHOST_USER_GET_FEATURES, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 500);
+	prewrite_ack(peer, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+		     VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG, 0);
+	assert_int_equal(pthread_join(t, &ret), 0);
+	assert_int_equal((int)(intptr_t)ret, 0);
+	assert_true(nothing_pending(peer));
+	close(peer);
+	td_free(td);
+}
+
 static bool same_file(int a, int b)
 {
 	struct stat sa, sb;
@@ -971,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_no_protocol_features_enabled_on_kick),
 		cmocka_unit_test(test_status_waits_for_driver_ok),
 		cmocka_unit_test(test_blk_needs_one_ring),
+		cmocka_unit_test(test_blk_driver_ok_with_unset_ring),
 		cmocka_unit_test(test_vring_state_after_dev_conf),
 		cmocka_unit_test(test_set_features_every_time),
 		cmocka_unit_test(test_set_features_refused_by_device),
@@ -983,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(test_send_rarp_migration_done),
 		cmocka_unit_test(test_config_change),
 		cmocka_unit_test(test_config_change_ack_timeout),
+		cmocka_unit_test(test_config_change_frontend_talks_first),
 		cmocka_unit_test(test_host_notifier),
 		cmocka_unit_test(test_host_notifier_with_ack),
 		cmocka_unit_test(test_backend_acks_matched),

@@ -86,7 +86,7 @@ static int valid_msg(struct vhost_user_msg *m, uint32_t req)
 		m->payload.inflight.queue_size = 64;
 		if (req == VHOST_USER_GET_INFLIGHT_FD)
 			return 0;
-		m->payload.inflight.mmap_size = vhost_user_inflight_queue_bytes(64);
+		m->payload.inflight.mmap_size = virtq_inflight_queue_bytes(64);
 		return 1;
 	}
 	fail_msg("no valid message for request %u", req);
@@ -866,7 +866,7 @@ static void test_get_inflight_padded(void **state)
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(INFLIGHT_SHMFD), &r), 0);
 	assert_int_equal(get_inflight_sized(td, 1, 128, VHOST_USER_INFLIGHT_PADDED_SIZE, &r), 0);
 	assert_int_equal(r.hdr.size, VHOST_USER_INFLIGHT_PADDED_SIZE);
-	assert_int_equal(r.payload.inflight.mmap_size, vhost_user_inflight_queue_bytes(128));
+	assert_int_equal(r.payload.inflight.mmap_size, virtq_inflight_queue_bytes(128));
 	assert_int_equal(r.payload.inflight.num_queues, 1);
 	assert_int_equal(r.payload.inflight.queue_size, 128);
 	memcpy(pad, (const uint8_t *)&r.payload + sizeof(r.payload.inflight), sizeof(pad));
@@ -897,9 +897,9 @@ static void test_get_inflight_repeated_no_leak(void **state)
 	struct tdev *td = td_new(UVDPA_TYPE_BLK);
 	struct vhost_user_msg r;
 	int fds0 = count_fds(), maps0 = count_maps("uvdpa-inflight");
-	uint64_t qbytes = vhost_user_inflight_queue_bytes(128), size;
+	uint64_t qbytes = virtq_inflight_queue_bytes(128), size;
 	uint16_t nq, qs;
-	const struct vhost_user_inflight_queue_split *q;
+	const struct virtq_inflight_region *q;
 
 	(void)state;
 	assert_int_equal(td_u64(td, VHOST_USER_SET_PROTOCOL_FEATURES, PF(INFLIGHT_SHMFD), &r), 0);
@@ -942,7 +942,7 @@ static void test_get_inflight_repeated_no_leak(void **state)
 
 static void test_set_inflight_bad(void **state)
 {
-	uint64_t need = vhost_user_inflight_queue_bytes(64) * 2;
+	uint64_t need = virtq_inflight_queue_bytes(64) * 2;
 	struct {
 		uint64_t size, offset;
 		uint16_t nq, qs;

@@ -652,7 +652,10 @@ static int blk_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		blk_free(blk);
 		return rc;
 	}
-	blk->lim.readonly = cfg->readonly;
+	/* A read-only disk says so (RO), whatever device_features asked. */
+	if (cfg->readonly)
+		m->device_features |= BIT(VIRTIO_BLK_F_RO);
+	blk->lim.readonly = ifcvf_has_feature(m->device_features, VIRTIO_BLK_F_RO);
 	blk->lim.seg_max = BLK_SEG_MAX;
 	blk->lim.size_max = BLK_SIZE_MAX;
 	blk->lim.max_discard_sectors = blk->lim.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS;
