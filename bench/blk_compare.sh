@@ -16,7 +16,7 @@
 #   --reps N       interleaved repetitions; the median counts (default 3)
 #   --keep         keep the logs (their directory is printed)
 #   env QSD        qemu-storage-daemon binary (default: on PATH)
-#   Needs taskset (util-linux) and qemu-storage-daemon (Debian: qemu-system-x86).
+#   Needs taskset (util-linux) and qemu-storage-daemon (Debian: qemu-system-common).
 #
 # Rows (--no-verify: the figures are the device's, not the pattern
 # generator's; the tests verify the data):
@@ -58,7 +58,7 @@ bench_setup "the frontend on one, the daemons on the other"
 FE=$BUILD/tools/uvdpa-frontend
 QSD=${QSD:-$(command -v qemu-storage-daemon || true)}
 [[ -x $FE ]] || { echo "$FE is not built" >&2; exit 1; }
-[[ -n $QSD ]] || { echo "qemu-storage-daemon not found (Debian package qemu-system-x86)" >&2; exit 1; }
+[[ -n $QSD ]] || { echo "qemu-storage-daemon not found (Debian package qemu-system-common)" >&2; exit 1; }
 bench_init uvdpa-blk-bench
 [[ -n $FILE ]] || FILE=$TMP/disk.raw
 
@@ -134,20 +134,26 @@ ROWS=(
 	"sw1m|seqwrite 1m qd4|--rw write --bs 1m --iodepth 4"
 )
 
-# measure KEY SIDE SOCK ARGS: one run; records "KEY SIDE IOPS P99 MBPS" (0s
-# and a note when the run failed).
+# measure KEY SIDE SOCK ARGS: one run; records "KEY SIDE IOPS P99 MBPS
+# OTHER%" ("fail" for the figures of a run that failed). OTHER%: CPU that
+# processes other than the frontend and the two daemons used meanwhile.
 measure() {
-	local key=$1 side=$2 sock=$3 args=$4 out line
+	local key=$1 side=$2 sock=$3 args=$4 out line s0 s1 other rc=0
 	out=$TMP/$key-$side-$REP.log
+	s0=$(cpu_snap children "$QSD_PID" "$UD_PID")
 	# shellcheck disable=SC2086  # ARGS is a word list
-	if taskset -c 0 "$FE" --blk -q --socket "$sock" $args --time "$SECS" --no-verify \
-		>"$out" 2>&1 && line=$(grep -m1 '^blk: ' "$out"); then
-		echo "$key $side $(kv "$line" iops) $(kv "$line" lat_p99_us) $(kv "$line" mbps)" >>"$TMP/results"
-		printf '  rep %d %-5s %-5s %8s IOPS  p99 %8s us  %8s MB/s\n' "$REP" "$key" "$side" \
-			"$(kv "$line" iops)" "$(kv "$line" lat_p99_us)" "$(kv "$line" mbps)"
+	taskset -c 0 "$FE" --blk -q --socket "$sock" $args --time "$SECS" --no-verify \
+		>"$out" 2>&1 || rc=$?
+	s1=$(cpu_snap children "$QSD_PID" "$UD_PID")
+	read -r other _ < <(cpu_foreign "$s0" "$s1")
+	line=$(grep -m1 '^blk: ' "$out" || true)
+	if ((rc == 0)) && [[ -n $line ]]; then
+		echo "$key $side $(kv "$line" iops) $(kv "$line" lat_p99_us) $(kv "$line" mbps) $other" >>"$TMP/results"
+		printf '  rep %d %-5s %-5s %8s IOPS  p99 %8s us  %8s MB/s  other %s%%\n' "$REP" "$key" \
+			"$side" "$(kv "$line" iops)" "$(kv "$line" lat_p99_us)" "$(kv "$line" mbps)" "$other"
 	else
 		echo "  rep $REP $key $side: FAILED ($(grep -m1 -E 'result|ERR' "$out" || true))"
-		echo "$key $side fail fail fail" >>"$TMP/results"
+		echo "$key $side fail fail fail $other" >>"$TMP/results"
 	fi
 }
 
@@ -215,6 +221,10 @@ echo
 echo "- IOPS and p99 (microseconds, from submission to the completion seen by the polling"
 echo "  frontend) and MB/s (10^6 bytes/s) from uvdpa-frontend's summary line."
 echo "- ratio = uvdpa / qsd: above 1 is better for IOPS and MB/s, worse for p99."
+if awk '$6 > 10 { f = 1 } END { exit !f }' "$TMP/results"; then
+	echo "- WARNING: other processes used more than 10% of a CPU during $(awk '$6 > 10' "$TMP/results" |
+		wc -l) of the measurements ('other' above): those figures are low; rerun on a quiet machine."
+fi
 [[ -n $UVDPA_NA ]] && echo "- uvdpa: n/a ($UVDPA_NA)"
 echo
 echo "command lines (paths under $TMP):"

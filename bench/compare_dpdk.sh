@@ -147,25 +147,6 @@ window() {
 		}' "$1" 2>/dev/null
 }
 
-# CPU accounting over a window: total and steal ticks of the machine, and the
-# ticks of the PIDs given (all their threads).
-cpu_snap() {
-	local pid ours=0 f
-	for pid in "$@"; do
-		if f=$(cut -d' ' -f14,15 < <(sed 's/.*) /x x /' "/proc/$pid/stat" 2>/dev/null)); then
-			ours=$((ours + ${f% *} + ${f#* }))
-		fi
-	done
-	awk -v o="$ours" '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8; tot = b + $5 + $6 + $9; print b, $9, tot, o }' /proc/stat
-}
-# cpu_foreign "SNAP0" "SNAP1": "FOREIGN% STEAL%" in % of one CPU.
-cpu_foreign() {
-	awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
-		split(a, x, " "); split(b, y, " "); tot = (y[3] - x[3]) / n
-		if (tot <= 0) { print "0 0"; exit }
-		f = (y[1] - x[1] - (y[4] - x[4])) / tot * 100; if (f < 0) f = 0
-		printf "%.0f %.0f\n", f, (y[2] - x[2]) / tot * 100 }'
-}
 
 # ---- frontend ----
 

@@ -8,6 +8,7 @@
 #   bench_init NAME                             # TMP, RUN_ID, the traps
 #   spawn NAME CMD...; stop PID SIGNAL; wait_until SECONDS CMD...
 #   record_cmd LABEL CMD...                     # appended to $TMP/cmds
+#   cpu_snap PID|children...; cpu_foreign SNAP0 SNAP1  # others' CPU meanwhile
 #
 # At exit every recorded process still alive gets SIGTERM, then SIGKILL;
 # bench_cleanup_extra runs when the script defines it; $TMP is removed unless
@@ -117,4 +118,29 @@ record_cmd() {
 		fi
 	done
 	printf '%s:\n   %s\n' "$label" "$line" >>"$TMP/cmds"
+}
+
+# CPU accounting over a window: total and steal ticks of the machine, and the
+# ticks of the PIDs given (all their threads); "children" stands for this
+# shell's children that were waited for (a measurement run in the foreground).
+cpu_snap() {
+	local pid ours=0 f
+	for pid in "$@"; do
+		if [[ $pid == children ]]; then
+			f=$(cut -d' ' -f16,17 < <(sed 's/.*) /x x /' "/proc/$$/stat"))
+		elif ! f=$(cut -d' ' -f14,15 < <(sed 's/.*) /x x /' "/proc/$pid/stat" 2>/dev/null)); then
+			continue
+		fi
+		ours=$((ours + ${f% *} + ${f#* }))
+	done
+	awk -v o="$ours" '$1 == "cpu" { b = $2 + $3 + $4 + $7 + $8; tot = b + $5 + $6 + $9; print b, $9, tot, o }' /proc/stat
+}
+
+# cpu_foreign "SNAP0" "SNAP1": "FOREIGN% STEAL%" in % of one CPU.
+cpu_foreign() {
+	awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); tot = (y[3] - x[3]) / n
+		if (tot <= 0) { print "0 0"; exit }
+		f = (y[1] - x[1] - (y[4] - x[4])) / tot * 100; if (f < 0) f = 0
+		printf "%.0f %.0f\n", f, (y[2] - x[2]) / tot * 100 }'
 }

@@ -33,6 +33,12 @@ static void print_device(const struct fe_dev *dev, const struct fe_blk_geometry 
 	       g->seg_max, g->num_queues, g->ro ? "yes" : "no", g->flush ? "yes" : "no",
 	       g->has_wce ? (g->wce ? "1" : "0") : "n/a", g->discard ? "yes" : "no",
 	       g->write_zeroes ? "yes" : "no");
+	if (g->discard || g->write_zeroes)
+		printf("limits: max_discard_sectors=%u max_discard_seg=%u "
+		       "discard_sector_alignment=%u max_write_zeroes_sectors=%u "
+		       "max_write_zeroes_seg=%u write_zeroes_may_unmap=%u\n", g->max_discard_sectors,
+		       g->max_discard_seg, g->discard_sector_alignment, g->max_write_zeroes_sectors,
+		       g->max_write_zeroes_seg, g->write_zeroes_may_unmap);
 	printf("rings: %u queue(s) x %u entries, %u memory region(s)\n", dev->nvrings,
 	       dev->cfg.queue_size, dev->mem.nregions);
 }

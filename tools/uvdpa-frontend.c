@@ -404,6 +404,11 @@ static int finish_blk_args(struct options *o)
 		fprintf(stderr, "uvdpa-frontend: --count and --time exclude each other\n");
 		return -EINVAL;
 	}
+	if (l->verify_fill && !o->net.verify) {
+		fprintf(stderr, "uvdpa-frontend: --verify-fill checks what is read: not with "
+			"--no-verify\n");
+		return -EINVAL;
+	}
 	if (l->seg_size && l->seg_size > l->bs) {
 		fprintf(stderr, "uvdpa-frontend: --seg-size is larger than --bs\n");
 		return -EINVAL;

@@ -28,12 +28,7 @@ int fe_backend_channel_open(struct fe_conn *c)
 
 static int send_ack(struct fe_conn *c, uint32_t request, uint64_t value)
 {
-	struct vhost_user_header hdr = {
-		.request = request,
-		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG,
-		.size = sizeof(uint64_t),
-	};
-	int r = fe_wire_write(c->backend_fd, &hdr, &value, sizeof(value), NULL, 0);
+	int r = fe_wire_reply(c->backend_fd, request, &value, sizeof(value));
 
 	if (r == 0)
 		c->backend.replies++;

@@ -245,3 +245,13 @@ fail:
 
 /* ---- connection ---- */
 
+int fe_wire_reply(int fd, uint32_t request, const void *payload, uint32_t size)
+{
+	struct vhost_user_header hdr = {
+		.request = request,
+		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG,
+		.size = size,
+	};
+
+	return fe_wire_write(fd, &hdr, payload, size, NULL, 0);
+}

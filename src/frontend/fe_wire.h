@@ -26,5 +26,8 @@ int fe_wire_write(int fd, const struct vhost_user_header *hdr, const void *paylo
  * -ECONNRESET (EOF), -EPROTO (cannot frame), or -errno. */
 int fe_wire_read(int fd, struct vhost_user_msg *msg, int timeout_ms);
 void fe_wire_close_fds(struct vhost_user_msg *msg);
+/* A reply to request (REPLY flag, version 1) carrying size bytes of payload,
+ * no fds: what a backend answers, and our acks on the backend channel. */
+int fe_wire_reply(int fd, uint32_t request, const void *payload, uint32_t size);
 
 #endif

@@ -30,7 +30,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 test_init uvdpa-fe-qsd-blk "${1:-}" python3
 need_built "$FRONTEND"
 need_program QSD qemu-storage-daemon \
-	"install the Debian package qemu-system-x86 or qemu-utils (scripts/install-deps.sh)"
+	"install the Debian package qemu-system-common (scripts/install-deps.sh installs it with qemu-system-x86)"
 
 # Sanitizer builds: stop at the first report so the exit status shows it.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

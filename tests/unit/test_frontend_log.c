@@ -23,7 +23,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,6 +31,7 @@
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
 #include "uvdpa/vhost_user.h"
+#include "fe_test_listen.h"
 
 #define BIT(n) (1ull << (n))
 #define PAGE 4096ull
@@ -278,8 +278,7 @@ struct seen_msg {
  * NEED_REPLY, replies to SET_LOG_BASE with LOG_SHMFD, records the rest. */
 static struct backend {
 	pthread_t thread;
-	int listen_fd;
-	char dir[64], path[96];
+	struct fe_test_listener l;
 	uint64_t features, pfeatures, acked_pf, status;
 	bool reply_log_base;
 	pthread_mutex_t lock;		/* the fields below */
@@ -290,13 +289,7 @@ static struct backend {
 
 static void be_reply(int fd, const struct vhost_user_msg *req, const void *payload, uint32_t size)
 {
-	struct vhost_user_header h = {
-		.request = req->hdr.request,
-		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_FLAG,
-		.size = size,
-	};
-
-	assert_int_equal(fe_wire_write(fd, &h, payload, size, NULL, 0), 0);
+	assert_int_equal(fe_wire_reply(fd, req->hdr.request, payload, size), 0);
 }
 
 static void be_handle(int fd, struct vhost_user_msg *m)
@@ -361,7 +354,7 @@ static void be_handle(int fd, struct vhost_user_msg *m)
 
 static void *be_main(void *arg)
 {
-	int fd = accept(be.listen_fd, NULL, NULL);
+	int fd = accept(be.l.fd, NULL, NULL);
 
 	(void)arg;
 	if (fd < 0)
@@ -379,33 +372,22 @@ static void *be_main(void *arg)
 
 static void be_start(uint64_t features, uint64_t pfeatures)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
 	memset(&be, 0, sizeof(be));
 	pthread_mutex_init(&be.lock, NULL);
 	be.log_fd = -1;
 	be.features = features;
 	be.pfeatures = pfeatures;
 	be.reply_log_base = true;
-	snprintf(be.dir, sizeof(be.dir), "/tmp/uvdpa-fe-log.XXXXXX");
-	assert_non_null(mkdtemp(be.dir));
-	snprintf(be.path, sizeof(be.path), "%s/be.sock", be.dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", be.path);
-	be.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(be.listen_fd >= 0);
-	assert_int_equal(bind(be.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(be.listen_fd, 1), 0);
+	fe_test_listen(&be.l, "fe-log");
 	assert_int_equal(pthread_create(&be.thread, NULL, be_main, NULL), 0);
 }
 
 static void be_stop(void)
 {
 	pthread_join(be.thread, NULL);
-	close(be.listen_fd);
+	fe_test_unlisten(&be.l);
 	if (be.log_fd >= 0)
 		close(be.log_fd);
-	unlink(be.path);
-	rmdir(be.dir);
 	pthread_mutex_destroy(&be.lock);
 }
 
@@ -436,7 +418,7 @@ static struct fe_dev *dev_up(unsigned int pairs, uint64_t pfeatures, bool reply_
 {
 	struct fe_dev *dev = calloc(1, sizeof(*dev));
 	struct fe_dev_config cfg = {
-		.socket_path = be.path,
+		.socket_path = be.l.path,
 		.connect_timeout_ms = 2000,
 		.reply_timeout_ms = 500,
 		.queue_pairs = pairs,
