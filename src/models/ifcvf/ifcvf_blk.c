@@ -50,7 +50,7 @@
 #define BLK_DRAIN_MS 5000u		/* a stop waits this long for the file */
 /* reorder-completions: every 8th completion is held back 20 ms. */
 #define BLK_REORDER_EVERY 8u
-#define BLK_REORDER_DELAY_NS (20 * 1000 * 1000)
+#define BLK_REORDER_DELAY_MS 20u
 
 #define BLK_DEFAULT_FEATURES                                                                     \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
@@ -109,6 +109,7 @@ struct ifcvf_blk {
 	uint8_t wce;				/* writeback (atomic) */
 	int no_zero_range;			/* atomic: the file refused FALLOC_FL_ZERO_RANGE */
 	bool reorder;				/* fault injection, fixed at create */
+	uint32_t reorder_ms;
 	uint64_t finished;			/* atomic: completions so far (reorder) */
 	char serial[BLK_ID_BYTES];
 	uint16_t nq;
@@ -151,6 +152,7 @@ static void complete(struct blk_queue *bq, const struct virtq_elem *e, const str
 static void slot_free(struct blk_queue *bq, struct blk_slot *s)
 {
 	s->orphan = false;
+	s->delayed = false;
 	s->next_free = bq->free;
 	bq->free = s;
 	bq->inflight--;
@@ -224,8 +226,8 @@ static void finish(struct blk_queue *bq, struct blk_slot *s, int res)
 		if (sqe) {
 			s->delayed = true;
 			s->res = res;
-			s->delay.tv_sec = 0;
-			s->delay.tv_nsec = BLK_REORDER_DELAY_NS;
+			s->delay.tv_sec = bq->blk->reorder_ms / 1000;
+			s->delay.tv_nsec = (long long)(bq->blk->reorder_ms % 1000) * 1000000;
 			io_uring_prep_timeout(sqe, &s->delay, 0, 0);
 			io_uring_sqe_set_data(sqe, s);
 			bq->unsubmitted++;
@@ -685,6 +687,7 @@ static int blk_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		m->device_features |= BIT(VIRTIO_BLK_F_RO);
 	blk->lim.readonly = ifcvf_has_feature(m->device_features, VIRTIO_BLK_F_RO);
 	blk->reorder = cfg->reorder_completions;
+	blk->reorder_ms = cfg->reorder_delay_ms ? cfg->reorder_delay_ms : BLK_REORDER_DELAY_MS;
 	blk->lim.seg_max = BLK_SEG_MAX;
 	blk->lim.size_max = BLK_SIZE_MAX;
 	blk->lim.max_discard_sectors = blk->lim.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS;

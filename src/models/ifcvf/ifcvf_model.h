@@ -41,6 +41,7 @@ struct ifcvf_model_config {
 					 * completes 20 ms late, overtaken by later
 					 * ones (shows what crash recovery must
 					 * handle) */
+	uint32_t reorder_delay_ms;	/* 0: 20; longer delays play a stuck disk */
 };
 
 /* Creates the model and its emulated function "emu:N"; uvdpa_pci_dev release
