@@ -435,7 +435,10 @@ static int blk_config_json(struct uvdpa_device *dev, json_t *obj)
 	int ret = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
-	if (read_config(dev, &cfg,
+	/* Up to the write-zeroes fields; a device with a shorter config space
+	 * reads what it has. */
+	if (read_config(dev, &cfg, offsetof(struct virtio_blk_config, write_zeroes_may_unmap) + 1) < 0 &&
+	    read_config(dev, &cfg,
 			offsetof(struct virtio_blk_config, num_queues) + sizeof(cfg.num_queues)) < 0)
 		return 0;
 	ret |= set_int(obj, "capacity", le64toh(cfg.capacity) * 512);
@@ -445,9 +448,29 @@ static int blk_config_json(struct uvdpa_device *dev, json_t *obj)
 		ret |= set_int(obj, "seg_max", le32toh(cfg.seg_max));
 	if (f & (1ull << VIRTIO_BLK_F_BLK_SIZE))
 		ret |= set_int(obj, "blk_size", le32toh(cfg.blk_size));
+	if (f & (1ull << VIRTIO_BLK_F_TOPOLOGY)) {
+		ret |= set_int(obj, "physical_block_exp", cfg.physical_block_exp);
+		ret |= set_int(obj, "alignment_offset", cfg.alignment_offset);
+		ret |= set_int(obj, "min_io_size", le16toh(cfg.min_io_size));
+		ret |= set_int(obj, "opt_io_size", le32toh(cfg.opt_io_size));
+	}
 	ret |= set_int(obj, "num_queues",
 		       (f & (1ull << VIRTIO_BLK_F_MQ)) ? le16toh(cfg.num_queues) : 1);
+	if (f & (1ull << VIRTIO_BLK_F_DISCARD)) {
+		ret |= set_int(obj, "max_discard_sectors", le32toh(cfg.max_discard_sectors));
+		ret |= set_int(obj, "max_discard_seg", le32toh(cfg.max_discard_seg));
+		ret |= set_int(obj, "discard_sector_alignment",
+			       le32toh(cfg.discard_sector_alignment));
+	}
+	if (f & (1ull << VIRTIO_BLK_F_WRITE_ZEROES)) {
+		ret |= set_int(obj, "max_write_zeroes_sectors",
+			       le32toh(cfg.max_write_zeroes_sectors));
+		ret |= set_int(obj, "max_write_zeroes_seg", le32toh(cfg.max_write_zeroes_seg));
+	}
 	ret |= json_object_set_new(obj, "read_only", json_boolean(f & (1ull << VIRTIO_BLK_F_RO)));
+	ret |= json_object_set_new(obj, "flush", json_boolean(f & (1ull << VIRTIO_BLK_F_FLUSH)));
+	if (f & (1ull << VIRTIO_BLK_F_CONFIG_WCE))
+		ret |= set_str(obj, "write_cache", cfg.wce ? "writeback" : "writethrough");
 	return ret ? -ENOMEM : 0;
 }
 

@@ -1173,7 +1173,7 @@ static void test_null_mgmtdev(void **state)
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "config", "show", "b0"), 0);
 	assert_string_equal(r.output, "b0: capacity 2147483648 size_max 4096 seg_max 32 blk_size "
-				      "512 num_queues 4 read_only true\n");
+				      "512 num_queues 4 read_only true flush true\n");
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "set", "name", "b0", "capacity", "1M"), 0);
 	cmd_result_free(&r);
