@@ -602,6 +602,33 @@ static void test_device_stop_stuck(void **state)
 	env_close(&env);
 }
 
+/* The writeback switch: with CONFIG_WCE a driver write of wce = 0 makes
+ * the device write through (it reads back 0); without CONFIG_WCE the byte is
+ * read-only. */
+static void test_device_write_cache(void **state)
+{
+	const uint32_t wce = offsetof(struct virtio_blk_config, wce);
+	struct blk_env env;
+
+	(void)state;
+	env_open(&env, 1 << 20, false);
+	assert_int_equal(uvdpa_pci_bar_read8(env.d->pdev, env.d->device.bar, env.d->device.off + wce),
+			 1);
+	uvdpa_pci_bar_write8(env.d->pdev, env.d->device.bar, env.d->device.off + wce, 0);
+	assert_int_equal(uvdpa_pci_bar_read8(env.d->pdev, env.d->device.bar, env.d->device.off + wce),
+			 0);
+	/* Writes still complete (with RWF_DSYNC now). */
+	assert_int_equal(request(env.d, VIRTIO_BLK_T_OUT, 0, 4096, false, NULL), VIRTIO_BLK_S_OK);
+	env_close(&env);
+
+	env_open(&env, 1 << 20, false);
+	drv_start(env.d, BLK_FEATURES & ~BIT(VIRTIO_BLK_F_CONFIG_WCE), 1);
+	uvdpa_pci_bar_write8(env.d->pdev, env.d->device.bar, env.d->device.off + wce, 0);
+	assert_int_equal(uvdpa_pci_bar_read8(env.d->pdev, env.d->device.bar, env.d->device.off + wce),
+			 1);
+	env_close(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_device_dirty_log),
 		cmocka_unit_test(test_device_reorder),
 		cmocka_unit_test(test_device_stop_stuck),
+		cmocka_unit_test(test_device_write_cache),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -25,6 +25,9 @@
 #             host's "stop" while it kills and restarts uvdpad); then drops
 #             caches and reads every recorded file back: crash_written,
 #             crash_verified, crash_seconds
+#   dd        uvdpa.dd_mib MiB (default 128) written to the raw disk with
+#             dd bs=1M oflag=direct from offset 0, then read back iflag=direct:
+#             dd_write_mbps, dd_read_mbps (MB/s, 10^6 bytes)
 #   umount    unmount (the host then checks the filesystem)
 # rc: 0 when every step succeeded.
 . /lib/uvdpa/lib.sh
@@ -213,6 +216,31 @@ step_crashload() {
     [ "$ok" = "$(wc -l </tmp/done)" ] || fail "only $ok of $(wc -l </tmp/done) completed writes read back"
 }
 
+uptime_cs() { # hundredths of a second since boot
+    local u
+    u=$(cut -d' ' -f1 /proc/uptime)
+    echo $(( ${u%.*} * 100 + $(echo "${u#*.}" | sed 's/^0//') ))
+}
+
+mbps() { # BYTES CENTISECONDS
+    echo $(( $1 / 10000 / ($2 > 0 ? $2 : 1) ))
+}
+
+step_dd() {
+    local mib t0 t1
+    mib=$(arg dd_mib 128)
+    t0=$(uptime_cs)
+    dd if=/dev/zero of="$dev" bs=1048576 count="$mib" oflag=direct 2>/dev/null ||
+        { fail "dd write failed"; return; }
+    t1=$(uptime_cs)
+    mark dd_write_mbps "$(mbps $((mib * 1048576)) $((t1 - t0)))"
+    t0=$(uptime_cs)
+    dd if="$dev" of=/dev/null bs=1048576 count="$mib" iflag=direct 2>/dev/null ||
+        { fail "dd read failed"; return; }
+    t1=$(uptime_cs)
+    mark dd_read_mbps "$(mbps $((mib * 1048576)) $((t1 - t0)))"
+}
+
 step_umount() {
     sync
     umount /mnt || fail "umount failed"
@@ -221,7 +249,7 @@ step_umount() {
 for step in $(arg steps probe | tr , ' '); do
     mark step "$step"
     case "$step" in
-        probe|raw|mkfs|readback|trim|resize|parallel|crashload|umount) "step_$step" ;;
+        probe|raw|mkfs|readback|trim|resize|parallel|crashload|dd|umount) "step_$step" ;;
         *) fail "unknown step $step" ;;
     esac
 done
