@@ -41,6 +41,9 @@ struct ifcvf_model_config {
 					 * completes 20 ms late, overtaken by later
 					 * ones (shows what crash recovery must
 					 * handle) */
+	bool shared_storage;		/* the file is shared storage that a migration
+					 * destination's device opens while the source's
+					 * runs: a shared lock instead of an exclusive one */
 };
 
 /* Creates the model and its emulated function "emu:N"; uvdpa_pci_dev release
