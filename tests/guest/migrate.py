@@ -702,11 +702,11 @@ def start_migration(src, dst, bandwidth):
     src.qmp.cmd("migrate", {"uri": dst.incoming})
 
 
-def migrate(src, dst, watch=None):
+def migrate(src, dst, watch=None, bandwidth=BANDWIDTH):
     """Migrate src -> dst to completion; returns query-migrate's answer. The
     source must end in postmigrate and the destination leave inmigrate for
     paused (started with -S)."""
-    start_migration(src, dst, BANDWIDTH)
+    start_migration(src, dst, bandwidth)
     deadline = time.monotonic() + MIGRATE_TIMEOUT
     while True:
         info = src.qmp.cmd("query-migrate")
