@@ -307,15 +307,22 @@ class UvdpaVf:
             args += ["max_vqp", str(max_vqp)]
         if devargs:
             args += ["devargs", devargs]
-        daemon.u(*args)
+        self.add_and_bind(args)
+        self.label = "uvdpad %s %s%s port %s" % (mgmtdev, name, " " + devargs if devargs else "", port)
+        self.kind = "uvdpad " + mgmtdev
+
+    def add_and_bind(self, add_args):
+        """`uvdpa dev add` with add_args, then bind the device to self.sock."""
+        self.daemon.u(*add_args)
         self.added = True
         try:
-            daemon.u("dev", "bind", name, "vhost-user", self.sock)
+            self.daemon.u("dev", "bind", self.name, "vhost-user", self.sock)
         except Fail:
             self.delete()
             raise
-        self.label = "uvdpad %s %s%s port %s" % (mgmtdev, name, " " + devargs if devargs else "", port)
-        self.kind = "uvdpad " + mgmtdev
+
+    def guest_args(self):
+        return ["--vhost-user", self.sock]
 
     def show(self):
         return self.daemon.u("dev", "show", self.name, as_json=True)["dev"][self.name]
@@ -393,6 +400,9 @@ class DpdkVhost:
                 raise Fail("dpdk-testpmd %s exited at start (log %s)" % (name, self.logpath))
             return os.path.exists(self.sock)
         wait_for(up, 60, "dpdk-testpmd %s's socket %s" % (name, self.sock))
+
+    def guest_args(self):
+        return ["--vhost-user", self.sock]
 
     def mode(self):
         return "-"
@@ -483,19 +493,22 @@ class Qmp:
 
 
 class Guest:
-    """One QEMU instance; the serial console is logged and its rx-watch markers
-    collected."""
+    """One QEMU instance running guest script `test` on the device
+    backend.guest_args() adds; the serial console is logged and its markers
+    collected (rx-watch's rx markers parsed). With console_input the serial
+    port reads what send_console() writes."""
 
-    def __init__(self, env, name, backend, guest_opts, incoming=False):
+    def __init__(self, env, name, backend, guest_opts, incoming=False, test="rx-watch",
+                 console_input=False):
         self.env = env
         self.name = name
         self.backend = backend
         self.mem = env.ram(name)
         self.qmp_path = env.path(name + ".qmp")
         self.incoming = ("unix:" + env.path(name + ".mig")) if incoming else None
-        args = ["--cache", env.cache, "--initrd", env.initrd, "--test", "rx-watch",
-                "--mem", GUEST_MEM, "--mem-file", self.mem, "--qmp", self.qmp_path,
-                "--vhost-user", backend.sock] + list(guest_opts)
+        args = ["--cache", env.cache, "--initrd", env.initrd, "--test", test,
+                "--mem", GUEST_MEM, "--mem-file", self.mem, "--qmp", self.qmp_path
+                ] + backend.guest_args() + list(guest_opts)
         for ap in GUEST_APPEND:
             args += ["--append", ap]
         if incoming:
@@ -507,8 +520,10 @@ class Guest:
         self.markers = []   # (host monotonic time, key, value)
         self.rx = []        # (host monotonic time, tick, rx_packets, rx_dropped, rx_errors)
         self.stderr = []
+        self.done_rc = None  # the guest script's rc (UVDPA-GUEST-DONE)
         self._log("# " + " ".join(cmd))
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stdin = subprocess.PIPE if console_input else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, preexec_fn=preexec_pdeath)
         self.qmp = None
         self.closed = False
@@ -533,6 +548,10 @@ class Guest:
         for raw in self.proc.stdout:
             s = raw.decode("utf-8", "replace").replace("\r", "").rstrip("\n")
             self._log(s)
+            m = RG.DONE_RE.search(s)
+            if m:
+                self.done_rc = int(m.group(1))
+                continue
             m = RG.MARK_RE.search(s)
             if not m:
                 continue
@@ -546,6 +565,17 @@ class Guest:
                         self.rx.append((now, int(f[0]), int(f[1]), int(f[2]), int(f[3])))
                     except (ValueError, IndexError):
                         pass
+
+    def send_console(self, text):
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+        except (AttributeError, OSError) as e:
+            raise Fail("%s: cannot write to the console: %s" % (self.name, e))
+
+    def markers_of(self, key):
+        with self.lock:
+            return [v for _, k, v in self.markers if k == key]
 
     def marker(self, key):
         with self.lock:
@@ -618,6 +648,11 @@ class Guest:
         if self.qmp:
             self.qmp.close()
         stop_process(self.proc)
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
         with self.lock:
             self.logf.close()
         try:
@@ -667,11 +702,11 @@ def start_migration(src, dst, bandwidth):
     src.qmp.cmd("migrate", {"uri": dst.incoming})
 
 
-def migrate(src, dst, watch=None):
+def migrate(src, dst, watch=None, bandwidth=BANDWIDTH):
     """Migrate src -> dst to completion; returns query-migrate's answer. The
     source must end in postmigrate and the destination leave inmigrate for
     paused (started with -S)."""
-    start_migration(src, dst, BANDWIDTH)
+    start_migration(src, dst, bandwidth)
     deadline = time.monotonic() + MIGRATE_TIMEOUT
     while True:
         info = src.qmp.cmd("query-migrate")
@@ -766,6 +801,14 @@ class Runner:
         row.ok = ok
         row.msg = msg
         say(row.line())
+
+    def fail_chain(self, name, current, rows, e):
+        """A step of chain `name` failed with e while on row current: the rows
+        after it did not run."""
+        self.finish(current, False, str(e))
+        for r in rows:
+            if r.ok is None:
+                self.finish(r, False, "not run: an earlier step of the %s chain failed" % name)
 
     # -- building blocks --
 
@@ -938,10 +981,7 @@ class Runner:
             self.cont_and_receive(r_back, d2, c, d1)
             self.finish(r_back, True)
         except Fail as e:
-            self.finish(current, False, str(e))
-            for r in (r_cancel, r_mig, r_back):
-                if r.ok is None:
-                    self.finish(r, False, "not run: an earlier step of the %s chain failed" % mode)
+            self.fail_chain(mode, current, (r_cancel, r_mig, r_back), e)
         finally:
             for g in guests:
                 g.close()
@@ -1145,27 +1185,105 @@ class Runner:
                          s(f["downtime_ms"]), s(f["setup_ms"]), s(f["ram_mib"]), s(f["syncs"]),
                          s(r.dev_frames), s(r.logged),
                          "-" if r.diff is None else "%d/%d" % (r.diff, r.pages)))
-        w = [max(len(x[i]) for x in rows) for i in range(len(hdr))]
-        out = []
-        for i, x in enumerate(rows):
-            out.append("  ".join(c.ljust(w[j]) for j, c in enumerate(x)).rstrip())
-            if i == 0:
-                out.append("  ".join("-" * w[j] for j in range(len(hdr))))
-        return "\n".join(out)
+        return format_table(rows)
 
 
-def main(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def format_table(rows):
+    """rows[0] is the header; columns padded, a rule under the header."""
+    w = [max(len(x[i]) for x in rows) for i in range(len(rows[0]))]
+    out = []
+    for i, x in enumerate(rows):
+        out.append("  ".join(c.ljust(w[j]) for j, c in enumerate(x)).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * n for n in w))
+    return "\n".join(out)
+
+
+def arg_parser(initrd_help):
+    """The options every migration driver takes; its docstring is the help."""
+    doc = sys.modules["__main__"].__doc__ or __doc__
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1])
     p.add_argument("--build", required=True, help="meson build dir (tools/uvdpad, tools/uvdpa)")
     p.add_argument("--work", required=True, help="directory for logs")
     p.add_argument("--cache", required=True, help="guest kernel cache (vmlinuz)")
-    p.add_argument("--initrd", required=True,
-                   help="initramfs with scripts/rx-watch.sh and /bin/uvdpa-channels")
+    p.add_argument("--initrd", required=True, help=initrd_help)
     p.add_argument("--only", default="", help="comma-separated scenarios (default: all)")
     p.add_argument("--json", help="write the results to this file")
-    a = p.parse_args(argv)
+    return p
+
+
+def setup(a, prog):
+    """The Env of the parsed arguments a, once uvdpad, uvdpa, the kernel and
+    the initramfs are there (else None, with a message), with SIGTERM and
+    SIGINT turned into an exit that runs every cleanup."""
+    env = Env(a)
+    for f, what in ((env.uvdpad, "uvdpad not built"), (env.uvdpa, "uvdpa not built"),
+                    (os.path.join(env.cache, "vmlinuz"), "no guest kernel"),
+                    (env.initrd, "no initramfs")):
+        if not os.path.exists(f):
+            print("%s: %s: %s" % (prog, what, f), file=sys.stderr)
+            env.close()
+            return None
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return env
+
+
+def run_scenarios(runner, env, want, run_one):
+    """Runs run_one(NAME) for each scenario in want (a Fail that escapes one
+    ends the run with an `aborted` row), then stops every uvdpad, each of
+    which must exit cleanly (ASan/UBSan/LSan builds report here), and
+    removes what env made."""
+    done = 0
+    try:
+        for s in want:
+            say("=== scenario %s" % s)
+            run_one(s)
+            done += 1
+            for h in runner.hosts.values():
+                h.check_alive()
+    except Fail as e:
+        r = runner.row("aborted", "-", "-")
+        runner.finish(r, False, "%s; not run: %s" % (e, " ".join(want[done:]) or "-"))
+    finally:
+        # The daemons go first, while the scenario's objects are gone.
+        try:
+            for h in runner.hosts.values():
+                problem, errs = h.shutdown_check()
+                say("uvdpad %s: exit status %s, %d ERR/WARN log lines%s" % (
+                    h.name, h.proc.returncode, len(errs), (": " + errs[0]) if errs else ""))
+                if problem:
+                    runner.finish(runner.row("uvdpad " + h.name, "-", "-"), False, problem)
+        finally:
+            env.close()
+
+
+def report(runner, title, test_name, json_path, json_row):
+    """The table, a line per row, the rows as JSON (json_row(row) -> dict)
+    into json_path, and the closing "N passed, N failed" line; returns the
+    exit status (0: every row passed)."""
+    print()
+    print(title)
+    print(runner.table())
+    print()
+    for r in runner.rows:
+        print(r.line())
+    npass = sum(1 for r in runner.rows if r.ok)
+    nfail = len(runner.rows) - npass
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([json_row(r) for r in runner.rows], f, indent=2)
+    print("%s: %d passed, %d failed (%.0f s)" % (test_name, npass, nfail, time.monotonic() - T0))
+    return 0 if nfail == 0 and npass > 0 else 1
+
+
+def main(argv):
+    a = arg_parser("initramfs with scripts/rx-watch.sh and /bin/uvdpa-channels").parse_args(argv)
 
     want = []
     for s in [x for x in a.only.split(",") if x] or all_scenarios():
@@ -1180,68 +1298,26 @@ def main(argv):
                                           " ".join(MODE_DEV)), file=sys.stderr)
             return 2
 
-    env = Env(a)
-    for f, what in ((env.uvdpad, "uvdpad not built"), (env.uvdpa, "uvdpa not built"),
-                    (os.path.join(env.cache, "vmlinuz"), "no guest kernel"),
-                    (env.initrd, "no initramfs")):
-        if not os.path.exists(f):
-            print("migrate.py: %s: %s" % (what, f), file=sys.stderr)
-            return 2
-
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
+    env = setup(a, "migrate.py")
+    if env is None:
+        return 2
     runner = Runner(env)
-    done = 0
-    try:
-        for s in want:
-            say("=== scenario %s" % s)
-            base, _, mode = s.partition(":")
-            if s in MODE_DEV:
-                runner.chain(s)
-            elif mode:
-                getattr(runner, base)(mode)
-            else:
-                getattr(runner, base)()
-            done += 1
-            for h in runner.hosts.values():
-                h.check_alive()
-    except Fail as e:
-        r = runner.row("aborted", "-", "-")
-        runner.finish(r, False, "%s; not run: %s" % (e, " ".join(want[done:]) or "-"))
-    finally:
-        # The daemons go first, while the scenario's objects are gone: each
-        # must exit cleanly (ASan/UBSan/LSan builds report here).
-        try:
-            for h in runner.hosts.values():
-                problem, errs = h.shutdown_check()
-                say("uvdpad %s: exit status %s, %d ERR/WARN log lines%s" % (
-                    h.name, h.proc.returncode, len(errs), (": " + errs[0]) if errs else ""))
-                if problem:
-                    runner.finish(runner.row("uvdpad " + h.name, "-", "-"), False, problem)
-        finally:
-            env.close()
 
-    print()
-    print("Live migration figures (query-migrate; guest RAM %s, max-bandwidth %d MiB/s, "
-          "downtime-limit %d ms; TCG):" % (GUEST_MEM, BANDWIDTH >> 20, DOWNTIME_LIMIT))
-    print(runner.table())
-    print()
-    for r in runner.rows:
-        print(r.line())
-    npass = sum(1 for r in runner.rows if r.ok)
-    nfail = len(runner.rows) - npass
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump([dict(name=r.name, backend=r.backend, mode=r.mode, ok=bool(r.ok), msg=r.msg,
-                            diff=r.diff, pages=r.pages, dev_frames=r.dev_frames, logged=r.logged,
-                            rx_after=r.rx_after, notes=r.notes, **r.figures())
-                       for r in runner.rows], f, indent=2)
-    print("guest-migration: %d passed, %d failed (%.0f s)" % (npass, nfail, time.monotonic() - T0))
-    return 0 if nfail == 0 and npass > 0 else 1
-
+    def run_one(s):
+        base, _, mode = s.partition(":")
+        if s in MODE_DEV:
+            runner.chain(s)
+        elif mode:
+            getattr(runner, base)(mode)
+        else:
+            getattr(runner, base)()
+    run_scenarios(runner, env, want, run_one)
+    title = ("Live migration figures (query-migrate; guest RAM %s, max-bandwidth %d MiB/s, "
+             "downtime-limit %d ms; TCG):" % (GUEST_MEM, BANDWIDTH >> 20, DOWNTIME_LIMIT))
+    return report(runner, title, "guest-migration", a.json, lambda r: dict(
+        name=r.name, backend=r.backend, mode=r.mode, ok=bool(r.ok), msg=r.msg, diff=r.diff,
+        pages=r.pages, dev_frames=r.dev_frames, logged=r.logged, rx_after=r.rx_after,
+        notes=r.notes, **r.figures()))
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

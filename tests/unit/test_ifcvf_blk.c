@@ -2,7 +2,9 @@
  * (blk_req_parse), then the device driven as the ifcvf driver drives it,
  * over a temporary backing file: reads, writes, flush, GET_ID, discard,
  * write zeroes, refused requests that leave the queue serving, read-only
- * devices, a stop that completes what it took, and a live resize. */
+ * devices, a stop that completes what it took, a live resize, completions out of
+ * order (reorder-completions), the dirty log (and the drop-dirty-log
+ * fault) and the backing file's lock (shared storage). */
 #include "ifcvf_model_harness.h"
 
 #include <fcntl.h>
@@ -283,7 +285,7 @@ struct blk_env {
 };
 
 static void env_open_with(struct blk_env *env, uint64_t capacity, bool readonly, bool reorder,
-			  uint32_t delay_ms)
+			  uint32_t delay_ms, bool drop_dirty_log)
 {
 	struct ifcvf_model_config c;
 
@@ -297,13 +299,14 @@ static void env_open_with(struct blk_env *env, uint64_t capacity, bool readonly,
 	c.readonly = readonly;
 	c.reorder_completions = reorder;
 	c.reorder_delay_ms = delay_ms;
+	c.drop_dirty_log = drop_dirty_log;
 	env->d = drv_open(&c);
 	drv_start(env->d, BLK_FEATURES | (readonly ? BIT(VIRTIO_BLK_F_RO) : 0), 1);
 }
 
 static void env_open(struct blk_env *env, uint64_t capacity, bool readonly)
 {
-	env_open_with(env, capacity, readonly, false, 0);
+	env_open_with(env, capacity, readonly, false, 0, false);
 }
 
 static void env_close(struct blk_env *env)
@@ -494,8 +497,10 @@ static void test_device_resize(void **state)
 }
 
 /* Hardware-mode dirty logging: a read logs the pages it filled and the
- * status byte's page; a write logs only the status byte's page. */
-static void test_device_dirty_log(void **state)
+ * status byte's page; a write logs only the status byte's page. With the
+ * drop-dirty-log fault the device logs nothing (what the guest-blk-migration
+ * test's fault case relies on). */
+static void dirty_log_case(bool drop)
 {
 	struct blk_env env;
 	const size_t log_size = (GUEST_IOVA + GUEST_SIZE) / 4096 / 8;
@@ -503,9 +508,8 @@ static void test_device_dirty_log(void **state)
 	uint64_t page;
 	size_t i;
 
-	(void)state;
 	assert_non_null(log);
-	env_open(&env, 1 << 20, false);
+	env_open_with(&env, 1 << 20, false, false, 0, drop);
 	assert_int_equal(env.d->pdev->ops->dma_map(env.d->pdev, IFCVF_LOG_IOVA, log, log_size), 0);
 	lm_w32(env.d, IFCVF_LM_BASE_ADDR_LOW, (uint32_t)IFCVF_LOG_IOVA);
 	lm_w32(env.d, IFCVF_LM_BASE_ADDR_HIGH, (uint32_t)(IFCVF_LOG_IOVA >> 32));
@@ -519,7 +523,7 @@ static void test_device_dirty_log(void **state)
 		bool dirty = log[i / 8] & (1u << (i % 8));
 
 		page = DATA_IOVA(0) / 4096;
-		if (dirty != (i == page || i == page + 1 || i == STATUS_IOVA(0) / 4096))
+		if (dirty != (!drop && (i == page || i == page + 1 || i == STATUS_IOVA(0) / 4096)))
 			fail_msg("read: page 0x%zx: dirty %d", i, dirty);
 	}
 	memset(log, 0, log_size);
@@ -527,7 +531,7 @@ static void test_device_dirty_log(void **state)
 	for (i = 0; i < log_size * 8; i++) {
 		bool dirty = log[i / 8] & (1u << (i % 8));
 
-		if (dirty != (i == STATUS_IOVA(0) / 4096))
+		if (dirty != (!drop && i == STATUS_IOVA(0) / 4096))
 			fail_msg("write: page 0x%zx: dirty %d", i, dirty);
 	}
 	lm_w32(env.d, IFCVF_LM_LOGGING_CTRL, IFCVF_LM_LOGGING_DISABLE);
@@ -544,7 +548,7 @@ static void test_device_reorder(void **state)
 	unsigned int i, prev = 0;
 
 	(void)state;
-	env_open_with(&env, 1 << 20, false, true, 0);
+	env_open_with(&env, 1 << 20, false, true, 0, false);
 	for (i = 0; i < 16; i++)
 		submit(env.d, i, VIRTIO_BLK_T_OUT, i * 8, 4096, false);
 	drv_kick(env.d, 0);
@@ -578,7 +582,7 @@ static void test_device_stop_stuck(void **state)
 	double secs;
 
 	(void)state;
-	env_open_with(&env, 1 << 20, false, true, 6000);
+	env_open_with(&env, 1 << 20, false, true, 6000, false);
 	for (i = 0; i < 8; i++)
 		submit(env.d, i, VIRTIO_BLK_T_OUT, i * 8, 4096, false);
 	drv_kick(env.d, 0);
@@ -629,6 +633,58 @@ static void test_device_write_cache(void **state)
 	env_close(&env);
 }
 
+static void test_device_dirty_log(void **state)
+{
+	(void)state;
+	dirty_log_case(false);
+}
+
+static void test_device_dirty_log_dropped(void **state)
+{
+	(void)state;
+	dirty_log_case(true);
+}
+
+/* The backing file's lock: devices on shared storage (the source and the
+ * destination of a live migration) share the file; a device that is not
+ * on shared storage shares it with none of them, nor they with it. */
+static void test_device_file_lock(void **state)
+{
+	struct ifcvf_model_config c;
+	struct uvdpa_pci_dev *a, *b, *x;
+	char path[64], err[256] = "";
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/uvdpa-blk-unit.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	memset(&c, 0, sizeof(c));
+	c.type = UVDPA_TYPE_BLK;
+	snprintf(c.file, sizeof(c.file), "%s", path);
+	c.shared_storage = true;
+	a = ifcvf_model_create(&c, err, sizeof(err));
+	assert_non_null(a);
+	b = ifcvf_model_create(&c, err, sizeof(err));
+	assert_non_null(b);
+	c.shared_storage = false;
+	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
+	assert_int_equal(errno, EBUSY);
+	assert_non_null(strstr(err, "in use"));
+	assert_non_null(strstr(err, "shared-storage=1"));
+	uvdpa_pci_dev_release(a);
+	uvdpa_pci_dev_release(b);
+	x = ifcvf_model_create(&c, err, sizeof(err));
+	assert_non_null(x);
+	c.shared_storage = true;
+	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
+	assert_int_equal(errno, EBUSY);
+	uvdpa_pci_dev_release(x);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -644,6 +700,8 @@ int main(void)
 		cmocka_unit_test(test_device_reorder),
 		cmocka_unit_test(test_device_stop_stuck),
 		cmocka_unit_test(test_device_write_cache),
+		cmocka_unit_test(test_device_dirty_log_dropped),
+		cmocka_unit_test(test_device_file_lock),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -518,7 +518,15 @@ static int blk_num_vrings(const struct ifcvf_model_config *cfg, uint64_t feature
 }
 
 /* Opens (or creates, sparse) the backing file and settles the capacity:
- * the given one (a regular file is extended to it), else the file's size. */
+ * the given one (a regular file is extended to it), else the file's size.
+ * The file is locked (flock) so that two devices cannot write it at once:
+ * exclusively, or shared when read-only or on shared storage. Shared
+ * storage is how a live migration keeps one disk: the destination's device
+ * opens the file while the source's still serves it, and QEMU runs only one
+ * of them at a time (the source stops its device before the destination
+ * starts its own), as QEMU's own file locking lets an incoming migration's
+ * image be opened with shared locks. A device that is not on shared storage
+ * (or any program that takes an exclusive flock) still keeps them out. */
 static int open_backing(struct ifcvf_blk *blk, const struct ifcvf_model_config *cfg, char *err,
 			size_t errlen)
 {
@@ -539,11 +547,12 @@ static int open_backing(struct ifcvf_blk *blk, const struct ifcvf_model_config *
 			uvdpa_errf(err, errlen, "cannot open %s: %s", cfg->file, strerror(e));
 		return -e;
 	}
-	if (flock(blk->fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (flock(blk->fd, (cfg->readonly || cfg->shared_storage ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
-		uvdpa_errf(err, errlen, "%s is in use by another device or program (%s)", cfg->file,
-			   strerror(e));
+		uvdpa_errf(err, errlen, "%s is in use by another device or program (%s)%s", cfg->file,
+			   strerror(e), cfg->shared_storage ? "" : ": devices on shared storage "
+			   "(devargs shared-storage=1) share a file only with each other");
 		return e == EWOULDBLOCK ? -EBUSY : -e;
 	}
 	if (fstat(blk->fd, &st) < 0)

@@ -43,20 +43,28 @@ static struct emu_function **function_slot(const struct uvdpa_device *dev)
 }
 
 /* emu devargs: options of the emulated function (transitional ids, the
- * drop-dirty-log and reorder-completions faults) and the driver's
- * sw-live-migration and shadow-vq, passed on. */
-enum { EMU_ARG_TRANSITIONAL, EMU_ARG_SW_LM, EMU_ARG_DROP_LOG, EMU_ARG_SHADOW, EMU_ARG_REORDER,
-       EMU_ARG_NUM };
+ * drop-dirty-log and reorder-completions faults, a blk file on shared
+ * storage) and the driver's sw-live-migration and shadow-vq, passed on. */
+enum {
+	EMU_ARG_TRANSITIONAL,
+	EMU_ARG_SW_LM,
+	EMU_ARG_DROP_LOG,
+	EMU_ARG_SHADOW,
+	EMU_ARG_REORDER,
+	EMU_ARG_SHARED_STORAGE,
+	EMU_ARG_NUM
+};
 static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
 	[EMU_ARG_TRANSITIONAL] = { "transitional", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SW_LM] = { "sw-live-migration", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_DROP_LOG] = { "drop-dirty-log", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SHADOW] = { "shadow-vq", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_REORDER] = { "reorder-completions", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_SHARED_STORAGE] = { "shared-storage", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 struct emu_args {
-	bool transitional, sw_lm, drop_dirty_log, shadow, reorder;
+	bool transitional, sw_lm, drop_dirty_log, shadow, reorder, shared_storage;
 };
 
 static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_args *a,
@@ -76,6 +84,7 @@ static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_
 	a->drop_dirty_log = v[EMU_ARG_DROP_LOG].present && v[EMU_ARG_DROP_LOG].u;
 	a->shadow = v[EMU_ARG_SHADOW].present && v[EMU_ARG_SHADOW].u;
 	a->reorder = v[EMU_ARG_REORDER].present && v[EMU_ARG_REORDER].u;
+	a->shared_storage = v[EMU_ARG_SHARED_STORAGE].present && v[EMU_ARG_SHARED_STORAGE].u;
 	return 0;
 }
 
@@ -106,6 +115,12 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 	}
 	mc.drop_dirty_log = a.drop_dirty_log;
 	mc.reorder_completions = a.reorder;
+	if (a.shared_storage && em->type != UVDPA_TYPE_BLK) {
+		uvdpa_errf(err, errlen, "%s: shared-storage applies to a blk device's file, not to %s",
+			   cfg->name, m->name);
+		return -EINVAL;
+	}
+	mc.shared_storage = a.shared_storage;
 	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
 	if (cfg->attrs & UVDPA_ATTR_MAC)

@@ -42,6 +42,9 @@ struct ifcvf_model_config {
 					 * ones (shows what crash recovery must
 					 * handle) */
 	uint32_t reorder_delay_ms;	/* 0: 20; longer delays play a stuck disk */
+	bool shared_storage;		/* the file is shared storage that a migration
+					 * destination's device opens while the source's
+					 * runs: a shared lock instead of an exclusive one */
 };
 
 /* Creates the model and its emulated function "emu:N"; uvdpa_pci_dev release
