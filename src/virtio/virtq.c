@@ -570,7 +570,10 @@ static void inflight_unmark(struct virtq *vq, uint16_t from, uint16_t to)
 		if (head < vq->size)
 			__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&vq->inflight->used_idx, to, __ATOMIC_RELEASE);
+	/* The field is not naturally aligned for the compiler (a packed wire
+	 * layout): a release fence, then a plain store. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	vq->inflight->used_idx = to;
 }
 
 void virtq_push_commit(struct virtq *vq)
