@@ -190,8 +190,19 @@ static void *engine_main(void *arg)
 		if (nwatch && polling)
 			engine_collect_events(e, 0);
 		if (poll_mode || did || t - last_work < window) {
-			if (!did)
+			/* An idle round yields the CPU: what the engine waits
+			 * for is often made by a thread on its own core (the
+			 * io_uring worker that writes a blk request to the
+			 * page cache, a migration relay), and spinning would
+			 * only delay it. Measured on 2 cores: blk 4 KiB random
+			 * writes 27 -> 60 k IOPS, 1 MiB writes 8.2 -> 14.4
+			 * GB/s, the sw relay 1.75 -> 2.56 Mpps; the direct net
+			 * path unchanged (bench/blk_compare.sh,
+			 * bench/migration_relay.sh). */
+			if (!did) {
 				cpu_relax();
+				sched_yield();
+			}
 			continue;
 		}
 		if (!engine_prepare_sleep(e))
