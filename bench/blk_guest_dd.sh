@@ -10,7 +10,7 @@
 # again). Under TCG the guest's own CPU emulation bounds what it can move,
 # so the two guest columns compare the backends, not the guest to the host.
 #
-#   bench/blk_guest_dd.sh [-b BUILD_DIR] [--mib N] [--reps N] [--keep]
+#   bench/blk_guest_dd.sh [-b BUILD_DIR] [--mib N (default 512)] [--reps N] [--keep]
 #
 # Needs the guest kernel (tests/guest/fetch-kernel.sh), qemu-system-x86_64
 # and qemu-storage-daemon (Debian: qemu-system-x86, qemu-system-common).
@@ -19,7 +19,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 GUEST=$HERE/../tests/guest
 BUILD=$HERE/../build-bench
-MIB=128
+MIB=512
 REPS=3
 KEEP=0
 # shellcheck disable=SC2034  # KEEP is read by lib.sh's cleanup
@@ -52,7 +52,7 @@ dd_mbps() {
 	t0=$(date +%s%N)
 	dd "$@" bs=1M count="$MIB" status=none
 	t1=$(date +%s%N)
-	echo $(((MIB << 20) * 1000 / ((t1 - t0) / 1000)))
+	echo $(((MIB << 20) / ((t1 - t0) / 1000)))	# bytes per microsecond = MB/s
 }
 
 # guest NAME SOCK: boots, runs the dd step, prints "WRITE READ".
@@ -60,7 +60,7 @@ guest() {
 	local j=$TMP/$1.json
 	taskset -c 0 "$GUEST/run-guest.py" --initrd "$TMP/initramfs.cpio.gz" --test blk \
 		--vhost-user-blk "$2" --append "uvdpa.steps=dd uvdpa.dd_mib=$MIB" --timeout 600 \
-		--json "$j" --log "$TMP/$1.log" >/dev/null ||
+		--json "$j" --log "$TMP/$1.log" >/dev/null 2>&1 ||
 		{ echo "guest on $1 failed (log: $TMP/$1.log)" >&2; return 1; }
 	python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["markers"]
 print(m["dd_write_mbps"], m["dd_read_mbps"])' "$j"
@@ -99,5 +99,5 @@ for row in write read; do
 	if [[ $row == write ]]; then a=$(median "${hw[@]}") b=$(median "${uw[@]}") c=$(median "${qw[@]}")
 	else a=$(median "${hr[@]}") b=$(median "${ur[@]}") c=$(median "${qr[@]}"); fi
 	printf '| dd %s | %s | %s | %s | %s |\n' "$row" "$a" "$b" "$c" \
-		"$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", c > 0 ? b / c : 0 }')"
+		"$(awk -v b="$b" -v c="$c" 'BEGIN { printf "%.2f", (c > 0 ? b / c : 0) }')"
 done
