@@ -316,9 +316,9 @@ static void env_close(struct blk_env *env)
 	unlink(env->path);
 }
 
-/* Queues request i (header, optional data of len bytes, status). */
-static void submit(struct drv *d, unsigned int i, uint32_t type, uint64_t sector, uint32_t len,
-		   bool data_writable)
+/* Queues request i (header, optional data of len bytes, status) on vring q. */
+static void submit_q(struct drv *d, uint16_t q, unsigned int i, uint32_t type, uint64_t sector,
+		     uint32_t len, bool data_writable)
 {
 	struct virtio_blk_outhdr *h = gpa(d, HDR_IOVA(i));
 	uint64_t iova[3] = { HDR_IOVA(i), DATA_IOVA(i), STATUS_IOVA(i) };
@@ -330,13 +330,19 @@ static void submit(struct drv *d, unsigned int i, uint32_t type, uint64_t sector
 	h->sector = htole64(sector);
 	*(uint8_t *)gpa(d, STATUS_IOVA(i)) = 0xff;
 	if (len) {
-		drv_add_chain(d, 0, 3, iova, lens, wr);
+		drv_add_chain(d, q, 3, iova, lens, wr);
 	} else {
 		iova[1] = iova[2];
 		lens[1] = 1;
 		wr[1] = true;
-		drv_add_chain(d, 0, 2, iova, lens, wr);
+		drv_add_chain(d, q, 2, iova, lens, wr);
 	}
+}
+
+static void submit(struct drv *d, unsigned int i, uint32_t type, uint64_t sector, uint32_t len,
+		   bool data_writable)
+{
+	submit_q(d, 0, i, type, sector, len, data_writable);
 }
 
 /* Completes request i: its status, and the used length. */
@@ -685,6 +691,57 @@ static void test_device_file_lock(void **state)
 	unlink(path);
 }
 
+/* A request the disk holds (3 s) stalls nothing else: the other queue of
+ * the same device, on the same engine, completes its requests meanwhile. */
+static void test_device_slow_request_isolated(void **state)
+{
+	struct ifcvf_model_config c;
+	char path[64];
+	struct drv *d;
+	unsigned int i;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/uvdpa-blk-unit.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	memset(&c, 0, sizeof(c));
+	c.type = UVDPA_TYPE_BLK;
+	snprintf(c.file, sizeof(c.file), "%s", path);
+	c.num_queues = 2;
+	c.reorder_completions = true;
+	c.reorder_delay_ms = 3000;
+	d = drv_open(&c);
+	drv_start(d, BLK_FEATURES | BIT(VIRTIO_BLK_F_MQ), 2);
+	/* Queue 0: the 8th completion is held. */
+	for (i = 0; i < 8; i++)
+		submit_q(d, 0, i, VIRTIO_BLK_T_OUT, i * 8, 4096, false);
+	drv_kick(d, 0);
+	for (i = 0; i < 7; i++)
+		assert_true(drv_get_used(d, 0, NULL, NULL));
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_IN_FLIGHT), 1);
+	/* Queue 1: 7 requests, one at a time, each within 0.5 s (the 8th
+	 * completion overall would be held again). */
+	for (i = 0; i < 7; i++) {
+		struct timespec t0, t1;
+		long ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		submit_q(d, 1, 16 + i, VIRTIO_BLK_T_IN, 512 + i * 8, 4096, true);
+		drv_kick(d, 1);
+		assert_true(drv_get_used(d, 1, NULL, NULL));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		assert_true(ms < 500);
+		assert_int_equal(*(uint8_t *)gpa(d, STATUS_IOVA(16 + i)), VIRTIO_BLK_S_OK);
+	}
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_IN_FLIGHT), 1);	/* still held */
+	drv_close(d);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_device_reorder),
 		cmocka_unit_test(test_device_stop_stuck),
 		cmocka_unit_test(test_device_write_cache),
+		cmocka_unit_test(test_device_slow_request_isolated),
 		cmocka_unit_test(test_device_dirty_log_dropped),
 		cmocka_unit_test(test_device_file_lock),
 	};
