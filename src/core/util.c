@@ -5,10 +5,19 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/util.h"
 
 #define IFNAME_MAX 15	/* IFNAMSIZ - 1, without pulling in <net/if.h> */
+
+uint64_t uvdpa_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 int uvdpa_hex_digit(int c)
 {

@@ -13,6 +13,9 @@
 /* The value of hex digit c (either case), or -1. */
 int uvdpa_hex_digit(int c);
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t uvdpa_now_ns(void);
+
 /* A whole unsigned number in [min, max]. base 10: decimal digits only;
  * base 16: hex digits with an optional 0x/0X prefix; base 0: hex with the
  * 0x prefix, decimal without (never octal). No sign, blanks or suffix.

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "daemon/control.h"
 #include "uvdpa/event_loop.h"
 #include "core/log.h"
@@ -716,14 +717,6 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int client_send_all(struct ctl_client *c, const char *p, size_t n, char *err,
 			   size_t errlen)
 {
@@ -746,7 +739,7 @@ static int client_send_all(struct ctl_client *c, const char *p, size_t n, char *
 int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool json, bool pretty,
 		    int timeout_ms, struct ctl_response *resp, char *err, size_t errlen)
 {
-	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? (int64_t)(uvdpa_now_ns() / 1000000) + timeout_ms : 0;
 	char *line, *nl;
 	size_t n;
 	int ret;
@@ -773,7 +766,7 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 		ssize_t r;
 
 		if (deadline) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - (int64_t)(uvdpa_now_ns() / 1000000);
 
 			if (left <= 0) {
 				uvdpa_errf(err, errlen, "uvdpad at %s did not answer within %d ms",

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "frontend/fe_blk_internal.h"
 #include "core/log.h"
 
@@ -23,14 +24,6 @@
 #define RANDOM_TRIES 16			/* picks of a free block before giving up a round */
 #define PAGE 4096u
 #define MAX_VERIFY_SECTORS (1ull << 28)	/* 128 GiB of span: 1 GiB of generations */
-
-uint64_t blk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t blk_gen_value(const struct fe_blk *b, uint32_t wseq)
 {
@@ -423,7 +416,7 @@ struct fe_blk *fe_blk_new(struct fe_dev *dev, const struct fe_blk_config *cfg)
 	if (b->cfg.bad_timeout_ms <= 0)
 		b->cfg.bad_timeout_ms = 2000;
 	b->rng = fe_mix64(cfg->seed ^ 0x72616e646f6d2121ull);
-	b->run_tag = (uint32_t)fe_mix64(blk_now_ns() ^ ((uint64_t)getpid() << 40));
+	b->run_tag = (uint32_t)fe_mix64(uvdpa_now_ns() ^ ((uint64_t)getpid() << 40));
 	if (b->run_tag == 0)
 		b->run_tag = 1;
 	r = read_geometry(b);
@@ -650,7 +643,7 @@ static int reap(struct fe_blk *b, struct blk_queue *q, unsigned int *progress)
 				head);
 			return -EIO;
 		}
-		now = blk_now_ns();
+		now = uvdpa_now_ns();
 		complete(b, q, &q->slots[s], len, r == -EMSGSIZE, now);
 		q->slot_of_head[head] = UINT16_MAX;
 		q->slots[s].busy = false;
@@ -756,7 +749,7 @@ static int push_slot(struct fe_blk *b, struct blk_queue *q, struct blk_slot *sl)
 	if (r < 0)
 		return r;
 	sl->busy = true;
-	sl->t_submit = blk_now_ns();
+	sl->t_submit = uvdpa_now_ns();
 	q->slot_of_head[sl->head] = (uint16_t)(sl - q->slots);
 	return 0;
 }
@@ -876,7 +869,7 @@ int fe_blk_run(struct fe_blk *b)
 		return -EROFS;
 	}
 	set_targets(b);
-	b->t_start = blk_now_ns();
+	b->t_start = uvdpa_now_ns();
 	b->t_stop = b->cfg.count == 0 && b->cfg.seconds > 0 ?
 		    b->t_start + (uint64_t)(b->cfg.seconds * 1e9) : 0;
 	next_service = b->t_start + SERVICE_PERIOD_NS;
@@ -884,7 +877,7 @@ int fe_blk_run(struct fe_blk *b)
 		b->q[i].t_progress = b->t_start;
 	for (;;) {
 		unsigned int progress = 0, done = 0;
-		uint64_t now = blk_now_ns();
+		uint64_t now = uvdpa_now_ns();
 
 		for (unsigned int i = 0; i < b->nq && ret == 0; i++) {
 			struct blk_queue *q = &b->q[i];
@@ -909,7 +902,7 @@ int fe_blk_run(struct fe_blk *b)
 				break;
 		}
 	}
-	b->t_end = blk_now_ns();
+	b->t_end = uvdpa_now_ns();
 	for (unsigned int i = 0; i < b->nq; i++)
 		b->q[i].st.ns = b->t_end - b->t_start;
 	return ret;

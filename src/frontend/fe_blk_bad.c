@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/util.h"
 #include "frontend/fe_blk_internal.h"
 #include "core/log.h"
 
@@ -101,7 +102,7 @@ static void io_sync(struct fe_blk *b, const struct fe_blk_chain *c, struct io_re
 {
 	struct blk_queue *q = &b->q[0];
 	struct virtq_driver *vq = &q->vr->vq;
-	uint64_t deadline = blk_now_ns() + (uint64_t)b->cfg.bad_timeout_ms * 1000000ull;
+	uint64_t deadline = uvdpa_now_ns() + (uint64_t)b->cfg.bad_timeout_ms * 1000000ull;
 	uint64_t next_service = 0;
 	uint16_t head;
 	int n;
@@ -138,7 +139,7 @@ static void io_sync(struct fe_blk *b, const struct fe_blk_chain *c, struct io_re
 			res->status = __atomic_load_n(b->bad_ctl + BLK_CTL_STATUS, __ATOMIC_RELAXED);
 			return;
 		}
-		now = blk_now_ns();
+		now = uvdpa_now_ns();
 		if (now >= next_service) {
 			next_service = now + 10000000ull;
 			fe_vring_call_drain(q->vr);

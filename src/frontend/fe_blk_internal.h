@@ -75,7 +75,6 @@ struct fe_blk {
 	unsigned int bad_stuck;		/* its requests the device never completed */
 };
 
-uint64_t blk_now_ns(void);
 /* The generation written in the sector header for write sequence wseq. */
 uint64_t blk_gen_value(const struct fe_blk *b, uint32_t wseq);
 /* Sectors of one logical block. */

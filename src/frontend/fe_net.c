@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/util.h"
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
 #include "core/log.h"
@@ -78,14 +79,6 @@ struct fe_net {
 	uint64_t t_start, t_last_tx, t_last_rx, t_progress;
 	uint64_t t_first_rx;	/* 0 until a frame arrived */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint32_t round_up32(uint32_t v, uint32_t a)
 {
@@ -294,7 +287,7 @@ static void rx_record_written(struct fe_net *net, struct net_queue *q, uint16_t 
 
 static void mark_rx(struct fe_net *net)
 {
-	net->t_last_rx = now_ns();
+	net->t_last_rx = uvdpa_now_ns();
 	if (!net->t_first_rx)
 		net->t_first_rx = net->t_last_rx;
 }
@@ -555,7 +548,7 @@ static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progr
 	}
 	if (sent) {
 		fe_vring_publish(q->tx);
-		net->t_last_tx = now_ns();
+		net->t_last_tx = uvdpa_now_ns();
 		*progress += sent;
 	}
 }
@@ -795,7 +788,7 @@ static int service_session(struct fe_net *net)
 		return 0;
 	r = net_recover(net);
 	if (r == 0)
-		net->t_progress = now_ns();
+		net->t_progress = uvdpa_now_ns();
 	return r;
 }
 
@@ -832,7 +825,7 @@ static int run_tick(struct fe_net *net)
 		due = true;
 	}
 	if (net->cfg.tick_ms) {
-		uint64_t now = now_ns();
+		uint64_t now = uvdpa_now_ns();
 
 		if (now >= net->next_tick_ns) {
 			net->next_tick_ns = now + (uint64_t)net->cfg.tick_ms * 1000000ull;
@@ -979,7 +972,7 @@ int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
 	set_targets(net, count);
 	if (!net->cfg.tx && count)
 		lim.rx_goal = rx_total(net) + count;
-	lim.start = net->t_start = net->t_last_tx = net->t_last_rx = net->t_progress = now_ns();
+	lim.start = net->t_start = net->t_last_tx = net->t_last_rx = net->t_progress = uvdpa_now_ns();
 	net->t_first_rx = 0;
 	if (count == 0)
 		lim.t_end_tx = lim.start + (uint64_t)(seconds * 1e9);
@@ -998,7 +991,7 @@ int fe_net_run(struct fe_net *net, uint64_t count, double seconds)
 		ret = run_tick(net);
 		if (ret < 0)
 			break;
-		now = now_ns();
+		now = uvdpa_now_ns();
 		if (progress)
 			net->t_progress = now;
 		ret = check_end(net, &lim, now);

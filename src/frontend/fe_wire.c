@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
 #include "core/log.h"
@@ -16,10 +17,7 @@
 
 int64_t fe_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(uvdpa_now_ns() / 1000000);
 }
 
 int fe_remaining_ms(int64_t deadline)

@@ -432,24 +432,16 @@ static const struct ifcvf_work_ops blk_work_ops = {
 
 /* ---- Stop: wait for what was taken ---- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Work lock held: the engine does not run this queue meanwhile. */
 static void drain(struct blk_queue *bq)
 {
-	uint64_t deadline = now_ms() + BLK_DRAIN_MS;
+	uint64_t deadline = uvdpa_now_ns() / 1000000 + BLK_DRAIN_MS;
 	unsigned int i;
 
 	reap(bq);
 	if (bq->unsubmitted && io_uring_submit(&bq->ring) >= 0)
 		bq->unsubmitted = 0;
-	while (bq->inflight > bq->orphans && now_ms() < deadline) {
+	while (bq->inflight > bq->orphans && uvdpa_now_ns() / 1000000 < deadline) {
 		struct __kernel_timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
 		struct io_uring_cqe *cqe;
 

@@ -17,6 +17,7 @@
 
 #include "models/ifcvf/ifcvf_model_internal.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #define TAG "ifcvf-engine"
 #define ENGINE_DEFAULT_THREADS 1
@@ -59,14 +60,6 @@ static struct {
 	.poll_window_us = ENGINE_DEFAULT_POLL_US,
 	.next_watch_id = WAKE_KEY,
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static inline void cpu_relax(void)
 {
@@ -162,7 +155,7 @@ static void *engine_main(void *arg)
 {
 	struct ifcvf_engine *e = arg;
 	bool poll_mode = pool.poll_mode;	/* fixed while the pool runs */
-	uint64_t last_work = now_us();
+	uint64_t last_work = uvdpa_now_ns() / 1000;
 
 	for (;;) {
 		uint64_t window = __atomic_load_n(&pool.poll_window_us, __ATOMIC_RELAXED);
@@ -183,7 +176,7 @@ static void *engine_main(void *arg)
 		nwatch = e->nwatch;
 		pthread_mutex_unlock(&e->lock);
 
-		t = now_us();
+		t = uvdpa_now_ns() / 1000;
 		if (did)
 			last_work = t;
 		/* While polling, fd readiness is harvested without blocking. */
@@ -208,7 +201,7 @@ static void *engine_main(void *arg)
 		if (!engine_prepare_sleep(e))
 			engine_collect_events(e, -1);
 		__atomic_store_n(&e->sleeping, 0, __ATOMIC_RELAXED);
-		last_work = now_us();	/* a new poll window after each wake-up */
+		last_work = uvdpa_now_ns() / 1000;	/* a new poll window after each wake-up */
 	}
 	return NULL;
 }
