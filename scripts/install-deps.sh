@@ -4,7 +4,7 @@ set -euo pipefail
 
 PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev libcmocka-dev
       liburing-dev dpdk dpdk-dev qemu-system-x86 qemu-system-common busybox-static cpio python3
-      iproute2 procps e2fsprogs mount)
+      iproute2 procps e2fsprogs mount iputils-ping iperf3)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -455,6 +455,9 @@ int uvdpa_device_bind_status(struct uvdpa_device *dev, struct uvdpa_bind_status 
 
 /* Registers the vhost-user bus driver (src/bus/vhost_user_bus.c). */
 int uvdpa_bus_vhost_user_register(void);
+/* Registers the tap bus driver (src/bus/tap_bus.c): a bound net device
+ * becomes a host network interface, uvdpa being its virtio driver. */
+int uvdpa_bus_tap_register(void);
 
 
 #endif

@@ -417,3 +417,18 @@ void relay_watch_del(struct relay_watch *w)
 	t->graveyard = w;
 	pthread_mutex_unlock(&t->lock);
 }
+
+int relay_watch_pause(struct relay_watch *w, bool paused)
+{
+	struct epoll_event ev = { .events = paused ? 0 : EPOLLIN, .data.ptr = w };
+	struct relay_thread *t = w->t;
+	int ret = -ENOENT;
+
+	if (!t)
+		return ret;
+	pthread_mutex_lock(&t->lock);
+	if (!w->dead)
+		ret = epoll_ctl(t->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -154,4 +155,20 @@ const char *uvdpa_join(char *buf, size_t len, const char *sep, const char *const
 	for (size_t i = 0; i < n; i++)
 		uvdpa_join_add(&j, names[i]);
 	return buf;
+}
+
+int uvdpa_efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+uint64_t uvdpa_efd_drain(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v)) == sizeof(v) ? v : 0;
 }

@@ -32,6 +32,14 @@ int uvdpa_parse_u64n(const char *s, size_t len, int base, uint64_t min, uint64_t
  * -EINVAL when s is no such size, -ERANGE beyond 64 bits. */
 int uvdpa_parse_size(const char *s, uint64_t *bytes);
 
+/* ---- Eventfds ---- */
+
+/* Adds 1 to an eventfd (a kick, a call, a wake-up). A full counter (EAGAIN)
+ * counts as signalled: a wake-up is pending anyway. 0 or a negative errno. */
+int uvdpa_efd_signal(int fd);
+/* Reads and resets a non-blocking eventfd; 0 when it was not signalled. */
+uint64_t uvdpa_efd_drain(int fd);
+
 /* ---- Names ---- */
 
 /* Whether the len bytes at s can name a Linux network interface: 1..15

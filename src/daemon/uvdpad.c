@@ -378,8 +378,10 @@ int main(int argc, char **argv)
 	cmd_env.loop = loop;
 
 	ret = uvdpa_bus_vhost_user_register();
+	if (ret == 0)
+		ret = uvdpa_bus_tap_register();
 	if (ret < 0) {
-		fprintf(stderr, "uvdpad: cannot register the vhost-user bus: %s\n", strerror(-ret));
+		fprintf(stderr, "uvdpad: cannot register the bus drivers: %s\n", strerror(-ret));
 		goto out;
 	}
 	err[0] = '\0';

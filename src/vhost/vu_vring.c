@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "vu_internal.h"
 
 #define VIRTIO_RING_F_EVENT_IDX_BIT 29
@@ -272,15 +273,10 @@ int vu_set_vring_base(struct uvdpa_vhost *dev, uint16_t idx, uint16_t last_avail
 
 int vu_vring_call(struct uvdpa_vhost *dev, uint16_t idx)
 {
-	uint64_t one = 1;
 	int fd;
 
 	if (idx >= UVDPA_VHOST_MAX_VRINGS)
 		return -EINVAL;
 	fd = dev->vrings[idx].callfd;
-	if (fd < 0)
-		return 0;
-	if (write(fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
-		return -errno;
-	return 0;
+	return fd < 0 ? 0 : uvdpa_efd_signal(fd);
 }

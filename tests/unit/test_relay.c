@@ -143,6 +143,29 @@ static void test_caller_may_close_its_fd(void **state)
 	close(c.efd);
 }
 
+/* A paused watch's callback does not run although its fd is readable; a
+ * resumed one runs for what arrived meanwhile; a deleted one says -ENOENT. */
+static void test_pause_resume(void **state)
+{
+	struct counter c;
+	struct relay_watch *w;
+
+	(void)state;
+	counter_init(&c);
+	w = relay_watch_add(c.efd, count_cb, &c);
+	assert_non_null(w);
+	kick(c.efd, 1);
+	assert_true(wait_events(&c, 1));
+	assert_int_equal(relay_watch_pause(w, true), 0);
+	kick(c.efd, 2);
+	sleep_us(50000);
+	assert_int_equal(__atomic_load_n(&c.events, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(relay_watch_pause(w, false), 0);
+	assert_true(wait_events(&c, 3));
+	relay_watch_del(w);
+	close(c.efd);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct counter c;
@@ -326,6 +349,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_callback_runs_on_pool_thread, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_caller_may_close_its_fd, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, pool_up, pool_down),
+		cmocka_unit_test_setup_teardown(test_pause_resume, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_thread_count_fixed_and_balanced, pool_up,
 						pool_down),
 		cmocka_unit_test_setup_teardown(test_del_is_synchronous_under_load, pool_up,

@@ -35,6 +35,7 @@
 #include <linux/virtio_ring.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "drivers/ifcvf/ifcvf_dev.h"
 #include "drivers/ifcvf/ifcvf_regs.h"
 #include "uvdpa/vhost_user.h"
@@ -318,10 +319,10 @@ static bool relay_used(struct ifcvf_ring *r)
 
 void ifcvf_call_guest(struct ifcvf_ring *r)
 {
-	uint64_t one = 1;
+	int ret = r->callfd >= 0 ? uvdpa_efd_signal(r->callfd) : 0;
 
-	if (r->callfd >= 0 && write(r->callfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG_DEBUG(TAG, "%s: vring %u: call: %s", r->d->vdpa.name, r->idx, strerror(errno));
+	if (ret < 0)
+		LOG_DEBUG(TAG, "%s: vring %u: call: %s", r->d->vdpa.name, r->idx, strerror(-ret));
 }
 
 static void irq_relay(int fd, void *opaque)

@@ -79,10 +79,10 @@ static void engine_lock(struct ifcvf_engine *e)
 
 static void engine_wake(struct ifcvf_engine *e)
 {
-	uint64_t one = 1;
+	int ret = uvdpa_efd_signal(e->wakefd);
 
-	if (write(e->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		LOG_WARN(TAG, "engine %u: wake: %s", e->id, strerror(errno));
+	if (ret < 0)
+		LOG_WARN(TAG, "engine %u: wake: %s", e->id, strerror(-ret));
 }
 
 /* Waits for events (timeout_ms -1: forever) and marks the works whose fds

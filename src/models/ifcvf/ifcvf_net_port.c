@@ -10,12 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <linux/if_tun.h>
 
+#include "core/tap.h"
 #include "core/util.h"
 #include "models/ifcvf/ifcvf_net.h"
 #include "drivers/ifcvf/ifcvf_regs.h"
@@ -277,37 +276,12 @@ static void wire_detach(struct ifcvf_net *net)
 static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
 {
 	const char *name = net->port_spec + 4;
-	size_t n = strcspn(name, ",");
-	struct ifreq ifr;
-	int fd, rc;
+	char why[160];
+	int fd = uvdpa_tap_open(name, strcspn(name, ","), net->tap_vnet_hdr, why, sizeof(why));
 
-	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		rc = -errno;
-		uvdpa_errf(err, errlen, "port %s: /dev/net/tun: %s", net->port_spec, strerror(errno));
-		return rc;
-	}
-	memset(&ifr, 0, sizeof(ifr));
-	memcpy(ifr.ifr_name, name, n);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (net->tap_vnet_hdr ? IFF_VNET_HDR : 0);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		rc = -errno;
-		uvdpa_errf(err, errlen, "port %s: cannot attach to tap %.*s: %s%s", net->port_spec,
-			 (int)n, name, strerror(errno),
-			 errno == EPERM ? " (needs CAP_NET_ADMIN)" : "");
-		close(fd);
-		return rc;
-	}
-	if (net->tap_vnet_hdr) {
-		int sz = VIRTIO_NET_HDR_LEN_V1;
-
-		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
-			rc = -errno;
-			uvdpa_errf(err, errlen, "port %s: TUNSETVNETHDRSZ: %s", net->port_spec,
-				 strerror(errno));
-			close(fd);
-			return rc;
-		}
+		uvdpa_errf(err, errlen, "port %s: %s", net->port_spec, why);
+		return fd;
 	}
 	net->tap_fd = fd;
 	return 0;

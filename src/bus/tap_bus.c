@@ -1,0 +1,815 @@
+/* The tap bus driver (uvdpa's virtio-vdpa): binding a net device makes the
+ * host kernel use it as a network interface. uvdpa itself is the device's
+ * virtio driver here: it negotiates features, keeps the driver side of one
+ * queue pair (RX 0, TX 1) in daemon memory that the device reaches through
+ * its IOMMU like guest memory, and bridges frames to a TAP interface it
+ * creates with the device's name and MAC, MTU and link state.
+ *
+ * It implements the session interface like the vhost-user bus driver does,
+ * so the device's driver cannot tell the two apart: dev_conf gets a session
+ * whose one memory region is the daemon's buffer area (IOVA TAP_IOVA) and
+ * whose rings are ready with eventfds for kicks and interrupts.
+ *
+ * Threads: none of its own. Three relay-pool watches run the datapath:
+ *   - the RX interrupt eventfd: used RX buffers go to the TAP (writev, the
+ *     virtio-net header first, which the TAP takes as IFF_VNET_HDR), then
+ *     the buffers are posted again;
+ *   - the TAP fd: frames the host sends are read straight into TX buffers
+ *     and made available; used TX buffers are taken back here too, so the
+ *     TX ring has a single thread. When the ring is full the watch pauses
+ *     and asks for a TX interrupt;
+ *   - the TX interrupt eventfd: resumes the TAP watch.
+ * A config interrupt (link, MAC) is handled on the control loop, where
+ * device ops may be called.
+ *
+ * Offloads: what the device offers and the TAP can do is negotiated. Frames
+ * the host sends may then need a checksum or segmentation (TUNSETOFFLOAD
+ * from CSUM / HOST_TSO*), and frames the device receives may carry them
+ * (GUEST_CSUM / GUEST_TSO*, only with MRG_RXBUF, whose chains can hold 64
+ * KiB). Everything the device writes (used entries, lengths, headers) is
+ * untrusted: the driver-side virtqueue checks used entries, lengths are
+ * bounded by our buffers, and the TAP checks headers. */
+#include <errno.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <linux/if_tun.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+
+#include "core/log.h"
+#include "core/relay.h"
+#include "core/tap.h"
+#include "core/util.h"
+#include "uvdpa/event_loop.h"
+#include "uvdpa/vdpa.h"
+#include "virtio/virtio_net_hdr.h"
+#include "virtio/virtq_driver.h"
+
+#define TAG "tap"
+
+#define BIT(n) (1ull << (n))
+
+#define TAP_IOVA 0x40000000ull		/* where the device sees our memory */
+#define TAP_QUEUE_SIZE 256u		/* per ring, when the device takes it */
+#define TAP_RX_MRG_BUF 2048u		/* RX buffer with MRG_RXBUF */
+#define TAP_GSO_MAX 65536u		/* largest frame with segmentation offload */
+#define TAP_ETH_OVERHEAD 18u		/* Ethernet header + one VLAN tag */
+#define TAP_BATCH 64u			/* frames per callback round */
+#define TAP_DEFAULT_MTU 1500u
+
+enum { RXQ = 0, TXQ = 1, NQ = 2 };
+
+/* What uvdpa asks of a device: the frame offloads a TAP can take on both
+ * sides, and the ring and config features it uses. No control queue: one
+ * queue pair, and the MAC comes from the config space. */
+#define TAP_WANTED_FEATURES                                                              \
+	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM) | BIT(VIRTIO_NET_F_MAC) | \
+	 BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) |  \
+	 BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_NET_F_CSUM) |                           \
+	 BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |                      \
+	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) |                        \
+	 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                     \
+	 BIT(VIRTIO_NET_F_GUEST_ECN))
+#define TAP_HOST_TSO (BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6))
+#define TAP_GUEST_GSO \
+	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN))
+
+struct tap_queue {
+	struct virtq_driver vq;
+	struct virtq_drv_rings rings;
+	uint8_t *bufs;			/* buffer of descriptor id at bufs + id * buf_size */
+	uint64_t bufs_iova;
+	uint32_t buf_size;
+	int kickfd, callfd;
+	struct relay_watch *call_watch;
+	uint16_t stop_avail, stop_used;	/* where the device stopped (vring_set_base) */
+};
+
+struct tap_bus {
+	struct uvdpa_session sess;
+	struct uvdpa_device *dev;
+	char ifname[IFNAMSIZ];
+	int tapfd;
+	uint64_t features;
+	uint32_t hdr_len;
+	uint16_t qsize;
+	uint16_t mtu;
+
+	void *mem;
+	uint64_t mem_size;
+	int memfd;
+	struct tap_queue q[NQ];
+
+	struct relay_watch *tap_watch;
+	int config_efd;
+	struct uvdpa_watch *config_watch;
+	bool conf;			/* dev_conf succeeded: dev_close owed */
+
+	/* An RX frame spread over several buffers (MRG_RXBUF), being gathered:
+	 * the RX callback's only. */
+	struct iovec rx_iov[TAP_QUEUE_SIZE];
+	uint16_t rx_heads[TAP_QUEUE_SIZE];
+	unsigned int rx_have, rx_want;
+
+	bool rx_broken_logged, tx_broken_logged;
+	/* Counters (relaxed atomics: read by `dev show`'s thread). */
+	atomic_uint_fast64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
+};
+
+static struct tap_bus *to_tap(struct uvdpa_session *s)
+{
+	return (struct tap_bus *)((char *)s - offsetof(struct tap_bus, sess));
+}
+
+static bool has(const struct tap_bus *t, unsigned int bit)
+{
+	return t->features & BIT(bit);
+}
+
+static void count(atomic_uint_fast64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* ---- The session ---- */
+
+static unsigned int sess_mem_table(struct uvdpa_session *s, struct uvdpa_mem_region *out,
+				   unsigned int max)
+{
+	struct tap_bus *t = to_tap(s);
+
+	if (max >= 1)
+		out[0] = (struct uvdpa_mem_region){ .gpa = TAP_IOVA, .size = t->mem_size,
+						    .host = t->mem, .fd = t->memfd };
+	return 1;
+}
+
+static void *sess_gpa_to_hva(struct uvdpa_session *s, uint64_t gpa, uint64_t *len)
+{
+	struct tap_bus *t = to_tap(s);
+	uint64_t off;
+
+	if (gpa < TAP_IOVA || gpa - TAP_IOVA >= t->mem_size)
+		return NULL;
+	off = gpa - TAP_IOVA;
+	if (*len > t->mem_size - off)
+		*len = t->mem_size - off;
+	return (uint8_t *)t->mem + off;
+}
+
+static uint64_t sess_features(struct uvdpa_session *s)
+{
+	return to_tap(s)->features;
+}
+
+static uint16_t sess_vring_count(struct uvdpa_session *s)
+{
+	(void)s;
+	return NQ;
+}
+
+static int sess_vring_get(struct uvdpa_session *s, uint16_t idx, struct uvdpa_vring *r)
+{
+	struct tap_bus *t = to_tap(s);
+	struct tap_queue *q;
+
+	if (idx >= NQ)
+		return -EINVAL;
+	q = &t->q[idx];
+	*r = (struct uvdpa_vring){
+		.size = t->qsize,
+		.desc_gpa = q->rings.desc_addr,
+		.avail_gpa = q->rings.avail_addr,
+		.used_gpa = q->rings.used_addr,
+		.desc = q->rings.desc,
+		.avail = q->rings.avail,
+		.used = q->rings.used,
+		.kickfd = q->kickfd,
+		.callfd = q->callfd,
+		.ready = true,
+	};
+	return 0;
+}
+
+static int sess_vring_set_base(struct uvdpa_session *s, uint16_t idx, uint16_t last_avail,
+			       uint16_t last_used)
+{
+	struct tap_bus *t = to_tap(s);
+
+	if (idx >= NQ)
+		return -EINVAL;
+	t->q[idx].stop_avail = last_avail;
+	t->q[idx].stop_used = last_used;
+	return 0;
+}
+
+static int sess_log_get(struct uvdpa_session *s, struct uvdpa_dirty_log *log)
+{
+	(void)s;
+	(void)log;
+	return -ENOENT;	/* daemon memory does not migrate */
+}
+
+static void sess_log_write(struct uvdpa_session *s, uint64_t gpa, uint64_t len)
+{
+	(void)s;
+	(void)gpa;
+	(void)len;
+}
+
+static void sess_log_used_ring(struct uvdpa_session *s, uint16_t idx, uint64_t off, uint64_t len)
+{
+	(void)s;
+	(void)idx;
+	(void)off;
+	(void)len;
+}
+
+/* Our own eventfds: a write can only fail when one was closed under us. */
+static void efd_signal(int fd)
+{
+	int ret = uvdpa_efd_signal(fd);
+
+	if (ret < 0)
+		LOG_WARN(TAG, "eventfd write: %s", strerror(-ret));
+}
+
+static int sess_vring_call(struct uvdpa_session *s, uint16_t idx)
+{
+	struct tap_bus *t = to_tap(s);
+
+	if (idx >= NQ)
+		return -EINVAL;
+	efd_signal(t->q[idx].callfd);
+	return 0;
+}
+
+static int sess_config_change(struct uvdpa_session *s)
+{
+	efd_signal(to_tap(s)->config_efd);
+	return 0;
+}
+
+static const struct uvdpa_session_ops tap_session_ops = {
+	.mem_table = sess_mem_table,
+	.gpa_to_hva = sess_gpa_to_hva,
+	.features = sess_features,
+	.vring_count = sess_vring_count,
+	.vring_get = sess_vring_get,
+	.vring_set_base = sess_vring_set_base,
+	.log_get = sess_log_get,
+	.log_write = sess_log_write,
+	.log_used_ring = sess_log_used_ring,
+	.vring_call = sess_vring_call,
+	.config_change = sess_config_change,
+	/* No host notifiers: kicks go through kickfd, the device's driver
+	 * relays them. No inflight region: nothing survives the daemon. */
+};
+
+/* ---- RX: device -> TAP ---- */
+
+static uint8_t *buf_of(const struct tap_queue *q, uint16_t id)
+{
+	return q->bufs + (size_t)id * q->buf_size;
+}
+
+static void rx_post(struct tap_bus *t)
+{
+	struct tap_queue *q = &t->q[RXQ];
+	uint16_t id;
+
+	while (q->vq.num_free && virtq_drv_desc_take(&q->vq, 1, &id) == 0) {
+		virtq_drv_desc_set(&q->vq, id, q->bufs_iova + (uint64_t)id * q->buf_size,
+				   q->buf_size, true);
+		virtq_drv_push(&q->vq, id);
+	}
+	if (virtq_drv_publish(&q->vq))
+		efd_signal(q->kickfd);
+}
+
+static void rx_release_gathered(struct tap_bus *t)
+{
+	for (unsigned int i = 0; i < t->rx_have; i++)
+		virtq_drv_chain_release(&t->q[RXQ].vq, t->rx_heads[i]);
+	t->rx_have = 0;
+	t->rx_want = 0;
+}
+
+static void rx_frame_done(struct tap_bus *t)
+{
+	ssize_t n = writev(t->tapfd, t->rx_iov, (int)t->rx_have);
+
+	if (n < 0) {
+		/* EINVAL: a header the TAP refused; EIO/EAGAIN: the interface
+		 * is down or busy. The frame is dropped either way. */
+		LOG_DEBUG(TAG, "%s: frame to %s dropped: %s", t->dev->name, t->ifname,
+			  strerror(errno));
+		count(&t->rx_dropped);
+	} else {
+		count(&t->rx_frames);
+	}
+	rx_release_gathered(t);
+}
+
+/* One used RX buffer: the first of a frame carries the header, whose
+ * num_buffers (MRG_RXBUF) says how many buffers the frame spans. */
+static void rx_take(struct tap_bus *t, uint16_t head, uint32_t len)
+{
+	struct tap_queue *q = &t->q[RXQ];
+
+	if (t->rx_have == 0) {
+		const struct virtio_net_hdr_v1 *h = (const void *)buf_of(q, head);
+		uint16_t nb = has(t, VIRTIO_NET_F_MRG_RXBUF) ? le16toh(h->num_buffers) : 1;
+
+		if (len < t->hdr_len || nb == 0 || nb > t->qsize) {
+			count(&t->rx_dropped);
+			virtq_drv_chain_release(&q->vq, head);
+			return;
+		}
+		t->rx_want = nb;
+	}
+	t->rx_heads[t->rx_have] = head;
+	t->rx_iov[t->rx_have] = (struct iovec){ .iov_base = buf_of(q, head), .iov_len = len };
+	t->rx_have++;
+	if (t->rx_have == t->rx_want)
+		rx_frame_done(t);
+}
+
+static void rx_cb(int fd, void *opaque)
+{
+	struct tap_bus *t = opaque;
+	struct tap_queue *q = &t->q[RXQ];
+
+	uvdpa_efd_drain(fd);
+	for (;;) {
+		unsigned int n = 0;
+		uint16_t head;
+		uint32_t len;
+		int r;
+
+		while (n < TAP_BATCH && (r = virtq_drv_pop(&q->vq, &head, &len)) != 0) {
+			if (r < 0 && r != -EMSGSIZE) {
+				if (!t->rx_broken_logged)
+					LOG_ERR(TAG, "%s: the device returned an impossible RX used "
+						"entry: the interface receives nothing more until "
+						"the device is bound again", t->dev->name);
+				t->rx_broken_logged = true;
+				return;
+			}
+			if (r == -EMSGSIZE) {	/* longer than the buffer: not believed */
+				count(&t->rx_dropped);
+				virtq_drv_chain_release(&q->vq, head);
+			} else {
+				rx_take(t, head, len);
+			}
+			n++;
+		}
+		/* Buffers still gathered for a frame stay out of the ring; the
+		 * device completes the rest of that frame from what it holds. */
+		rx_post(t);
+		if (n == TAP_BATCH)
+			continue;
+		if (!virtq_drv_enable_interrupts(&q->vq))
+			break;
+	}
+}
+
+/* ---- TX: TAP -> device ---- */
+
+static void tx_reclaim(struct tap_bus *t)
+{
+	struct tap_queue *q = &t->q[TXQ];
+	uint16_t head;
+	uint32_t len;
+	int r;
+
+	while ((r = virtq_drv_pop(&q->vq, &head, &len)) != 0) {
+		if (r < 0 && r != -EMSGSIZE) {
+			if (!t->tx_broken_logged)
+				LOG_ERR(TAG, "%s: the device returned an impossible TX used entry: "
+					"the interface sends nothing more until the device is "
+					"bound again", t->dev->name);
+			t->tx_broken_logged = true;
+			return;
+		}
+		virtq_drv_chain_release(&q->vq, head);	/* TX ignores len */
+	}
+}
+
+static void tap_cb(int fd, void *opaque)
+{
+	struct tap_bus *t = opaque;
+	struct tap_queue *q = &t->q[TXQ];
+	unsigned int n = 0;
+
+	tx_reclaim(t);
+	if (virtq_drv_is_broken(&q->vq)) {
+		relay_watch_pause(t->tap_watch, true);
+		return;
+	}
+	while (n < TAP_BATCH && q->vq.num_free) {
+		uint8_t overflow;
+		uint16_t id;
+		ssize_t len;
+		struct iovec iov[2];
+
+		if (virtq_drv_desc_take(&q->vq, 1, &id) < 0)
+			break;
+		iov[0] = (struct iovec){ .iov_base = buf_of(q, id), .iov_len = q->buf_size };
+		iov[1] = (struct iovec){ .iov_base = &overflow, .iov_len = 1 };
+		len = readv(fd, iov, 2);
+		if (len <= 0) {
+			virtq_drv_chain_release(&q->vq, id);
+			if (len < 0 && errno != EAGAIN && errno != EINTR)
+				LOG_WARN(TAG, "%s: read from %s: %s", t->dev->name, t->ifname,
+					 strerror(errno));
+			break;
+		}
+		if ((size_t)len > q->buf_size || (size_t)len <= t->hdr_len) {
+			/* Bigger than the device's MTU allows (the interface's MTU
+			 * was raised past it), or no frame at all. */
+			count(&t->tx_dropped);
+			virtq_drv_chain_release(&q->vq, id);
+			continue;
+		}
+		virtq_drv_desc_set(&q->vq, id, q->bufs_iova + (uint64_t)id * q->buf_size,
+				   (uint32_t)len, false);
+		virtq_drv_push(&q->vq, id);
+		count(&t->tx_frames);
+		n++;
+	}
+	if (n && virtq_drv_publish(&q->vq))
+		efd_signal(q->kickfd);
+	if (q->vq.num_free)
+		return;
+	/* Ring full: stop reading the TAP (its queue holds the frames, so the
+	 * host's stack sees back-pressure instead of loss) until the device
+	 * completes something. Paused before interrupts are enabled, so a
+	 * completion after the check resumes a paused watch. */
+	relay_watch_pause(t->tap_watch, true);
+	if (virtq_drv_enable_interrupts(&q->vq)) {
+		virtq_drv_disable_interrupts(&q->vq);
+		relay_watch_pause(t->tap_watch, false);
+	}
+}
+
+static void tx_call_cb(int fd, void *opaque)
+{
+	struct tap_bus *t = opaque;
+
+	uvdpa_efd_drain(fd);
+	relay_watch_pause(t->tap_watch, false);
+}
+
+/* ---- Config: link state and MAC ---- */
+
+static int read_config(struct tap_bus *t, uint32_t off, void *buf, uint32_t len)
+{
+	if (!t->dev->ops->get_config)
+		return -ENOTSUP;
+	return t->dev->ops->get_config(t->dev, buf, off, len);
+}
+
+static void apply_link(struct tap_bus *t)
+{
+	uint16_t status = VIRTIO_NET_S_LINK_UP;
+	int ret;
+
+	if (has(t, VIRTIO_NET_F_STATUS)) {
+		uint8_t b[2];
+
+		if (read_config(t, offsetof(struct virtio_net_config, status), b, 2) < 0)
+			return;
+		status = (uint16_t)(b[0] | b[1] << 8);
+	}
+	ret = uvdpa_tap_set_carrier(t->tapfd, status & VIRTIO_NET_S_LINK_UP);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: cannot set the carrier of %s: %s", t->dev->name, t->ifname,
+			 strerror(-ret));
+}
+
+static void apply_mac(struct tap_bus *t)
+{
+	uint8_t mac[6];
+	int ret;
+
+	if (!has(t, VIRTIO_NET_F_MAC) ||
+	    read_config(t, offsetof(struct virtio_net_config, mac), mac, 6) < 0)
+		return;
+	ret = uvdpa_tap_set_mac(t->tapfd, mac);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: cannot set the MAC address of %s: %s", t->dev->name, t->ifname,
+			 strerror(-ret));
+}
+
+static void config_cb(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque)
+{
+	struct tap_bus *t = opaque;
+
+	(void)w;
+	(void)events;
+	uvdpa_efd_drain(fd);
+	apply_mac(t);
+	apply_link(t);
+}
+
+/* ---- Bind / unbind ---- */
+
+static uint32_t round_up(uint32_t v, uint32_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+static uint64_t negotiate(uint64_t dev_features)
+{
+	uint64_t f = dev_features & TAP_WANTED_FEATURES;
+
+	if (!(f & BIT(VIRTIO_NET_F_CSUM)))
+		f &= ~(TAP_HOST_TSO | BIT(VIRTIO_NET_F_HOST_ECN));
+	if (!(f & TAP_HOST_TSO))
+		f &= ~BIT(VIRTIO_NET_F_HOST_ECN);
+	/* 64 KiB frames into 2 KiB buffers need MRG_RXBUF. */
+	if (!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)) || !(f & BIT(VIRTIO_NET_F_MRG_RXBUF)))
+		f &= ~TAP_GUEST_GSO;
+	if (!(f & (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))))
+		f &= ~BIT(VIRTIO_NET_F_GUEST_ECN);
+	return f;
+}
+
+static unsigned int tun_offloads(uint64_t f)
+{
+	unsigned int o = 0;
+
+	if (f & BIT(VIRTIO_NET_F_CSUM))
+		o |= TUN_F_CSUM;
+	if (f & BIT(VIRTIO_NET_F_HOST_TSO4))
+		o |= TUN_F_TSO4;
+	if (f & BIT(VIRTIO_NET_F_HOST_TSO6))
+		o |= TUN_F_TSO6;
+	if (f & BIT(VIRTIO_NET_F_HOST_ECN))
+		o |= TUN_F_TSO_ECN;
+	return o;
+}
+
+/* One memfd: per queue its rings (4 KiB aligned) then its buffers. */
+static int mem_setup(struct tap_bus *t, char *err, size_t errlen)
+{
+	uint64_t ring_bytes = round_up((uint32_t)virtq_drv_area_bytes(t->qsize,
+								   VIRTQ_DRV_LEGACY_USED_ALIGN), 4096);
+	uint32_t frame = TAP_ETH_OVERHEAD + t->mtu;
+	uint64_t off = 0;
+	int ret;
+
+	t->q[RXQ].buf_size = has(t, VIRTIO_NET_F_MRG_RXBUF) ? TAP_RX_MRG_BUF :
+				round_up(t->hdr_len + frame, 64);
+	t->q[TXQ].buf_size = round_up(t->hdr_len + ((t->features & TAP_HOST_TSO) ?
+				       TAP_GSO_MAX + TAP_ETH_OVERHEAD : frame), 64);
+	t->mem_size = 0;
+	for (int i = 0; i < NQ; i++)
+		t->mem_size += ring_bytes + round_up(t->q[i].buf_size * t->qsize, 4096);
+	t->memfd = memfd_create("uvdpa-tap", MFD_CLOEXEC);
+	if (t->memfd < 0 || ftruncate(t->memfd, (off_t)t->mem_size) < 0) {
+		ret = -errno;
+		uvdpa_errf(err, errlen, "cannot allocate %" PRIu64 " bytes for the rings: %s",
+			   t->mem_size, strerror(errno));
+		return ret;
+	}
+	t->mem = mmap(NULL, t->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, t->memfd, 0);
+	if (t->mem == MAP_FAILED) {
+		ret = -errno;
+		t->mem = NULL;
+		uvdpa_errf(err, errlen, "cannot map the rings: %s", strerror(errno));
+		return ret;
+	}
+	for (int i = 0; i < NQ; i++) {
+		struct tap_queue *q = &t->q[i];
+
+		ret = virtq_drv_rings_in_area(&q->rings, (uint8_t *)t->mem + off, TAP_IOVA + off,
+					      t->qsize, VIRTQ_DRV_LEGACY_USED_ALIGN);
+		if (ret == 0)
+			ret = virtq_drv_init(&q->vq, t->qsize, &q->rings);
+		if (ret < 0) {
+			uvdpa_errf(err, errlen, "cannot set up ring %d: %s", i, strerror(-ret));
+			return ret;
+		}
+		virtq_drv_reset(&q->vq, t->features);
+		off += ring_bytes;
+		q->bufs = (uint8_t *)t->mem + off;
+		q->bufs_iova = TAP_IOVA + off;
+		off += round_up(q->buf_size * t->qsize, 4096);
+	}
+	return 0;
+}
+
+static void tap_free(struct tap_bus *t)
+{
+	/* Datapath first: nothing touches the rings once the watches are gone. */
+	relay_watch_del(t->tap_watch);
+	for (int i = 0; i < NQ; i++)
+		relay_watch_del(t->q[i].call_watch);
+	if (t->config_watch)
+		uvdpa_watch_del(t->config_watch);
+	if (t->conf)
+		t->dev->ops->dev_close(t->dev);
+	if (t->tapfd >= 0)
+		close(t->tapfd);
+	for (int i = 0; i < NQ; i++) {
+		struct tap_queue *q = &t->q[i];
+
+		if (q->vq.size)
+			virtq_drv_fini(&q->vq);
+		if (q->kickfd >= 0)
+			close(q->kickfd);
+		if (q->callfd >= 0)
+			close(q->callfd);
+	}
+	if (t->config_efd >= 0)
+		close(t->config_efd);
+	if (t->mem)
+		munmap(t->mem, t->mem_size);
+	if (t->memfd >= 0)
+		close(t->memfd);
+	free(t);
+}
+
+static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args, char *err,
+		    size_t errlen)
+{
+	const struct uvdpa_device_ops *ops = dev->ops;
+	enum uvdpa_dev_type type = dev->type;
+	struct tap_bus *t;
+	uint64_t dev_features = 0;
+	int ret;
+
+	if (!args->path || !uvdpa_ifname_valid(args->path, strlen(args->path))) {
+		uvdpa_errf(err, errlen, "tap binding needs an interface name of 1..%d characters",
+			   IFNAMSIZ - 1);
+		return -EINVAL;
+	}
+	if (!args->loop) {
+		uvdpa_errf(err, errlen, "tap binding needs an event loop");
+		return -EINVAL;
+	}
+	if (ops->get_dev_type)
+		ops->get_dev_type(dev, &type);
+	if (type != UVDPA_TYPE_NET) {
+		uvdpa_errf(err, errlen, "device %s is not a network device: only net devices can "
+			   "be bound to a tap interface", dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!ops->get_features || !ops->dev_conf || !ops->dev_close ||
+	    ops->get_features(dev, &dev_features) < 0) {
+		uvdpa_errf(err, errlen, "device %s does not tell its features", dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!(dev_features & BIT(VIRTIO_F_VERSION_1))) {
+		uvdpa_errf(err, errlen, "device %s is not a virtio 1.0 device: the tap bus driver "
+			   "needs VERSION_1", dev->name);
+		return -EOPNOTSUPP;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		uvdpa_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	t->sess.ops = &tap_session_ops;
+	t->dev = dev;
+	t->tapfd = t->memfd = t->config_efd = -1;
+	for (int i = 0; i < NQ; i++)
+		t->q[i].kickfd = t->q[i].callfd = -1;
+	snprintf(t->ifname, sizeof(t->ifname), "%s", args->path);
+	t->features = negotiate(dev_features);
+	t->hdr_len = (uint32_t)virtio_net_hdr_len(t->features);
+	t->qsize = TAP_QUEUE_SIZE;
+	while (dev->max_vq_size && t->qsize > dev->max_vq_size)
+		t->qsize /= 2;
+	t->mtu = TAP_DEFAULT_MTU;
+	if (has(t, VIRTIO_NET_F_MTU)) {
+		uint8_t b[2];
+
+		if (read_config(t, offsetof(struct virtio_net_config, mtu), b, 2) == 0 &&
+		    (b[0] | b[1] << 8) >= 68)
+			t->mtu = (uint16_t)(b[0] | b[1] << 8);
+	}
+
+	ret = mem_setup(t, err, errlen);
+	if (ret < 0)
+		goto fail;
+	for (int i = 0; i < NQ; i++) {
+		t->q[i].kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		t->q[i].callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (t->q[i].kickfd < 0 || t->q[i].callfd < 0)
+			goto fail_errno;
+	}
+	t->config_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (t->config_efd < 0)
+		goto fail_errno;
+
+	ret = uvdpa_tap_open(t->ifname, strlen(t->ifname), true, err, errlen);
+	if (ret < 0)
+		goto fail;
+	t->tapfd = ret;
+	ret = uvdpa_tap_set_offload(t->tapfd, tun_offloads(t->features));
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "tap %s: cannot set offloads 0x%x: %s", t->ifname,
+			   tun_offloads(t->features), strerror(-ret));
+		goto fail;
+	}
+	apply_mac(t);
+	ret = uvdpa_tap_set_mtu(t->ifname, t->mtu);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: cannot set the MTU of %s to %u: %s", dev->name, t->ifname, t->mtu,
+			 strerror(-ret));
+	apply_link(t);
+
+	/* The device sees every RX buffer from the start. */
+	rx_post(t);
+	virtq_drv_disable_interrupts(&t->q[TXQ].vq);
+	if (ops->set_features) {
+		ret = ops->set_features(dev, t->features);
+		if (ret < 0) {
+			uvdpa_errf(err, errlen, "device %s refused features 0x%" PRIx64 ": %s",
+				   dev->name, t->features, strerror(-ret));
+			goto fail;
+		}
+	}
+	ret = ops->dev_conf(dev, &t->sess);
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "device %s did not start on the tap session: %s", dev->name,
+			   strerror(-ret));
+		goto fail;
+	}
+	t->conf = true;
+
+	t->q[RXQ].call_watch = relay_watch_add(t->q[RXQ].callfd, rx_cb, t);
+	t->q[TXQ].call_watch = relay_watch_add(t->q[TXQ].callfd, tx_call_cb, t);
+	t->tap_watch = relay_watch_add(t->tapfd, tap_cb, t);
+	t->config_watch = uvdpa_watch_add(args->loop, t->config_efd, EPOLLIN, config_cb, t);
+	if (!t->q[RXQ].call_watch || !t->q[TXQ].call_watch || !t->tap_watch || !t->config_watch)
+		goto fail_errno;
+	/* Whatever the device completed before the watches existed. */
+	efd_signal(t->q[RXQ].callfd);
+	dev->bus_priv = t;
+	LOG_INFO(TAG, "%s: bound to tap %s (features 0x%" PRIx64 ", %u-entry rings, mtu %u)",
+		 dev->name, t->ifname, t->features, t->qsize, t->mtu);
+	return 0;
+
+fail_errno:
+	ret = -errno;
+	uvdpa_errf(err, errlen, "cannot set up tap %s: %s", t->ifname, strerror(errno));
+fail:
+	tap_free(t);
+	return ret;
+}
+
+static void tap_unbind(struct uvdpa_device *dev)
+{
+	struct tap_bus *t = dev->bus_priv;
+
+	if (!t)
+		return;
+	LOG_INFO(TAG, "%s: unbound from tap %s (rx %" PRIu64 " frames, %" PRIu64 " dropped; tx %"
+		 PRIu64 ", %" PRIu64 " dropped)", dev->name, t->ifname,
+		 (uint64_t)atomic_load(&t->rx_frames), (uint64_t)atomic_load(&t->rx_dropped),
+		 (uint64_t)atomic_load(&t->tx_frames), (uint64_t)atomic_load(&t->tx_dropped));
+	tap_free(t);
+	dev->bus_priv = NULL;
+}
+
+static int tap_status(struct uvdpa_device *dev, struct uvdpa_bind_status *st)
+{
+	struct tap_bus *t = dev->bus_priv;
+
+	if (!t)
+		return -ENOTCONN;
+	snprintf(st->path, sizeof(st->path), "%s", t->ifname);
+	st->connected = true;
+	st->features_ok = true;
+	st->negotiated_features = t->features;
+	return 0;
+}
+
+static struct uvdpa_bus_driver tap_bus_driver = {
+	.name = "tap",
+	.bind = tap_bind,
+	.unbind = tap_unbind,
+	.status = tap_status,
+};
+
+int uvdpa_bus_tap_register(void)
+{
+	if (uvdpa_bus_driver_find(tap_bus_driver.name))
+		return 0;
+	return uvdpa_bus_driver_register(&tap_bus_driver);
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Integration test of the tap bus driver (`uvdpa dev bind NAME tap IFNAME`):
+# uvdpa is the virtio driver of an emulated VF and the host kernel uses the
+# VF as a network interface.
+#
+#   s1_netns   two emulated VFs wired with `port pair:NAME` (mtu 4000), each
+#              bound to a tap moved into a network namespace of its own:
+#              the taps carry the VFs' MACs and MTU; ping both ways (56 and
+#              3000 bytes: a 3 KiB frame spans two 2 KiB RX buffers, the
+#              MRG_RXBUF path), then an iperf3 TCP run from one namespace to
+#              the other whose throughput is reported; the VFs' vstats count
+#              the frames; `dev set link down/up` turns the tap's carrier
+#              off and on again.
+#   s2_rebind  a VF moves from tap to vhost-user (uvdpa-frontend sends 20,000
+#              frames through it, which arrive on the other VF's tap) and
+#              back to tap (ping works again); unbind removes the interface;
+#              dev del and SIGTERM remove the interfaces; fds and mappings
+#              are back where they were.
+#   s3_refused a blk device, a bad interface name, an interface that is not
+#              a tap and a second bind are refused with a message, and
+#              leave nothing behind.
+#
+#   test_tap_bus.sh BUILD_DIR
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+test_init uvdpa-tap-bus "${1:-}" uvdpad
+for p in ip ping iperf3 python3; do
+	command -v "$p" >/dev/null || { echo "FAIL: $p not found (bash scripts/install-deps.sh)"; exit 1; }
+done
+
+SUF=${RUN_ID: -6}
+SUF=${SUF//[^A-Za-z0-9]/x}
+NSA=uvtap-$SUF-a
+NSB=uvtap-$SUF-b
+TAPA=ut${SUF}a
+TAPB=ut${SUF}b
+
+cleanup_ns() {
+	ip netns del "$NSA" 2>/dev/null || true
+	ip netns del "$NSB" 2>/dev/null || true
+}
+trap 'rc=$?; cleanup_ns; (exit $rc); global_cleanup' EXIT
+
+# link_field NS IF FIELD: a field of `ip -j link show` (e.g. address, mtu, operstate).
+link_field() {
+	local ns=$1 ifn=$2 field=$3
+	ip -n "$ns" -j link show "$ifn" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].get(sys.argv[1], ""))' "$field"
+}
+has_carrier() {
+	local flags
+	flags=$(ip -n "$1" -j link show "$2" | python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)[0]["flags"]))')
+	[[ $flags != *NO-CARRIER* ]]
+}
+no_carrier() { ! has_carrier "$@"; }
+tap_rx_since() {	# NS TAP BASE N: at least N frames received since BASE
+	(($(ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets") - $3 >= $4))
+}
+
+# netns_up DEV NS TAP IP: moves the tap into NS and brings it up with IP/24.
+netns_up() {
+	ip link set "$1" netns "$2"
+	ip -n "$2" addr add "$3/24" dev "$1"
+	ip -n "$2" link set "$1" up
+}
+
+ping_ok() {	# NS DST SIZE COUNT
+	ip netns exec "$1" ping -c "$4" -i 0.2 -W 2 -s "$3" -M do "$2" >"$TMP/$SCEN-ping.log" 2>&1 ||
+		fail "ping from $1 to $2 (size $3): $(tail -n 2 "$TMP/$SCEN-ping.log" | tr '\n' ' ')"
+	local got
+	got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$TMP/$SCEN-ping.log")
+	((got == $4)) || fail "ping from $1 to $2 (size $3): $got of $4 replies"
+}
+
+s1_netns() {
+	cleanup_ns
+	ip netns add "$NSA"
+	ip netns add "$NSB"
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name ta mgmtdev emu/ifcvf-net mac 02:54:00:00:00:0a mtu 4000 port pair:$SCEN" \
+		"dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:00:0b mtu 4000 port pair:$SCEN"
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap $TAPA"
+	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap $TAPB"
+	uv -j dev show ta >"$TMP/$SCEN-show.json"
+	python3 - "$TMP/$SCEN-show.json" "$TAPA" <<'EOF' || fail "dev show ta: $(cat "$TMP/$SCEN-show.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))["dev"]["ta"]
+assert d["bound"] == "tap" and d["path"] == sys.argv[2] and d["connected"] is True, d
+EOF
+	netns_up "$TAPA" "$NSA" 10.231.0.1
+	netns_up "$TAPB" "$NSB" 10.231.0.2
+	local mac mtu
+	mac=$(link_field "$NSA" "$TAPA" address)
+	mtu=$(link_field "$NSA" "$TAPA" mtu)
+	[[ $mac == 02:54:00:00:00:0a && $mtu == 4000 ]] ||
+		fail "$TAPA has MAC $mac MTU $mtu, expected the VF's 02:54:00:00:00:0a and 4000"
+	wait_for 5 "carrier on $TAPA" has_carrier "$NSA" "$TAPA"
+	ping_ok "$NSA" 10.231.0.2 56 5
+	ping_ok "$NSB" 10.231.0.1 56 5
+	ping_ok "$NSA" 10.231.0.2 3000 5
+	info "ping both ways (56 and 3000 bytes): every reply back"
+
+	ip netns exec "$NSB" iperf3 -s -1 -p 5211 >"$TMP/$SCEN-iperf-server.log" 2>&1 &
+	echo $! >>"$TMP/scenario.pids"
+	wait_for 5 "iperf3 server" ip netns exec "$NSB" sh -c "ss -ltn | grep -q ':5211 '"
+	ip netns exec "$NSA" timeout 60 iperf3 -c 10.231.0.2 -p 5211 -t "${UVDPA_TAP_IPERF_SECONDS:-5}" -J \
+		>"$TMP/$SCEN-iperf.json" 2>"$TMP/$SCEN-iperf.err" || fail "iperf3 client: $(cat "$TMP/$SCEN-iperf.err")"
+	local res
+	res=$(python3 - "$TMP/$SCEN-iperf.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+s, c = r["sum_sent"], r["sum_received"]
+print("%d %.3f %d %.1f" % (c["bytes"], c["bits_per_second"] / 1e9, s.get("retransmits", 0), c["seconds"]))
+EOF
+) || fail "iperf3 output unreadable"
+	read -r bytes gbps retr secs <<<"$res"
+	((bytes > 10000000)) || fail "iperf3 moved only $bytes bytes"
+	info "iperf3 TCP $NSA -> $NSB: $gbps Gbit/s received over $secs s ($bytes bytes, $retr retransmits)"
+	echo "tap bus iperf3 TCP between namespaces over two emulated VFs: $gbps Gbit/s ($retr retransmits)" >>"$TMP/rates"
+	local vtx vrx
+	vtx=$(vstat ta 1 packets)
+	vrx=$(vstat tb 0 packets)
+	((vtx > bytes / 4000 && vrx >= vtx - 1000)) ||
+		fail "vstats: ta tx packets $vtx, tb rx packets $vrx for $bytes bytes"
+	info "vstats: ta tx $vtx frames, tb rx $vrx frames"
+
+	uv dev set name ta link down || fail "dev set link down"
+	wait_for 5 "no carrier on $TAPA" no_carrier "$NSA" "$TAPA"
+	uv dev set name ta link up || fail "dev set link up"
+	wait_for 5 "carrier back on $TAPA" has_carrier "$NSA" "$TAPA"
+	ping_ok "$NSA" 10.231.0.2 56 2
+	info "dev set link down/up: carrier off and on, ping works after"
+	grep -q ERR "$UD_LOG" && fail "uvdpad logged an error: $(grep ERR "$UD_LOG" | head -3)"
+	stop_uvdpad
+	ip -n "$NSA" link show "$TAPA" >/dev/null 2>&1 && fail "$TAPA still exists after uvdpad ended"
+	cleanup_ns
+}
+
+s2_rebind() {
+	cleanup_ns
+	ip netns add "$NSB"
+	local sock=$TMP/$SCEN-ta.sock
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name ta mgmtdev emu/ifcvf-net mac 02:54:00:00:01:0a port pair:$SCEN" \
+		"dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:01:0b port pair:$SCEN"
+	local base
+	base=$(settle_counts "$UD_PID")
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap"
+	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap"
+	netns_up "$TAPB" "$NSB" 10.231.1.2
+	ip addr add 10.231.1.1/24 dev "$TAPA"
+	ip link set "$TAPA" up
+	ip netns exec "$NSB" ping -c 3 -i 0.2 -W 2 10.231.1.1 >"$TMP/$SCEN-ping.log" 2>&1 ||
+		fail "ping through two taps: $(tail -n 2 "$TMP/$SCEN-ping.log" | tr '\n' ' ')"
+
+	uv dev unbind ta || fail "dev unbind ta"
+	ip link show "$TAPA" >/dev/null 2>&1 && fail "$TAPA still exists after unbind"
+	uv dev bind ta vhost-user "$sock" || fail "dev bind ta vhost-user"
+	local rx0 n=20000
+	rx0=$(ip netns exec "$NSB" cat "/sys/class/net/$TAPB/statistics/rx_packets")
+	spawn "$SCEN-tx" "$FRONTEND" --socket "$sock" --tx-only --count $n --size 60-1514 --json -q
+	local txp=$LAST_PID
+	wait_exit "$txp" 60 "TX frontend"
+	((EXIT_RC == 0)) || fail "frontend on ta failed (status $EXIT_RC)"
+	local rx1
+	wait_for 5 "frames on $TAPB" tap_rx_since "$NSB" "$TAPB" "$rx0" "$n"
+	rx1=$(ip netns exec "$NSB" cat "/sys/class/net/$TAPB/statistics/rx_packets")
+	info "ta on vhost-user: $((rx1 - rx0)) of $n frames arrived on tb's tap"
+	uv dev unbind ta || fail "dev unbind ta (vhost-user)"
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap again"
+	ip addr add 10.231.1.1/24 dev "$TAPA"
+	ip link set "$TAPA" up
+	ip netns exec "$NSB" ping -c 3 -i 0.2 -W 2 10.231.1.1 >"$TMP/$SCEN-ping.log" 2>&1 ||
+		fail "ping after rebinding to tap: $(tail -n 2 "$TMP/$SCEN-ping.log" | tr '\n' ' ')"
+	info "tap -> vhost-user -> tap: ping works again"
+	uv dev del tb || fail "dev del tb"
+	ip -n "$NSB" link show "$TAPB" >/dev/null 2>&1 && fail "$TAPB still exists after dev del"
+	uv dev unbind ta || fail "dev unbind ta"
+	uv dev add name tb mgmtdev emu/ifcvf-net port pair:$SCEN || fail "dev add tb again"
+	expect_counts "$UD_PID" "$base" "after tap, vhost-user and tap again"
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap before SIGTERM"
+	stop_uvdpad
+	ip link show "$TAPA" >/dev/null 2>&1 && fail "$TAPA still exists after SIGTERM"
+	cleanup_ns
+}
+
+s3_refused() {
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name tn mgmtdev emu/ifcvf-net port loopback" \
+		"dev add name tk mgmtdev emu/ifcvf-blk file $TMP/$SCEN.img capacity 1m"
+	local base out
+	base=$(settle_counts "$UD_PID")
+	out=$(uv dev bind tk tap "$TAPA" 2>&1) && fail "a blk device was bound to a tap"
+	[[ $out == *"not a network device"* ]] || fail "blk bind refused with: $out"
+	out=$(uv dev bind tn tap lo 2>&1) && fail "tn was bound to lo"
+	[[ $out == *"cannot attach to tap lo"* ]] || fail "bind to lo refused with: $out"
+	out=$(uv dev bind tn tap "bad/name" 2>&1) && fail "a bad interface name was taken"
+	uv dev bind tn tap "$TAPA" || fail "dev bind tn tap"
+	out=$(uv dev bind tn tap "${TAPA}x" 2>&1) && fail "a second bind was taken"
+	ip link show "${TAPA}x" >/dev/null 2>&1 && fail "the refused second bind left ${TAPA}x"
+	uv dev unbind tn || fail "dev unbind tn"
+	expect_counts "$UD_PID" "$base" "after refused binds"
+	info "blk, lo, a bad name and a second bind refused; nothing left behind"
+	stop_uvdpad
+}
+
+run_scenario s1_netns "two VFs on taps in two network namespaces: ping, iperf3, link state"
+run_scenario s2_rebind "tap -> vhost-user -> tap, unbind, dev del, SIGTERM remove the interface"
+run_scenario s3_refused "binds the tap bus driver refuses"
+[[ -f $TMP/rates ]] && cat "$TMP/rates"
+lib_finish
