@@ -16,13 +16,14 @@
 # UVDPA_KERNEL_DEB=/path/to/linux-image-...deb uses a local package instead
 # of apt (offline machines, tests).
 #
-# Modules: the virtio net/blk stack and the vfio stack (see WANTED below) plus
+# Modules: the virtio net/blk stack, the vfio stack and tun (see WANTED below) plus
 # every dependency, ordered so that dependencies load first. Modules absent
 # from the package (built in, or merged into another module in newer kernels,
 # e.g. vfio_virqfd) are skipped with a note. Extra modules: UVDPA_EXTRA_MODULES
 # ("name1 name2").
 #
-# Idempotent: does nothing when CACHE_DIR already holds the same package.
+# Idempotent: does nothing when CACHE_DIR already holds the same package
+# with the same wanted modules.
 # Default CACHE_DIR: tests/guest/cache (git-ignored).
 set -euo pipefail
 
@@ -38,7 +39,9 @@ note() { echo "fetch-kernel: $*" >&2; }
 WANTED="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
 failover net_failover virtio_net virtio_blk
 irqbypass vfio vfio_iommu_type1 vfio_virqfd vfio_pci_core vfio_pci
+tun
 ${UVDPA_EXTRA_MODULES:-}"
+wanted_key=$(echo $WANTED)
 
 command -v apt-get >/dev/null || die "apt-get not found (this script needs a Debian/Ubuntu host)"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
@@ -73,7 +76,8 @@ if [ -f "$cache/kernel.env" ] && [ -f "$cache/vmlinuz" ] && [ -f "$cache/modules
     # shellcheck disable=SC1091
     old_pkg=$(sed -n 's/^KERNEL_PKG=//p' "$cache/kernel.env")
     old_ver=$(sed -n 's/^KERNEL_PKG_VERSION=//p' "$cache/kernel.env")
-    if [ "$old_pkg" = "$pkg" ] && [ "$old_ver" = "$ver" ]; then
+    old_mods=$(sed -n 's/^KERNEL_WANTED=//p' "$cache/kernel.env")
+    if [ "$old_pkg" = "$pkg" ] && [ "$old_ver" = "$ver" ] && [ "$old_mods" = "$wanted_key" ]; then
         note "up to date: $pkg $ver in $cache"
         exit 0
     fi
@@ -165,6 +169,7 @@ cat >"$work/out/kernel.env" <<EOF
 KERNEL_PKG=$pkg
 KERNEL_PKG_VERSION=$ver
 KERNEL_RELEASE=$krel
+KERNEL_WANTED=$wanted_key
 EOF
 
 # Replace the cache content atomically enough for a test cache.

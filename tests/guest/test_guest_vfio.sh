@@ -26,6 +26,10 @@
 #            every page it writes while logging must be in the log; frames
 #            reaching B while it is reset may be dropped on the wire (at most
 #            64, counted).
+# Then (phase 4b) both functions move to the tap bus driver: uvdpad becomes
+# their virtio driver and the guest kernel gets two interfaces, uvtapA and
+# uvtapB (in a network namespace of its own), which ping each other over
+# the wire, 5 of 5 replies each way.
 # Checked: both functions on vfio-pci in IOMMU groups of their own; `uvdpa
 # mgmtdev show` lists pci/0000:00:05.0 and pci/0000:00:06.0; both probes
 # succeed; each phase sends and receives exactly N frames, 0 bad / lost /
@@ -303,6 +307,19 @@ if ((mig_frames > 0)); then
          "logged $(get migrate.rx.pages_logged), missing 0; frames dropped on the wire while vfB" \
          "was reset: $(get migrate.rx.rx_lost)"
 fi
+
+# 4b. the tap bus driver on the real functions
+expect $name step.tap ok
+expect $name tap.bind ok
+(($(num tap.ping_ab) == 5 && $(num tap.ping_ba) == 5)) ||
+    fail "tap: ping uvtapA -> uvtapB got $(get tap.ping_ab) of 5 replies, back $(get tap.ping_ba) of 5"
+(($(num tap.kicks.vfA) >= 1)) || fail "tap: no TX doorbell relayed for vfA (vstats kicks $(get tap.kicks.vfA))"
+(($(num tap.tx.uvtapA) >= 5 && $(num tap.rx.uvtapA) >= 5)) ||
+    fail "tap: uvtapA sent $(get tap.tx.uvtapA) and received $(get tap.rx.uvtapA) frames (at least 5 each)"
+expect $name tap.unbind ok
+expect $name tap.gone ok
+info "4b. tap bus driver: both functions bound to taps in the guest (uvtapB in its own netns):" \
+     "ping 5/5 both ways; uvtapA tx $(get tap.tx.uvtapA) / rx $(get tap.rx.uvtapA) frames, vfA TX doorbells $(get tap.kicks.vfA); unbind removed the interfaces"
 
 # 5. teardown
 expect $name step.teardown ok

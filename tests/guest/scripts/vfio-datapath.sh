@@ -36,7 +36,8 @@
 #
 # Kernel command line: uvdpa.count=N (default 20000), uvdpa.irq_count=N
 # (5000; 0 skips), uvdpa.reverse_count=N (5000; 0 skips),
-# uvdpa.migrate_count=N (20000; 0 skips), uvdpa.size=MIN-MAX
+# uvdpa.migrate_count=N (20000; 0 skips), uvdpa.tap=0|1 (1: the tap bus
+# driver phase 4b), uvdpa.size=MIN-MAX
 # (60-1514), uvdpa.qsize=N (256), uvdpa.vfio_id=VVVV:DDDD (1af4:1041),
 # uvdpa.uvdpad_args=A,B (extra uvdpad arguments, comma-separated, e.g. -v).
 #
@@ -64,6 +65,7 @@ count=$(arg count 20000)
 irq_count=$(arg irq_count 5000)
 reverse_count=$(arg reverse_count 5000)
 migrate_count=$(arg migrate_count 20000)
+tap=$(arg tap 1)
 RX_EXTRA=		# options for the RX frontend only (the migrate phase)
 RX_LESS=0		# frames the RX frontend waits for: COUNT - RX_LESS
 size=$(arg size 60-1514)
@@ -275,6 +277,51 @@ RX_LESS=64
 [ "$migrate_count" -gt 0 ] && phase migrate "$migrate_count" vfA vfB
 RX_EXTRA=
 RX_LESS=0
+
+# ---- 4b. tap bus driver: the two functions as this kernel's interfaces --------------------
+# Both devices move from vhost-user to the tap bus driver (uvdpad is then
+# their virtio driver, on rings in its own memory DMA-mapped into each
+# function's VFIO container); uvtapB goes into a network namespace of its
+# own (unshare -n), so a ping between 10.99.0.1 and 10.99.0.2 has to cross
+# the wire between the two functions. Markers: tap.bind, tap.ping_ab,
+# tap.ping_ba (replies of 5), tap.kicks.vfA (vstats: TX doorbells relayed),
+# tap.tx.uvtapA / tap.rx.uvtapA (the interface's own counters),
+# tap.unbind, tap.gone (no uvtap interface left).
+tap_phase() {
+    local ok=ok nspid d n
+    for d in vfA vfB; do U dev unbind "$d" >/dev/null 2>&1 || ok=fail; done
+    if U dev bind vfA tap uvtapA && U dev bind vfB tap uvtapB; then mark tap.bind ok; else
+        mark tap.bind fail
+        step tap fail
+        return
+    fi
+    unshare -n sleep 600 &
+    nspid=$!
+    sleep 0.5
+    ip link set dev uvtapB netns "$nspid" || ok=fail
+    ip addr add 10.99.0.1/24 dev uvtapA && ip link set uvtapA up || ok=fail
+    nsenter -t "$nspid" -n ip addr add 10.99.0.2/24 dev uvtapB || ok=fail
+    nsenter -t "$nspid" -n ip link set uvtapB up || ok=fail
+    ping -c 5 -w 30 10.99.0.2 >/tmp/tap-ping-ab.log 2>&1
+    mark tap.ping_ab "$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/tap-ping-ab.log)"
+    nsenter -t "$nspid" -n ping -c 5 -w 30 10.99.0.1 >/tmp/tap-ping-ba.log 2>&1
+    mark tap.ping_ba "$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/tap-ping-ba.log)"
+    sed 's/^/UVDPA-LOG: tap-ping: /' /tmp/tap-ping-ab.log /tmp/tap-ping-ba.log
+    U dev show vfA | sed 's/^/UVDPA-LOG: tap: /'
+    # The driver relays the doorbells of a real function's rings: TX kicks
+    # on vfA show the frames went through its ring.
+    U dev vstats show vfA qidx 1 | sed 's/^/UVDPA-LOG: tap-vstats: /'
+    n=$(U dev vstats show vfA qidx 1 | sed -n 's/.* kicks \([0-9]*\).*/\1/p')
+    mark tap.kicks.vfA "${n:-0}"
+    mark tap.tx.uvtapA "$(cat /sys/class/net/uvtapA/statistics/tx_packets)"
+    mark tap.rx.uvtapA "$(cat /sys/class/net/uvtapA/statistics/rx_packets)"
+    if U dev unbind vfA && U dev unbind vfB; then mark tap.unbind ok; else mark tap.unbind fail; ok=fail; fi
+    kill "$nspid" 2>/dev/null
+    wait "$nspid" 2>/dev/null
+    if ip link show uvtapA >/dev/null 2>&1; then mark tap.gone fail; ok=fail; else mark tap.gone ok; fi
+    step tap "$ok"
+}
+[ "$tap" = 1 ] && tap_phase
 
 # ---- 5. teardown ----------------------------------------------------------------------------
 ok=ok
