@@ -16,6 +16,12 @@
 #              back to tap (ping works again); unbind removes the interface;
 #              dev del and SIGTERM remove the interfaces; fds and mappings
 #              are back where they were.
+#   s4_offloads two VFs with devargs offloads=1 (checksum and TSO): the taps
+#              negotiate them and TSO frames cross the pair whole (iperf3,
+#              > 3000 bytes per frame on both ends); toward a receiver
+#              without offloads the sender's TSO frames are cut in software
+#              (<= 1514 bytes on arrival, TCP still flows); an offloads=1 VF
+#              on its own tap port, without vnet_hdr (cut) and with it.
 #   s3_refused a blk device, a bad interface name, an interface that is not
 #              a tap and a second bind are refused with a message, and
 #              leave nothing behind.
@@ -74,6 +80,29 @@ ping_ok() {	# NS DST SIZE COUNT
 	((got == $4)) || fail "ping from $1 to $2 (size $3): $got of $4 replies"
 }
 
+# iperf_run CLIENT_NS SERVER_IP SERVER_NS PORT SECONDS: one iperf3 TCP run;
+# sets IPERF_GBPS, IPERF_BYTES, IPERF_RETR, IPERF_SECS; fails below 10 MB.
+iperf_run() {
+	local cns=$1 ip=$2 sns=$3 port=$4 secs=$5 res
+	ip netns exec "$sns" iperf3 -s -1 -p "$port" >"$TMP/$SCEN-iperf-server-$port.log" 2>&1 &
+	echo $! >>"$TMP/scenario.pids"
+	wait_for 5 "iperf3 server on $port" ip netns exec "$sns" sh -c "ss -ltn | grep -q ':$port '"
+	ip netns exec "$cns" timeout 60 iperf3 -c "$ip" -p "$port" -t "$secs" -J \
+		>"$TMP/$SCEN-iperf-$port.json" 2>"$TMP/$SCEN-iperf-$port.err" ||
+		fail "iperf3 client to $ip:$port: $(cat "$TMP/$SCEN-iperf-$port.err")"
+	res=$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]
+s, c = r["sum_sent"], r["sum_received"]
+print("%d %.3f %d %.1f" % (c["bytes"], c["bits_per_second"] / 1e9, s.get("retransmits", 0), c["seconds"]))
+' "$TMP/$SCEN-iperf-$port.json") || fail "iperf3 output unreadable"
+	read -r IPERF_BYTES IPERF_GBPS IPERF_RETR IPERF_SECS <<<"$res"
+	((IPERF_BYTES > 10000000)) || fail "iperf3 to $ip:$port moved only $IPERF_BYTES bytes"
+}
+
+# avg_frame DEV QIDX: bytes per frame in the device's queue counters.
+avg_frame() { echo $(($(vstat "$1" "$2" bytes) / ($(vstat "$1" "$2" packets) + 1))); }
+
 s1_netns() {
 	cleanup_ns
 	ip netns add "$NSA"
@@ -102,23 +131,10 @@ EOF
 	ping_ok "$NSA" 10.231.0.2 3000 5
 	info "ping both ways (56 and 3000 bytes): every reply back"
 
-	ip netns exec "$NSB" iperf3 -s -1 -p 5211 >"$TMP/$SCEN-iperf-server.log" 2>&1 &
-	echo $! >>"$TMP/scenario.pids"
-	wait_for 5 "iperf3 server" ip netns exec "$NSB" sh -c "ss -ltn | grep -q ':5211 '"
-	ip netns exec "$NSA" timeout 60 iperf3 -c 10.231.0.2 -p 5211 -t "${UVDPA_TAP_IPERF_SECONDS:-5}" -J \
-		>"$TMP/$SCEN-iperf.json" 2>"$TMP/$SCEN-iperf.err" || fail "iperf3 client: $(cat "$TMP/$SCEN-iperf.err")"
-	local res
-	res=$(python3 - "$TMP/$SCEN-iperf.json" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))["end"]
-s, c = r["sum_sent"], r["sum_received"]
-print("%d %.3f %d %.1f" % (c["bytes"], c["bits_per_second"] / 1e9, s.get("retransmits", 0), c["seconds"]))
-EOF
-) || fail "iperf3 output unreadable"
-	read -r bytes gbps retr secs <<<"$res"
-	((bytes > 10000000)) || fail "iperf3 moved only $bytes bytes"
-	info "iperf3 TCP $NSA -> $NSB: $gbps Gbit/s received over $secs s ($bytes bytes, $retr retransmits)"
-	echo "tap bus iperf3 TCP between namespaces over two emulated VFs: $gbps Gbit/s ($retr retransmits)" >>"$TMP/rates"
+	iperf_run "$NSA" 10.231.0.2 "$NSB" 5211 "${UVDPA_TAP_IPERF_SECONDS:-4}"
+	local bytes=$IPERF_BYTES
+	info "iperf3 TCP $NSA -> $NSB: $IPERF_GBPS Gbit/s received over $IPERF_SECS s ($bytes bytes, $IPERF_RETR retransmits)"
+	echo "tap bus iperf3 TCP between namespaces over two emulated VFs, MTU 4000, no offloads: $IPERF_GBPS Gbit/s ($IPERF_RETR retransmits)" >>"$TMP/rates"
 	local vtx vrx
 	vtx=$(vstat ta 1 packets)
 	vrx=$(vstat tb 0 packets)
@@ -206,8 +222,82 @@ s3_refused() {
 	stop_uvdpad
 }
 
+s4_offloads() {
+	cleanup_ns
+	ip netns add "$NSA"
+	ip netns add "$NSB"
+	local sfx=${SUF:0:4}
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name ta mgmtdev emu/ifcvf-net mac 02:54:00:00:02:0a port pair:$SCEN devargs offloads=1" \
+		"dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:02:0b port pair:$SCEN devargs offloads=1"
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap"
+	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap"
+	uv -j dev config show ta >"$TMP/$SCEN-config.json"
+	python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["config"]["ta"]["negotiated_features"]
+f = f if isinstance(f, list) else f.split()
+missing = {"CSUM", "GUEST_CSUM", "HOST_TSO4", "HOST_TSO6", "GUEST_TSO4", "GUEST_TSO6"} - set(f)
+assert not missing, missing
+' "$TMP/$SCEN-config.json" || fail "ta did not negotiate the offloads: $(cat "$TMP/$SCEN-config.json")"
+	netns_up "$TAPA" "$NSA" 10.231.2.1
+	netns_up "$TAPB" "$NSB" 10.231.2.2
+	ping_ok "$NSA" 10.231.2.2 56 2
+	iperf_run "$NSA" 10.231.2.2 "$NSB" 5221 3
+	local atx brx
+	atx=$(avg_frame ta 1)
+	brx=$(avg_frame tb 0)
+	# MTU 1500: frames longer than 1514 bytes crossed as TSO frames.
+	((atx > 3000 && brx > 3000)) ||
+		fail "offloads on both ends: ta sent $atx, tb received $brx bytes per frame (TSO frames expected)"
+	info "offloads on both ends: $IPERF_GBPS Gbit/s ($IPERF_RETR retransmits); TSO frames through the pair: ta tx $atx, tb rx $brx bytes per frame"
+	echo "tap bus iperf3 TCP, MTU 1500, checksum + TSO offloads through a pair: $IPERF_GBPS Gbit/s ($IPERF_RETR retransmits)" >>"$TMP/rates"
+
+	# The other end without offloads: ta's TSO frames are cut in software.
+	uv dev del tb || fail "dev del tb"
+	uv dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:02:0b port "pair:$SCEN" || fail "dev add tb"
+	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap"
+	netns_up "$TAPB" "$NSB" 10.231.2.2
+	local atx0 ab0
+	atx0=$(vstat ta 1 packets)
+	ab0=$(vstat ta 1 bytes)
+	iperf_run "$NSA" 10.231.2.2 "$NSB" 5222 3
+	atx=$((($(vstat ta 1 bytes) - ab0) / ($(vstat ta 1 packets) - atx0 + 1)))
+	brx=$(avg_frame tb 0)
+	((atx > 3000 && brx <= 1514)) ||
+		fail "TSO toward a plain receiver: ta sent $atx, tb received $brx bytes per frame (segments <= 1514 expected)"
+	info "TSO toward a receiver without offloads: $IPERF_GBPS Gbit/s ($IPERF_RETR retransmits); ta tx $atx, tb rx $brx bytes per frame (cut in software)"
+	echo "tap bus iperf3 TCP, MTU 1500, TSO frames cut in software for a receiver without offloads: $IPERF_GBPS Gbit/s" >>"$TMP/rates"
+
+	# The emulated function's own tap port, without and with vnet_hdr.
+	local vh port
+	for vh in "" ",vnet_hdr"; do
+		port=up${sfx}${vh:+v}
+		uv dev add name tc mgmtdev emu/ifcvf-net mac 02:54:00:00:02:0c port "tap:$port$vh" devargs offloads=1 ||
+			fail "dev add tc port tap:$port$vh"
+		uv dev bind tc tap "ut${sfx}c" || fail "dev bind tc tap"
+		ip netns del "$NSA"
+		ip netns add "$NSA"
+		ip netns del "$NSB"
+		ip netns add "$NSB"
+		netns_up "ut${sfx}c" "$NSA" 10.231.3.1
+		netns_up "$port" "$NSB" 10.231.3.2
+		iperf_run "$NSA" 10.231.3.2 "$NSB" 5223 2
+		local how="without vnet_hdr (cut in software)"
+		[[ -n $vh ]] && how="with vnet_hdr (GSO frames handed to the kernel)"
+		info "offloads=1 VF on its tap port $how:" \
+			"$IPERF_GBPS Gbit/s ($IPERF_RETR retransmits), tc tx $(avg_frame tc 1) bytes per frame"
+		uv dev del tc || fail "dev del tc"
+		ip link del "$port" 2>/dev/null || true
+	done
+	grep -q ERR "$UD_LOG" && fail "uvdpad logged an error: $(grep ERR "$UD_LOG" | head -3)"
+	stop_uvdpad
+	cleanup_ns
+}
+
 run_scenario s1_netns "two VFs on taps in two network namespaces: ping, iperf3, link state"
 run_scenario s2_rebind "tap -> vhost-user -> tap, unbind, dev del, SIGTERM remove the interface"
 run_scenario s3_refused "binds the tap bus driver refuses"
+run_scenario s4_offloads "checksum and TSO offloads: through a pair, cut in software, on a tap port"
 [[ -f $TMP/rates ]] && cat "$TMP/rates"
 lib_finish

@@ -540,7 +540,7 @@ else
 	expect_ok "emu: add" dev add name e1 mgmtdev emu/ifcvf-net mac 52:54:00:11:22:33 max_vqp 2 port sink || s10_ok=0
 	expect_ok "emu: config e1" dev config show e1 || s10_ok=0
 	out_is "emu: config e1" "e1: mac 52:54:00:11:22:33 link up link_announce false max_vq_pairs 2 mtu 1500" || s10_ok=0
-	expect_err "emu: bad devargs" 'devargs: unknown key "foo" (known: transitional, sw-live-migration, drop-dirty-log, shadow-vq, reorder-completions, shared-storage)' dev add name e2 mgmtdev emu/ifcvf-net devargs foo=1 || s10_ok=0
+	expect_err "emu: bad devargs" 'devargs: unknown key "foo" (known: transitional, sw-live-migration, drop-dirty-log, shadow-vq, reorder-completions, shared-storage, offloads)' dev add name e2 mgmtdev emu/ifcvf-net devargs foo=1 || s10_ok=0
 	expect_err "emu: shared-storage on net" 'e2: shared-storage applies to a blk device'"'"'s file, not to emu/ifcvf-net' dev add name e2 mgmtdev emu/ifcvf-net devargs shared-storage=1 || s10_ok=0
 	# How each kind of function migrates, and whether it logs now.
 	expect_ok "emu: migration modes" -j dev show demo0 || s10_ok=0

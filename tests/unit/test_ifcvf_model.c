@@ -176,7 +176,7 @@ static void test_create_errors(void **state)
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "MQ"));
 	c = net_cfg("");
-	c.device_features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_GUEST_TSO4);
+	c.device_features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_GUEST_UFO);
 	assert_null(ifcvf_model_create(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "not supported"));
 	c = net_cfg("bogus");

@@ -42,7 +42,8 @@ static struct emu_function **function_slot(const struct uvdpa_device *dev)
 	return f;
 }
 
-/* emu devargs: options of the emulated function (transitional ids, the
+/* emu devargs: options of the emulated function (transitional ids, net
+ * offloads, the
  * drop-dirty-log and reorder-completions faults, a blk file on shared
  * storage) and the driver's sw-live-migration and shadow-vq, passed on. */
 enum {
@@ -52,6 +53,7 @@ enum {
 	EMU_ARG_SHADOW,
 	EMU_ARG_REORDER,
 	EMU_ARG_SHARED_STORAGE,
+	EMU_ARG_OFFLOADS,
 	EMU_ARG_NUM
 };
 static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
@@ -61,10 +63,11 @@ static const struct uvdpa_devargs_spec emu_devargs[EMU_ARG_NUM] = {
 	[EMU_ARG_SHADOW] = { "shadow-vq", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_REORDER] = { "reorder-completions", UVDPA_DEVARGS_UINT, 0, 1 },
 	[EMU_ARG_SHARED_STORAGE] = { "shared-storage", UVDPA_DEVARGS_UINT, 0, 1 },
+	[EMU_ARG_OFFLOADS] = { "offloads", UVDPA_DEVARGS_UINT, 0, 1 },
 };
 
 struct emu_args {
-	bool transitional, sw_lm, drop_dirty_log, shadow, reorder, shared_storage;
+	bool transitional, sw_lm, drop_dirty_log, shadow, reorder, shared_storage, offloads;
 };
 
 static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_args *a,
@@ -85,6 +88,7 @@ static int parse_emu_devargs(const struct uvdpa_dev_add_config *cfg, struct emu_
 	a->shadow = v[EMU_ARG_SHADOW].present && v[EMU_ARG_SHADOW].u;
 	a->reorder = v[EMU_ARG_REORDER].present && v[EMU_ARG_REORDER].u;
 	a->shared_storage = v[EMU_ARG_SHARED_STORAGE].present && v[EMU_ARG_SHARED_STORAGE].u;
+	a->offloads = v[EMU_ARG_OFFLOADS].present && v[EMU_ARG_OFFLOADS].u;
 	return 0;
 }
 
@@ -121,6 +125,7 @@ static int emu_dev_add(struct uvdpa_mgmtdev *m, const struct uvdpa_dev_add_confi
 		return -EINVAL;
 	}
 	mc.shared_storage = a.shared_storage;
+	mc.offloads = a.offloads;
 	if (cfg->attrs & UVDPA_ATTR_FEATURES)
 		mc.device_features = cfg->device_features;
 	if (cfg->attrs & UVDPA_ATTR_MAC)

@@ -1080,6 +1080,14 @@ static struct uvdpa_pci_dev *model_create(const struct ifcvf_model_config *cfg, 
 		return NULL;
 	}
 	features = cfg->device_features ? cfg->device_features : t->default_features(cfg->max_vqp);
+	if (cfg->offloads) {
+		if (!t->offload_features) {
+			uvdpa_errf(err, errlen, "offloads: the emulated IFCVF %s has none", t->name);
+			*rc = -EINVAL;
+			return NULL;
+		}
+		features |= t->offload_features;
+	}
 	if (features & ~t->supported_features) {
 		uvdpa_errf(err, errlen,
 			 "device_features 0x%llx: bits 0x%llx are not supported by the emulated "

@@ -25,6 +25,7 @@ struct ifcvf_model_config {
 	bool drop_dirty_log;		/* fault injection: the device writes no dirty
 					 * bits (shows that a migration check can fail) */
 	/* net */
+	bool offloads;			/* also offer the checksum and TSO offloads */
 	uint8_t mac[6];			/* all zero: 02:1a:f4:00:NN:NN from the function index */
 	uint16_t mtu;			/* 0: 1500; else 68..65535 */
 	uint16_t max_vqp;		/* 0: 1; else 1..IFCVF_MAX_QUEUE_PAIRS */

@@ -110,6 +110,7 @@ struct ifcvf_dev_type {
 	uint16_t max_queue_size;
 	uint64_t supported_features;
 	uint64_t (*default_features)(uint16_t max_vqp);
+	uint64_t offload_features;		/* what offloads=1 adds (0: none) */
 	/* BAR4 RING_STATE offset of vring q. */
 	unsigned int (*ring_state_off)(unsigned int q);
 	/* Validates cfg against the offered features: the number of vrings, or

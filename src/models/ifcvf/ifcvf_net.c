@@ -34,8 +34,15 @@
 			      BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_MRG_RXBUF) |             \
 			      BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
 			      BIT(VIRTIO_F_ACCESS_PLATFORM))
+/* Checksum and TCP segmentation offloads (devargs offloads=1): frames keep
+ * their offload toward a receiver that negotiated it (the other end of a
+ * pair, a vnet_hdr tap) and are finished in software for any other. */
+#define NET_OFFLOAD_FEATURES (BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) |             \
+			      BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |         \
+			      BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_GUEST_TSO4) |         \
+			      BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN))
 #define NET_SUPPORTED_FEATURES (NET_DEFAULT_FEATURES | BIT(VIRTIO_NET_F_MQ) | \
-				BIT(VIRTIO_NET_F_CTRL_VQ) | NET_CTRL_FEATURES)
+				BIT(VIRTIO_NET_F_CTRL_VQ) | NET_CTRL_FEATURES | NET_OFFLOAD_FEATURES)
 
 static struct ifcvf_net *net_of(struct ifcvf_model *m)
 {
@@ -49,12 +56,22 @@ static bool is_cvq(const struct ifcvf_net *net, const struct ifcvf_vq *q)
 
 /* ---- RX: frames from the FIFO into RX chains ---- */
 
-static void fifo_clear(struct net_rx_fifo *f)
+/* The frame in the FIFO is done (delivered); segments of a GSO frame may
+ * follow. */
+static void fifo_frame_done(struct net_rx_fifo *f)
 {
 	f->len = 0;
 	f->nbufs = 0;
 	f->placed = 0;
 	f->stalled = false;
+	f->offload = false;
+}
+
+/* Empties the FIFO: the frame and whatever segments were left. */
+static void fifo_clear(struct net_rx_fifo *f)
+{
+	fifo_frame_done(f);
+	f->gso_next = f->gso.nsegs;
 }
 
 static void rx_fault(struct net_qpair *p)
@@ -144,7 +161,16 @@ static void rx_done(struct net_qpair *p, uint32_t len)
 	ifcvf_counter_add(&p->rx.packets, 1);
 	ifcvf_counter_add(&p->rx.bytes, len);
 	p->rx_pushed = true;
-	fifo_clear(&p->fifo);
+	fifo_frame_done(&p->fifo);
+}
+
+/* The header the receiver gets: the frame's offloads when it keeps them. */
+static void rx_header(struct net_qpair *p, uint8_t *hdr, uint16_t nbufs)
+{
+	const struct net_rx_fifo *f = &p->fifo;
+
+	virtio_net_hdr_build(hdr, VIRTIO_NET_HDR_MAX_LEN, p->features, f->offload ? &f->info : NULL,
+			     nbufs);
 }
 
 /* Without MRG_RXBUF the header and the whole frame go into one chain. */
@@ -166,7 +192,7 @@ static bool rx_deliver_single(struct net_qpair *p)
 		return true;
 	}
 	/* num_buffers is 1 when MRG_RXBUF is off (spec 5.1.6.4). */
-	virtio_net_hdr_build(hdr, sizeof(hdr), p->features, NULL, 1);
+	rx_header(p, hdr, 1);
 	virtq_buf_to_iov(virtq_elem_in_iov(e), e->in_num, 0, hdr, p->hdr_len);
 	virtq_buf_to_iov(virtq_elem_in_iov(e), e->in_num, p->hdr_len, f->frame, f->len);
 	ifcvf_vq_log_write(p->rxq, e, 0, total);
@@ -213,7 +239,7 @@ static bool rx_deliver_merged(struct net_qpair *p)
 		f->placed += (uint32_t)n;
 		f->nbufs++;
 	}
-	virtio_net_hdr_build(hdr, sizeof(hdr), p->features, NULL, f->nbufs);
+	rx_header(p, hdr, f->nbufs);
 	virtq_buf_to_iov(virtq_elem_in_iov(first), first->in_num, 0, hdr, p->hdr_len);
 	ifcvf_vq_log_write(p->rxq, first, 0, p->hdr_len);
 	virtq_push_commit(vq);
@@ -223,7 +249,7 @@ static bool rx_deliver_merged(struct net_qpair *p)
 
 /* Moves the FIFO's frame into p's RX queue. false while it waits for RX
  * buffers (the FIFO stays full: back-pressure). */
-static bool rx_deliver(struct net_qpair *p)
+static bool rx_deliver_frame(struct net_qpair *p)
 {
 	struct net_rx_fifo *f = &p->fifo;
 	bool done;
@@ -242,6 +268,69 @@ static bool rx_deliver(struct net_qpair *p)
 		ifcvf_counter_add(&p->rx.overruns, 1);
 	}
 	return done;
+}
+
+/* The FIFO's frame, and the segments of a GSO frame cut in software one
+ * after the other while RX buffers last. */
+static bool rx_deliver(struct net_qpair *p)
+{
+	struct net_rx_fifo *f = &p->fifo;
+
+	for (;;) {
+		if (!rx_deliver_frame(p))
+			return false;
+		if (f->len || f->gso_next >= f->gso.nsegs)
+			return true;
+		f->len = virtio_net_gso_segment(&f->gso, f->gso_frame, f->gso_next++, f->frame);
+	}
+}
+
+/* Whether features let a receiver take info's offloads as they are. */
+static bool takes_offload(uint64_t features, const struct virtio_net_hdr_info *info)
+{
+	if (info->gso_type == VIRTIO_NET_HDR_GSO_NONE)
+		return ifcvf_has_feature(features, VIRTIO_NET_F_GUEST_CSUM);
+	if (info->gso_ecn && !ifcvf_has_feature(features, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV4)
+		return ifcvf_has_feature(features, VIRTIO_NET_F_GUEST_TSO4);
+	if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV6)
+		return ifcvf_has_feature(features, VIRTIO_NET_F_GUEST_TSO6);
+	return false;
+}
+
+/* Puts a TX frame (len bytes at e past the header) that asks for offloads
+ * into peer's FIFO: as it is when the peer takes them, else with its
+ * checksum filled in or cut into segments. false: a frame whose offsets
+ * do not hold (a driver error). */
+static bool tx_offload_to_fifo(struct net_qpair *peer, const struct virtq_elem *e,
+			       const struct virtio_net_hdr_info *info, uint32_t len)
+{
+	struct net_rx_fifo *f = &peer->fifo;
+
+	if (takes_offload(peer->features, info)) {
+		virtq_elem_read(e, info->vnet_hdr_len, f->frame, len);
+		f->offload = true;
+		f->info = *info;
+		f->len = len;
+		return true;
+	}
+	if (info->gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		virtq_elem_read(e, info->vnet_hdr_len, f->frame, len);
+		if (virtio_net_csum_complete(f->frame, len, info->csum_start, info->csum_offset) < 0)
+			return false;
+		f->len = len;
+		return true;
+	}
+	virtq_elem_read(e, info->vnet_hdr_len, f->gso_frame, len);
+	if (virtio_net_gso_prepare(f->gso_frame, len, info, &f->gso) < 0) {
+		f->gso.nsegs = 0;
+		f->gso_next = 0;
+		return false;
+	}
+	f->gso_next = 1;
+	f->len = virtio_net_gso_segment(&f->gso, f->gso_frame, 0, f->frame);
+	return true;
 }
 
 /* Frames the port produces for p (tap reads, generated frames). */
@@ -290,8 +379,17 @@ static void tx_one(struct net_qpair *p, struct net_qpair *peer, const struct vir
 			ifcvf_counter_add(&p->tx.drops, 1);
 			return;
 		}
-		virtq_elem_read(e, info.vnet_hdr_len, peer->fifo.frame, len);
-		peer->fifo.len = len;
+		if (info.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+			if (!tx_offload_to_fifo(peer, e, &info, len)) {
+				LOG_DEBUG(TAG, "%s: tx vring %u: offload offsets outside the frame",
+					  net->model->pdev->addr, p->txq->index);
+				ifcvf_counter_add(&p->tx.errors, 1);
+				return;
+			}
+		} else {
+			virtq_elem_read(e, info.vnet_hdr_len, peer->fifo.frame, len);
+			peer->fifo.len = len;
+		}
 		ifcvf_counter_add(&p->tx.packets, 1);
 		ifcvf_counter_add(&p->tx.bytes, len);
 		rx_deliver(peer);
@@ -299,7 +397,8 @@ static void tx_one(struct net_qpair *p, struct net_qpair *peer, const struct vir
 	}
 	/* Copied out of guest memory as a NIC's DMA would. */
 	virtq_elem_read(e, info.vnet_hdr_len, p->txbuf, len);
-	if (net_port_send(p, p->txbuf, len)) {
+	if (net_port_send(p, p->txbuf, len,
+			  (info.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ? &info : NULL)) {
 		ifcvf_counter_add(&p->tx.packets, 1);
 		ifcvf_counter_add(&p->tx.bytes, len);
 	} else {
@@ -649,10 +748,12 @@ static void net_free(struct ifcvf_net *net)
 		struct net_qpair *p = &net->pairs[i];
 
 		free(p->fifo.frame);
+		free(p->fifo.gso_frame);
 		free(p->fifo.first);
 		free(p->rx_elem);
 		free(p->tx_elem);
 		free(p->txbuf);
+		free(p->txseg);
 		free(p->rxf);
 	}
 	free(net->cvq_elem);
@@ -716,14 +817,18 @@ static int net_create(struct ifcvf_model *m, const struct ifcvf_model_config *cf
 		p->txq = &m->vqs[2 * i + 1];
 		p->rxq->type_priv = p->txq->type_priv = p;
 		p->fifo.frame = malloc(NET_FRAME_MAX);
+		p->fifo.gso_frame = malloc(NET_FRAME_MAX);
 		p->fifo.first = malloc(sizeof(*p->fifo.first));
 		p->rx_elem = malloc(sizeof(*p->rx_elem));
 		p->tx_elem = malloc(sizeof(*p->tx_elem));
 		p->rxf = calloc(1, sizeof(*p->rxf));
-		if (net->port != NET_PORT_LOOPBACK && net->port != NET_PORT_PAIR)
+		if (net->port != NET_PORT_LOOPBACK && net->port != NET_PORT_PAIR) {
 			p->txbuf = malloc(NET_FRAME_MAX);
-		if (!p->fifo.frame || !p->fifo.first || !p->rx_elem || !p->tx_elem || !p->rxf ||
-		    (!p->txbuf && net->port != NET_PORT_LOOPBACK && net->port != NET_PORT_PAIR)) {
+			p->txseg = malloc(NET_FRAME_MAX);
+		}
+		if (!p->fifo.frame || !p->fifo.gso_frame || !p->fifo.first || !p->rx_elem || !p->tx_elem || !p->rxf ||
+		    ((!p->txbuf || !p->txseg) && net->port != NET_PORT_LOOPBACK &&
+		     net->port != NET_PORT_PAIR)) {
 			uvdpa_errf(err, errlen, "out of memory");
 			net_free(net);
 			return -ENOMEM;
@@ -951,6 +1056,7 @@ const struct ifcvf_dev_type ifcvf_net_type = {
 	.max_queue_size = NET_MAX_QUEUE_SIZE,
 	.supported_features = NET_SUPPORTED_FEATURES,
 	.default_features = net_default_features,
+	.offload_features = NET_OFFLOAD_FEATURES,
 	.ring_state_off = ifcvf_ring_state_off_net,
 	.num_vrings = net_num_vrings,
 	.create = net_create,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "models/ifcvf/ifcvf_model_internal.h"
+#include "virtio/virtio_net_gso.h"
 
 #define NET_FRAME_MAX (65535u + 14u + 4u)	/* largest MTU + Ethernet + VLAN header */
 #define NET_BATCH 64u				/* chains per queue per engine round */
@@ -35,6 +36,15 @@ struct net_rx_fifo {
 	uint32_t placed;
 	bool stalled;				/* counted as an overrun already */
 	struct virtq_elem_buf *first;		/* the chain that gets the header */
+	/* The frame's offloads, for the RX header (the receiver negotiated
+	 * them): a checksum to fill or a GSO frame. */
+	bool offload;
+	struct virtio_net_hdr_info info;
+	/* A GSO frame the receiver cannot take whole: cut into segments in
+	 * software, one at a time into frame. */
+	uint8_t *gso_frame;			/* NET_FRAME_MAX bytes */
+	struct virtio_net_gso gso;
+	uint16_t gso_next;			/* next segment; == gso.nsegs: none left */
 };
 
 /* RX filter state from the control queue (VIRTIO_NET_F_CTRL_RX). */
@@ -73,6 +83,7 @@ struct net_qpair {
 	struct net_rx_fifo fifo;
 	struct virtq_elem_buf *rx_elem, *tx_elem;
 	uint8_t *txbuf;				/* tap and sink: TX frame copy */
+	uint8_t *txseg;				/* tap: one segment of a GSO frame */
 	uint32_t filter_gen;			/* rxf is a copy of net->rxf at this generation */
 	struct net_rx_filter *rxf;
 	uint32_t source_seq;
@@ -148,7 +159,10 @@ void net_port_close(struct ifcvf_net *net);
 struct net_qpair *net_port_peer(struct net_qpair *p);
 /* Sends one TX packet (already copied to p->txbuf for tap/sink); true when
  * sent, false when dropped. */
-bool net_port_send(struct net_qpair *p, const uint8_t *pkt, uint32_t len);
+/* offload: the frame's checksum / segmentation request, or NULL. pkt may be
+ * changed (a checksum filled in). */
+bool net_port_send(struct net_qpair *p, uint8_t *pkt, uint32_t len,
+		   const struct virtio_net_hdr_info *offload);
 /* Puts a frame the device itself makes on the wire (any thread): 0, or
  * -ENOTSUP for a port with no wire beyond the guest (loopback, pair),
  * -EIO when the wire refused it. */
