@@ -163,8 +163,13 @@ s2_rebind() {
 		"dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:01:0b port pair:$SCEN"
 	local base
 	base=$(settle_counts "$UD_PID")
+	local threads0 threads1
+	threads0=$(awk '/^Threads:/ { print $2 }' "/proc/$UD_PID/status")
 	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap"
 	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap"
+	threads1=$(awk '/^Threads:/ { print $2 }' "/proc/$UD_PID/status")
+	((threads1 == threads0)) || fail "uvdpad had $threads0 threads before the tap binds, $threads1 after"
+	info "two tap bindings, no new thread ($threads1 in uvdpad)"
 	netns_up "$TAPB" "$NSB" 10.231.1.2
 	ip addr add 10.231.1.1/24 dev "$TAPA"
 	ip link set "$TAPA" up
