@@ -377,8 +377,12 @@ static void rx_cb(int fd, void *opaque)
 		/* Buffers still gathered for a frame stay out of the ring; the
 		 * device completes the rest of that frame from what it holds. */
 		rx_post(t);
-		if (n == TAP_BATCH)
-			continue;
+		if (n == TAP_BATCH) {
+			/* More to do: come back after the relay thread's other
+			 * watches had their turn. */
+			efd_signal(fd);
+			return;
+		}
 		if (!virtq_drv_enable_interrupts(&q->vq))
 			break;
 	}
