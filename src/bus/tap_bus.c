@@ -1,26 +1,35 @@
 /* The tap bus driver (uvdpa's virtio-vdpa): binding a net device makes the
  * host kernel use it as a network interface. uvdpa itself is the device's
- * virtio driver here: it negotiates features, keeps the driver side of one
- * queue pair (RX 0, TX 1) in daemon memory that the device reaches through
- * its IOMMU like guest memory, and bridges frames to a TAP interface it
- * creates with the device's name and MAC, MTU and link state.
+ * virtio driver here: it negotiates features, keeps the driver side of the
+ * device's queue pairs in daemon memory that the device reaches through its
+ * IOMMU like guest memory, and bridges frames to a TAP interface it creates
+ * with the device's name and MAC, MTU and link state.
  *
  * It implements the session interface like the vhost-user bus driver does,
  * so the device's driver cannot tell the two apart: dev_conf gets a session
  * whose one memory region is the daemon's buffer area (IOVA TAP_IOVA) and
  * whose rings are ready with eventfds for kicks and interrupts.
  *
- * Threads: none of its own. Three relay-pool watches run the datapath:
- *   - the RX interrupt eventfd: used RX buffers go to the TAP (writev, the
- *     virtio-net header first, which the TAP takes as IFF_VNET_HDR), then
- *     the buffers are posted again;
- *   - the TAP fd: frames the host sends are read straight into TX buffers
- *     and made available; used TX buffers are taken back here too, so the
- *     TX ring has a single thread. When the ring is full the watch pauses
- *     and asks for a TX interrupt;
+ * Queue pairs: with MQ offered, as many pairs as the device has, up to the
+ * CPUs online and TAP_MAX_PAIRS; the TAP is then multi-queue
+ * (IFF_MULTI_QUEUE, one fd per pair) and, when the device has a control
+ * queue, it is told the number with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET (one
+ * without a control queue runs every ring that is ready, as vhost-user
+ * devices do). Otherwise one pair.
+ *
+ * Threads: none of its own. Per queue pair, three relay-pool watches run
+ * the datapath:
+ *   - the RX interrupt eventfd: used RX buffers go to the pair's TAP fd
+ *     (writev, the virtio-net header first, which the TAP takes as
+ *     IFF_VNET_HDR), then the buffers are posted again;
+ *   - the pair's TAP fd: frames the host sends on that queue are read
+ *     straight into TX buffers and made available; used TX buffers are taken
+ *     back here too, so the TX ring has a single thread. When the ring is
+ *     full the watch pauses and asks for a TX interrupt;
  *   - the TX interrupt eventfd: resumes the TAP watch.
  * A config interrupt (link, MAC) is handled on the control loop, where
- * device ops may be called.
+ * device ops may be called. The control queue is used once, at bind, on the
+ * control thread.
  *
  * Offloads: what the device offers and the TAP can do is negotiated. Frames
  * the host sends may then need a checksum or segmentation (TUNSETOFFLOAD
@@ -40,6 +49,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/if_tun.h>
@@ -61,17 +71,18 @@
 
 #define TAP_IOVA 0x40000000ull		/* where the device sees our memory */
 #define TAP_QUEUE_SIZE 256u		/* per ring, when the device takes it */
+#define TAP_MAX_PAIRS 16u
 #define TAP_RX_MRG_BUF 2048u		/* RX buffer with MRG_RXBUF */
 #define TAP_GSO_MAX 65536u		/* largest frame with segmentation offload */
 #define TAP_ETH_OVERHEAD 18u		/* Ethernet header + one VLAN tag */
 #define TAP_BATCH 64u			/* frames per callback round */
 #define TAP_DEFAULT_MTU 1500u
-
-enum { RXQ = 0, TXQ = 1, NQ = 2 };
+#define TAP_CVQ_BUF 64u			/* control queue: one command at a time */
+#define TAP_CVQ_TIMEOUT_MS 2000u
 
 /* What uvdpa asks of a device: the frame offloads a TAP can take on both
- * sides, and the ring and config features it uses. No control queue: one
- * queue pair, and the MAC comes from the config space. */
+ * sides, the ring and config features it uses, and multiqueue (which needs
+ * the control queue). The MAC comes from the config space. */
 #define TAP_WANTED_FEATURES                                                              \
 	(BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ACCESS_PLATFORM) | BIT(VIRTIO_NET_F_MAC) | \
 	 BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_MRG_RXBUF) |  \
@@ -79,10 +90,11 @@ enum { RXQ = 0, TXQ = 1, NQ = 2 };
 	 BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |                      \
 	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) |                        \
 	 BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |                     \
-	 BIT(VIRTIO_NET_F_GUEST_ECN))
+	 BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ))
 #define TAP_HOST_TSO (BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6))
 #define TAP_GUEST_GSO \
 	(BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN))
+#define TAP_MQ (BIT(VIRTIO_NET_F_CTRL_VQ) | BIT(VIRTIO_NET_F_MQ))
 
 struct tap_queue {
 	struct virtq_driver vq;
@@ -95,34 +107,46 @@ struct tap_queue {
 	uint16_t stop_avail, stop_used;	/* where the device stopped (vring_set_base) */
 };
 
+struct tap_bus;
+
+/* Queue pair i: vrings 2i (RX) and 2i+1 (TX), and the TAP's queue i. */
+struct tap_pair {
+	struct tap_bus *t;
+	unsigned int index;
+	int tapfd;
+	struct tap_queue rx, tx;
+	struct relay_watch *tap_watch;
+	/* An RX frame spread over several buffers (MRG_RXBUF), being
+	 * gathered: the RX callback's only. */
+	struct iovec rx_iov[TAP_QUEUE_SIZE];
+	uint16_t rx_heads[TAP_QUEUE_SIZE];
+	unsigned int rx_have, rx_want;
+	bool rx_broken_logged, tx_broken_logged;
+};
+
 struct tap_bus {
 	struct uvdpa_session sess;
 	struct uvdpa_device *dev;
 	char ifname[IFNAMSIZ];
-	int tapfd;
 	uint64_t features;
 	uint32_t hdr_len;
 	uint16_t qsize;
 	uint16_t mtu;
+	unsigned int npairs;		/* queue pairs in use */
+	unsigned int max_pairs;		/* the device's (max_virtqueue_pairs) */
+	bool has_cvq;			/* vring 2 * max_pairs */
 
 	void *mem;
 	uint64_t mem_size;
 	int memfd;
-	struct tap_queue q[NQ];
+	struct tap_pair *pairs;
+	struct tap_queue cvq;
 
-	struct relay_watch *tap_watch;
 	int config_efd;
 	struct uvdpa_watch *config_watch;
 	bool conf;			/* dev_conf succeeded: dev_close owed */
 
-	/* An RX frame spread over several buffers (MRG_RXBUF), being gathered:
-	 * the RX callback's only. */
-	struct iovec rx_iov[TAP_QUEUE_SIZE];
-	uint16_t rx_heads[TAP_QUEUE_SIZE];
-	unsigned int rx_have, rx_want;
-
-	bool rx_broken_logged, tx_broken_logged;
-	/* Counters (relaxed atomics: read by `dev show`'s thread). */
+	/* Counters (relaxed atomics: the pairs' relay threads add). */
 	atomic_uint_fast64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
 };
 
@@ -139,6 +163,40 @@ static bool has(const struct tap_bus *t, unsigned int bit)
 static void count(atomic_uint_fast64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* The session's vrings: the pairs in use, then (with a control queue) the
+ * pairs left unused and the control queue, which is vring 2 * max_pairs
+ * whatever the number of pairs in use. */
+static unsigned int nvrings(const struct tap_bus *t)
+{
+	return t->has_cvq ? 2 * t->max_pairs + 1 : 2 * t->npairs;
+}
+
+/* Vring idx: RX / TX of a pair in use, or the control queue; NULL for an
+ * unused pair's and past the end. */
+static struct tap_queue *vring_of(struct tap_bus *t, unsigned int idx)
+{
+	if (idx < 2 * t->npairs)
+		return idx & 1 ? &t->pairs[idx / 2].tx : &t->pairs[idx / 2].rx;
+	if (idx == 2 * t->max_pairs && t->has_cvq)
+		return &t->cvq;
+	return NULL;
+}
+
+/* The first TAP fd: the interface-wide ioctls go through it. */
+static int tap_fd(const struct tap_bus *t)
+{
+	return t->pairs[0].tapfd;
+}
+
+/* Our own eventfds: a write can only fail when one was closed under us. */
+static void efd_signal(int fd)
+{
+	int ret = uvdpa_efd_signal(fd);
+
+	if (ret < 0)
+		LOG_WARN(TAG, "eventfd write: %s", strerror(-ret));
 }
 
 /* ---- The session ---- */
@@ -174,18 +232,21 @@ static uint64_t sess_features(struct uvdpa_session *s)
 
 static uint16_t sess_vring_count(struct uvdpa_session *s)
 {
-	(void)s;
-	return NQ;
+	return (uint16_t)nvrings(to_tap(s));
 }
 
 static int sess_vring_get(struct uvdpa_session *s, uint16_t idx, struct uvdpa_vring *r)
 {
 	struct tap_bus *t = to_tap(s);
-	struct tap_queue *q;
+	struct tap_queue *q = vring_of(t, idx);
 
-	if (idx >= NQ)
+	if (idx >= nvrings(t))
 		return -EINVAL;
-	q = &t->q[idx];
+	if (!q) {
+		/* A pair left unused: not set up. */
+		*r = (struct uvdpa_vring){ .kickfd = -1, .callfd = -1 };
+		return 0;
+	}
 	*r = (struct uvdpa_vring){
 		.size = t->qsize,
 		.desc_gpa = q->rings.desc_addr,
@@ -204,12 +265,12 @@ static int sess_vring_get(struct uvdpa_session *s, uint16_t idx, struct uvdpa_vr
 static int sess_vring_set_base(struct uvdpa_session *s, uint16_t idx, uint16_t last_avail,
 			       uint16_t last_used)
 {
-	struct tap_bus *t = to_tap(s);
+	struct tap_queue *q = vring_of(to_tap(s), idx);
 
-	if (idx >= NQ)
+	if (!q)
 		return -EINVAL;
-	t->q[idx].stop_avail = last_avail;
-	t->q[idx].stop_used = last_used;
+	q->stop_avail = last_avail;
+	q->stop_used = last_used;
 	return 0;
 }
 
@@ -235,22 +296,13 @@ static void sess_log_used_ring(struct uvdpa_session *s, uint16_t idx, uint64_t o
 	(void)len;
 }
 
-/* Our own eventfds: a write can only fail when one was closed under us. */
-static void efd_signal(int fd)
-{
-	int ret = uvdpa_efd_signal(fd);
-
-	if (ret < 0)
-		LOG_WARN(TAG, "eventfd write: %s", strerror(-ret));
-}
-
 static int sess_vring_call(struct uvdpa_session *s, uint16_t idx)
 {
-	struct tap_bus *t = to_tap(s);
+	struct tap_queue *q = vring_of(to_tap(s), idx);
 
-	if (idx >= NQ)
+	if (!q)
 		return -EINVAL;
-	efd_signal(t->q[idx].callfd);
+	efd_signal(q->callfd);
 	return 0;
 }
 
@@ -283,31 +335,35 @@ static uint8_t *buf_of(const struct tap_queue *q, uint16_t id)
 	return q->bufs + (size_t)id * q->buf_size;
 }
 
-static void rx_post(struct tap_bus *t)
+static uint64_t buf_iova(const struct tap_queue *q, uint16_t id)
 {
-	struct tap_queue *q = &t->q[RXQ];
+	return q->bufs_iova + (uint64_t)id * q->buf_size;
+}
+
+static void rx_post(struct tap_queue *q)
+{
 	uint16_t id;
 
 	while (q->vq.num_free && virtq_drv_desc_take(&q->vq, 1, &id) == 0) {
-		virtq_drv_desc_set(&q->vq, id, q->bufs_iova + (uint64_t)id * q->buf_size,
-				   q->buf_size, true);
+		virtq_drv_desc_set(&q->vq, id, buf_iova(q, id), q->buf_size, true);
 		virtq_drv_push(&q->vq, id);
 	}
 	if (virtq_drv_publish(&q->vq))
 		efd_signal(q->kickfd);
 }
 
-static void rx_release_gathered(struct tap_bus *t)
+static void rx_release_gathered(struct tap_pair *p)
 {
-	for (unsigned int i = 0; i < t->rx_have; i++)
-		virtq_drv_chain_release(&t->q[RXQ].vq, t->rx_heads[i]);
-	t->rx_have = 0;
-	t->rx_want = 0;
+	for (unsigned int i = 0; i < p->rx_have; i++)
+		virtq_drv_chain_release(&p->rx.vq, p->rx_heads[i]);
+	p->rx_have = 0;
+	p->rx_want = 0;
 }
 
-static void rx_frame_done(struct tap_bus *t)
+static void rx_frame_done(struct tap_pair *p)
 {
-	ssize_t n = writev(t->tapfd, t->rx_iov, (int)t->rx_have);
+	struct tap_bus *t = p->t;
+	ssize_t n = writev(p->tapfd, p->rx_iov, (int)p->rx_have);
 
 	if (n < 0) {
 		/* EINVAL: a header the TAP refused; EIO/EAGAIN: the interface
@@ -318,37 +374,37 @@ static void rx_frame_done(struct tap_bus *t)
 	} else {
 		count(&t->rx_frames);
 	}
-	rx_release_gathered(t);
+	rx_release_gathered(p);
 }
 
 /* One used RX buffer: the first of a frame carries the header, whose
  * num_buffers (MRG_RXBUF) says how many buffers the frame spans. */
-static void rx_take(struct tap_bus *t, uint16_t head, uint32_t len)
+static void rx_take(struct tap_pair *p, uint16_t head, uint32_t len)
 {
-	struct tap_queue *q = &t->q[RXQ];
+	struct tap_bus *t = p->t;
 
-	if (t->rx_have == 0) {
-		const struct virtio_net_hdr_v1 *h = (const void *)buf_of(q, head);
+	if (p->rx_have == 0) {
+		const struct virtio_net_hdr_v1 *h = (const void *)buf_of(&p->rx, head);
 		uint16_t nb = has(t, VIRTIO_NET_F_MRG_RXBUF) ? le16toh(h->num_buffers) : 1;
 
 		if (len < t->hdr_len || nb == 0 || nb > t->qsize) {
 			count(&t->rx_dropped);
-			virtq_drv_chain_release(&q->vq, head);
+			virtq_drv_chain_release(&p->rx.vq, head);
 			return;
 		}
-		t->rx_want = nb;
+		p->rx_want = nb;
 	}
-	t->rx_heads[t->rx_have] = head;
-	t->rx_iov[t->rx_have] = (struct iovec){ .iov_base = buf_of(q, head), .iov_len = len };
-	t->rx_have++;
-	if (t->rx_have == t->rx_want)
-		rx_frame_done(t);
+	p->rx_heads[p->rx_have] = head;
+	p->rx_iov[p->rx_have] = (struct iovec){ .iov_base = buf_of(&p->rx, head), .iov_len = len };
+	p->rx_have++;
+	if (p->rx_have == p->rx_want)
+		rx_frame_done(p);
 }
 
 static void rx_cb(int fd, void *opaque)
 {
-	struct tap_bus *t = opaque;
-	struct tap_queue *q = &t->q[RXQ];
+	struct tap_pair *p = opaque;
+	struct tap_queue *q = &p->rx;
 
 	uvdpa_efd_drain(fd);
 	for (;;) {
@@ -359,24 +415,25 @@ static void rx_cb(int fd, void *opaque)
 
 		while (n < TAP_BATCH && (r = virtq_drv_pop(&q->vq, &head, &len)) != 0) {
 			if (r < 0 && r != -EMSGSIZE) {
-				if (!t->rx_broken_logged)
-					LOG_ERR(TAG, "%s: the device returned an impossible RX used "
-						"entry: the interface receives nothing more until "
-						"the device is bound again", t->dev->name);
-				t->rx_broken_logged = true;
+				if (!p->rx_broken_logged)
+					LOG_ERR(TAG, "%s: the device returned an impossible used "
+						"entry on RX vring %u: the interface receives nothing "
+						"more there until the device is bound again",
+						p->t->dev->name, 2 * p->index);
+				p->rx_broken_logged = true;
 				return;
 			}
 			if (r == -EMSGSIZE) {	/* longer than the buffer: not believed */
-				count(&t->rx_dropped);
+				count(&p->t->rx_dropped);
 				virtq_drv_chain_release(&q->vq, head);
 			} else {
-				rx_take(t, head, len);
+				rx_take(p, head, len);
 			}
 			n++;
 		}
 		/* Buffers still gathered for a frame stay out of the ring; the
 		 * device completes the rest of that frame from what it holds. */
-		rx_post(t);
+		rx_post(q);
 		if (n == TAP_BATCH) {
 			/* More to do: come back after the relay thread's other
 			 * watches had their turn. */
@@ -390,20 +447,20 @@ static void rx_cb(int fd, void *opaque)
 
 /* ---- TX: TAP -> device ---- */
 
-static void tx_reclaim(struct tap_bus *t)
+static void tx_reclaim(struct tap_pair *p)
 {
-	struct tap_queue *q = &t->q[TXQ];
+	struct tap_queue *q = &p->tx;
 	uint16_t head;
 	uint32_t len;
 	int r;
 
 	while ((r = virtq_drv_pop(&q->vq, &head, &len)) != 0) {
 		if (r < 0 && r != -EMSGSIZE) {
-			if (!t->tx_broken_logged)
-				LOG_ERR(TAG, "%s: the device returned an impossible TX used entry: "
-					"the interface sends nothing more until the device is "
-					"bound again", t->dev->name);
-			t->tx_broken_logged = true;
+			if (!p->tx_broken_logged)
+				LOG_ERR(TAG, "%s: the device returned an impossible used entry on "
+					"TX vring %u: the interface sends nothing more there until "
+					"the device is bound again", p->t->dev->name, 2 * p->index + 1);
+			p->tx_broken_logged = true;
 			return;
 		}
 		virtq_drv_chain_release(&q->vq, head);	/* TX ignores len */
@@ -412,13 +469,14 @@ static void tx_reclaim(struct tap_bus *t)
 
 static void tap_cb(int fd, void *opaque)
 {
-	struct tap_bus *t = opaque;
-	struct tap_queue *q = &t->q[TXQ];
+	struct tap_pair *p = opaque;
+	struct tap_bus *t = p->t;
+	struct tap_queue *q = &p->tx;
 	unsigned int n = 0;
 
-	tx_reclaim(t);
+	tx_reclaim(p);
 	if (virtq_drv_is_broken(&q->vq)) {
-		relay_watch_pause(t->tap_watch, true);
+		relay_watch_pause(p->tap_watch, true);
 		return;
 	}
 	while (n < TAP_BATCH && q->vq.num_free) {
@@ -446,8 +504,7 @@ static void tap_cb(int fd, void *opaque)
 			virtq_drv_chain_release(&q->vq, id);
 			continue;
 		}
-		virtq_drv_desc_set(&q->vq, id, q->bufs_iova + (uint64_t)id * q->buf_size,
-				   (uint32_t)len, false);
+		virtq_drv_desc_set(&q->vq, id, buf_iova(q, id), (uint32_t)len, false);
 		virtq_drv_push(&q->vq, id);
 		count(&t->tx_frames);
 		n++;
@@ -460,19 +517,19 @@ static void tap_cb(int fd, void *opaque)
 	 * host's stack sees back-pressure instead of loss) until the device
 	 * completes something. Paused before interrupts are enabled, so a
 	 * completion after the check resumes a paused watch. */
-	relay_watch_pause(t->tap_watch, true);
+	relay_watch_pause(p->tap_watch, true);
 	if (virtq_drv_enable_interrupts(&q->vq)) {
 		virtq_drv_disable_interrupts(&q->vq);
-		relay_watch_pause(t->tap_watch, false);
+		relay_watch_pause(p->tap_watch, false);
 	}
 }
 
 static void tx_call_cb(int fd, void *opaque)
 {
-	struct tap_bus *t = opaque;
+	struct tap_pair *p = opaque;
 
 	uvdpa_efd_drain(fd);
-	relay_watch_pause(t->tap_watch, false);
+	relay_watch_pause(p->tap_watch, false);
 }
 
 /* ---- Config: link state and MAC ---- */
@@ -484,19 +541,25 @@ static int read_config(struct tap_bus *t, uint32_t off, void *buf, uint32_t len)
 	return t->dev->ops->get_config(t->dev, buf, off, len);
 }
 
+static int read_config16(struct tap_bus *t, uint32_t off, uint16_t *v)
+{
+	uint8_t b[2];
+	int ret = read_config(t, off, b, 2);
+
+	if (ret == 0)
+		*v = (uint16_t)(b[0] | b[1] << 8);
+	return ret;
+}
+
 static void apply_link(struct tap_bus *t)
 {
 	uint16_t status = VIRTIO_NET_S_LINK_UP;
 	int ret;
 
-	if (has(t, VIRTIO_NET_F_STATUS)) {
-		uint8_t b[2];
-
-		if (read_config(t, offsetof(struct virtio_net_config, status), b, 2) < 0)
-			return;
-		status = (uint16_t)(b[0] | b[1] << 8);
-	}
-	ret = uvdpa_tap_set_carrier(t->tapfd, status & VIRTIO_NET_S_LINK_UP);
+	if (has(t, VIRTIO_NET_F_STATUS) &&
+	    read_config16(t, offsetof(struct virtio_net_config, status), &status) < 0)
+		return;
+	ret = uvdpa_tap_set_carrier(tap_fd(t), status & VIRTIO_NET_S_LINK_UP);
 	if (ret < 0)
 		LOG_WARN(TAG, "%s: cannot set the carrier of %s: %s", t->dev->name, t->ifname,
 			 strerror(-ret));
@@ -510,7 +573,7 @@ static void apply_mac(struct tap_bus *t)
 	if (!has(t, VIRTIO_NET_F_MAC) ||
 	    read_config(t, offsetof(struct virtio_net_config, mac), mac, 6) < 0)
 		return;
-	ret = uvdpa_tap_set_mac(t->tapfd, mac);
+	ret = uvdpa_tap_set_mac(tap_fd(t), mac);
 	if (ret < 0)
 		LOG_WARN(TAG, "%s: cannot set the MAC address of %s: %s", t->dev->name, t->ifname,
 			 strerror(-ret));
@@ -525,6 +588,59 @@ static void config_cb(struct uvdpa_watch *w, int fd, uint32_t events, void *opaq
 	uvdpa_efd_drain(fd);
 	apply_mac(t);
 	apply_link(t);
+}
+
+/* ---- The control queue ---- */
+
+/* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET npairs, on the control thread: the
+ * command, then a wait of at most TAP_CVQ_TIMEOUT_MS for the device's ack. */
+static int cvq_set_pairs(struct tap_bus *t, char *err, size_t errlen)
+{
+	struct tap_queue *q = &t->cvq;
+	uint8_t *b = buf_of(q, 0);
+	struct virtq_drv_buf bufs[3] = {
+		{ .addr = buf_iova(q, 0), .len = 2 },
+		{ .addr = buf_iova(q, 0) + 2, .len = 2 },
+		{ .addr = buf_iova(q, 0) + 32, .len = 1, .device_writes = true },
+	};
+	uint64_t deadline = uvdpa_now_ns() + TAP_CVQ_TIMEOUT_MS * 1000000ull;
+	struct timespec nap = { .tv_nsec = 200000 };
+	uint16_t head, got;
+	uint32_t len;
+	int r;
+
+	b[0] = VIRTIO_NET_CTRL_MQ;
+	b[1] = VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET;
+	b[2] = (uint8_t)t->npairs;
+	b[3] = (uint8_t)(t->npairs >> 8);
+	b[32] = 0xff;
+	r = virtq_drv_add_chain(&q->vq, bufs, 3, &head);
+	if (r < 0) {
+		uvdpa_errf(err, errlen, "control queue: %s", strerror(-r));
+		return r;
+	}
+	virtq_drv_publish(&q->vq);
+	efd_signal(q->kickfd);
+	while ((r = virtq_drv_pop(&q->vq, &got, &len)) == 0 && uvdpa_now_ns() < deadline)
+		nanosleep(&nap, NULL);
+	if (r == 0) {
+		uvdpa_errf(err, errlen, "device %s did not answer the control queue's "
+			   "VQ_PAIRS_SET %u within %u ms", t->dev->name, t->npairs,
+			   TAP_CVQ_TIMEOUT_MS);
+		return -ETIMEDOUT;
+	}
+	if (r < 0 && r != -EMSGSIZE) {
+		uvdpa_errf(err, errlen, "device %s returned an impossible control queue entry",
+			   t->dev->name);
+		return -EIO;
+	}
+	virtq_drv_chain_release(&q->vq, got);
+	if (b[32] != VIRTIO_NET_OK) {
+		uvdpa_errf(err, errlen, "device %s refused VQ_PAIRS_SET %u (ack %u)", t->dev->name,
+			   t->npairs, b[32]);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---- Bind / unbind ---- */
@@ -547,6 +663,11 @@ static uint64_t negotiate(uint64_t dev_features)
 		f &= ~TAP_GUEST_GSO;
 	if (!(f & (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6))))
 		f &= ~BIT(VIRTIO_NET_F_GUEST_ECN);
+	/* The control queue only for multiqueue. A device may offer MQ
+	 * without it, as vhost-user devices do (there the frontend keeps the
+	 * control queue): then every ring that is ready runs. */
+	if (!(f & BIT(VIRTIO_NET_F_MQ)))
+		f &= ~BIT(VIRTIO_NET_F_CTRL_VQ);
 	return f;
 }
 
@@ -565,22 +686,54 @@ static unsigned int tun_offloads(uint64_t f)
 	return o;
 }
 
-/* One memfd: per queue its rings (4 KiB aligned) then its buffers. */
+/* How many queue pairs: the device's, up to the CPUs online and
+ * TAP_MAX_PAIRS; 1 without MQ (which then is not negotiated). */
+static void choose_pairs(struct tap_bus *t)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint16_t max = 1;
+
+	t->npairs = 1;
+	if (has(t, VIRTIO_NET_F_MQ) &&
+	    read_config16(t, offsetof(struct virtio_net_config, max_virtqueue_pairs), &max) == 0 &&
+	    max >= 1) {
+		t->npairs = max;
+		if (cpus > 0 && t->npairs > (unsigned long)cpus)
+			t->npairs = (unsigned int)cpus;
+		if (t->npairs > TAP_MAX_PAIRS)
+			t->npairs = TAP_MAX_PAIRS;
+		if (t->npairs < 1)
+			t->npairs = 1;
+	}
+	if (t->npairs == 1)
+		t->features &= ~TAP_MQ;
+	t->max_pairs = has(t, VIRTIO_NET_F_MQ) ? max : 1;
+	t->has_cvq = has(t, VIRTIO_NET_F_CTRL_VQ);
+}
+
+/* One memfd: per vring its rings (4 KiB aligned) then its buffers. */
 static int mem_setup(struct tap_bus *t, char *err, size_t errlen)
 {
 	uint64_t ring_bytes = round_up((uint32_t)virtq_drv_area_bytes(t->qsize,
 								   VIRTQ_DRV_LEGACY_USED_ALIGN), 4096);
 	uint32_t frame = TAP_ETH_OVERHEAD + t->mtu;
+	uint32_t rx_buf = has(t, VIRTIO_NET_F_MRG_RXBUF) ? TAP_RX_MRG_BUF :
+			  round_up(t->hdr_len + frame, 64);
+	uint32_t tx_buf = round_up(t->hdr_len + ((t->features & TAP_HOST_TSO) ?
+				   TAP_GSO_MAX + TAP_ETH_OVERHEAD : frame), 64);
 	uint64_t off = 0;
+	unsigned int i, n = nvrings(t);
 	int ret;
 
-	t->q[RXQ].buf_size = has(t, VIRTIO_NET_F_MRG_RXBUF) ? TAP_RX_MRG_BUF :
-				round_up(t->hdr_len + frame, 64);
-	t->q[TXQ].buf_size = round_up(t->hdr_len + ((t->features & TAP_HOST_TSO) ?
-				       TAP_GSO_MAX + TAP_ETH_OVERHEAD : frame), 64);
 	t->mem_size = 0;
-	for (int i = 0; i < NQ; i++)
-		t->mem_size += ring_bytes + round_up(t->q[i].buf_size * t->qsize, 4096);
+	for (i = 0; i < n; i++) {
+		struct tap_queue *q = vring_of(t, i);
+
+		if (!q)
+			continue;
+		q->buf_size = q == &t->cvq ? TAP_CVQ_BUF : (i & 1) ? tx_buf : rx_buf;
+		t->mem_size += ring_bytes + round_up(q->buf_size * t->qsize, 4096);
+	}
 	t->memfd = memfd_create("uvdpa-tap", MFD_CLOEXEC);
 	if (t->memfd < 0 || ftruncate(t->memfd, (off_t)t->mem_size) < 0) {
 		ret = -errno;
@@ -595,15 +748,17 @@ static int mem_setup(struct tap_bus *t, char *err, size_t errlen)
 		uvdpa_errf(err, errlen, "cannot map the rings: %s", strerror(errno));
 		return ret;
 	}
-	for (int i = 0; i < NQ; i++) {
-		struct tap_queue *q = &t->q[i];
+	for (i = 0; i < n; i++) {
+		struct tap_queue *q = vring_of(t, i);
 
+		if (!q)
+			continue;
 		ret = virtq_drv_rings_in_area(&q->rings, (uint8_t *)t->mem + off, TAP_IOVA + off,
 					      t->qsize, VIRTQ_DRV_LEGACY_USED_ALIGN);
 		if (ret == 0)
 			ret = virtq_drv_init(&q->vq, t->qsize, &q->rings);
 		if (ret < 0) {
-			uvdpa_errf(err, errlen, "cannot set up ring %d: %s", i, strerror(-ret));
+			uvdpa_errf(err, errlen, "cannot set up vring %u: %s", i, strerror(-ret));
 			return ret;
 		}
 		virtq_drv_reset(&q->vq, t->features);
@@ -611,25 +766,67 @@ static int mem_setup(struct tap_bus *t, char *err, size_t errlen)
 		q->bufs = (uint8_t *)t->mem + off;
 		q->bufs_iova = TAP_IOVA + off;
 		off += round_up(q->buf_size * t->qsize, 4096);
+		q->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		q->callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (q->kickfd < 0 || q->callfd < 0) {
+			ret = -errno;
+			uvdpa_errf(err, errlen, "eventfd: %s", strerror(errno));
+			return ret;
+		}
 	}
+	return 0;
+}
+
+/* The TAP, one fd per queue pair, and what the interface takes from the
+ * device: offloads, MAC, MTU, carrier. */
+static int tap_setup(struct tap_bus *t, char *err, size_t errlen)
+{
+	unsigned int flags = UVDPA_TAP_VNET_HDR | (t->npairs > 1 ? UVDPA_TAP_MULTI_QUEUE : 0);
+	int ret;
+
+	for (unsigned int i = 0; i < t->npairs; i++) {
+		ret = uvdpa_tap_open(t->ifname, strlen(t->ifname), flags, err, errlen);
+		if (ret < 0)
+			return ret;
+		t->pairs[i].tapfd = ret;
+	}
+	ret = uvdpa_tap_set_offload(tap_fd(t), tun_offloads(t->features));
+	if (ret < 0) {
+		uvdpa_errf(err, errlen, "tap %s: cannot set offloads 0x%x: %s", t->ifname,
+			   tun_offloads(t->features), strerror(-ret));
+		return ret;
+	}
+	apply_mac(t);
+	ret = uvdpa_tap_set_mtu(t->ifname, t->mtu);
+	if (ret < 0)
+		LOG_WARN(TAG, "%s: cannot set the MTU of %s to %u: %s", t->dev->name, t->ifname,
+			 t->mtu, strerror(-ret));
+	apply_link(t);
 	return 0;
 }
 
 static void tap_free(struct tap_bus *t)
 {
+	unsigned int i;
+
 	/* Datapath first: nothing touches the rings once the watches are gone. */
-	relay_watch_del(t->tap_watch);
-	for (int i = 0; i < NQ; i++)
-		relay_watch_del(t->q[i].call_watch);
+	for (i = 0; t->pairs && i < t->npairs; i++) {
+		relay_watch_del(t->pairs[i].tap_watch);
+		relay_watch_del(t->pairs[i].rx.call_watch);
+		relay_watch_del(t->pairs[i].tx.call_watch);
+	}
 	if (t->config_watch)
 		uvdpa_watch_del(t->config_watch);
 	if (t->conf)
 		t->dev->ops->dev_close(t->dev);
-	if (t->tapfd >= 0)
-		close(t->tapfd);
-	for (int i = 0; i < NQ; i++) {
-		struct tap_queue *q = &t->q[i];
+	for (i = 0; t->pairs && i < t->npairs; i++)
+		if (t->pairs[i].tapfd >= 0)
+			close(t->pairs[i].tapfd);
+	for (i = 0; t->pairs && i < nvrings(t); i++) {
+		struct tap_queue *q = vring_of(t, i);
 
+		if (!q)
+			continue;
 		if (q->vq.size)
 			virtq_drv_fini(&q->vq);
 		if (q->kickfd >= 0)
@@ -643,16 +840,44 @@ static void tap_free(struct tap_bus *t)
 		munmap(t->mem, t->mem_size);
 	if (t->memfd >= 0)
 		close(t->memfd);
+	free(t->pairs);
 	free(t);
+}
+
+/* Checks that dev is a virtio 1.0 net device; its features in *features. */
+static int check_device(struct uvdpa_device *dev, uint64_t *features, char *err, size_t errlen)
+{
+	const struct uvdpa_device_ops *ops = dev->ops;
+	enum uvdpa_dev_type type = dev->type;
+
+	if (ops->get_dev_type)
+		ops->get_dev_type(dev, &type);
+	if (type != UVDPA_TYPE_NET) {
+		uvdpa_errf(err, errlen, "device %s is not a network device: only net devices can "
+			   "be bound to a tap interface", dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!ops->get_features || !ops->dev_conf || !ops->dev_close ||
+	    ops->get_features(dev, features) < 0) {
+		uvdpa_errf(err, errlen, "device %s does not tell its features", dev->name);
+		return -EOPNOTSUPP;
+	}
+	if (!(*features & BIT(VIRTIO_F_VERSION_1))) {
+		uvdpa_errf(err, errlen, "device %s is not a virtio 1.0 device: the tap bus driver "
+			   "needs VERSION_1", dev->name);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args, char *err,
 		    size_t errlen)
 {
 	const struct uvdpa_device_ops *ops = dev->ops;
-	enum uvdpa_dev_type type = dev->type;
 	struct tap_bus *t;
 	uint64_t dev_features = 0;
+	uint16_t mtu;
+	unsigned int i;
 	int ret;
 
 	if (!args->path || !uvdpa_ifname_valid(args->path, strlen(args->path))) {
@@ -664,23 +889,9 @@ static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args
 		uvdpa_errf(err, errlen, "tap binding needs an event loop");
 		return -EINVAL;
 	}
-	if (ops->get_dev_type)
-		ops->get_dev_type(dev, &type);
-	if (type != UVDPA_TYPE_NET) {
-		uvdpa_errf(err, errlen, "device %s is not a network device: only net devices can "
-			   "be bound to a tap interface", dev->name);
-		return -EOPNOTSUPP;
-	}
-	if (!ops->get_features || !ops->dev_conf || !ops->dev_close ||
-	    ops->get_features(dev, &dev_features) < 0) {
-		uvdpa_errf(err, errlen, "device %s does not tell its features", dev->name);
-		return -EOPNOTSUPP;
-	}
-	if (!(dev_features & BIT(VIRTIO_F_VERSION_1))) {
-		uvdpa_errf(err, errlen, "device %s is not a virtio 1.0 device: the tap bus driver "
-			   "needs VERSION_1", dev->name);
-		return -EOPNOTSUPP;
-	}
+	ret = check_device(dev, &dev_features, err, errlen);
+	if (ret < 0)
+		return ret;
 
 	t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -689,57 +900,50 @@ static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args
 	}
 	t->sess.ops = &tap_session_ops;
 	t->dev = dev;
-	t->tapfd = t->memfd = t->config_efd = -1;
-	for (int i = 0; i < NQ; i++)
-		t->q[i].kickfd = t->q[i].callfd = -1;
+	t->memfd = t->config_efd = -1;
+	t->cvq.kickfd = t->cvq.callfd = -1;
 	snprintf(t->ifname, sizeof(t->ifname), "%s", args->path);
 	t->features = negotiate(dev_features);
+	choose_pairs(t);
+	t->pairs = calloc(t->npairs, sizeof(*t->pairs));
+	if (!t->pairs) {
+		free(t);
+		uvdpa_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < t->npairs; i++) {
+		struct tap_pair *p = &t->pairs[i];
+
+		p->t = t;
+		p->index = i;
+		p->tapfd = p->rx.kickfd = p->rx.callfd = p->tx.kickfd = p->tx.callfd = -1;
+	}
 	t->hdr_len = (uint32_t)virtio_net_hdr_len(t->features);
 	t->qsize = TAP_QUEUE_SIZE;
 	while (dev->max_vq_size && t->qsize > dev->max_vq_size)
 		t->qsize /= 2;
 	t->mtu = TAP_DEFAULT_MTU;
-	if (has(t, VIRTIO_NET_F_MTU)) {
-		uint8_t b[2];
-
-		if (read_config(t, offsetof(struct virtio_net_config, mtu), b, 2) == 0 &&
-		    (b[0] | b[1] << 8) >= 68)
-			t->mtu = (uint16_t)(b[0] | b[1] << 8);
-	}
+	if (has(t, VIRTIO_NET_F_MTU) &&
+	    read_config16(t, offsetof(struct virtio_net_config, mtu), &mtu) == 0 && mtu >= 68)
+		t->mtu = mtu;
 
 	ret = mem_setup(t, err, errlen);
 	if (ret < 0)
 		goto fail;
-	for (int i = 0; i < NQ; i++) {
-		t->q[i].kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		t->q[i].callfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (t->q[i].kickfd < 0 || t->q[i].callfd < 0)
-			goto fail_errno;
-	}
 	t->config_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (t->config_efd < 0)
 		goto fail_errno;
-
-	ret = uvdpa_tap_open(t->ifname, strlen(t->ifname), true, err, errlen);
+	ret = tap_setup(t, err, errlen);
 	if (ret < 0)
 		goto fail;
-	t->tapfd = ret;
-	ret = uvdpa_tap_set_offload(t->tapfd, tun_offloads(t->features));
-	if (ret < 0) {
-		uvdpa_errf(err, errlen, "tap %s: cannot set offloads 0x%x: %s", t->ifname,
-			   tun_offloads(t->features), strerror(-ret));
-		goto fail;
-	}
-	apply_mac(t);
-	ret = uvdpa_tap_set_mtu(t->ifname, t->mtu);
-	if (ret < 0)
-		LOG_WARN(TAG, "%s: cannot set the MTU of %s to %u: %s", dev->name, t->ifname, t->mtu,
-			 strerror(-ret));
-	apply_link(t);
 
 	/* The device sees every RX buffer from the start. */
-	rx_post(t);
-	virtq_drv_disable_interrupts(&t->q[TXQ].vq);
+	for (i = 0; i < t->npairs; i++) {
+		rx_post(&t->pairs[i].rx);
+		virtq_drv_disable_interrupts(&t->pairs[i].tx.vq);
+	}
+	if (t->has_cvq)
+		virtq_drv_disable_interrupts(&t->cvq.vq);
 	if (ops->set_features) {
 		ret = ops->set_features(dev, t->features);
 		if (ret < 0) {
@@ -755,18 +959,29 @@ static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args
 		goto fail;
 	}
 	t->conf = true;
+	if (t->has_cvq) {
+		ret = cvq_set_pairs(t, err, errlen);
+		if (ret < 0)
+			goto fail;
+	}
 
-	t->q[RXQ].call_watch = relay_watch_add(t->q[RXQ].callfd, rx_cb, t);
-	t->q[TXQ].call_watch = relay_watch_add(t->q[TXQ].callfd, tx_call_cb, t);
-	t->tap_watch = relay_watch_add(t->tapfd, tap_cb, t);
+	for (i = 0; i < t->npairs; i++) {
+		struct tap_pair *p = &t->pairs[i];
+
+		p->rx.call_watch = relay_watch_add(p->rx.callfd, rx_cb, p);
+		p->tx.call_watch = relay_watch_add(p->tx.callfd, tx_call_cb, p);
+		p->tap_watch = relay_watch_add(p->tapfd, tap_cb, p);
+		if (!p->rx.call_watch || !p->tx.call_watch || !p->tap_watch)
+			goto fail_errno;
+		/* Whatever the device completed before the watches existed. */
+		efd_signal(p->rx.callfd);
+	}
 	t->config_watch = uvdpa_watch_add(args->loop, t->config_efd, EPOLLIN, config_cb, t);
-	if (!t->q[RXQ].call_watch || !t->q[TXQ].call_watch || !t->tap_watch || !t->config_watch)
+	if (!t->config_watch)
 		goto fail_errno;
-	/* Whatever the device completed before the watches existed. */
-	efd_signal(t->q[RXQ].callfd);
 	dev->bus_priv = t;
-	LOG_INFO(TAG, "%s: bound to tap %s (features 0x%" PRIx64 ", %u-entry rings, mtu %u)",
-		 dev->name, t->ifname, t->features, t->qsize, t->mtu);
+	LOG_INFO(TAG, "%s: bound to tap %s (features 0x%" PRIx64 ", %u queue pair(s) of %u "
+		 "entries, mtu %u)", dev->name, t->ifname, t->features, t->npairs, t->qsize, t->mtu);
 	return 0;
 
 fail_errno:

@@ -15,8 +15,9 @@
 
 #define TAP_VNET_HDR_LEN 12	/* struct virtio_net_hdr_v1 */
 
-int uvdpa_tap_open(const char *name, size_t len, bool vnet_hdr, char *err, size_t errlen)
+int uvdpa_tap_open(const char *name, size_t len, unsigned int flags, char *err, size_t errlen)
 {
+	bool vnet_hdr = flags & UVDPA_TAP_VNET_HDR;
 	struct ifreq ifr;
 	int fd, rc;
 
@@ -33,7 +34,8 @@ int uvdpa_tap_open(const char *name, size_t len, bool vnet_hdr, char *err, size_
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, name, len);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0) |
+			((flags & UVDPA_TAP_MULTI_QUEUE) ? IFF_MULTI_QUEUE : 0);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		rc = -errno;
 		uvdpa_errf(err, errlen, "cannot attach to tap %.*s: %s%s", (int)len, name,

@@ -9,12 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define UVDPA_TAP_VNET_HDR 1u	/* a struct virtio_net_hdr_v1 before every frame */
+#define UVDPA_TAP_MULTI_QUEUE 2u	/* IFF_MULTI_QUEUE: each open adds a queue */
+
 /* Opens /dev/net/tun non-blocking and attaches it to the TAP named by the
- * len bytes at name (created when missing), without packet information and,
- * with vnet_hdr, with a 12-byte virtio-net header (struct
- * virtio_net_hdr_v1) in front of every frame. Returns the fd, or a negative
- * errno with err saying why ("cannot attach to tap NAME: ..."). */
-int uvdpa_tap_open(const char *name, size_t len, bool vnet_hdr, char *err, size_t errlen);
+ * len bytes at name (created when missing), without packet information,
+ * with UVDPA_TAP_* flags. Returns the fd, or a negative errno with err
+ * saying why ("cannot attach to tap NAME: ..."). */
+int uvdpa_tap_open(const char *name, size_t len, unsigned int flags, char *err, size_t errlen);
 
 /* TUN_F_* offloads the reader takes (frames read may then carry them). */
 int uvdpa_tap_set_offload(int fd, unsigned int tun_flags);

@@ -22,6 +22,9 @@
 #              without offloads the sender's TSO frames are cut in software
 #              (<= 1514 bytes on arrival, TCP still flows); an offloads=1 VF
 #              on its own tap port, without vnet_hdr (cut) and with it.
+#   s5_multiqueue two VFs with 4 queue pairs and a control queue: the tap has
+#              min(4, CPUs) queues, the device took one VQ_PAIRS_SET, and
+#              an iperf3 run with 16 flows sends frames on every TX queue.
 #   s3_refused a blk device, a bad interface name, an interface that is not
 #              a tap and a second bind are refused with a message, and
 #              leave nothing behind.
@@ -300,9 +303,52 @@ assert not missing, missing
 	cleanup_ns
 }
 
+s5_multiqueue() {
+	cleanup_ns
+	ip netns add "$NSA"
+	ip netns add "$NSB"
+	# Default features + MQ + CTRL_VQ: the control queue is vring 8.
+	local feat=0x338438028 want cpus
+	cpus=$(nproc)
+	want=$((cpus < 4 ? cpus : 4))
+	start_uvdpad "$SCEN-uvdpad" \
+		"dev add name ta mgmtdev emu/ifcvf-net mac 02:54:00:00:03:0a port pair:$SCEN max_vqp 4 device_features $feat" \
+		"dev add name tb mgmtdev emu/ifcvf-net mac 02:54:00:00:03:0b port pair:$SCEN max_vqp 4 device_features $feat"
+	uv dev bind ta tap "$TAPA" || fail "dev bind ta tap"
+	uv dev bind tb tap "$TAPB" || fail "dev bind tb tap"
+	local nq
+	nq=$(ls -d /sys/class/net/"$TAPA"/queues/tx-* | wc -l)
+	((nq == want)) || fail "$TAPA has $nq TX queues, expected $want (4 pairs, $cpus CPUs)"
+	(($(vstat ta 8 successes) == 1)) || fail "ta's control queue took $(vstat ta 8 successes) commands, expected 1 (VQ_PAIRS_SET)"
+	netns_up "$TAPA" "$NSA" 10.231.4.1
+	netns_up "$TAPB" "$NSB" 10.231.4.2
+	ping_ok "$NSA" 10.231.4.2 56 2
+	ip netns exec "$NSB" iperf3 -s -1 -p 5231 >"$TMP/$SCEN-iperf-server.log" 2>&1 &
+	echo $! >>"$TMP/scenario.pids"
+	wait_for 5 "iperf3 server" ip netns exec "$NSB" sh -c "ss -ltn | grep -q ':5231 '"
+	ip netns exec "$NSA" timeout 60 iperf3 -c 10.231.4.2 -p 5231 -t 3 -P 16 >"$TMP/$SCEN-iperf.log" 2>&1 ||
+		fail "iperf3 -P 16: $(tail -n 3 "$TMP/$SCEN-iperf.log")"
+	local q used=0 per=""
+	for ((q = 0; q < want; q++)); do
+		local n
+		n=$(vstat ta $((2 * q + 1)) packets)
+		per+=" tx$q:$n"
+		((n > 0)) && used=$((used + 1))
+	done
+	# 16 flows hashed over the TAP's queues: every queue gets some (the
+	# chance that one gets none is 2^-15 with 2 queues).
+	((used == want)) || fail "frames went through $used of $want TX queues:$per"
+	info "$want queue pairs (TAP multi-queue, VQ_PAIRS_SET on the control queue);" \
+		"iperf3 -P 16: $(grep SUM "$TMP/$SCEN-iperf.log" | tail -n 1 | awk '{ print $6, $7 }'); frames per TX queue:$per"
+	grep -q ERR "$UD_LOG" && fail "uvdpad logged an error: $(grep ERR "$UD_LOG" | head -3)"
+	stop_uvdpad
+	cleanup_ns
+}
+
 run_scenario s1_netns "two VFs on taps in two network namespaces: ping, iperf3, link state"
 run_scenario s2_rebind "tap -> vhost-user -> tap, unbind, dev del, SIGTERM remove the interface"
 run_scenario s3_refused "binds the tap bus driver refuses"
 run_scenario s4_offloads "checksum and TSO offloads: through a pair, cut in software, on a tap port"
+run_scenario s5_multiqueue "multiqueue: a multi-queue TAP, VQ_PAIRS_SET, every queue pair carries frames"
 [[ -f $TMP/rates ]] && cat "$TMP/rates"
 lib_finish

@@ -277,7 +277,8 @@ static int tap_open(struct ifcvf_net *net, char *err, size_t errlen)
 {
 	const char *name = net->port_spec + 4;
 	char why[160];
-	int fd = uvdpa_tap_open(name, strcspn(name, ","), net->tap_vnet_hdr, why, sizeof(why));
+	int fd = uvdpa_tap_open(name, strcspn(name, ","),
+				net->tap_vnet_hdr ? UVDPA_TAP_VNET_HDR : 0, why, sizeof(why));
 
 	if (fd < 0) {
 		uvdpa_errf(err, errlen, "port %s: %s", net->port_spec, why);
