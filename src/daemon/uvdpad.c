@@ -20,12 +20,10 @@
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "uvdpa/event_loop.h"
+#include "uvdpa/ifcvf.h"
 #include "core/log.h"
 #include "uvdpa/pci.h"
-#include "core/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "uvdpad"
@@ -240,23 +238,6 @@ static int run_config(const char *path, bool print)
 	return ctl_run_file("uvdpad", path, run_config_line, &print);
 }
 
-/* The drivers and what they share: the relay pool (relays threads). */
-static int start_drivers(unsigned int relays, char *err, size_t errlen)
-{
-	int ret = relay_pool_init(relays);
-
-	if (ret < 0 && ret != -EALREADY) {
-		uvdpa_errf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
-		return ret;
-	}
-	ret = ifcvf_drivers_register();
-	if (ret < 0) {
-		uvdpa_errf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
-		relay_pool_fini();
-	}
-	return ret;
-}
-
 static int run_demo(const char *socket_path)
 {
 	char abs[PATH_MAX];
@@ -385,8 +366,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
-	if (start_drivers(o.relays, err, sizeof(err)) < 0 ||
-	    ifcvf_mgmtdevs_register(o.engines, o.poll, err, sizeof(err)) < 0 ||
+	if (uvdpa_ifcvf_init(&(const struct uvdpa_ifcvf_options){ .engines = o.engines,
+				.poll = o.poll, .relays = o.relays }, err, sizeof(err)) < 0 ||
 	    uvdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
 	    (o.test_mgmtdev && mgmt_test_register() < 0)) {
 		fprintf(stderr, "uvdpad: %s\n", err[0] ? err : "cannot register the test mgmtdevs");
@@ -416,9 +397,7 @@ out:
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
 	uvdpa_pci_mgmtdev_fini();
-	ifcvf_mgmtdevs_unregister();
-	ifcvf_drivers_unregister();
-	relay_pool_fini();
+	uvdpa_ifcvf_fini();
 	if (sfd >= 0)
 		close(sfd);
 	uvdpa_loop_free(loop);
