@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef UVDPA_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "core/util.h"
 #include "daemon/commands.h"
@@ -213,6 +216,21 @@ static void daemon_ready(int ready_fd, char status)
 	close(ready_fd);
 }
 
+/* Tells systemd (Type=notify) that uvdpad is ready (READY=1, with its pid
+ * for a daemonized uvdpad) or stopping (STOPPING=1). Nothing happens when
+ * NOTIFY_SOCKET is unset or uvdpad was built without libsystemd. */
+static void notify_systemd(const char *state)
+{
+#ifdef UVDPA_HAVE_SYSTEMD
+	int ret = sd_notifyf(0, "%s\nMAINPID=%ld", state, (long)getpid());
+
+	if (ret < 0)
+		LOG_WARN(TAG, "sd_notify %s: %s", state, strerror(-ret));
+#else
+	(void)state;
+#endif
+}
+
 /* ---- Commands at start ---- */
 
 static int run_command(int argc, char **argv, const char *where, bool print)
@@ -320,6 +338,7 @@ static void on_signal(struct uvdpa_watch *w, int fd, uint32_t events, void *opaq
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		LOG_INFO(TAG, "signal %u: shutting down", si.ssi_signo);
+		notify_systemd("STOPPING=1");
 		uvdpa_loop_stop(opaque);
 	}
 }
@@ -387,6 +406,7 @@ int main(int argc, char **argv)
 	LOG_INFO(TAG, "ready (control socket %s)", o.socket);
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
+	notify_systemd("READY=1");
 	ret = uvdpa_loop_run(loop);
 	rc = ret < 0 ? 1 : 0;
 	if (ret < 0)
