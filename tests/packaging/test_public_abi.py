@@ -4,7 +4,8 @@
 The functions the shared library defines in its dynamic symbol table (nm -D
 --defined-only) must be exactly the functions include/uvdpa/*.h declare
 (public_api.py, which also compiles each header on its own), each at the
-version node UVDPA_0; lib/libuvdpa.map must list the same names; the soname
+version node UVDPA_0; lib/libuvdpa.map and debian/libuvdpa0.symbols must
+list the same names; the soname
 must be libuvdpa.so.0. Private symbols leaking (uvdpa_parse_u64, ifcvf_*,
 relay_*) or a public function missing both fail.
 
@@ -49,8 +50,13 @@ def main():
 
     mapped = set(re.findall(r"^\s*(\w+);", open(os.path.join(root, "lib", "libuvdpa.map")).read(),
                             re.M))
+    symbols = set(re.findall(r"^ (\w+)@UVDPA_0 ", open(os.path.join(root, "debian",
+                                                            "libuvdpa0.symbols")).read(), re.M))
+    symbols.discard("UVDPA_0")
     ok = True
-    for what, names in (("exported but not declared in include/uvdpa", exported - api),
+    for what, names in (("in debian/libuvdpa0.symbols but not declared", symbols - api),
+                        ("declared but missing from debian/libuvdpa0.symbols", api - symbols),
+                        ("exported but not declared in include/uvdpa", exported - api),
                         ("declared in include/uvdpa but not exported", api - exported),
                         ("in lib/libuvdpa.map but not declared", mapped - api),
                         ("declared but missing from lib/libuvdpa.map", api - mapped)):
