@@ -15,17 +15,18 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef UVDPA_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "core/util.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
-#include "drivers/ifcvf/ifcvf_vdpa.h"
-#include "models/ifcvf/ifcvf_mgmtdev.h"
 #include "uvdpa/event_loop.h"
+#include "uvdpa/ifcvf.h"
 #include "core/log.h"
 #include "uvdpa/pci.h"
-#include "core/relay.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "uvdpad"
@@ -215,6 +216,21 @@ static void daemon_ready(int ready_fd, char status)
 	close(ready_fd);
 }
 
+/* Tells systemd (Type=notify) that uvdpad is ready (READY=1, with its pid
+ * for a daemonized uvdpad) or stopping (STOPPING=1). Nothing happens when
+ * NOTIFY_SOCKET is unset or uvdpad was built without libsystemd. */
+static void notify_systemd(const char *state)
+{
+#ifdef UVDPA_HAVE_SYSTEMD
+	int ret = sd_notifyf(0, "%s\nMAINPID=%ld", state, (long)getpid());
+
+	if (ret < 0)
+		LOG_WARN(TAG, "sd_notify %s: %s", state, strerror(-ret));
+#else
+	(void)state;
+#endif
+}
+
 /* ---- Commands at start ---- */
 
 static int run_command(int argc, char **argv, const char *where, bool print)
@@ -238,23 +254,6 @@ static int run_config_line(void *print, int argc, char **argv, const char *where
 static int run_config(const char *path, bool print)
 {
 	return ctl_run_file("uvdpad", path, run_config_line, &print);
-}
-
-/* The drivers and what they share: the relay pool (relays threads). */
-static int start_drivers(unsigned int relays, char *err, size_t errlen)
-{
-	int ret = relay_pool_init(relays);
-
-	if (ret < 0 && ret != -EALREADY) {
-		uvdpa_errf(err, errlen, "cannot start %u relay thread(s): %s", relays, strerror(-ret));
-		return ret;
-	}
-	ret = ifcvf_drivers_register();
-	if (ret < 0) {
-		uvdpa_errf(err, errlen, "cannot register the ifcvf drivers: %s", strerror(-ret));
-		relay_pool_fini();
-	}
-	return ret;
 }
 
 static int run_demo(const char *socket_path)
@@ -339,6 +338,7 @@ static void on_signal(struct uvdpa_watch *w, int fd, uint32_t events, void *opaq
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		LOG_INFO(TAG, "signal %u: shutting down", si.ssi_signo);
+		notify_systemd("STOPPING=1");
 		uvdpa_loop_stop(opaque);
 	}
 }
@@ -385,8 +385,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	err[0] = '\0';
-	if (start_drivers(o.relays, err, sizeof(err)) < 0 ||
-	    ifcvf_mgmtdevs_register(o.engines, o.poll, err, sizeof(err)) < 0 ||
+	if (uvdpa_ifcvf_init(&(const struct uvdpa_ifcvf_options){ .engines = o.engines,
+				.poll = o.poll, .relays = o.relays }, err, sizeof(err)) < 0 ||
 	    uvdpa_pci_mgmtdev_scan(o.sysfs, err, sizeof(err)) < 0 ||
 	    (o.test_mgmtdev && mgmt_test_register() < 0)) {
 		fprintf(stderr, "uvdpad: %s\n", err[0] ? err : "cannot register the test mgmtdevs");
@@ -406,6 +406,7 @@ int main(int argc, char **argv)
 	LOG_INFO(TAG, "ready (control socket %s)", o.socket);
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
+	notify_systemd("READY=1");
 	ret = uvdpa_loop_run(loop);
 	rc = ret < 0 ? 1 : 0;
 	if (ret < 0)
@@ -416,9 +417,7 @@ out:
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
 	uvdpa_pci_mgmtdev_fini();
-	ifcvf_mgmtdevs_unregister();
-	ifcvf_drivers_unregister();
-	relay_pool_fini();
+	uvdpa_ifcvf_fini();
 	if (sfd >= 0)
 		close(sfd);
 	uvdpa_loop_free(loop);
