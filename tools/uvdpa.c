@@ -4,6 +4,7 @@
  * Same grammar as the kernel's `vdpa` tool, plus binding. */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +71,79 @@ static int run(struct session *s, int argc, char *const argv[], const char *wher
 	return ret;
 }
 
+/* "monitor" or an abbreviation of it that no other command shares. */
+static bool is_monitor(const char *word)
+{
+	size_t n = strlen(word);
+
+	return n >= 2 && !strncmp(word, "monitor", n);
+}
+
+/* One event line from uvdpad as text: "[event] dev detail", or
+ * "[lost] N events" when uvdpad had to drop some for this monitor. */
+static void print_event_text(const char *line)
+{
+	json_t *obj = json_loads(line, 0, NULL);
+	json_t *lost = obj ? json_object_get(obj, "lost") : NULL;
+	const char *ev = obj ? json_string_value(json_object_get(obj, "event")) : NULL;
+	const char *dev = obj ? json_string_value(json_object_get(obj, "dev")) : NULL;
+	const char *detail = obj ? json_string_value(json_object_get(obj, "detail")) : NULL;
+
+	if (json_is_integer(lost))
+		printf("[lost] %" JSON_INTEGER_FORMAT " events\n", json_integer_value(lost));
+	else if (ev)
+		printf("[%s] %s%s%s\n", ev, dev ? dev : "", detail && detail[0] ? " " : "",
+		       detail ? detail : "");
+	else
+		printf("%s\n", line);	/* newer uvdpad: show it as it came */
+	json_decref(obj);
+}
+
+/* `uvdpa monitor`: the events uvdpad streams, one per line, until it stops
+ * or the user interrupts. */
+static int run_monitor(struct session *s, int argc, char *const argv[])
+{
+	struct ctl_response resp;
+	char err[512], *line;
+	int ret;
+
+	ret = ctl_client_connect(s->socket, &s->client, err, sizeof(err));
+	if (ret == 0)
+		ret = ctl_client_call(s->client, argc, argv, s->json, false, CALL_TIMEOUT_MS, &resp,
+				      err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "uvdpa: %s\n", err);
+		return 1;
+	}
+	if (resp.status) {
+		fprintf(stderr, "uvdpa: %s\n", resp.error[0] ? resp.error : strerror(resp.status));
+		ctl_response_free(&resp);
+		return 1;
+	}
+	ctl_response_free(&resp);
+	while ((ret = ctl_client_next_line(s->client, 0, &line, err, sizeof(err))) == 0) {
+		if (s->json)
+			printf("%s\n", line);
+		else
+			print_event_text(line);
+		fflush(stdout);
+		free(line);
+	}
+	if (ret == -ECONNRESET)
+		return 0;	/* uvdpad stopped */
+	fprintf(stderr, "uvdpa: %s\n", err);
+	return 1;
+}
+
 static int run_batch_line(void *opaque, int argc, char **argv, const char *where)
 {
 	if (is_help(argv[0])) {
 		fputs(cmd_usage(), stdout);
 		return 0;
+	}
+	if (is_monitor(argv[0])) {
+		fprintf(stderr, "uvdpa: %s: monitor runs until interrupted: not in a batch\n", where);
+		return 1;
 	}
 	return run(opaque, argc, argv, where);
 }
@@ -140,6 +209,8 @@ int main(int argc, char **argv)
 	} else if (is_help(argv[0])) {
 		fputs(cmd_usage(), stdout);
 		return 0;
+	} else if (is_monitor(argv[0])) {
+		rc = run_monitor(&s, argc, argv);
 	} else {
 		rc = run(&s, argc, argv, NULL);
 	}

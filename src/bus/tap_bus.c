@@ -61,6 +61,7 @@
 #include "core/tap.h"
 #include "core/util.h"
 #include "uvdpa/event_loop.h"
+#include "uvdpa/events.h"
 #include "uvdpa/vdpa.h"
 #include "virtio/virtio_net_hdr.h"
 #include "virtio/virtq_driver.h"
@@ -980,6 +981,9 @@ static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args
 	if (!t->config_watch)
 		goto fail_errno;
 	dev->bus_priv = t;
+	uvdpa_event_emit(UVDPA_EVENT_CONNECT, dev->name, "bus tap path %s", t->ifname);
+	uvdpa_event_emit(UVDPA_EVENT_DRIVER_OK, dev->name, "bus tap vrings %u features 0x%" PRIx64,
+			 nvrings(t), t->features);
 	LOG_INFO(TAG, "%s: bound to tap %s (features 0x%" PRIx64 ", %u queue pair(s) of %u "
 		 "entries, mtu %u)", dev->name, t->ifname, t->features, t->npairs, t->qsize, t->mtu);
 	return 0;
@@ -995,15 +999,18 @@ fail:
 static void tap_unbind(struct uvdpa_device *dev)
 {
 	struct tap_bus *t = dev->bus_priv;
+	char ifname[IFNAMSIZ];
 
 	if (!t)
 		return;
+	memcpy(ifname, t->ifname, sizeof(ifname));
 	LOG_INFO(TAG, "%s: unbound from tap %s (rx %" PRIu64 " frames, %" PRIu64 " dropped; tx %"
 		 PRIu64 ", %" PRIu64 " dropped)", dev->name, t->ifname,
 		 (uint64_t)atomic_load(&t->rx_frames), (uint64_t)atomic_load(&t->rx_dropped),
 		 (uint64_t)atomic_load(&t->tx_frames), (uint64_t)atomic_load(&t->tx_dropped));
 	tap_free(t);
 	dev->bus_priv = NULL;
+	uvdpa_event_emit(UVDPA_EVENT_DISCONNECT, dev->name, "bus tap path %s", ifname);
 }
 
 static int tap_status(struct uvdpa_device *dev, struct uvdpa_bind_status *st)

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "uvdpa/pci.h"
 #include "core/registry.h"
+#include "uvdpa/events.h"
 #include "uvdpa/vdpa.h"
 
 #define TAG "vdpa"
@@ -114,6 +115,10 @@ int uvdpa_device_register(struct uvdpa_device *dev)
 	if (device_registered(dev) || uvdpa_device_find(dev->name))
 		return -EEXIST;
 	LIST_APPEND(devices, dev);
+	uvdpa_event_emit(UVDPA_EVENT_DEV_ADD, dev->name, "type %s%s%s",
+			 dev->type == UVDPA_TYPE_BLK ? "block" : dev->type == UVDPA_TYPE_NET ?
+			 "net" : "none", dev->mgmtdev ? " mgmtdev " : "",
+			 dev->mgmtdev ? dev->mgmtdev->name : "");
 	return 0;
 }
 
@@ -124,6 +129,7 @@ void uvdpa_device_unregister(struct uvdpa_device *dev)
 	if (dev->bus)
 		uvdpa_device_unbind(dev);
 	LIST_REMOVE(devices, dev);
+	uvdpa_event_emit(UVDPA_EVENT_DEV_DEL, dev->name, NULL);
 }
 
 struct uvdpa_device *uvdpa_device_find(const char *name)

@@ -51,6 +51,7 @@ static const char usage_text[] =
 	"uvdpa dev bind NAME vhost-user PATH [client]\n"
 	"uvdpa dev bind NAME tap IFNAME\n"
 	"uvdpa dev unbind NAME\n"
+	"uvdpa [-j] monitor\n"
 	"\n"
 	"SIZE is bytes with an optional K, M, G or T suffix (powers of 1024).\n"
 	"Keywords may be abbreviated (dev sh = dev show), except mac, mtu,\n"
@@ -788,9 +789,21 @@ static int cmd_help(struct cmd_ctx *c, int argc, char *const argv[])
 	return set_output(c, usage_text);
 }
 
+/* The connection becomes a stream of event lines (uvdpad sends them). */
+static int cmd_monitor(struct cmd_ctx *c, int argc, char *const argv[])
+{
+	int ret = no_more_args(c, "monitor", argc, argv, 0);
+
+	if (ret < 0)
+		return ret;
+	c->res->stream = true;
+	return 0;
+}
+
 static const struct cmd_entry objects[] = {
 	{ { "mgmtdev", false }, cmd_mgmtdev },
 	{ { "dev", false }, cmd_dev },
+	{ { "monitor", false }, cmd_monitor },
 	{ { "help", false }, cmd_help },
 };
 
@@ -802,8 +815,9 @@ int cmd_execute(const struct cmd_env *env, int argc, char *const argv[], bool js
 
 	res->output = NULL;
 	res->error[0] = '\0';
+	res->stream = false;
 	if (argc < 1)
-		return fail(&c, -EINVAL, "no command: use mgmtdev or dev (uvdpa help)");
+		return fail(&c, -EINVAL, "no command: use mgmtdev, dev or monitor (uvdpa help)");
 	ret = dispatch(&c, "object", objects, ARRAY_SIZE(objects), argc, argv);
 	if (ret < 0 && !res->error[0])
 		uvdpa_errf(res->error, sizeof(res->error), "%s", strerror(-ret));

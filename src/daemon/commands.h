@@ -16,6 +16,7 @@ struct cmd_env {
 struct cmd_result {
 	char *output;		/* malloc'd text for the terminal, or NULL */
 	char error[1024];	/* what went wrong and what to change */
+	bool stream;		/* `monitor`: the connection now streams events */
 };
 
 /* Runs one command, argv without the program name. Returns 0 or a negative

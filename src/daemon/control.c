@@ -3,6 +3,7 @@
  * splitting. See control.h for the wire format. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <jansson.h>
 #include <poll.h>
@@ -248,6 +249,8 @@ struct ctl_conn {
 	size_t out_len, out_off;
 	bool closing;		/* close once out is flushed */
 	bool discarding;	/* dropping an oversized request up to its newline */
+	bool stream;		/* gets broadcast lines; its input is ignored */
+	uint64_t lost;		/* broadcast lines dropped since the last one queued */
 	struct ctl_conn *next;
 };
 
@@ -333,6 +336,8 @@ static void conn_handle_line(struct ctl_conn *c, const char *line, size_t len)
 	if (resp.status < 0)
 		resp.status = -resp.status;
 	conn_queue_response(c, resp.status, resp.output, resp.error);
+	if (resp.stream && resp.status == 0)
+		c->stream = true;
 	ctl_response_free(&resp);
 	ctl_request_free(&req);
 }
@@ -353,6 +358,11 @@ static void conn_handle_input(struct ctl_conn *c)
 		}
 		start = (size_t)(nl - c->in) + 1;
 		c->discarding = false;
+	}
+	if (c->stream) {
+		/* A monitor only listens: what it sends is dropped. */
+		c->in_len = 0;
+		return;
 	}
 	while (start < c->in_len && !c->closing &&
 	       (nl = memchr(c->in + start, '\n', c->in_len - start))) {
@@ -395,6 +405,19 @@ static bool conn_flush(struct ctl_conn *c)
 	return true;
 }
 
+/* A stream that dropped lines says how many as soon as it has room. */
+static void stream_report_lost(struct ctl_conn *c)
+{
+	char lost[64];
+
+	if (!c->stream || !c->lost ||
+	    c->out_len - c->out_off + sizeof(lost) > CTL_STREAM_MAX_PENDING)
+		return;
+	snprintf(lost, sizeof(lost), "{\"lost\":%" PRIu64 "}\n", c->lost);
+	if (conn_queue(c, lost) == 0)
+		c->lost = 0;
+}
+
 static void conn_event(struct uvdpa_watch *w, int fd, uint32_t events, void *opaque);
 
 /* After reading or writing: closes, or waits for the right event. While a
@@ -407,12 +430,21 @@ static void conn_update(struct ctl_conn *c)
 		conn_free(c);
 		return;
 	}
+	if (c->lost && c->out_off == c->out_len) {
+		stream_report_lost(c);
+		if (!conn_flush(c)) {
+			conn_free(c);
+			return;
+		}
+	}
 	pending = c->out_off < c->out_len;
 	if (!pending && c->closing) {
 		conn_free(c);
 		return;
 	}
-	if (uvdpa_watch_modify(c->watch, pending ? EPOLLOUT : EPOLLIN) < 0)
+	/* A stream is read while output is pending too, to see its client go. */
+	if (uvdpa_watch_modify(c->watch, pending ? (c->stream ? EPOLLOUT | EPOLLIN : EPOLLOUT) :
+					   EPOLLIN) < 0)
 		conn_free(c);
 }
 
@@ -421,7 +453,7 @@ static void conn_event(struct uvdpa_watch *w, int fd, uint32_t events, void *opa
 	struct ctl_conn *c = opaque;
 
 	(void)w;
-	if (events & EPOLLOUT) {
+	if ((events & EPOLLOUT) && !(c->stream && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))) {
 		conn_update(c);
 		return;
 	}
@@ -669,6 +701,35 @@ unsigned int ctl_server_clients(const struct ctl_server *srv)
 	return srv ? srv->nconns : 0;
 }
 
+void ctl_server_broadcast(struct ctl_server *srv, const char *line)
+{
+	size_t n = strlen(line);
+	struct ctl_conn *c, *next;
+
+	for (c = srv->conns; c; c = next) {
+		next = c->next;		/* conn_update may free c */
+		if (!c->stream || c->closing)
+			continue;
+		if (c->out_len - c->out_off + n + 64 > CTL_STREAM_MAX_PENDING) {
+			c->lost++;
+			continue;
+		}
+		stream_report_lost(c);
+		if (conn_queue(c, line) < 0)
+			c->lost++;
+		conn_update(c);
+	}
+}
+
+unsigned int ctl_server_streams(const struct ctl_server *srv)
+{
+	unsigned int n = 0;
+
+	for (const struct ctl_conn *c = srv->conns; c; c = c->next)
+		n += c->stream;
+	return n;
+}
+
 /* ---- Client ---- */
 
 struct ctl_client {
@@ -736,29 +797,14 @@ static int client_send_all(struct ctl_client *c, const char *p, size_t n, char *
 	return 0;
 }
 
-int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool json, bool pretty,
-		    int timeout_ms, struct ctl_response *resp, char *err, size_t errlen)
+/* Waits until c->buf holds a whole line (at most timeout_ms; <= 0:
+ * forever); *len is its length without the '\n'. */
+static int client_wait_line(struct ctl_client *c, int timeout_ms, size_t *len, char *err,
+			    size_t errlen)
 {
 	int64_t deadline = timeout_ms > 0 ? (int64_t)(uvdpa_now_ns() / 1000000) + timeout_ms : 0;
-	char *line, *nl;
-	size_t n;
+	char *nl;
 	int ret;
-
-	line = ctl_request_encode(argc, argv, json, pretty);
-	if (!line) {
-		uvdpa_errf(err, errlen, "cannot encode the request (arguments must be UTF-8)");
-		return -EINVAL;
-	}
-	n = strlen(line);
-	if (n > CTL_MAX_REQUEST) {
-		free(line);
-		uvdpa_errf(err, errlen, "request too large: %zu bytes, at most %d", n, CTL_MAX_REQUEST);
-		return -EMSGSIZE;
-	}
-	ret = client_send_all(c, line, n, err, errlen);
-	free(line);
-	if (ret < 0)
-		return ret;
 
 	while (!(nl = c->len ? memchr(c->buf, '\n', c->len) : NULL)) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -806,17 +852,67 @@ int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool jso
 			return -errno;
 		}
 		if (r == 0) {
-			uvdpa_errf(err, errlen, "uvdpad at %s closed the connection without an answer",
-				c->path);
+			uvdpa_errf(err, errlen, "uvdpad at %s closed the connection", c->path);
 			return -ECONNRESET;
 		}
 		c->len += (size_t)r;
 	}
-	n = (size_t)(nl - c->buf);
+	*len = (size_t)(nl - c->buf);
+	return 0;
+}
+
+/* Drops the line of len bytes (and its '\n') at the start of c->buf. */
+static void client_consume(struct ctl_client *c, size_t len)
+{
+	memmove(c->buf, c->buf + len + 1, c->len - len - 1);
+	c->len -= len + 1;
+}
+
+int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool json, bool pretty,
+		    int timeout_ms, struct ctl_response *resp, char *err, size_t errlen)
+{
+	char *line;
+	size_t n;
+	int ret;
+
+	line = ctl_request_encode(argc, argv, json, pretty);
+	if (!line) {
+		uvdpa_errf(err, errlen, "cannot encode the request (arguments must be UTF-8)");
+		return -EINVAL;
+	}
+	n = strlen(line);
+	if (n > CTL_MAX_REQUEST) {
+		free(line);
+		uvdpa_errf(err, errlen, "request too large: %zu bytes, at most %d", n, CTL_MAX_REQUEST);
+		return -EMSGSIZE;
+	}
+	ret = client_send_all(c, line, n, err, errlen);
+	free(line);
+	if (ret < 0)
+		return ret;
+	ret = client_wait_line(c, timeout_ms, &n, err, errlen);
+	if (ret < 0)
+		return ret;
 	ret = ctl_response_decode(c->buf, n, resp, err, errlen);
-	memmove(c->buf, nl + 1, c->len - n - 1);
-	c->len -= n + 1;
+	client_consume(c, n);
 	return ret;
+}
+
+int ctl_client_next_line(struct ctl_client *c, int timeout_ms, char **line, char *err,
+			 size_t errlen)
+{
+	size_t n;
+	int ret = client_wait_line(c, timeout_ms, &n, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	*line = strndup(c->buf, n);
+	client_consume(c, n);
+	if (!*line) {
+		uvdpa_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void ctl_client_close(struct ctl_client *c)

@@ -27,6 +27,8 @@ struct ctl_response {
 	int status;	/* 0 or a positive errno */
 	char *output;	/* never NULL after decode */
 	char *error;	/* never NULL after decode */
+	bool stream;	/* server side: after this response the connection
+			 * receives ctl_server_broadcast() lines until it closes */
 };
 
 /* Encoders return a malloc'd line ending in '\n', or NULL on ENOMEM. */
@@ -56,6 +58,16 @@ struct ctl_server *ctl_server_new(struct uvdpa_loop *loop, const char *path, ctl
 void ctl_server_free(struct ctl_server *srv);
 unsigned int ctl_server_clients(const struct ctl_server *srv);
 
+/* Each streaming connection holds at most this many bytes not yet read by
+ * its client; lines beyond are dropped and counted, and the client gets
+ * {"lost": N} before the next line that fits. */
+#define CTL_STREAM_MAX_PENDING (256 * 1024)
+
+/* Queues line (one JSON object and its '\n') to every streaming
+ * connection. Never blocks. */
+void ctl_server_broadcast(struct ctl_server *srv, const char *line);
+unsigned int ctl_server_streams(const struct ctl_server *srv);
+
 /* ---- Client (the tool's side, blocking) ---- */
 
 struct ctl_client;
@@ -67,6 +79,11 @@ int ctl_client_connect(const char *path, struct ctl_client **out, char *err, siz
 int ctl_client_call(struct ctl_client *c, int argc, char *const argv[], bool json, bool pretty,
 		    int timeout_ms, struct ctl_response *resp, char *err, size_t errlen);
 void ctl_client_close(struct ctl_client *c);
+/* The next line the server sends (after a streaming response), malloc'd
+ * without its '\n', waiting at most timeout_ms (<= 0: forever). -ECONNRESET
+ * when uvdpad closed the connection, -ETIMEDOUT, else -errno; err filled. */
+int ctl_client_next_line(struct ctl_client *c, int timeout_ms, char **line, char *err,
+			 size_t errlen);
 
 /* ---- Batch lines ---- */
 

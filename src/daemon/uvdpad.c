@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef UVDPA_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -24,6 +27,7 @@
 #include "daemon/control.h"
 #include "daemon/mgmt.h"
 #include "uvdpa/event_loop.h"
+#include "uvdpa/events.h"
 #include "uvdpa/ifcvf.h"
 #include "core/log.h"
 #include "uvdpa/pci.h"
@@ -300,9 +304,45 @@ static void handle_request(void *opaque, const struct ctl_request *req, struct c
 	ret = cmd_execute(opaque, req->argc, req->argv, req->json, req->pretty, &res);
 	resp->status = ret < 0 ? -ret : 0;
 	resp->output = res.output;	/* handed over */
+	resp->stream = res.stream;
 	resp->error = ret < 0 ? strdup(res.error) : NULL;
 	if (ret < 0)
 		LOG_DEBUG(TAG, "request failed: %s", res.error);
+}
+
+/* ---- Events: `uvdpa monitor` ---- */
+
+/* One JSON line per event to every monitor:
+ * {"event":"dev_add","dev":"vf0","detail":"type net ...","seq":1,"time":"...Z"} */
+static void broadcast_event(const struct uvdpa_event *ev, void *opaque)
+{
+	struct ctl_server *srv = opaque;
+	char stamp[40], frac[16];
+	time_t sec = (time_t)(ev->time_ns / 1000000000ull);
+	struct tm tm;
+	json_t *obj;
+	char *json, *line = NULL;
+
+	if (!ctl_server_streams(srv))
+		return;
+	gmtime_r(&sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(frac, sizeof(frac), ".%06uZ", (unsigned int)(ev->time_ns % 1000000000ull / 1000));
+	strncat(stamp, frac, sizeof(stamp) - strlen(stamp) - 1);
+	obj = json_pack("{s:s, s:s, s:s, s:I, s:s}", "event", uvdpa_event_type_name(ev->type),
+			"dev", ev->dev, "detail", ev->detail, "seq", (json_int_t)ev->seq,
+			"time", stamp);
+	json = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	json_decref(obj);
+	/* Compact JSON escapes control characters: one line. */
+	if (!json || asprintf(&line, "%s\n", json) < 0) {
+		free(json);
+		LOG_WARN(TAG, "cannot encode event %" PRIu64 " for the monitors", ev->seq);
+		return;
+	}
+	free(json);
+	ctl_server_broadcast(srv, line);
+	free(line);
 }
 
 /* ---- Shutdown ---- */
@@ -349,7 +389,7 @@ int main(int argc, char **argv)
 	struct uvdpa_loop *loop = NULL;
 	struct options o;
 	char err[512];
-	int ready_fd = -1, sfd = -1, rc = 1, ret;
+	int ready_fd = -1, sfd = -1, rc = 1, ret, events_sub = 0;
 	sigset_t set;
 
 	ret = parse_options(argc, argv, &o);
@@ -376,6 +416,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cmd_env.loop = loop;
+	ret = uvdpa_events_attach(loop);
+	if (ret < 0) {
+		fprintf(stderr, "uvdpad: cannot set up events: %s\n", strerror(-ret));
+		goto out;
+	}
 
 	ret = uvdpa_bus_vhost_user_register();
 	if (ret == 0)
@@ -398,6 +443,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uvdpad: %s\n", err);
 		goto out;
 	}
+	events_sub = uvdpa_events_subscribe(broadcast_event, srv);
+	if (events_sub < 0) {
+		fprintf(stderr, "uvdpad: cannot subscribe to events: %s\n", strerror(-events_sub));
+		goto out;
+	}
 	if (o.demo && run_demo(o.demo_socket) < 0)
 		goto out;
 	if (o.config && run_config(o.config, o.foreground) < 0)
@@ -413,6 +463,7 @@ int main(int argc, char **argv)
 		LOG_ERR(TAG, "event loop failed: %s", strerror(-ret));
 out:
 	delete_all_devices();
+	uvdpa_events_unsubscribe(events_sub);
 	ctl_server_free(srv);
 	if (o.test_mgmtdev)
 		mgmt_test_unregister();
@@ -420,6 +471,7 @@ out:
 	uvdpa_ifcvf_fini();
 	if (sfd >= 0)
 		close(sfd);
+	uvdpa_events_detach();
 	uvdpa_loop_free(loop);
 	daemon_ready(ready_fd, (char)rc);
 	return rc;

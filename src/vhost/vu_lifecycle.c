@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "vu_internal.h"
+#include "uvdpa/events.h"
 
 #define VIRTIO_CONFIG_S_DRIVER_OK 4
 #define VIRTIO_RING_F_EVENT_IDX_BIT 29
@@ -162,9 +163,13 @@ int vu_lc_set_features(struct uvdpa_vhost *dev, uint64_t f)
 	dev->features_set = true;
 	if ((old ^ f) & (1ull << VIRTIO_RING_F_EVENT_IDX_BIT))	/* ring sizes change */
 		vu_vrings_translate(dev);
-	if ((old ^ f) & (1ull << UVDPA_VHOST_F_LOG_ALL))
-		LOG_INFO(VU_TAG, "%s: dirty logging %s", dev->vdpa->name,
-			 (f >> UVDPA_VHOST_F_LOG_ALL) & 1 ? "on" : "off");
+	if ((old ^ f) & (1ull << UVDPA_VHOST_F_LOG_ALL)) {
+		bool on = (f >> UVDPA_VHOST_F_LOG_ALL) & 1;
+
+		LOG_INFO(VU_TAG, "%s: dirty logging %s", dev->vdpa->name, on ? "on" : "off");
+		uvdpa_event_emit(on ? UVDPA_EVENT_LOG_START : UVDPA_EVENT_LOG_STOP, dev->vdpa->name,
+				 NULL);
+	}
 	return 0;
 }
 
@@ -246,6 +251,8 @@ static void device_start(struct uvdpa_vhost *dev)
 	}
 	dev->configured = true;
 	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
+	uvdpa_event_emit(UVDPA_EVENT_DRIVER_OK, dev->vdpa->name, "bus vhost-user vrings %u features 0x%" PRIx64,
+			 dev->nr_vring, dev->features);
 }
 
 static void rings_update(struct uvdpa_vhost *dev)

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "vu_internal.h"
+#include "uvdpa/events.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
@@ -73,8 +74,12 @@ static void disconnect(struct uvdpa_vhost *dev)
 	dev->conn_fd = -1;
 	rx_reset(dev);
 	dev->stats.disconnects++;
+	/* A session that ends while logging ends the logging. */
+	if (vu_has_feature(dev, UVDPA_VHOST_F_LOG_ALL))
+		uvdpa_event_emit(UVDPA_EVENT_LOG_STOP, dev->vdpa->name, "session ended");
 	vu_dev_reset_session(dev);
 	LOG_INFO(VU_TAG, "%s: frontend disconnected from %s", dev->vdpa->name, dev->path);
+	uvdpa_event_emit(UVDPA_EVENT_DISCONNECT, dev->vdpa->name, "bus vhost-user path %s", dev->path);
 	if (dev->flags & UVDPA_VHOST_CLIENT) {
 		dev->reconnect_ms = RECONNECT_MIN_MS;
 		timer_arm(dev, dev->reconnect_ms);
@@ -99,6 +104,7 @@ static void attach_conn(struct uvdpa_vhost *dev, int fd)
 	dev->rx_nfds = 0;
 	dev->stats.connects++;
 	LOG_INFO(VU_TAG, "%s: frontend connected on %s", dev->vdpa->name, dev->path);
+	uvdpa_event_emit(UVDPA_EVENT_CONNECT, dev->vdpa->name, "bus vhost-user path %s", dev->path);
 }
 
 /* Handles the message assembled in rx_buf. Returns false when the

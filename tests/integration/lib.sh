@@ -416,7 +416,9 @@ start_uvdpad() {
 	printf '%s\n' "$@" >"$TMP/$name.conf"
 	CTL=$TMP/$name.ctl
 	UD_LOG=$TMP/$name.log
-	spawn "$name" "$UVDPAD" -f -s "$CTL" -c "$TMP/$name.conf"
+	local extra=()
+	[[ -n ${UD_EXTRA:-} ]] && read -ra extra <<<"$UD_EXTRA"
+	spawn "$name" "$UVDPAD" -f -s "$CTL" ${extra[@]+"${extra[@]}"} -c "$TMP/$name.conf"
 	UD_PID=$LAST_PID
 	wait_for 15 "uvdpad control socket $CTL" test -S "$CTL"
 	wait_for 10 "uvdpad answers" uv_quiet dev show

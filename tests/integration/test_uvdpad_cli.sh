@@ -276,7 +276,7 @@ expect_err "errors: taken name" "device net0 already exists" dev add name net0 m
 expect_err "errors: unknown mgmtdev" "mgmtdev nope not found (mgmtdevs: emu/ifcvf-net, emu/virtio-net, emu/ifcvf-blk" dev add name x mgmtdev nope || s4_ok=0
 expect_err "errors: unknown device" "device nope not found (devices: net0, blk0)" dev del nope || s4_ok=0
 expect_err "errors: qidx" "qidx 2 is out of range: device net0 has 2 virtqueues, use 0..1" dev vstats show net0 qidx 2 || s4_ok=0
-expect_err "errors: object" 'object "frob" is unknown: use mgmtdev, dev, help' frob || s4_ok=0
+expect_err "errors: object" 'object "frob" is unknown: use mgmtdev, dev, monitor, help' frob || s4_ok=0
 # The port grammar is the model's: its messages reach the user.
 expect_err "errors: bad port" "port nowhere is unknown: use loopback, pair:NAME, tap:IFNAME[,vnet_hdr], sink or source[:FRAME_LEN]" dev add name e0 mgmtdev emu/ifcvf-net port nowhere || s4_ok=0
 expect_err "errors: source length" 'port source:10: frame length "10" is out of range: use 60..1514 bytes' dev add name e0 mgmtdev emu/ifcvf-net port source:10 || s4_ok=0

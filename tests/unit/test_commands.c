@@ -716,7 +716,7 @@ static void test_dispatch_errors(void **state)
 	assert_contains(r.error, "no command");
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "device", "show"), -EINVAL);
-	assert_string_equal(r.error, "object \"device\" is unknown: use mgmtdev, dev, help");
+	assert_string_equal(r.error, "object \"device\" is unknown: use mgmtdev, dev, monitor, help");
 	cmd_result_free(&r);
 	assert_int_equal(RUN(&r, false, "dev", "frob"), -EINVAL);
 	assert_contains(r.error, "dev command \"frob\" is unknown: use show, list, add, del");

@@ -31,6 +31,7 @@
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "drivers/ifcvf/ifcvf_vdpa.h"
 #include "uvdpa/devargs.h"
+#include "uvdpa/events.h"
 #include "core/log.h"
 #include "core/relay.h"
 #include "uvdpa/vhost_user.h"
@@ -97,9 +98,12 @@ static void config_relay(int fd, void *opaque)
 		return;
 	/* A function that faulted says so in its status and interrupts here. */
 	if ((ifcvf_hw_get_status(&d->hw) & VIRTIO_CONFIG_S_NEEDS_RESET) &&
-	    !__atomic_exchange_n(&d->needs_reset_seen, true, __ATOMIC_RELAXED))
+	    !__atomic_exchange_n(&d->needs_reset_seen, true, __ATOMIC_RELAXED)) {
 		LOG_ERR(TAG, "%s: the function reports DEVICE_NEEDS_RESET: its datapath stopped "
 			"until the frontend restarts the device", d->vdpa.name);
+		uvdpa_event_emit(UVDPA_EVENT_NEEDS_RESET, d->vdpa.name, "function %s",
+				 d->pdev->addr);
+	}
 	ret = uvdpa_session_config_change(d->sess);
 	if (ret == -ENOTSUP)
 		LOG_DEBUG(TAG, "%s: config change not forwarded: CONFIG not negotiated",
