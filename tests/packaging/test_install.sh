@@ -214,7 +214,7 @@ expect_completion() {	# line, expected
 	check "completion of '$1' is '$2' (got '$got')" test "$got" = "$2"
 }
 S="-s $TMP/run/c.sock"
-expect_completion "uvdpa " "mgmtdev dev"
+expect_completion "uvdpa " "mgmtdev dev monitor"
 expect_completion "uvdpa dev " "show add del config vstats set bind unbind"
 expect_completion "uvdpa $S mgmtdev show emu/ifcvf-" "emu/ifcvf-net emu/ifcvf-blk"
 expect_completion "uvdpa $S dev show " "demo0"
