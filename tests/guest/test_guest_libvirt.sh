@@ -133,6 +133,7 @@ U dev show vf0 || fail "uvdpa dev show vf0 failed"
 
 # ---- the test's own libvirtd ----------------------------------------------------------------
 mkdir -p "$lv/etc" "$lv/run" "$lv/lib" "$lv/log" "$lv/cache" || fail "mkdir $lv"
+rm -f "$lv_log" "$lv_log.stderr" "$qemu_log"
 cat >"$lv/etc/libvirtd.conf" <<EOF
 # only the local UNIX sockets (libvirtd runs without --listen)
 unix_sock_rw_perms = "0700"
@@ -239,6 +240,10 @@ info "domain $dom started; QEMU command line (vhost-user parts):"
 grep -o -- "-chardev [^ ]*$vsock[^ ]*\|-\(netdev\|device\) [^ ]*\(vhost-user\|virtio-net-pci\)[^ ]*" "$qlog" |
     sed 's/^/   /'
 grep -o -- '-object [^ ]*memfd[^ ]*' "$qlog" | sed 's/^/   /'
+grep -q -- '-object [^ ]*memory-backend-memfd[^ ]*"share":true' "$qlog" ||
+    fail "libvirt did not give QEMU shared memfd RAM (log: $qlog)"
+grep -q -- '-device [^ ]*virtio-net-pci[^ ]*"vectors":0' "$qlog" ||
+    fail "the qemu:override vectors=0 is not on QEMU's virtio-net-pci (log: $qlog)"
 
 # while it runs: the VF is connected
 c=
