@@ -13,14 +13,20 @@
 #         where /etc/libvirt, /run/libvirt, /var/{lib,log,cache}/libvirt are
 #         directories of this test: its own socket, qemu.conf, state and logs,
 #         so it collides with no system libvirt and leaves nothing behind;
-#   guest: `virsh create` of a transient domain type='qemu' (TCG), direct
-#         kernel boot of the guest kernel + initramfs (tests/guest), memfd
-#         shared memory, serial console to a file. The guest (ping-echo) sets
-#         10.78.N.2/24, pings the host 10 times (0 loss required), then waits
-#         until the host has pinged it 5 times (5/5 replies required);
-#   checks: serial markers, `uvdpa dev show` (connected while the domain runs),
-#         `uvdpa dev vstats` packets/bytes on both rings, TAP counters; the
-#         domain shuts off by itself (guest poweroff); libvirtd stopped.
+#   guest: `virsh define` + `virsh start` of a domain type='qemu' (TCG),
+#         direct kernel boot of the guest kernel + initramfs (tests/guest),
+#         memfd shared memory, serial console to a file. The guest
+#         (ping-echo) sets its address, pings the host 10 times (0 loss
+#         required), then waits until the host has pinged it 5 times (5/5
+#         required) and powers off;
+#   two domains: 1q (vf0, 1 vCPU, <driver queues='1'/>), then 2q (vf0
+#         deleted, vf1 added with max_vqp 2 on the same TAP, 2 vCPUs,
+#         <driver queues='2'/>);
+#   checks: serial markers, QEMU's command line (shared memfd RAM,
+#         vectors=0, queues/mq), `uvdpa dev show` (connected while the
+#         domain runs, not after), `uvdpa dev vstats` packets/bytes summed
+#         over the RX and the TX rings; the domain shuts off by itself;
+#         libvirtd stops on SIGTERM and no QEMU remains.
 # Needs root (TAP, mount namespace). Fails (never skips) when a package is missing.
 set -uo pipefail
 
@@ -49,14 +55,15 @@ qemu=$(command -v qemu-system-x86_64)
 tmp=$(mktemp -d /tmp/uvdpa-libvirt.XXXXXX) || fail "mktemp"
 ctl=$tmp/control.sock
 vsock=$tmp/vf0.sock
+vsock1=$tmp/vf1.sock
 lv=$tmp/lv                        # the private libvirt tree
 lvsock=$lv/run/libvirt-sock        # /run/libvirt/libvirt-sock inside
 uri="qemu:///system?socket=$lvsock"
-dom=uvdpa-lv-$$
-console=$work/libvirt.console.log
+dom=                               # the current domain (run_domain)
+console=
 ud_log=$work/libvirt.uvdpad.log
 lv_log=$work/libvirt.libvirtd.log     # its log (warnings and errors)
-qemu_log=$work/libvirt.qemu.log
+qemu_log=
 tap=uvl$$
 tap=${tap:0:15}
 ud_pid=
@@ -76,17 +83,17 @@ stop_pid() { # PID: SIGTERM, 10 s, SIGKILL
 }
 cleanup() {
     if [ -n "$lv_pid" ]; then
-        if [ -S "$lvsock" ]; then
+        if [ -S "$lvsock" ] && [ -n "$dom" ]; then
             V destroy "$dom" >/dev/null 2>&1
             V undefine "$dom" >/dev/null 2>&1
         fi
-        [ -f "$lv/log/qemu/$dom.log" ] && cp "$lv/log/qemu/$dom.log" "$qemu_log"
+        [ -n "$dom" ] && [ -f "$lv/log/qemu/$dom.log" ] && cp "$lv/log/qemu/$dom.log" "$qemu_log"
         stop_pid "$lv_pid"
         lv_pid=
     fi
     # a QEMU libvirt started and could not stop (it would hold the socket)
     local q
-    for q in $(pgrep -f -- "-name guest=$dom," 2>/dev/null); do kill -9 "$q" 2>/dev/null; done
+    for q in $(pgrep -f -- "-name guest=uvdpa-lv-$$-" 2>/dev/null); do kill -9 "$q" 2>/dev/null; done
     [ -n "$ud_pid" ] && stop_pid "$ud_pid"
     [ -n "$tap_made" ] && ip link del "$tap" 2>/dev/null
     [ -n "$rundir_made" ] && rmdir /run/libvirt 2>/dev/null
@@ -133,7 +140,7 @@ U dev show vf0 || fail "uvdpa dev show vf0 failed"
 
 # ---- the test's own libvirtd ----------------------------------------------------------------
 mkdir -p "$lv/etc" "$lv/run" "$lv/lib" "$lv/log" "$lv/cache" || fail "mkdir $lv"
-rm -f "$lv_log" "$lv_log.stderr" "$qemu_log"
+rm -f "$lv_log" "$lv_log.stderr"
 cat >"$lv/etc/libvirtd.conf" <<EOF
 # only the local UNIX sockets (libvirtd runs without --listen)
 unix_sock_rw_perms = "0700"
@@ -179,16 +186,24 @@ done
 info "libvirtd $(libvirtd --version | awk '{print $NF}') pid $lv_pid, $uri ($(( $(date +%s) - t0 )) s)"
 V version | sed 's/^/   /'
 
-# ---- the domain -------------------------------------------------------------------------------
+# ---- a domain on a VF ------------------------------------------------------------------------
+# run_domain PHASE VF SOCK MAC GUEST_IP QUEUES: define + start the domain
+# (QUEUES vCPUs and queue pairs), pings both ways, shut off, checks, undefine.
+run_domain() {
+local phase=$1 vf=$2 sock=$3 mac=$4 gip=$5 queues=$6 tb st c hp hrx q k v min tot
+dom=uvdpa-lv-$$-$phase
+console=$work/libvirt.$phase.console.log
+qemu_log=$work/libvirt.$phase.qemu.log
+info "[$phase] $vf (max_vqp $queues), guest $gip, $queues vCPU(s), <driver queues='$queues'/>"
 kernel=$cache/vmlinuz
-cmdline="console=ttyS0 panic=-1 reboot=t quiet uvdpa.test=ping-echo uvdpa.ip=$guest_ip/24"
+cmdline="console=ttyS0 panic=-1 reboot=t quiet uvdpa.test=ping-echo uvdpa.ip=$gip/24"
 cmdline="$cmdline uvdpa.peer=$host_ip uvdpa.count=$pings uvdpa.echo=$echos uvdpa.echo_wait=90"
-rm -f "$console"
+rm -f "$console" "$qemu_log"
 cat >"$tmp/domain.xml" <<EOF
 <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>$dom</name>
   <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
+  <vcpu>$queues</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$kernel</kernel>
@@ -211,10 +226,10 @@ cat >"$tmp/domain.xml" <<EOF
   <devices>
     <emulator>$qemu</emulator>
     <interface type='vhostuser'>
-      <mac address='52:54:00:78:00:02'/>
-      <source type='unix' path='$vsock' mode='client'/>
+      <mac address='$mac'/>
+      <source type='unix' path='$sock' mode='client'/>
       <model type='virtio'/>
-      <driver queues='1'/>
+      <driver queues='$queues'/>
       <alias name='ua-uvdpa0'/>
     </interface>
     <serial type='file'>
@@ -237,7 +252,7 @@ tb=$(date +%s)
 V start "$dom" || fail "virsh start $dom failed ($(tail -n 3 "$lv/log/qemu/$dom.log" 2>/dev/null), log: $lv_log)"
 qlog=$lv/log/qemu/$dom.log
 info "domain $dom started; QEMU command line (vhost-user parts):"
-grep -o -- "-chardev [^ ]*$vsock[^ ]*\|-\(netdev\|device\) [^ ]*\(vhost-user\|virtio-net-pci\)[^ ]*" "$qlog" |
+grep -o -- "-chardev [^ ]*$sock[^ ]*\|-\(netdev\|device\) [^ ]*\(vhost-user\|virtio-net-pci\)[^ ]*" "$qlog" |
     sed 's/^/   /'
 grep -o -- '-object [^ ]*memfd[^ ]*' "$qlog" | sed 's/^/   /'
 grep -q -- '-object [^ ]*memory-backend-memfd[^ ]*"share":true' "$qlog" ||
@@ -248,12 +263,12 @@ grep -q -- '-device [^ ]*virtio-net-pci[^ ]*"vectors":0' "$qlog" ||
 # while it runs: the VF is connected
 c=
 for _ in $(seq 100); do
-    c=$(U -j dev show vf0 | json_get 'd["dev"]["vf0"].get("connected")')
+    c=$(U -j dev show "$vf" | json_get "d['dev']['$vf'].get('connected')")
     [ "$c" = True ] && break
     sleep 0.1
 done
-[ "$c" = True ] || fail "vf0 not connected 10 s after virsh start: $(U dev show vf0)"
-U dev show vf0 | sed 's/^/   running: /'
+[ "$c" = True ] || fail "$vf not connected 10 s after virsh start: $(U dev show "$vf")"
+U dev show "$vf" | sed 's/^/   running: /'
 
 mark_of() { sed -n "s/^UVDPA-GUEST: $1 //p" "$console" 2>/dev/null | tr -d '\r' | tail -n 1; }
 wait_console() { # REGEX SECONDS
@@ -274,7 +289,7 @@ info "guest pinged the host after $(( $(date +%s) - tb )) s: tx $(mark_of ping_t
 [ "$(mark_of echo_wait)" = "$echos" ] || fail "guest does not wait for the host's pings (console: $console)"
 
 # host -> guest
-hp=$(ping -c "$echos" -i 0.3 -W 5 -I "$tap" "$guest_ip" 2>&1)
+hp=$(ping -c "$echos" -i 0.3 -W 5 -I "$tap" "$gip" 2>&1)
 echo "$hp" | tail -n 2 | sed 's/^/   host ping: /'
 hrx=$(echo "$hp" | sed -n 's/.* \([0-9]*\) received.*/\1/p')
 [ "${hrx:-0}" = "$echos" ] || fail "host pinged the guest: ${hrx:-0}/$echos replies"
@@ -297,30 +312,56 @@ done
 
 # ---- the VF saw the traffic -------------------------------------------------------------------
 for _ in $(seq 50); do
-    [ "$(U -j dev show vf0 | json_get 'd["dev"]["vf0"].get("connected")')" = False ] && break
+    [ "$(U -j dev show "$vf" | json_get "d['dev']['$vf'].get('connected')")" = False ] && break
     sleep 0.1
 done
-U dev show vf0 | sed 's/^/   after: /'
-for q in 0 1; do
-    U dev vstats show vf0 qidx "$q" | sed 's/^/   /'
+U dev show "$vf" | sed 's/^/   after: /'
+min=$(( pings + echos ))
+for dir in 0 1; do              # 0: RX rings (even qidx), 1: TX rings (odd)
     for k in packets bytes; do
-        v=$(U -j dev vstats show vf0 qidx "$q" | json_get "d['vstats']['vf0'].get('$k', 0)")
+        tot=0
+        for q in $(seq "$dir" 2 $(( 2 * queues - 1 ))); do
+            [ "$k" = packets ] && U dev vstats show "$vf" qidx "$q" | sed 's/^/   /'
+            v=$(U -j dev vstats show "$vf" qidx "$q" | json_get "d['vstats']['$vf'].get('$k', 0)")
+            tot=$(( tot + ${v:-0} ))
+        done
         min=$(( pings + echos ))
         [ "$k" = bytes ] && min=$(( (pings + echos) * 98 ))
-        [ "${v:-0}" -ge "$min" ] 2>/dev/null ||
-            fail "vstats qidx $q $k is '$v', expected >= $min (the $pings + $echos echo exchanges)"
+        [ "$tot" -ge "$min" ] ||
+            fail "[$phase] vstats $k on the $([ "$dir" = 0 ] && echo RX || echo TX) rings: $tot, expected >= $min (the $pings + $echos echo exchanges)"
     done
 done
+if [ "$queues" -gt 1 ]; then
+    grep -q -- '-netdev [^ ]*"queues":'"$queues" "$qlog" && grep -q -- '-device [^ ]*"mq":true' "$qlog" ||
+        fail "[$phase] QEMU has no $queues-queue vhost-user netdev with mq (log: $qlog)"
+    # the guest started every pair (virtio_net: min(pairs, vCPUs)): it
+    # posted buffers on the last RX ring and kicked it
+    q=$(( 2 * queues - 2 ))
+    v=$(U -j dev vstats show "$vf" qidx "$q" | json_get "d['vstats']['$vf'].get('kicks', 0)")
+    [ "${v:-0}" -gt 0 ] || fail "[$phase] RX ring qidx $q never kicked: the guest did not start pair $queues"
+fi
 echo "   TAP $tap: rx_packets $(cat "/sys/class/net/$tap/statistics/rx_packets")" \
      "tx_packets $(cat "/sys/class/net/$tap/statistics/tx_packets")"
+V undefine "$dom" >/dev/null || fail "[$phase] virsh undefine $dom failed"
+cp "$qlog" "$qemu_log" 2>/dev/null
+info "[$phase] PASS: ping $pings/$pings guest->host, $echos/$echos host->guest"
+}
+
+run_domain 1q vf0 "$vsock" 52:54:00:78:00:02 "$guest_ip" 1
+# multiqueue: a second VF with 2 queue pairs on the same TAP, after vf0 is deleted
+U dev del vf0 || fail "uvdpa dev del vf0 failed"
+U dev add name vf1 mgmtdev emu/ifcvf-net mac 52:54:00:78:00:03 max_vqp 2 port "tap:$tap" ||
+    fail "uvdpa dev add vf1 (max_vqp 2) failed"
+U dev bind vf1 vhost-user "$vsock1" || fail "uvdpa dev bind vf1 failed"
+U dev config show vf1 | grep -q 'max_vq_pairs 2' || fail "vf1: $(U dev config show vf1)"
+run_domain 2q vf1 "$vsock1" 52:54:00:78:00:03 "$net.3" 2
+
 
 # ---- tear down: undefine, libvirtd stops, no QEMU left ----------------------------------------
-V undefine "$dom" >/dev/null || fail "virsh undefine $dom failed"
-cp "$qlog" "$qemu_log" 2>/dev/null
 kill -TERM "$lv_pid"
 for _ in $(seq 100); do kill -0 "$lv_pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$lv_pid" 2>/dev/null && fail "libvirtd still running 10 s after SIGTERM"
 wait "$lv_pid" 2>/dev/null
 lv_pid=
-pgrep -f -- "-name guest=$dom," >/dev/null && fail "a QEMU of $dom is still running"
-echo "guest-libvirt: PASS in $(( $(date +%s) - t0 )) s (ping $pings/$pings guest->host, $echos/$echos host->guest)"
+pgrep -f -- "-name guest=uvdpa-lv-$$-" >/dev/null && fail "a QEMU of a test domain is still running"
+echo "guest-libvirt: PASS in $(( $(date +%s) - t0 )) s (2 domains: 1 and 2 queue pairs; each ping $pings/$pings guest->host, $echos/$echos host->guest)"
