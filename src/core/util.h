@@ -16,6 +16,10 @@ int uvdpa_hex_digit(int c);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t uvdpa_now_ns(void);
 
+/* The process's open file descriptors (not counting the one this opens to
+ * count them), or -1 when /proc/self/fd cannot be read. */
+int uvdpa_count_open_fds(void);
+
 /* A whole unsigned number in [min, max]. base 10: decimal digits only;
  * base 16: hex digits with an optional 0x/0X prefix; base 0: hex with the
  * 0x prefix, decimal without (never octal). No sign, blanks or suffix.

@@ -25,11 +25,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "fuzz_common.h"
 #include "uvdpa/vdpa.h"
 #include "uvdpa/vhost_user.h"
@@ -493,21 +493,6 @@ static int make_fd(struct fuzz_in *in, const struct vhost_user_msg *m, int i)
 	return fd;
 }
 
-static int count_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* ---- Records ---- */
 
 static bool request_always_replies(uint32_t req)
@@ -730,7 +715,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in in = { data, size };
 	struct uvdpa_vhost *dev;
 	unsigned int records, i;
-	int fds_before = debug_fds ? count_open_fds() : 0;
+	int fds_before = debug_fds ? uvdpa_count_open_fds() : 0;
 
 	memset(&fake, 0, sizeof(fake));
 	fake.cfg = fin_u8(&in);
@@ -759,6 +744,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < ntracked; i++)
 		FUZZ_CHECK(fcntl(tracked[i], F_GETFD) < 0);
 	if (debug_fds)
-		FUZZ_CHECK(count_open_fds() == fds_before);
+		FUZZ_CHECK(uvdpa_count_open_fds() == fds_before);
 	return 0;
 }
