@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libjansson-dev libcmocka-dev
       liburing-dev dpdk dpdk-dev qemu-system-x86 qemu-system-common busybox-static cpio python3
       iproute2 procps e2fsprogs mount iputils-ping iperf3
-      libsystemd-dev systemd bash-completion debhelper dpkg-dev fakeroot lintian make
+      libsystemd-dev libmicrohttpd-dev prometheus systemd bash-completion debhelper dpkg-dev fakeroot lintian make
       libvirt-daemon-system libvirt-clients util-linux)
 
 missing=()

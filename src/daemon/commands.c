@@ -264,6 +264,17 @@ static const char *type_name(enum uvdpa_dev_type t)
 	}
 }
 
+/* For the metrics endpoint: what `dev show` says of a device. */
+uint32_t cmd_device_max_vqs(struct uvdpa_device *dev)
+{
+	return device_max_vqs(dev);
+}
+
+const char *cmd_device_type_name(struct uvdpa_device *dev)
+{
+	return type_name(device_type(dev));
+}
+
 static int set_int(json_t *obj, const char *key, uint64_t v)
 {
 	return json_object_set_new(obj, key, json_integer((json_int_t)v));

@@ -4,6 +4,7 @@
 #ifndef UVDPA_DAEMON_COMMANDS_H
 #define UVDPA_DAEMON_COMMANDS_H
 
+#include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,12 @@ struct cmd_result {
 int cmd_execute(const struct cmd_env *env, int argc, char *const argv[], bool json, bool pretty,
 		struct cmd_result *res);
 void cmd_result_free(struct cmd_result *res);
+
+/* A device's virtqueue count and type name ("network", "block"), as `dev
+ * show` reports them. Control thread. */
+struct uvdpa_device;
+uint32_t cmd_device_max_vqs(struct uvdpa_device *dev);
+const char *cmd_device_type_name(struct uvdpa_device *dev);
 
 /* The usage text (`uvdpa help`). */
 const char *cmd_usage(void);

@@ -25,6 +25,7 @@
 #include "core/util.h"
 #include "daemon/commands.h"
 #include "daemon/control.h"
+#include "daemon/metrics.h"
 #include "daemon/mgmt.h"
 #include "uvdpa/event_loop.h"
 #include "uvdpa/events.h"
@@ -45,6 +46,7 @@ struct options {
 	const char *demo_socket;
 	unsigned int engines, relays;
 	const char *sysfs;
+	const char *metrics;		/* --metrics ADDR */
 };
 
 static struct cmd_env cmd_env;
@@ -53,7 +55,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: uvdpad [-c FILE] [-s CONTROL_SOCKET] [-f] [-v] [--engines N] [--poll]\n"
-		"              [--relays N] [--demo[=SOCKET]] [--test-mgmtdev]\n"
+		"              [--relays N] [--demo[=SOCKET]] [--test-mgmtdev] [--metrics ADDR]\n"
 		"  -c, --config FILE     run the uvdpa commands in FILE at start (- for stdin)\n"
 		"  -s, --socket PATH     control socket (default " CTL_DEFAULT_SOCKET ")\n"
 		"  -f, --foreground      do not daemonize; log to stderr\n"
@@ -64,6 +66,8 @@ static void usage(FILE *f)
 		"      --demo[=SOCKET]   create demo0, an emulated net VF in loopback, bound to\n"
 		"                        vhost-user SOCKET (default " DEMO_SOCKET ")\n"
 		"      --test-mgmtdev    also offer test/null and test/null-blk (no datapath)\n"
+		"      --metrics ADDR    serve Prometheus metrics at http://ADDR/metrics\n"
+		"                        (127.0.0.1:9464, [::1]:9464, :9464 for every address)\n"
 		"      --sysfs DIR       look for vfio-pci functions under DIR, not /sys (tests)\n"
 		"  -h, --help            this text\n");
 }
@@ -82,7 +86,7 @@ static int parse_count(const char *opt, const char *s, unsigned int max, unsigne
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_ENGINES = 256, OPT_POLL, OPT_RELAYS, OPT_DEMO, OPT_TEST, OPT_SYSFS };
+	enum { OPT_ENGINES = 256, OPT_POLL, OPT_RELAYS, OPT_DEMO, OPT_TEST, OPT_SYSFS, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
@@ -94,6 +98,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "demo", optional_argument, NULL, OPT_DEMO },
 		{ "test-mgmtdev", no_argument, NULL, OPT_TEST },
 		{ "sysfs", required_argument, NULL, OPT_SYSFS },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -137,6 +142,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SYSFS:
 			o->sysfs = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -288,10 +296,20 @@ static int run_demo(const char *socket_path)
 
 /* ---- Control requests ---- */
 
+static uint64_t requests_served;
+
+static uint64_t get_requests_served(void *opaque)
+{
+	(void)opaque;
+	return requests_served;
+}
+
 static void handle_request(void *opaque, const struct ctl_request *req, struct ctl_response *resp)
 {
 	struct cmd_result res;
 	int ret;
+
+	requests_served++;
 
 	if (uvdpa_log_get_level() >= UVDPA_LOG_DEBUG) {
 		char line[512];
@@ -386,6 +404,7 @@ static void on_signal(struct uvdpa_watch *w, int fd, uint32_t events, void *opaq
 int main(int argc, char **argv)
 {
 	struct ctl_server *srv = NULL;
+	struct metrics_server *metrics = NULL;
 	struct uvdpa_loop *loop = NULL;
 	struct options o;
 	char err[512];
@@ -448,6 +467,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uvdpad: cannot subscribe to events: %s\n", strerror(-events_sub));
 		goto out;
 	}
+	if (o.metrics) {
+		metrics = metrics_server_new(loop, o.metrics, &(const struct metrics_daemon_info){
+					     .requests = get_requests_served }, err, sizeof(err));
+		if (!metrics) {
+			fprintf(stderr, "uvdpad: %s\n", err);
+			goto out;
+		}
+	}
 	if (o.demo && run_demo(o.demo_socket) < 0)
 		goto out;
 	if (o.config && run_config(o.config, o.foreground) < 0)
@@ -462,6 +489,7 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		LOG_ERR(TAG, "event loop failed: %s", strerror(-ret));
 out:
+	metrics_server_free(metrics);
 	delete_all_devices();
 	uvdpa_events_unsubscribe(events_sub);
 	ctl_server_free(srv);

@@ -1,0 +1,30 @@
+/* uvdpad --metrics ADDR: GET /metrics in the Prometheus text format.
+ * libmicrohttpd runs without a thread of its own: its epoll fd is a watch
+ * on the control loop, so every registry and device op it reaches runs on
+ * the control thread, like a control request. */
+#ifndef UVDPA_DAEMON_METRICS_H
+#define UVDPA_DAEMON_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct uvdpa_loop;
+struct metrics_server;
+
+/* What only uvdpad knows; read at each scrape. */
+struct metrics_daemon_info {
+	uint64_t (*requests)(void *opaque);	/* control requests served */
+	void *opaque;
+};
+
+/* addr: "HOST:PORT", "[V6]:PORT" or ":PORT" (every address). NULL and err
+ * set on failure. */
+struct metrics_server *metrics_server_new(struct uvdpa_loop *loop, const char *addr,
+					  const struct metrics_daemon_info *info, char *err,
+					  size_t errlen);
+void metrics_server_free(struct metrics_server *m);
+
+/* The exposition text (malloc'd, NUL-terminated; *len its length) or NULL. */
+char *metrics_render(const struct metrics_daemon_info *info, uint64_t start_ns, size_t *len);
+
+#endif
