@@ -8,6 +8,8 @@
 #              health families present; `promtool check metrics` reports
 #              nothing; /other is 404, POST is 405, HEAD is 200.
 #   s2_addrs   --metrics :PORT and [::1]:PORT listen; a bad ADDR fails start-up.
+#   s3_hostile 30 idle connections, garbage and a 100 KB URL: `dev show`
+#              answers within 1 s, a scrape works once they are gone.
 #
 #   test_metrics.sh BUILD_DIR
 set -euo pipefail
@@ -135,6 +137,39 @@ s2_addrs() {
 	info "--metrics :PORT and [::1]:PORT serve; 6 bad addresses refused"
 }
 
+s3_hostile() {
+	local port
+	port=$(free_port)
+	UD_EXTRA="--metrics 127.0.0.1:$port" start_uvdpad "$SCEN-uvdpad"
+	python3 - "$port" "$UVDPA" "$CTL" <<'EOF' || fail "hostile clients: see above"
+import socket, subprocess, sys, time, urllib.request
+port = int(sys.argv[1])
+idle = []
+for i in range(30):          # more than the 16 connections served at once
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+        idle.append(s)
+    except OSError:
+        pass
+g = socket.create_connection(("127.0.0.1", port))
+g.sendall(b"\x00\xff garbage\r\n\r\n" * 100)
+h = socket.create_connection(("127.0.0.1", port))
+h.sendall(b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n")
+t = time.time()
+subprocess.run([sys.argv[2], "-s", sys.argv[3], "dev", "show"], check=True, capture_output=True, timeout=5)
+ms = (time.time() - t) * 1000
+assert ms < 1000, "dev show took %d ms" % ms
+for s in idle + [g, h]:
+    s.close()
+time.sleep(0.3)
+assert urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).status == 200
+print("    30 idle connections, garbage, a 100 KB URL: dev show in %d ms, a scrape after" % ms)
+EOF
+	stop_uvdpad
+}
+
 run_scenario s1_scrape "/metrics matches dev vstats, promtool finds nothing, 404/405/HEAD"
 run_scenario s2_addrs "listen addresses: :PORT, [::1]:PORT, bad ones refused"
+run_scenario s3_hostile "idle, garbage and oversized HTTP clients stall neither uvdpad nor later scrapes"
 lib_finish
