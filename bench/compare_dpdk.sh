@@ -4,16 +4,24 @@
 #   (a) DPDK's own vhost backend (a second testpmd with net_vhost0), and
 #   (b) uvdpad with an emulated IFCVF VF (port sink / source / loopback).
 #
-#   bench/compare_dpdk.sh [-b BUILD_DIR] [--no-profile] [--no-extra] [--keep] [--rx-size 60]
-#                         [--warmup S] [--seconds S] [--quiet-wait S]
-#                         [--retries N] [--budget S]
+#   bench/compare_dpdk.sh [-b BUILD_DIR] [--reps N] [--cases LIST] [--data FILE] [--no-profile]
+#                         [--no-extra] [--keep] [--rx-size 60] [--warmup S]
+#                         [--seconds S] [--quiet-wait S] [--retries N] [--budget S]
 #
 #   -b BUILD_DIR   uvdpa build to use (default: build-bench next to bench/;
 #                  make it with: meson setup build-bench --buildtype=release
 #                  -Dtests=false && ninja -C build-bench)
+#   --reps N       repetitions (default 3), interleaved: every case on every
+#                  backend, then the next repetition; each cell is the median
+#   --cases LIST   comma-separated subset of tx64,rx64,tx1518,rx1518,lo64,mq4
+#                  (default: all)
+#   --data FILE    also write "KEY SIZE COLUMN MEDIAN_PPS" lines to FILE (for
+#                  bench/plot_sizes.sh)
 #   --no-profile   skip the perf profile of uvdpad (3 s right after each
-#                  'uvdpa poll, core 1' window of the 64 B / 60 B cases)
-#   --no-extra     skip the extra txonly 64 B uvdpa rows (event mode, unpinned)
+#                  'uvdpa poll, core 1' window of the 64 B cases, first
+#                  repetition)
+#   --no-extra     skip the extra uvdpa rows (event mode for every case,
+#                  unpinned for txonly 64 B)
 #   --keep         keep the logs (their directory is printed)
 #   --warmup S     seconds of traffic ignored before sampling (default 2)
 #   --seconds S    seconds of stats samples averaged (default 6)
@@ -22,7 +30,7 @@
 #   --retries N    repeat a measurement up to N times (default 1) when other
 #                  processes took more than 10% of a CPU during its window
 #   --budget S     waits and repeats only while the run can still end within
-#                  S seconds (default 170; a measurement takes about 15 s)
+#                  S seconds (default: 15 s per measurement + 60)
 #   --rx-size N    frame length of the rxonly case (default 64 when the uvdpa
 #                  build accepts 'port source:64', else 60); 60 compares with
 #                  builds that only know 'port source'
@@ -39,6 +47,12 @@
 #                `port source` today (60 B frames): the script probes, and
 #                runs both sides at 60 B when source:64 is refused.
 #   txonly 1518  as txonly 64 with --txpkts=1518.
+#   rxonly 1518  as rxonly 64 at 1518 B (uvdpa `port source:1518`).
+#   mq4          txonly 64 B over 4 queue pairs: the frontend's one forwarding
+#                lcore sends on 4 TX queues (--rxq=4 --txq=4); DPDK vhost side
+#                queues=4 on its one forwarding lcore; uvdpad `max_vqp 4` with
+#                --engines 2 (both on core 1). The report also gives each
+#                backend's 4-pair / 1-pair rate.
 #   io loopback  frontend io forwarding with --tx-first (one burst of 32
 #                frames circulates); uvdpa `port loopback` (the VF hands each
 #                TX frame to RX of the same queue pair) vs DPDK vhost side in
@@ -47,8 +61,10 @@
 #                Closest equivalent; the DPDK loop crosses two forwarding
 #                threads (virtio-user's and vhost's), uvdpa's crosses
 #                testpmd's thread and uvdpad's engine thread.
-#   txonly 64 B is also measured with uvdpad in its default event mode and
-#   unpinned (both on top of the --poll, core 1 row).
+#   Every case is also measured with uvdpad in its default event mode, and
+#   txonly 64 B unpinned (on top of the --poll, core 1 row). For every row the
+#   backend's CPU time over the measurement gives its packets per CPU-second:
+#   what event mode saves (or costs) against polling.
 #
 # Placement on the 2 cores: the frontend testpmd runs `-l 0,1 --main-lcore 1`
 # (forwarding lcore 0). The DPDK vhost testpmd runs `-l 0,1` (forwarding
@@ -79,10 +95,17 @@ WARMUP=2
 SECONDS_=6
 QUIET_WAIT=20
 RETRIES=1
-BUDGET=170
+BUDGET=""
+REPS=3
+REP=1
+ENGINES=1
+CASE_LIST=tx64,rx64,tx1518,rx1518,lo64,mq4
 while (($#)); do
 	case $1 in
 	-b) BUILD=${2:?-b needs a directory}; shift 2 ;;
+	--reps) REPS=${2:?--reps needs a number}; shift 2 ;;
+	--cases) CASE_LIST=${2:?--cases needs a list}; shift 2 ;;
+	--data) DATA_OUT=${2:?--data needs a file}; shift 2 ;;
 	--no-profile) PROFILE=0; shift ;;
 	--no-extra) EXTRA=0; shift ;;
 	--keep) KEEP=1; shift ;;
@@ -157,15 +180,24 @@ FE_EAL=(-l 0,1 --main-lcore 1)
 # shellcheck disable=SC2054
 PEER_EAL=(-l 0,1)
 
+# QUEUES: queue pairs of the case being measured (frontend and both peers).
+QUEUES=1
+# The testpmd arguments for QUEUES queue pairs on one forwarding lcore.
+queue_args() {
+	((QUEUES > 1)) && echo "--rxq=$QUEUES --txq=$QUEUES"
+	return 0
+}
+
 # frontend NAME SOCK MODE SIZE: starts the virtio-user testpmd; sets FE_PID, FE_LOG.
 frontend() {
 	local name=$1 sock=$2 mode=$3 size=$4 prefix="$RUN_ID-$1"
+	# shellcheck disable=SC2207  # word list
 	local args=(--auto-start --stats-period=1 "--forward-mode=$mode" "--txpkts=$size"
-		--total-num-mbufs=16384)
+		--total-num-mbufs=16384 $(queue_args))
 	[[ $mode == io ]] && args+=(--tx-first)
 	echo "$prefix" >>"$TMP/prefixes"
 	local cmd=(stdbuf -oL "$TESTPMD" "${FE_EAL[@]}" --no-pci --no-huge -m 512
-		"--file-prefix=$prefix" --vdev "net_virtio_user0,path=$sock,queues=1" -- "${args[@]}")
+		"--file-prefix=$prefix" --vdev "net_virtio_user0,path=$sock,queues=$QUEUES" -- "${args[@]}")
 	record_cmd "  frontend" "${cmd[@]}"
 	spawn "$name" "${cmd[@]}"
 	FE_PID=$LAST_PID
@@ -178,10 +210,11 @@ frontend() {
 dpdk_peer() {
 	local name=$1 sock=$2 mode=$3 size=$4 prefix="$RUN_ID-$1"
 	echo "$prefix" >>"$TMP/prefixes"
+	# shellcheck disable=SC2207  # word list
 	local cmd=(stdbuf -oL "$TESTPMD" "${PEER_EAL[@]}" --no-pci --no-huge -m 512
-		"--file-prefix=$prefix" --vdev "net_vhost0,iface=$sock,queues=1" --
+		"--file-prefix=$prefix" --vdev "net_vhost0,iface=$sock,queues=$QUEUES" --
 		--auto-start --stats-period=1 "--forward-mode=$mode" "--txpkts=$size"
-		--total-num-mbufs=16384)
+		--total-num-mbufs=16384 $(queue_args))
 	record_cmd "  backend" "${cmd[@]}"
 	spawn "$name" "${cmd[@]}"
 	PEER_PID=$LAST_PID
@@ -191,14 +224,15 @@ dpdk_peer() {
 
 # uvdpa_peer NAME SOCK PORT FLAGS PIN: uvdpad with one VF; sets PEER_PID, CTL.
 uvdpa_peer() {
-	local name=$1 sock=$2 port=$3 flags=$4 pin=$5
+	local name=$1 sock=$2 port=$3 flags=$4 pin=$5 vqp=""
 	CTL=$TMP/$name.ctl
-	printf '%s\n' "dev add name vf0 mgmtdev emu/ifcvf-net port $port" \
+	((QUEUES > 1)) && vqp="max_vqp $QUEUES "
+	printf '%s\n' "dev add name vf0 mgmtdev emu/ifcvf-net ${vqp}port $port" \
 		"dev bind vf0 vhost-user $sock" >"$TMP/$name.conf"
 	local cmd=()
 	[[ -n $pin ]] && cmd=(taskset -c "$pin")
 	# shellcheck disable=SC2206  # FLAGS is a word list
-	cmd+=("$UVDPAD" -f -s "$CTL" --engines 1 $flags -c "$TMP/$name.conf")
+	cmd+=("$UVDPAD" -f -s "$CTL" --engines "$ENGINES" $flags -c "$TMP/$name.conf")
 	record_cmd "  backend" "${cmd[@]}"
 	sed 's/^/      conf: /' "$TMP/$name.conf" >>"$TMP/cmds"
 	spawn "$name" "${cmd[@]}"
@@ -225,6 +259,12 @@ vstat() {
 }
 
 # ---- one measurement ----
+
+CLK_TCK=$(getconf CLK_TCK)
+# pid_ticks PID: user + system clock ticks of all of PID's threads so far.
+pid_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0
+}
 
 # measure KEY LABEL SIZE FE_MODE BACKEND(dpdk|uvdpa) PEER_ARG FLAGS PIN
 # Records "KEY COLUMN RX_PPS TX_PPS SIZE FOREIGN% STEAL% NSAMPLES COVERED".
@@ -258,6 +298,9 @@ measure_once() {
 		sleep 0.1
 	done
 	snap0=$(cpu_snap "$FE_PID" "$PEER_PID")
+	local t0 b0 t1 b1 cpu
+	t0=$(date +%s.%N)
+	b0=$(pid_ticks "$PEER_PID")
 	# Then rarely: this script shares the 2 CPUs with both forwarding threads.
 	for ((i = 0; i < (WARMUP + SECONDS_) + 30; i++)); do
 		sleep 1
@@ -266,6 +309,11 @@ measure_once() {
 		alive "$FE_PID" || break
 	done
 	snap1=$(cpu_snap "$FE_PID" "$PEER_PID")
+	t1=$(date +%s.%N)
+	b1=$(pid_ticks "$PEER_PID")
+	cpu=$(awk -v a="$b0" -v b="$b1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+		'BEGIN { if (t1 > t0) printf "%.0f", (b - a) / hz / (t1 - t0) * 100; else print 0 }')
+	# A row's figures are kept per repetition (REP) and reported as medians.
 	local fs
 	fs=$(cpu_foreign "$snap0" "$snap1")
 	[[ -n ${PROFILE_HOOK:-} ]] && "$PROFILE_HOOK"
@@ -280,10 +328,10 @@ measure_once() {
 		echo "  $label: not enough traffic samples (${n:-0} samples, ${cov:-0} s; --keep keeps the logs)" >&2
 		rx=${rx:-0} tx=${tx:-0}
 	fi
-	echo "$key $col $rx $tx $size $fs $n $cov ${C2C_PRE:--}" >>"$TMP/results"
-	printf '  %-47s rx %6.2f tx %6.2f Mpps (%d samples, %.1f s; other %s%%, steal %s%%; c2c %s ns)%s\n' \
+	echo "$key $col $rx $tx $size $fs $n $cov ${C2C_PRE:--} $cpu $REP" >>"$TMP/results"
+	printf '  %-47s rx %6.2f tx %6.2f Mpps (%d samples, %.1f s; backend CPU %s%%; other %s%%, steal %s%%; c2c %s ns)%s\n' \
 		"$label" "$(awk -v v="$rx" 'BEGIN { print v / 1e6 }')" "$(awk -v v="$tx" 'BEGIN { print v / 1e6 }')" \
-		"$n" "$cov" ${fs% *} ${fs#* } "${C2C_PRE:--}" "$extra"
+		"$n" "$cov" "$cpu" ${fs% *} ${fs#* } "${C2C_PRE:--}" "$extra"
 }
 
 # The core-to-core canary (see c2c_pingpong.c).
@@ -425,69 +473,132 @@ if ((PROFILE)); then
 	fi
 fi
 
-# KEY|LABEL|SIZE|FRONTEND_MODE|DPDK_VHOST_MODE|UVDPA_PORT
-CASES=(
-	"tx64|txonly 64 B|64|txonly|rxonly|sink"
-	"rx$RXSIZE|rxonly $RXSIZE B|$RXSIZE|rxonly|txonly|$RXPORT"
-	"tx1518|txonly 1518 B|1518|txonly|rxonly|sink"
-	"lo64|io loopback 64 B|64|io|io|loopback"
-)
-MEAS_LEFT=$((${#CASES[@]} * 2 + (EXTRA ? 2 : 0)))
-for c in "${CASES[@]}"; do
-	IFS='|' read -r key label size fm dm port <<<"$c"
-	measure "$key" "$label: DPDK vhost $dm" "$size" "$fm" dpdk "$dm" "" ""
-	if ((PROFILE)) && [[ $key != tx1518 ]]; then
-		PROF_KEY=$key PROFILE_HOOK=profile_hook
-		PROF_KEYS+=("$key|$label, uvdpa $port")
-	fi
-	measure "$key" "$label: uvdpa $port, poll, core 1" "$size" "$fm" uvdpa "$port" "--poll" 1
-	PROFILE_HOOK=""
-	if [[ $key == tx64 ]] && ((EXTRA)); then
-		measure "$key" "$label: uvdpa $port, event, core 1" "$size" "$fm" uvdpa "$port" "" 1
-		measure "$key" "$label: uvdpa $port, poll, unpinned" "$size" "$fm" uvdpa "$port" "--poll" ""
-	fi
+# case_def KEY: "KEY|LABEL|SIZE|FRONTEND_MODE|DPDK_VHOST_MODE|UVDPA_PORT|QUEUES|ENGINES".
+# txN, rxN and loN take any frame length N (rxN needs `port source:N`).
+case_def() {
+	local k=$1 n=${1:2}
+	case $k in
+	mq4) echo "mq4|txonly 64 B, 4 pairs|64|txonly|rxonly|sink|4|2" ;;
+	tx[0-9]*) echo "$k|txonly $n B|$n|txonly|rxonly|sink|1|1" ;;
+	rx[0-9]*)
+		if [[ $n == 64 ]]; then
+			echo "rx$RXSIZE|rxonly $RXSIZE B|$RXSIZE|rxonly|txonly|$RXPORT|1|1"
+		else
+			echo "$k|rxonly $n B|$n|rxonly|txonly|source:$n|1|1"
+		fi ;;
+	lo[0-9]*) echo "$k|io loopback $n B|$n|io|io|loopback|1|1" ;;
+	*) echo "unknown case $k (tx64 rx64 tx1518 rx1518 lo64 mq4, or txN/rxN/loN)" >&2; return 1 ;;
+	esac
+}
+CASES=()
+IFS=, read -r -a want <<<"$CASE_LIST"
+for k in "${want[@]}"; do
+	CASES+=("$(case_def "$k")") || exit 2
+done
+ROWS=$((2 + (EXTRA ? 1 : 0)))
+MEAS_LEFT=$((${#CASES[@]} * ROWS * REPS + (EXTRA ? REPS : 0)))
+[[ -n $BUDGET ]] || BUDGET=$((MEAS_LEFT * 15 + 60))
+for ((REP = 1; REP <= REPS; REP++)); do
+	((REPS > 1)) && echo " repetition $REP of $REPS:"
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r key label size fm dm port QUEUES ENGINES <<<"$c"
+		measure "$key" "$label: DPDK vhost $dm" "$size" "$fm" dpdk "$dm" "" ""
+		if ((PROFILE && REP == 1)) && [[ $size == 64 || $size == 60 ]] && ((QUEUES == 1)); then
+			PROF_KEY=$key PROFILE_HOOK=profile_hook
+			PROF_KEYS+=("$key|$label, uvdpa $port")
+		fi
+		measure "$key" "$label: uvdpa $port, poll, core 1" "$size" "$fm" uvdpa "$port" "--poll" 1
+		PROFILE_HOOK=""
+		if ((EXTRA)); then
+			measure "$key" "$label: uvdpa $port, event, core 1" "$size" "$fm" uvdpa "$port" "" 1
+			[[ $key == tx64 ]] &&
+				measure "$key" "$label: uvdpa $port, poll, unpinned" "$size" "$fm" uvdpa "$port" "--poll" ""
+		fi
+	done
 done
 
 # ---- report ----
 
 mpps() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1e6 }'; }
 gbps() { awk -v v="$1" -v s="$2" 'BEGIN { printf "%.2f", v * s * 8 / 1e9 }'; }
-# The figure that measures the backend: what the frontend sent (txonly) or
-# received (rxonly, io).
-fig() {
-	awk -v k="$1" -v c="$2" '$1 == k && $2 == c { print (k ~ /^tx/) ? $4 : $3; exit }' "$TMP/results"
+# stat KEY COL WHAT: over the repetitions of one row, the median of the
+# figure that measures the backend (what the frontend sent for txonly and
+# mq4, received for rxonly and io), "min-max" of it, the median packets per
+# backend CPU-second, the median c2c and the largest other%.
+stat() {
+	awk -v k="$1" -v c="$2" -v w="$3" '
+		function med(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		$1 == k && $2 == c {
+			v = (k ~ /^(tx|mq)/) ? $4 : $3
+			n++; p[n] = v; lo = (n == 1 || v < lo) ? v : lo; hi = (v > hi) ? v : hi
+			if ($11 > 0) { m++; e[m] = v / ($11 / 100) }
+			if ($10 != "-") { q++; cc[q] = $10 }
+			o = ($6 > o) ? $6 : o
+		}
+		END {
+			if (!n) exit
+			if (w == "pps") print med(p, n)
+			else if (w == "range") printf "%.2f-%.2f\n", lo / 1e6, hi / 1e6
+			else if (w == "eff") { if (m) printf "%.2f\n", med(e, m) / 1e6; else print "-" }
+			else if (w == "c2c") { if (q) printf "%.0f\n", med(cc, q); else print "-" }
+			else if (w == "other") print o + 0
+		}' "$TMP/results"
 }
+fig() { stat "$1" "$2" pps; }
 
 COLS=("dpdk|DPDK vhost" "uvdpa-poll@1|uvdpa poll, core 1" "uvdpa-event@1|uvdpa event, core 1"
 	"uvdpa-poll|uvdpa poll, unpinned")
 echo
-echo "results of this run:"
+if ((REPS > 1)); then
+	echo "results of this run (median of $REPS interleaved repetitions; range = min-max):"
+else
+	echo "results of this run:"
+fi
 echo
-printf '%-16s %-22s %7s %8s %6s %7s %6s\n' case backend Mpps Gbit/s ratio "c2c ns" other%
+printf '%-24s %-22s %7s %12s %8s %6s %9s %6s %6s\n' case backend Mpps range Gbit/s ratio Mpps/CPU "c2c ns" other%
 for c in "${CASES[@]}"; do
-	IFS='|' read -r key label size fm dm port <<<"$c"
+	IFS='|' read -r key label size fm dm port QUEUES ENGINES <<<"$c"
 	d=$(fig "$key" dpdk)
 	first=1
 	for cl in "${COLS[@]}"; do
 		col=${cl%%|*}
 		name=${cl#*|}
 		[[ $col == dpdk ]] && name="DPDK vhost $dm"
-		[[ $col == uvdpa* ]] && name="uvdpa ${name#uvdpa }"
 		u=$(fig "$key" "$col")
 		[[ -n $u ]] || continue
 		r=-
 		[[ $col != dpdk ]] &&
 			r=$(awk -v a="$u" -v b="${d:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-		read -r o c2 < <(awk -v k="$key" -v c="$col" '$1 == k && $2 == c { print $6, $10; exit }' "$TMP/results")
+		o=$(stat "$key" "$col" other)
+		((o > 10)) && o+="!"
 		lab=""
 		((first)) && lab=$label
-		o=${o:-0}
-		((o > 10)) && o+="!"
-		printf '%-16s %-22s %7s %8s %6s %7s %6s\n' "$lab" "$name" \
-			"$(mpps "$u")" "$(gbps "$u" "$size")" "$r" "${c2:--}" "$o"
+		printf '%-24s %-22s %7s %12s %8s %6s %9s %6s %6s\n' "$lab" "$name" \
+			"$(mpps "$u")" "$(stat "$key" "$col" range)" "$(gbps "$u" "$size")" "$r" \
+			"$(stat "$key" "$col" eff)" "$(stat "$key" "$col" c2c)" "$o"
 		first=0
 	done
 done
+if [[ $CASE_LIST == *mq4* && $CASE_LIST == *tx64* ]]; then
+	echo
+	echo "4 queue pairs / 1 queue pair, txonly 64 B (same cores: frontend on 0, backend on 1):"
+	for col in dpdk uvdpa-poll@1; do
+		awk -v a="$(fig mq4 "$col")" -v b="$(fig tx64 "$col")" -v n="$col" \
+			'BEGIN { if (a > 0 && b > 0) printf "  %-14s %.2f Mpps / %.2f Mpps = %.2fx\n", n, a / 1e6, b / 1e6, a / b }'
+	done
+fi
+if [[ -n ${DATA_OUT:-} ]]; then
+	for c in "${CASES[@]}"; do
+		IFS='|' read -r key label size _ <<<"$c"
+		for col in dpdk uvdpa-poll@1 uvdpa-event@1; do
+			u=$(fig "$key" "$col")
+			[[ -n $u ]] && echo "$key $size $col $u"
+		done
+	done >"$DATA_OUT"
+fi
 echo
 echo "- Mpps: the frontend testpmd's Tx-pps for txonly, Rx-pps for rxonly and io; Gbit/s ="
 echo "  Mpps x frame bytes x 8 (no CRC, preamble or gap); ratio = uvdpa / DPDK vhost, same case."
@@ -506,7 +617,9 @@ echo "  pair; the DPDK vhost testpmd in io forwarding pairs its single port with
 echo "  every frame it dequeues goes straight back: the closest equivalent (it adds a testpmd"
 echo "  forwarding pass where uvdpa's engine hands the frame over internally)."
 echo "- event = uvdpad's default mode (engine sleeps in epoll after a 50 us idle poll window);"
-echo "  poll = --poll (the engine never sleeps). Both with --engines 1."
+echo "  poll = --poll (the engine never sleeps). --engines 1 (mq4: 2)."
+echo "- Mpps/CPU: the backend's packets per second of its own CPU time (user + system, all"
+echo "  threads) over the measurement, in millions: what a packet costs the backend's CPU."
 echo "- Placement: frontend forwarding on core 0 (-l 0,1 --main-lcore 1); DPDK vhost forwarding"
 echo "  on core 1 (-l 0,1); uvdpad under taskset -c 1 (engine, relay and control threads on"
 echo "  core 1; relays and control are idle while the engine polls). Unpinned, the scheduler may"

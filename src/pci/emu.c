@@ -28,11 +28,15 @@ struct emu_fn {
 	void *model;
 
 	/* Protects maps and nmaps/cap: written by dma_map/unmap (control
-	 * thread), read by every translation (engine threads). Writer-preferring
-	 * so that busy-polling readers cannot starve a map change. */
+	 * thread), read by a translation that misses its thread's TLB (below).
+	 * Writer-preferring so that readers cannot starve a map change. */
 	pthread_rwlock_t iommu_lock;
 	struct emu_mapping *maps;	/* sorted by iova, never overlapping */
 	size_t nmaps, cap;
+	/* Generation of the table: a new value from iommu_gen_next on every
+	 * change, stored under the write lock (release). A thread's TLB entry
+	 * is valid while it names this function and this generation. */
+	uint64_t iommu_gen;
 
 	/* Protects msix_fds and msix_nvec: replaced by msix_set, read by
 	 * emu_msix_notify from any thread. */
@@ -211,6 +215,63 @@ static size_t find_mapping(const struct emu_fn *fn, uint64_t iova)
 	return lo;
 }
 
+/* Process-wide source of table generations: a (function, generation) pair
+ * is never reused, even by a function allocated where a freed one was. */
+static uint64_t iommu_gen_next = 1;
+
+/* Caller holds iommu_lock for writing: the table just changed. */
+static void iommu_changed(struct emu_fn *fn)
+{
+	__atomic_store_n(&fn->iommu_gen, __atomic_fetch_add(&iommu_gen_next, 1, __ATOMIC_RELAXED),
+			 __ATOMIC_RELEASE);
+}
+
+/* Each thread keeps the last mappings it translated through (a small TLB):
+ * a hit costs one load of the function's generation, no lock and no shared
+ * write, so engines translating every descriptor do not bounce a lock's
+ * cache line. A translation racing with dma_unmap may still return the old
+ * mapping, as one that took the lock just before the unmap would; after
+ * dma_unmap returns, the generation has moved and no thread hits it. */
+#define TLB_WAYS 4u
+struct tlb_entry {
+	const struct emu_fn *fn;
+	uint64_t gen;
+	struct emu_mapping m;
+};
+static __thread struct tlb_entry tlb[TLB_WAYS] __attribute__((tls_model("initial-exec")));
+static __thread unsigned int tlb_victim __attribute__((tls_model("initial-exec")));
+
+static const struct emu_mapping *tlb_lookup(const struct emu_fn *fn, uint64_t gen, uint64_t iova)
+{
+	for (unsigned int i = 0; i < TLB_WAYS; i++) {
+		const struct tlb_entry *e = &tlb[i];
+
+		if (e->fn == fn && e->gen == gen && iova - e->m.iova < e->m.size)
+			return &e->m;
+	}
+	return NULL;
+}
+
+/* The mapping holding iova, from the table (NULL: a fault); caches it. */
+static const struct emu_mapping *tlb_fill(struct emu_fn *fn, uint64_t iova)
+{
+	const struct emu_mapping *hit = NULL;
+	struct tlb_entry *e;
+	size_t i;
+
+	pthread_rwlock_rdlock(&fn->iommu_lock);
+	i = find_mapping(fn, iova);
+	if (i < fn->nmaps && fn->maps[i].iova <= iova) {
+		e = &tlb[tlb_victim++ % TLB_WAYS];
+		e->fn = fn;
+		e->gen = __atomic_load_n(&fn->iommu_gen, __ATOMIC_RELAXED);
+		e->m = fn->maps[i];
+		hit = &e->m;
+	}
+	pthread_rwlock_unlock(&fn->iommu_lock);
+	return hit;
+}
+
 static int emu_dma_map(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, uint64_t size)
 {
 	struct emu_fn *fn = to_fn(pdev);
@@ -244,6 +305,7 @@ static int emu_dma_map(struct uvdpa_pci_dev *pdev, uint64_t iova, void *vaddr, u
 	memmove(&fn->maps[i + 1], &fn->maps[i], (fn->nmaps - i) * sizeof(fn->maps[0]));
 	fn->maps[i] = (struct emu_mapping){ .iova = iova, .size = size, .vaddr = vaddr };
 	fn->nmaps++;
+	iommu_changed(fn);
 out:
 	pthread_rwlock_unlock(&fn->iommu_lock);
 	if (rc < 0)
@@ -285,6 +347,7 @@ static int emu_dma_unmap(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t siz
 	}
 	memmove(&fn->maps[first], &fn->maps[end], (fn->nmaps - end) * sizeof(fn->maps[0]));
 	fn->nmaps -= end - first;
+	iommu_changed(fn);
 out:
 	pthread_rwlock_unlock(&fn->iommu_lock);
 	return rc;
@@ -294,8 +357,8 @@ void *emu_dma_translate(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t len,
 			uint64_t *contig)
 {
 	struct emu_fn *fn = to_fn(pdev);
-	void *p = NULL;
-	size_t i;
+	const struct emu_mapping *m;
+	uint64_t left;
 
 	(void)write;	/* every mapping is read-write, as dma_map has no flags */
 	if (contig)
@@ -303,21 +366,35 @@ void *emu_dma_translate(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t len,
 	if (len == 0)
 		return NULL;
 
-	pthread_rwlock_rdlock(&fn->iommu_lock);
-	i = find_mapping(fn, iova);
-	if (i < fn->nmaps && fn->maps[i].iova <= iova) {
-		const struct emu_mapping *m = &fn->maps[i];
-		uint64_t left = m->size - (iova - m->iova);
-
-		p = m->vaddr + (iova - m->iova);
-		if (contig)
-			*contig = len < left ? len : left;
-	}
-	pthread_rwlock_unlock(&fn->iommu_lock);
-
-	if (!p)
+	m = tlb_lookup(fn, __atomic_load_n(&fn->iommu_gen, __ATOMIC_ACQUIRE), iova);
+	if (!m)
+		m = tlb_fill(fn, iova);
+	if (!m) {
 		__atomic_fetch_add(&fn->dma_faults, 1, __ATOMIC_RELAXED);
-	return p;
+		return NULL;
+	}
+	left = m->size - (iova - m->iova);
+	if (contig)
+		*contig = len < left ? len : left;
+	return m->vaddr + (iova - m->iova);
+}
+
+void emu_dma_prefetch(struct uvdpa_pci_dev *pdev, uint64_t iova, bool write)
+{
+	struct emu_fn *fn = to_fn(pdev);
+	const struct emu_mapping *m;
+	const uint8_t *p;
+
+	m = tlb_lookup(fn, __atomic_load_n(&fn->iommu_gen, __ATOMIC_ACQUIRE), iova);
+	if (!m)
+		m = tlb_fill(fn, iova);
+	if (!m)
+		return;
+	p = m->vaddr + (iova - m->iova);
+	if (write)
+		__builtin_prefetch(p, 1);
+	else
+		__builtin_prefetch(p, 0);
 }
 
 uint64_t emu_dma_faults(struct uvdpa_pci_dev *pdev)
@@ -406,6 +483,7 @@ struct uvdpa_pci_dev *emu_pci_create(const char *addr, const struct uvdpa_pci_id
 	fn->pdev.priv = fn;
 	fn->ops = ops;
 	fn->model = model;
+	fn->iommu_gen = __atomic_fetch_add(&iommu_gen_next, 1, __ATOMIC_RELAXED);
 
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

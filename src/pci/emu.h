@@ -40,6 +40,9 @@ struct uvdpa_pci_dev *emu_pci_create(const char *addr, const struct uvdpa_pci_id
  * (unmapped IOVA), which is counted. */
 void *emu_dma_translate(struct uvdpa_pci_dev *pdev, uint64_t iova, uint64_t len, bool write,
 			uint64_t *contig);
+/* For the model (any thread): a hint that the device will soon access iova;
+ * brings it into the cache when mapped. Never a fault. */
+void emu_dma_prefetch(struct uvdpa_pci_dev *pdev, uint64_t iova, bool write);
 /* Raises MSI-X vector (signals its eventfd, if wired and MSI-X enabled). */
 int emu_msix_notify(struct uvdpa_pci_dev *pdev, unsigned int vector);
 uint64_t emu_dma_faults(struct uvdpa_pci_dev *pdev);

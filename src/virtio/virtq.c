@@ -199,6 +199,7 @@ int virtq_setup(struct virtq *vq, const struct virtq_config *cfg)
 	vq->used = used;
 	vq->translate = cfg->translate;
 	vq->log = cfg->log;
+	vq->prefetch = cfg->prefetch;
 	vq->opaque = cfg->opaque;
 	vq->notify_enabled = true;
 	vq->used_flags = le16toh(__atomic_load_n(used_flags_ptr(vq), __ATOMIC_RELAXED));
@@ -237,6 +238,56 @@ void virtq_set_log(struct virtq *vq, virtq_log_fn log, bool has_used_log_addr,
 
 /* ---- Taking chains ---- */
 
+/* Prefetch distances, in chains: descriptors are asked for first, their
+ * buffers once the descriptor had time to arrive. */
+#define PREFETCH_DESC_AHEAD 8u
+#define PREFETCH_BUF_AHEAD 4u
+
+/* The chain head at avail entry last_avail_idx + ahead, or -1 when that
+ * entry is not known to be available or names no descriptor. */
+static int head_ahead(const struct virtq *vq, uint16_t ahead)
+{
+	uint16_t head;
+
+	if ((uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx) <= ahead)
+		return -1;
+	head = load_avail_ring(vq, (uint16_t)(vq->last_avail_idx + ahead) & (vq->size - 1));
+	return head < vq->size ? head : -1;
+}
+
+/* Prefetches for the chains after the one just taken. What is read here is
+ * a hint only: the descriptor copied below decides nothing but an address
+ * to prefetch; the chain is read and validated when it is taken. */
+static void prefetch_ahead(struct virtq *vq)
+{
+	struct vring_desc d;
+	int head;
+
+	head = head_ahead(vq, PREFETCH_DESC_AHEAD);
+	if (head >= 0)
+		__builtin_prefetch(&vq->desc[head]);
+	head = head_ahead(vq, PREFETCH_BUF_AHEAD);
+	if (head < 0)
+		return;
+	memcpy(&d, &vq->desc[head], sizeof(d));
+	if (!(le16toh(d.flags) & VRING_DESC_F_INDIRECT))
+		vq->prefetch(vq->opaque, le64toh(d.addr), le16toh(d.flags) & VRING_DESC_F_WRITE);
+}
+
+/* New entries were found available: their first descriptors are asked
+ * for at once (prefetch_ahead keeps ahead of the walk from there). */
+static void prefetch_new(struct virtq *vq, uint16_t count)
+{
+	uint16_t n = count < PREFETCH_DESC_AHEAD ? count : PREFETCH_DESC_AHEAD;
+
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t head = load_avail_ring(vq, (uint16_t)(vq->last_avail_idx + i) & (vq->size - 1));
+
+		if (head < vq->size)
+			__builtin_prefetch(&vq->desc[head]);
+	}
+}
+
 uint16_t virtq_avail_count(struct virtq *vq)
 {
 	uint16_t idx, count;
@@ -253,6 +304,8 @@ uint16_t virtq_avail_count(struct virtq *vq)
 		return 0;
 	}
 	vq->shadow_avail_idx = idx;
+	if (vq->prefetch && count)
+		prefetch_new(vq, count);
 	return count;
 }
 
@@ -524,6 +577,8 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	vq->last_avail_idx++;
 	if (vq->event_idx && vq->notify_enabled)
 		write_avail_event(vq, vq->last_avail_idx);
+	if (vq->prefetch)
+		prefetch_ahead(vq);
 	return 0;
 }
 
@@ -576,20 +631,27 @@ static void inflight_unmark(struct virtq *vq, uint16_t from, uint16_t to)
 	vq->inflight->used_idx = to;
 }
 
-void virtq_push_commit(struct virtq *vq)
+void virtq_push_commit_n(struct virtq *vq, uint16_t n)
 {
 	uint16_t new_idx, old_idx = vq->used_idx;
 
-	if (!vq->used_pending)
+	if (n > vq->used_pending)
+		n = vq->used_pending;
+	if (!n)
 		return;
-	new_idx = (uint16_t)(vq->used_idx + vq->used_pending);
+	new_idx = (uint16_t)(vq->used_idx + n);
 	/* Release: the entries (and the buffers they describe) first. */
 	__atomic_store_n(used_idx_ptr(vq), htole16(new_idx), __ATOMIC_RELEASE);
 	vq->used_idx = new_idx;
-	vq->used_pending = 0;
+	vq->used_pending -= n;
 	log_used(vq, 2, 2);
 	if (vq->inflight)
 		inflight_unmark(vq, old_idx, new_idx);
+}
+
+void virtq_push_commit(struct virtq *vq)
+{
+	virtq_push_commit_n(vq, vq->used_pending);
 }
 
 int virtq_set_inflight(struct virtq *vq, struct virtq_inflight_region *region)

@@ -38,6 +38,10 @@
  * addr is not mapped, or not writable when write is true. */
 typedef void *(*virtq_translate_fn)(void *opaque, uint64_t addr, uint64_t len, bool write,
 				    uint64_t *contig);
+/* A hint that the device will soon read (or, write true, write) guest
+ * memory at addr: the callee may bring it into the cache. It must not fail,
+ * count a fault or block; an unmapped addr is ignored. */
+typedef void (*virtq_prefetch_fn)(void *opaque, uint64_t addr, bool write);
 /* Dirty logging for live migration: called after the device wrote
  * [addr, addr + len) of guest memory (buffers and used ring). */
 typedef void (*virtq_log_fn)(void *opaque, uint64_t addr, uint64_t len);
@@ -52,7 +56,11 @@ struct virtq_config {
 	 * gives ring addresses in the frontend's virtual address space.) */
 	virtq_translate_fn ring_translate;
 	virtq_log_fn log;		/* NULL: no dirty logging; see virtq_set_log() */
-	void *opaque;			/* passed to translate, ring_translate and log */
+	/* NULL: none. Else virtq_pop() asks for the descriptors and the first
+	 * buffer of chains a few entries ahead, so that their cache misses
+	 * overlap the work on the current one. */
+	virtq_prefetch_fn prefetch;
+	void *opaque;			/* passed to translate, ring_translate, log, prefetch */
 	/* Address logged for used-ring writes when it differs from used_addr
 	 * (vhost-user's log_guest_addr). */
 	bool has_used_log_addr;
@@ -89,6 +97,7 @@ struct virtq {
 
 	virtq_translate_fn translate;
 	virtq_log_fn log;
+	virtq_prefetch_fn prefetch;
 	void *opaque;
 
 	uint16_t last_avail_idx;	/* next avail entry to take */
@@ -228,6 +237,9 @@ int virtq_read_chain(struct virtq *vq, uint16_t head, struct virtq_elem *elem);
 int virtq_push_pending(struct virtq *vq, uint16_t head, uint32_t written_len);
 /* Publishes pending entries: release ordering, then used idx; logs the idx. */
 void virtq_push_commit(struct virtq *vq);
+/* Publishes only the first n pending entries (at most those pending); the
+ * rest stay pending (a merged frame not yet complete). */
+void virtq_push_commit_n(struct virtq *vq, uint16_t n);
 /* virtq_push_pending() + virtq_push_commit(). */
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t written_len);
 

@@ -279,7 +279,7 @@ expect_err "errors: qidx" "qidx 2 is out of range: device net0 has 2 virtqueues,
 expect_err "errors: object" 'object "frob" is unknown: use mgmtdev, dev, monitor, help' frob || s4_ok=0
 # The port grammar is the model's: its messages reach the user.
 expect_err "errors: bad port" "port nowhere is unknown: use loopback, pair:NAME, tap:IFNAME[,vnet_hdr], sink or source[:FRAME_LEN]" dev add name e0 mgmtdev emu/ifcvf-net port nowhere || s4_ok=0
-expect_err "errors: source length" 'port source:10: frame length "10" is out of range: use 60..1514 bytes' dev add name e0 mgmtdev emu/ifcvf-net port source:10 || s4_ok=0
+expect_err "errors: source length" 'port source:10: frame length "10" is out of range: use 60..9216 bytes' dev add name e0 mgmtdev emu/ifcvf-net port source:10 || s4_ok=0
 expect_err "errors: tap name" "port tap:a/b: tap:IFNAME needs an interface name of 1..15 characters" dev add name e0 mgmtdev emu/ifcvf-net port tap:a/b || s4_ok=0
 expect_ok "errors: source:64 accepted" dev add name e0 mgmtdev emu/ifcvf-net port source:64 || s4_ok=0
 expect_ok "errors: source:64 removed" dev del e0 || s4_ok=0

@@ -332,6 +332,13 @@ void *ifcvf_model_translate(void *opaque, uint64_t addr, uint64_t len, bool writ
 	return emu_dma_translate(m->pdev, addr, len, write, contig);
 }
 
+void ifcvf_model_prefetch(void *opaque, uint64_t addr, bool write)
+{
+	struct ifcvf_model *m = opaque;
+
+	emu_dma_prefetch(m->pdev, addr, write);
+}
+
 /* Sets the dirty bits of [addr, addr + len) in the bitmap the driver placed
  * at log_base (one bit per 4 KiB page, atomic OR, through the IOMMU).
  * Returns the pages marked. */
@@ -445,6 +452,7 @@ static void queue_start(struct ifcvf_model *m, struct ifcvf_vq *q)
 		.avail_addr = q->avail_addr,
 		.used_addr = q->used_addr,
 		.translate = ifcvf_model_translate,
+		.prefetch = ifcvf_model_prefetch,
 		.opaque = m,
 	};
 	int rc;

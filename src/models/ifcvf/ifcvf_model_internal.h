@@ -194,7 +194,8 @@ void ifcvf_model_put(struct ifcvf_model *m);
 
 /* For the types (engine threads, work lock held unless said otherwise). */
 
-/* virtq translate callback; opaque is the model. */
+/* virtq translate and prefetch callbacks; opaque is the model. */
+void ifcvf_model_prefetch(void *opaque, uint64_t addr, bool write);
 void *ifcvf_model_translate(void *opaque, uint64_t addr, uint64_t len, bool write,
 			    uint64_t *contig);
 /* The queue hit a DMA fault or a malformed ring: it stops, the device sets

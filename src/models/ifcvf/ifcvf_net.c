@@ -76,14 +76,14 @@ static void fifo_clear(struct net_rx_fifo *f)
 
 static void rx_fault(struct net_qpair *p)
 {
+	p->rx_commit = 0;
 	ifcvf_vq_fault(p->rxq);
 	if (p->fifo.len)
 		ifcvf_counter_add(&p->rx.drops, 1);
 	fifo_clear(&p->fifo);
 }
 
-/* Brings p's copy of the RX filter and MAC up to date (cheap when unchanged). */
-static void rx_filter_refresh(struct net_qpair *p)
+void net_qpair_cfg_refresh(struct net_qpair *p)
 {
 	struct ifcvf_net *net = p->net;
 	uint32_t gen = __atomic_load_n(&net->filter_gen, __ATOMIC_ACQUIRE);
@@ -116,7 +116,7 @@ static bool rx_filter_accept(struct net_qpair *p, const uint8_t *frame, uint32_t
 
 	if (!p->ctrl_rx)
 		return true;
-	rx_filter_refresh(p);
+	net_qpair_cfg_refresh(p);
 	f = p->rxf;
 	if (f->promisc)
 		return true;
@@ -156,6 +156,30 @@ static int rx_take(struct net_qpair *p, struct virtq_elem *elem)
 	return 1;
 }
 
+/* Returns an RX chain holding a whole frame (or nothing): its used entry is
+ * published with the others of the round (rx_publish). false: the queue
+ * faulted. */
+static bool rx_push(struct net_qpair *p, uint16_t head, uint32_t len)
+{
+	if (virtq_push_pending(&p->rxq->vq, head, len) < 0) {
+		rx_fault(p);
+		return false;
+	}
+	p->rx_commit++;
+	return true;
+}
+
+/* Publishes the used entries of the frames completed this round: one used
+ * idx store (and one cache line handed to the driver) per round, not per
+ * frame. A merged frame still waiting for buffers stays pending. */
+static void rx_publish(struct net_qpair *p)
+{
+	if (p->rx_commit) {
+		virtq_push_commit_n(&p->rxq->vq, p->rx_commit);
+		p->rx_commit = 0;
+	}
+}
+
 static void rx_done(struct net_qpair *p, uint32_t len)
 {
 	ifcvf_counter_add(&p->rx.packets, 1);
@@ -186,9 +210,10 @@ static bool rx_deliver_single(struct net_qpair *p)
 		return rc < 0;
 	if (e->in_len < total) {
 		ifcvf_counter_add(&p->rx.errors, 1);
-		virtq_push(&p->rxq->vq, e->head, 0);
-		p->rx_pushed = true;
-		fifo_clear(f);
+		if (rx_push(p, e->head, 0)) {
+			p->rx_pushed = true;
+			fifo_clear(f);
+		}
 		return true;
 	}
 	/* num_buffers is 1 when MRG_RXBUF is off (spec 5.1.6.4). */
@@ -196,8 +221,8 @@ static bool rx_deliver_single(struct net_qpair *p)
 	virtq_buf_to_iov(virtq_elem_in_iov(e), e->in_num, 0, hdr, p->hdr_len);
 	virtq_buf_to_iov(virtq_elem_in_iov(e), e->in_num, p->hdr_len, f->frame, f->len);
 	ifcvf_vq_log_write(p->rxq, e, 0, total);
-	virtq_push(&p->rxq->vq, e->head, total);
-	rx_done(p, f->len);
+	if (rx_push(p, e->head, total))
+		rx_done(p, f->len);
 	return true;
 }
 
@@ -220,11 +245,13 @@ static bool rx_deliver_merged(struct net_qpair *p)
 		if (rc <= 0)
 			return rc < 0;
 		if (e->in_len < off) {
-			/* The first chain cannot even hold the header. */
+			/* The first chain cannot even hold the header (no entry of
+			 * this frame is pending yet). */
 			ifcvf_counter_add(&p->rx.errors, 1);
-			virtq_push(vq, e->head, 0);
-			p->rx_pushed = true;
-			fifo_clear(f);
+			if (rx_push(p, e->head, 0)) {
+				p->rx_pushed = true;
+				fifo_clear(f);
+			}
 			return true;
 		}
 		n = e->in_len - off;
@@ -242,7 +269,7 @@ static bool rx_deliver_merged(struct net_qpair *p)
 	rx_header(p, hdr, f->nbufs);
 	virtq_buf_to_iov(virtq_elem_in_iov(first), first->in_num, 0, hdr, p->hdr_len);
 	ifcvf_vq_log_write(p->rxq, first, 0, p->hdr_len);
-	virtq_push_commit(vq);
+	p->rx_commit += f->nbufs;
 	rx_done(p, f->len);
 	return true;
 }
@@ -490,6 +517,7 @@ static unsigned int qpair_run(struct net_qpair *p, bool polling)
 
 static void qpair_interrupts(struct net_qpair *p)
 {
+	rx_publish(p);
 	if (p->rx_pushed && p->rxq->setup)
 		ifcvf_vq_interrupt(p->rxq);
 	if (p->tx_pushed && p->txq->setup)
@@ -938,8 +966,10 @@ static void net_queue_start(struct ifcvf_vq *q)
 	p->mrg_rxbuf = ifcvf_has_feature(p->features, VIRTIO_NET_F_MRG_RXBUF);
 	p->ctrl_rx = ifcvf_has_feature(p->features, VIRTIO_NET_F_CTRL_RX);
 	p->filter_gen = 0;	/* refresh the filter copy on first use */
-	if (q == p->rxq)
+	if (q == p->rxq) {
 		fifo_clear(&p->fifo);
+		p->rx_commit = 0;
+	}
 }
 
 static void net_queue_stop(struct ifcvf_vq *q)

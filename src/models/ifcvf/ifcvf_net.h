@@ -80,6 +80,7 @@ struct net_qpair {
 	uint32_t hdr_len;
 	bool mrg_rxbuf, ctrl_rx;
 	bool rx_pushed, tx_pushed;		/* used entries published this round */
+	uint16_t rx_commit;			/* RX used entries of whole frames, pending */
 	struct net_rx_fifo fifo;
 	struct virtq_elem_buf *rx_elem, *tx_elem;
 	uint8_t *txbuf;				/* tap and sink: TX frame copy */
@@ -174,6 +175,9 @@ bool net_port_produce(struct net_qpair *p);
 bool net_port_rx_ready(struct net_qpair *p);
 
 /* ifcvf_net.c */
+/* Brings p's copy of the RX filter and MAC (p->rxf) up to date from net's,
+ * by generation: a lock only when the control side changed them. Work lock. */
+void net_qpair_cfg_refresh(struct net_qpair *p);
 unsigned int net_pair_work_run(struct ifcvf_work *w, bool polling);
 bool net_pair_work_arm(struct ifcvf_work *w);
 

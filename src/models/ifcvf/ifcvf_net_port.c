@@ -25,7 +25,7 @@
 
 #define WIRE_NAME_MAX NET_PORT_NAME_MAX
 #define SOURCE_MIN_LEN 60u
-#define SOURCE_MAX_LEN 1514u
+#define SOURCE_MAX_LEN 9216u		/* a jumbo frame */
 #define SOURCE_ETHERTYPE 0x88b5		/* IEEE local experimental */
 
 static const struct ifcvf_work_ops pair_work_ops = {
@@ -356,10 +356,9 @@ static bool source_produce(struct net_qpair *p)
 	/* Only as fast as buffers allow: never generate a frame to drop. */
 	if (!virtq_avail_count(&p->rxq->vq))
 		return false;
+	net_qpair_cfg_refresh(p);
 	memset(f, 0, p->net->source_len);
-	pthread_mutex_lock(&p->net->cfg_lock);
-	memcpy(f, p->net->mac, 6);
-	pthread_mutex_unlock(&p->net->cfg_lock);
+	memcpy(f, p->rxf->mac, 6);
 	memcpy(f + 6, src_mac, 6);
 	f[12] = SOURCE_ETHERTYPE >> 8;
 	f[13] = SOURCE_ETHERTYPE & 0xff;
