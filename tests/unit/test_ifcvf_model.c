@@ -90,6 +90,117 @@ static void test_emu_iommu(void **state)
 	free(b);
 }
 
+/* The translation cache each thread keeps (no lock on a hit) never outlives
+ * a change of the table, never mixes two functions, and a prefetch hint
+ * counts no fault. */
+static void test_emu_iommu_tlb(void **state)
+{
+	struct ifcvf_model_config c = net_cfg("sink");
+	struct uvdpa_pci_dev *f1, *f2;
+	char err[256];
+	uint8_t *a = calloc(1, 0x1000), *b = calloc(1, 0x1000);
+	uint64_t faults;
+
+	(void)state;
+	f1 = ifcvf_model_create(&c, err, sizeof(err));
+	f2 = ifcvf_model_create(&c, err, sizeof(err));
+	assert_non_null(f1);
+	assert_non_null(f2);
+	assert_int_equal(f1->ops->dma_map(f1, 0x10000, a, 0x1000), 0);
+	assert_ptr_equal(emu_dma_translate(f1, 0x10010, 4, false, NULL), a + 0x10);
+	/* Remapped elsewhere: the cached mapping is not used. */
+	assert_int_equal(f1->ops->dma_unmap(f1, 0x10000, 0x1000), 0);
+	assert_int_equal(f1->ops->dma_map(f1, 0x10000, b, 0x1000), 0);
+	assert_ptr_equal(emu_dma_translate(f1, 0x10010, 4, false, NULL), b + 0x10);
+	/* Same IOVA in another function: its own table. */
+	assert_null(emu_dma_translate(f2, 0x10010, 4, false, NULL));
+	assert_int_equal(f2->ops->dma_map(f2, 0x10000, a, 0x1000), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_ptr_equal(emu_dma_translate(f2, 0x10020, 4, false, NULL), a + 0x20);
+		assert_ptr_equal(emu_dma_translate(f1, 0x10020, 4, false, NULL), b + 0x20);
+	}
+	/* More mappings than the cache holds, visited in turn. */
+	for (uint64_t i = 1; i <= 8; i++)
+		assert_int_equal(f1->ops->dma_map(f1, 0x10000 + i * 0x1000, a, 0x1000), 0);
+	for (int round = 0; round < 3; round++)
+		for (uint64_t i = 0; i <= 8; i++)
+			assert_ptr_equal(emu_dma_translate(f1, 0x10008 + i * 0x1000, 1, false, NULL),
+					 (i ? a : b) + 8);
+	/* A hint on an unmapped IOVA is no fault; a translation is. */
+	faults = emu_dma_faults(f1);
+	emu_dma_prefetch(f1, 0x90000, false);
+	emu_dma_prefetch(f1, 0x10000, true);
+	assert_int_equal(emu_dma_faults(f1), faults);
+	assert_null(emu_dma_translate(f1, 0x90000, 1, false, NULL));
+	assert_int_equal(emu_dma_faults(f1), faults + 1);
+	uvdpa_pci_dev_release(f1);
+	uvdpa_pci_dev_release(f2);
+	free(a);
+	free(b);
+}
+
+/* A thread translating while another remaps: each translation gives the
+ * old mapping, the new one or a fault, never anything else; once the
+ * remapping thread is done, the last mapping is what the reader sees. */
+struct tlb_race {
+	struct uvdpa_pci_dev *pdev;
+	uint8_t *a, *b;
+	int stop;
+	unsigned long bad, seen_a, seen_b, seen_null;
+	uint8_t *after;
+};
+
+static void *tlb_reader(void *arg)
+{
+	struct tlb_race *r = arg;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		uint8_t *p = emu_dma_translate(r->pdev, 0x10040, 8, false, NULL);
+
+		if (p == r->a + 0x40)
+			r->seen_a++;
+		else if (p == r->b + 0x40)
+			r->seen_b++;
+		else if (!p)
+			__atomic_store_n(&r->seen_null, r->seen_null + 1, __ATOMIC_RELAXED);
+		else
+			r->bad++;
+	}
+	/* Stop was stored after the last change: this thread's cache must not
+	 * answer with anything older. */
+	r->after = emu_dma_translate(r->pdev, 0x10040, 8, false, NULL);
+	return NULL;
+}
+
+static void test_emu_iommu_tlb_race(void **state)
+{
+	struct ifcvf_model_config c = net_cfg("sink");
+	struct tlb_race r = { 0 };
+	char err[256];
+	pthread_t t;
+
+	(void)state;
+	r.a = calloc(1, 0x1000);
+	r.b = calloc(1, 0x1000);
+	r.pdev = ifcvf_model_create(&c, err, sizeof(err));
+	assert_non_null(r.pdev);
+	assert_int_equal(pthread_create(&t, NULL, tlb_reader, &r), 0);
+	while (!__atomic_load_n(&r.seen_null, __ATOMIC_RELAXED))
+		sched_yield();			/* the reader runs (nothing mapped yet) */
+	for (int i = 0; i < 20000; i++) {
+		assert_int_equal(r.pdev->ops->dma_map(r.pdev, 0x10000, (i & 1) ? r.b : r.a, 0x1000), 0);
+		assert_int_equal(r.pdev->ops->dma_unmap(r.pdev, 0x10000, 0x1000), 0);
+	}
+	assert_int_equal(r.pdev->ops->dma_map(r.pdev, 0x10000, r.b, 0x1000), 0);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.bad, 0);
+	assert_ptr_equal(r.after, r.b + 0x40);
+	uvdpa_pci_dev_release(r.pdev);
+	free(r.a);
+	free(r.b);
+}
+
 /* ---- Tests: config space and registers ---- */
 
 static void test_config_space(void **state)
@@ -302,6 +413,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_emu_iommu),
+		cmocka_unit_test(test_emu_iommu_tlb),
+		cmocka_unit_test(test_emu_iommu_tlb_race),
 		cmocka_unit_test(test_config_space),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_status_machine),

@@ -52,14 +52,18 @@ static void test_source_length(void **state)
 	assert_int_equal(ps.source_len, 60);
 	assert_int_equal(parse("source:1514"), 0);
 	assert_int_equal(ps.source_len, 1514);
+	assert_int_equal(parse("source:1518"), 0);
+	assert_int_equal(ps.source_len, 1518);
+	assert_int_equal(parse("source:9216"), 0);
+	assert_int_equal(ps.source_len, 9216);
 
 	assert_int_equal(parse("source:10"), -EINVAL);
-	assert_string_equal(err, "port source:10: frame length \"10\" is out of range: use 60..1514 bytes");
+	assert_string_equal(err, "port source:10: frame length \"10\" is out of range: use 60..9216 bytes");
 	assert_int_equal(parse("source:59"), -EINVAL);
-	assert_int_equal(parse("source:1515"), -EINVAL);
+	assert_int_equal(parse("source:9217"), -EINVAL);
 	assert_int_equal(parse("source:99999999999999999999"), -EINVAL);
 	assert_int_equal(parse("source:"), -EINVAL);
-	assert_string_equal(err, "port source:: frame length \"\" is not a number: use 60..1514 bytes");
+	assert_string_equal(err, "port source:: frame length \"\" is not a number: use 60..9216 bytes");
 	assert_int_equal(parse("source:64x"), -EINVAL);
 	assert_int_equal(parse("source:-64"), -EINVAL);
 	assert_int_equal(parse("source:0x40"), -EINVAL);
