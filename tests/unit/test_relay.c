@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@ struct counter {
 	uint64_t calls;		/* atomic */
 	uint64_t events;	/* atomic: sum of eventfd values read */
 	int running;		/* atomic: inside the callback */
+	int policy;		/* atomic: scheduling policy the callback ran under */
 	unsigned int sleep_us;
 	struct relay_watch *w;	/* for self-deletion */
 	bool delete_self;
@@ -44,6 +46,7 @@ static void count_cb(int fd, void *opaque)
 
 	__atomic_store_n(&c->running, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->self, pthread_self(), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->policy, sched_getscheduler(0), __ATOMIC_SEQ_CST);
 	if (read(fd, &v, sizeof(v)) == sizeof(v))
 		__atomic_add_fetch(&c->events, v, __ATOMIC_SEQ_CST);
 	if (c->sleep_us)
@@ -119,6 +122,9 @@ static void test_callback_runs_on_pool_thread(void **state)
 	kick(c.efd, 3);
 	assert_true(wait_events(&c, 3));
 	assert_false(pthread_equal(__atomic_load_n(&c.self, __ATOMIC_SEQ_CST), pthread_self()));
+	/* Relays run as SCHED_BATCH: they do not preempt a device engine
+	 * sharing their core on each wake-up (src/core/relay.c). */
+	assert_int_equal(__atomic_load_n(&c.policy, __ATOMIC_SEQ_CST), SCHED_BATCH);
 	kick(c.efd, 4);
 	assert_true(wait_events(&c, 7));
 	relay_watch_del(w);
