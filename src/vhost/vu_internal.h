@@ -138,6 +138,10 @@ struct uvdpa_vhost {
 	uint8_t rarp_mac[6];		/* ... for this guest MAC */
 
 	struct uvdpa_vhost_stats stats;
+	/* Control-path timing: when the message being handled arrived, and how
+	 * long this connection's last dev_close took (-1: none yet). */
+	uint64_t msg_ns;
+	int64_t close_us;
 };
 
 /* ---- vu_lifecycle.c ---- */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "vu_internal.h"
 #include "uvdpa/events.h"
 
@@ -54,6 +55,7 @@ struct uvdpa_vhost *vu_lc_alloc(struct uvdpa_device *vdpa)
 	vu_backend_init(&dev->backend);
 	dev->session.ops = &vu_session_ops;
 	dev->inflight.fd = -1;
+	dev->close_us = -1;
 	return dev;
 }
 
@@ -73,9 +75,12 @@ void vu_lc_stop(struct uvdpa_vhost *dev, const char *why)
 
 	if (!dev->configured)
 		return;
-	LOG_INFO(VU_TAG, "%s: dev_close (%s)", dev->vdpa->name, why);
+	uint64_t t0 = uvdpa_now_ns();
+
 	if (dev->vdpa->ops->dev_close)
 		dev->vdpa->ops->dev_close(dev->vdpa);
+	dev->close_us = (int64_t)((uvdpa_now_ns() - t0) / 1000);
+	LOG_INFO(VU_TAG, "%s: dev_close (%s) in %" PRId64 " us", dev->vdpa->name, why, dev->close_us);
 	dev->configured = false;
 	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++)
 		dev->vrings[i].ready = false;
@@ -237,6 +242,7 @@ static bool device_ready(struct uvdpa_vhost *dev)
 static void device_start(struct uvdpa_vhost *dev)
 {
 	const struct uvdpa_device_ops *ops = dev->vdpa->ops;
+	uint64_t conf_us;
 	uint16_t i;
 	int ret;
 
@@ -250,9 +256,14 @@ static void device_start(struct uvdpa_vhost *dev)
 		return;
 	}
 	dev->configured = true;
-	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings", dev->vdpa->name, dev->nr_vring);
-	uvdpa_event_emit(UVDPA_EVENT_DRIVER_OK, dev->vdpa->name, "bus vhost-user vrings %u features 0x%" PRIx64,
-			 dev->nr_vring, dev->features);
+	/* From the arrival of the message that made the device startable (its
+	 * reply was sent meanwhile) to the device running. */
+	conf_us = (uvdpa_now_ns() - dev->msg_ns) / 1000;
+	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings, %" PRIu64 " us", dev->vdpa->name, dev->nr_vring,
+		 conf_us);
+	uvdpa_event_emit(UVDPA_EVENT_DRIVER_OK, dev->vdpa->name,
+			 "bus vhost-user vrings %u features 0x%" PRIx64 " conf_us %" PRIu64, dev->nr_vring,
+			 dev->features, conf_us);
 }
 
 static void rings_update(struct uvdpa_vhost *dev)

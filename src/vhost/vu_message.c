@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "vu_internal.h"
 
 /* Handler results besides a negative errno (which fails the connection). */
@@ -557,6 +558,7 @@ int vu_dev_handle_msg(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struc
 	bool need_reply = wants_ack(dev, msg);
 	int ret = -EPROTO;
 
+	dev->msg_ns = uvdpa_now_ns();
 	memset(reply, 0, sizeof(*reply));
 	reply->nfds = 0;
 	dev->stats.msgs++;

@@ -5,6 +5,7 @@
  * the reply, then run what follows the reply (device starts, queued
  * backend-channel messages). */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -79,7 +80,13 @@ static void disconnect(struct uvdpa_vhost *dev)
 		uvdpa_event_emit(UVDPA_EVENT_LOG_STOP, dev->vdpa->name, "session ended");
 	vu_dev_reset_session(dev);
 	LOG_INFO(VU_TAG, "%s: frontend disconnected from %s", dev->vdpa->name, dev->path);
-	uvdpa_event_emit(UVDPA_EVENT_DISCONNECT, dev->vdpa->name, "bus vhost-user path %s", dev->path);
+	if (dev->close_us >= 0)
+		uvdpa_event_emit(UVDPA_EVENT_DISCONNECT, dev->vdpa->name,
+				 "bus vhost-user path %s close_us %" PRId64, dev->path, dev->close_us);
+	else
+		uvdpa_event_emit(UVDPA_EVENT_DISCONNECT, dev->vdpa->name, "bus vhost-user path %s",
+				 dev->path);
+	dev->close_us = -1;
 	if (dev->flags & UVDPA_VHOST_CLIENT) {
 		dev->reconnect_ms = RECONNECT_MIN_MS;
 		timer_arm(dev, dev->reconnect_ms);

@@ -16,25 +16,45 @@
 
 #include "drivers/ifcvf/ifcvf_hw.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #define TAG "ifcvf"
 
 #define PCI_CFG_SPACE_SIZE_STD 256
 #define CAP_WALK_MAX 48		/* 192 bytes of capability space / 4 */
 #define COMMON_CFG_MIN_LEN 0x38	/* through queue_used_hi */
-#define RESET_POLL_MS 1
-#define RESET_POLL_TRIES 1000
-#define QUEUE_STOP_POLL_MS 10
-#define QUEUE_STOP_POLL_TRIES 10
+#define RESET_TIMEOUT_US 1000000u
+#define QUEUE_STOP_TIMEOUT_US 100000u
 #define CONFIG_GEN_TRIES 16
 
+/* Polling a register until the device has done what was asked: the first
+ * looks come after a few microseconds (an emulated function, or hardware
+ * that is quick, answers in well under a millisecond), then the waits double
+ * up to 1 ms, until timeout_us have passed. */
+struct hw_poll {
+	uint64_t deadline_ns;
+	unsigned int wait_us;
+};
 
-static void sleep_ms(unsigned int ms)
+static struct hw_poll poll_start(unsigned int timeout_us)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	return (struct hw_poll){ .deadline_ns = uvdpa_now_ns() + (uint64_t)timeout_us * 1000,
+				 .wait_us = 5 };
+}
 
+/* Waits before the next look; false once the time is up. */
+static bool poll_wait(struct hw_poll *p)
+{
+	struct timespec ts;
+
+	if (uvdpa_now_ns() >= p->deadline_ns)
+		return false;
+	ts = (struct timespec){ .tv_sec = 0, .tv_nsec = (long)p->wait_us * 1000 };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+	if (p->wait_us < 1000)
+		p->wait_us *= 2;
+	return true;
 }
 
 /* ---- Register access ---- */
@@ -312,14 +332,17 @@ static void add_status(struct ifcvf_hw *hw, uint8_t bits)
 
 int ifcvf_hw_reset(struct ifcvf_hw *hw)
 {
+	struct hw_poll p = poll_start(RESET_TIMEOUT_US);
+
 	set_status(hw, 0);
-	for (unsigned int i = 0; i < RESET_POLL_TRIES; i++) {
+	do {
 		if (ifcvf_hw_get_status(hw) == 0)
 			return 0;
-		sleep_ms(RESET_POLL_MS);
-	}
+	} while (poll_wait(&p));
+	if (ifcvf_hw_get_status(hw) == 0)
+		return 0;
 	LOG_ERR(TAG, "%s: device status still 0x%02x %u ms after reset", hw->pdev->addr,
-		ifcvf_hw_get_status(hw), RESET_POLL_MS * RESET_POLL_TRIES);
+		ifcvf_hw_get_status(hw), RESET_TIMEOUT_US / 1000);
 	return -ETIMEDOUT;
 }
 
@@ -434,18 +457,19 @@ static int queue_program(struct ifcvf_hw *hw, unsigned int q, const struct ifcvf
 /* Writes queue_enable = 0 and waits for the device to stop the queue. */
 static void queue_stop(struct ifcvf_hw *hw, unsigned int q)
 {
-	unsigned int i;
+	struct hw_poll p = poll_start(QUEUE_STOP_TIMEOUT_US);
 
 	common_write16(hw, VIRTIO_PCI_COMMON_Q_SELECT, (uint16_t)q);
 	common_write16(hw, VIRTIO_PCI_COMMON_Q_ENABLE, 0);
 	common_write16(hw, VIRTIO_PCI_COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
-	for (i = 0; i < QUEUE_STOP_POLL_TRIES; i++) {
+	do {
 		if (common_read16(hw, VIRTIO_PCI_COMMON_Q_ENABLE) == 0)
 			return;
-		sleep_ms(QUEUE_STOP_POLL_MS);
-	}
+	} while (poll_wait(&p));
+	if (common_read16(hw, VIRTIO_PCI_COMMON_Q_ENABLE) == 0)
+		return;
 	LOG_WARN(TAG, "%s: queue %u still enabled after %u ms; its saved ring state may be stale",
-		 hw->pdev->addr, q, QUEUE_STOP_POLL_MS * QUEUE_STOP_POLL_TRIES);
+		 hw->pdev->addr, q, QUEUE_STOP_TIMEOUT_US / 1000);
 }
 
 static void ring_state_read(struct ifcvf_hw *hw, unsigned int q, struct ifcvf_vring *r)
