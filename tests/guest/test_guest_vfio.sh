@@ -277,6 +277,7 @@ check_phase() { # PHASE N [RX_LESS MAX_LOST]
          "frames/s ($(get "$p.rx.rx_gbps") Gbit/s); frontend start -> dev_conf $(get "$p.rx_ready_ms") ms"
     echo "   kicks tx/rx $(get "$p.kicks")/$(get "$p.rx.kicks"), calls tx/rx $(get "$p.calls")/$(get "$p.rx.calls");" \
          "MSI-X $A: $(get "$p.msix_irqs.$A"), $B: $(get "$p.msix_irqs.$B"); VmLck peak $(get "$p.vmlck_kb") kB"
+    echo "   DMA map of guest memory: $(get "$p.dma_map")"
     assert_host_notifiers "$p"
 }
 info "4. traffic (features $(get poll.features_str))"

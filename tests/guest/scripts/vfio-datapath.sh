@@ -53,7 +53,8 @@
 # P.rx.vrings (their "vring N: ..." lines joined by "; "), P.rings_line and
 # P.rx.rings_line ("rings: ..."), P.backend_channel and P.rx.backend_channel
 # ("backend channel: ..."); P.msix_irqs.BDF ("v0:N v1:N v2:N", last sample),
-# P.msix.BDF (their sum), P.vmlck_kb (max uvdpad VmLck), P.dev_conf.DEV,
+# P.msix.BDF (their sum), P.vmlck_kb (max uvdpad VmLck), P.dma_map (the driver's
+# DMA-map timing lines), P.dev_conf.DEV,
 # P.running.DEV, P.stopped.DEV, P.shadow.DEV (cumulative log counts);
 # migrate.rx.pages_written, .pages_logged, .pages_missing; vmlck_idle_kb,
 # dev_del.DEV, uvdpad_exit, uvdpad_errors, uvdpad_warnings.
@@ -250,6 +251,8 @@ phase() {
         mark "$p.msix.$bdf" "$(echo "$v" | tr ' ' '\n' | awk -F: '{ t += $2 } END { print t + 0 }')"
     done
     mark "$p.vmlck_kb" "$(cat "/tmp/$p.vmlck" 2>/dev/null || echo 0)"
+    # What VFIO's DMA map of guest memory cost (the driver's own figure).
+    mark "$p.dma_map" "$(grep -o 'vf[AB]: DMA-mapped .*' "$LOG" | tail -n 2 | join_lines)"
     for d in vfA vfB; do
         mark "$p.dev_conf.$d" "$(log_count "vhost-user: $d: dev_conf done")"
         mark "$p.running.$d" "$(log_count "ifcvf: $d: running")"
