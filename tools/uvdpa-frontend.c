@@ -116,6 +116,8 @@ static void usage(FILE *f)
 		"  --split-hdr           virtio-net header in its own descriptor\n"
 		"  --rx-buf-size N       bytes per RX descriptor\n"
 		"  --window N            max frames in flight per pair (default: RX ring)\n"
+		"  --pps N               send at most N frames per second per pair (paced;\n"
+		"                        with --irq the process sleeps between frames)\n"
 		"  --burst N             frames per TX batch (default 32)\n"
 		"  --drain-ms N          wait for late frames (default 2000)\n"
 		"modes:\n"
@@ -190,7 +192,7 @@ enum {
 	OPT_QUEUES, OPT_QSIZE, OPT_LEGACY, OPT_NO_MRG, OPT_NO_EVENT_IDX, OPT_FEATURES,
 	OPT_PFEATURES, OPT_NO_REPLY_ACK, OPT_NO_STATUS, OPT_IRQ, OPT_MEM_MB, OPT_REGIONS,
 	OPT_MEM_SLOTS, OPT_MEM_REPLUG, OPT_COUNT, OPT_SECONDS, OPT_SIZE, OPT_TX_ONLY,
-	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST,
+	OPT_RX_ONLY, OPT_NO_VERIFY, OPT_SPLIT_HDR, OPT_RX_BUF, OPT_WINDOW, OPT_BURST, OPT_PPS,
 	OPT_DRAIN, OPT_NEGOTIATE_ONLY, OPT_RECONNECT_TEST, OPT_JSON, OPT_HELP, OPT_LOG_CHECK,
 	OPT_LOG_TOGGLE, OPT_LOG_AT, OPT_LOG_RETRY, OPT_LOG_SYNCS, OPT_MAX_LOST,
 	OPT_BLK, OPT_RW, OPT_RWMIX, OPT_BS, OPT_SEG_SIZE, OPT_IODEPTH, OPT_TIME, OPT_OFFSET,
@@ -227,6 +229,7 @@ static const struct option long_opts[] = {
 	{ "rx-buf-size", required_argument, NULL, OPT_RX_BUF },
 	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ "burst", required_argument, NULL, OPT_BURST },
+	{ "pps", required_argument, NULL, OPT_PPS },
 	{ "drain-ms", required_argument, NULL, OPT_DRAIN },
 	{ "negotiate-only", no_argument, NULL, OPT_NEGOTIATE_ONLY },
 	{ "reconnect-test", no_argument, NULL, OPT_RECONNECT_TEST },
@@ -704,6 +707,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_u64("burst", optarg, 10, 1, 1024, &v))
 				return -EINVAL;
 			o->net.burst = (unsigned int)v;
+			break;
+		case OPT_PPS:
+			if (parse_u64("pps", optarg, 10, 1, 1000000000, &v))
+				return -EINVAL;
+			o->net.pps = v;
 			break;
 		case OPT_DRAIN:
 			if (parse_u64("drain-ms", optarg, 10, 1, 600000, &v))

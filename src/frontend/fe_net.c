@@ -508,11 +508,32 @@ static int tx_reclaim(struct fe_net *net, struct net_queue *q, unsigned int *pro
 	}
 }
 
+/* --pps: frames each pair may have sent by now, from the run's start. */
+static uint64_t pace_allowed(const struct fe_net *net)
+{
+	return (uvdpa_now_ns() - net->t_start) / 1000 * net->cfg.pps / 1000000 + 1;
+}
+
+/* When the pair that is furthest behind may send its next frame. */
+static uint64_t pace_next(const struct fe_net *net)
+{
+	uint64_t seq = UINT64_MAX;
+
+	for (unsigned int i = 0; i < net->nq; i++)
+		if (net->q[i].tx_seq < net->q[i].tx_target && net->q[i].tx_seq < seq)
+			seq = net->q[i].tx_seq;
+	if (seq == UINT64_MAX)
+		return UINT64_MAX;
+	return net->t_start + seq * 1000000000ull / net->cfg.pps;
+}
+
 static void tx_send(struct fe_net *net, struct net_queue *q, unsigned int *progress)
 {
 	unsigned int sent = 0;
 
-	while (sent < net->cfg.burst && q->tx_seq < q->tx_target) {
+	uint64_t paced = net->cfg.pps ? pace_allowed(net) : UINT64_MAX;
+
+	while (sent < net->cfg.burst && q->tx_seq < q->tx_target && q->tx_seq < paced) {
 		uint16_t ids[2];
 		uint32_t len;
 		uint8_t *hdr, *frame;
@@ -887,7 +908,14 @@ static uint64_t next_deadline(const struct fe_net *net, const struct run_limits 
 		limit = net->t_progress + drain_ns(net);
 	else if (lim->stall_fails)
 		limit = net->t_progress + lim->stall_ns;
-	return limit < d ? limit : d;
+	if (limit > d)
+		limit = d;
+	if (net->cfg.tx && net->cfg.pps && !tx_done(net)) {
+		d = pace_next(net);
+		if (d < limit)
+			limit = d;
+	}
+	return limit;
 }
 
 static int ms_until(uint64_t deadline, uint64_t now)

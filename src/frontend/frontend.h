@@ -589,6 +589,7 @@ struct fe_net_config {
 	uint32_t rx_buf_size;		/* per RX descriptor */
 	unsigned int window;		/* max packets in flight per pair; 0 = auto */
 	unsigned int burst;
+	uint64_t pps;			/* frames per second per pair; 0 = as fast as it goes */
 	int drain_ms;			/* wait for stragglers after the last TX */
 	bool reconnect;			/* on backend disconnect: reconnect, go on */
 	uint64_t max_lost;		/* rx-only: frames the wire may drop (a device
