@@ -29,11 +29,14 @@
 
 #define NET_CTRL_FEATURES (BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) | \
 			   BIT(VIRTIO_NET_F_GUEST_ANNOUNCE))
+/* IN_ORDER: every ring's buffers are used in the order they were made
+ * available (TX and RX chains are returned as they are taken, errors
+ * included), so a driver may take the in-order fast paths. */
 #define NET_DEFAULT_FEATURES (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_ANY_LAYOUT) |            \
 			      BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |                \
 			      BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_MRG_RXBUF) |             \
 			      BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
-			      BIT(VIRTIO_F_ACCESS_PLATFORM))
+			      BIT(VIRTIO_F_ACCESS_PLATFORM) | BIT(VIRTIO_F_IN_ORDER))
 /* Checksum and TCP segmentation offloads (devargs offloads=1): frames keep
  * their offload toward a receiver that negotiated it (the other end of a
  * pair, a vnet_hdr tap) and are finished in software for any other. */
