@@ -94,6 +94,48 @@ static void test_loopback_backpressure_mrg(void **state)
 	drv_close(d);
 }
 
+/* Used entries are published in groups: a whole frame that came first is
+ * published even while the next frame waits halfway for RX buffers, and the
+ * waiting frame's buffers are not. */
+static void test_publish_whole_frames_only(void **state)
+{
+	struct ifcvf_model_config c = net_cfg("loopback");
+	struct drv *d = drv_open(&c);
+	const size_t hdr = 12;
+	uint32_t id = 0, len = 0;
+	unsigned int i;
+
+	drv_start(d, BASE_FEATURES, 2);
+	/* Two RX buffers of 1000 bytes, then a 500-byte and a 3000-byte frame. */
+	drv_add_buf(d, 0, BUF_IOVA(0), 1000, true);
+	drv_add_buf(d, 0, BUF_IOVA(1), 1000, true);
+	drv_kick(d, 0);
+	make_tx(d, BUF_IOVA(10), hdr, 500, 3);
+	drv_add_buf(d, 1, BUF_IOVA(10), (uint32_t)(hdr + 500), false);
+	make_tx(d, BUF_IOVA(11), hdr, 3000, 4);
+	drv_add_buf(d, 1, BUF_IOVA(11), (uint32_t)(hdr + 3000), false);
+	drv_kick(d, 1);
+	for (i = 0; i < TIMEOUT_MS && stat_of(d, 0, UVDPA_VQ_STAT_OVERRUNS) == 0; i++)
+		usleep(1000);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_OVERRUNS), 1);
+	usleep(20000);
+	/* The first frame is out, the second holds buffer 1 unpublished. */
+	assert_int_equal(__atomic_load_n(&d->vq[0].used->idx, __ATOMIC_ACQUIRE), 1);
+	assert_true(drv_get_used(d, 0, &id, &len));
+	assert_int_equal(id, 0);
+	assert_int_equal(len, hdr + 500);
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), 1);
+	for (i = 2; i < 5; i++)
+		drv_add_buf(d, 0, BUF_IOVA(i), 1000, true);
+	drv_kick(d, 0);
+	for (i = 1; i < 5; i++) {
+		assert_true(drv_get_used(d, 0, &id, &len));
+		assert_int_equal(id, i);
+	}
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), 2);
+	drv_close(d);
+}
+
 /* A 0.95 driver behind vhost-user: no VERSION_1, no MRG_RXBUF: 10-byte header. */
 static void test_loopback_legacy_header(void **state)
 {
@@ -854,6 +896,7 @@ int main(void)
 		cmocka_unit_test(test_pci_cfg_window),
 		cmocka_unit_test(test_loopback),
 		cmocka_unit_test(test_loopback_backpressure_mrg),
+		cmocka_unit_test(test_publish_whole_frames_only),
 		cmocka_unit_test(test_loopback_legacy_header),
 		cmocka_unit_test(test_ring_state),
 		cmocka_unit_test(test_dma_fault),

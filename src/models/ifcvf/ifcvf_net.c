@@ -159,28 +159,31 @@ static int rx_take(struct net_qpair *p, struct virtq_elem *elem)
 	return 1;
 }
 
-/* Returns an RX chain holding a whole frame (or nothing): its used entry is
- * published with the others of the round (rx_publish). false: the queue
- * faulted. */
-static bool rx_push(struct net_qpair *p, uint16_t head, uint32_t len)
-{
-	if (virtq_push_pending(&p->rxq->vq, head, len) < 0) {
-		rx_fault(p);
-		return false;
-	}
-	p->rx_commit++;
-	return true;
-}
-
-/* Publishes the used entries of the frames completed this round: one used
- * idx store (and one cache line handed to the driver) per round, not per
- * frame. A merged frame still waiting for buffers stays pending. */
+/* Publishes the used entries of the frames completed so far: one used idx
+ * store (and one cache line handed to the driver) per group of
+ * NET_PUBLISH_EVERY entries and at the end of a round, not per frame. A
+ * merged frame still waiting for buffers stays pending. */
 static void rx_publish(struct net_qpair *p)
 {
 	if (p->rx_commit) {
 		virtq_push_commit_n(&p->rxq->vq, p->rx_commit);
 		p->rx_commit = 0;
 	}
+}
+
+/* Returns an RX chain holding a whole frame (or nothing): its used entry is
+ * published with a group of others (rx_publish). false: the queue faulted. */
+static bool rx_push(struct net_qpair *p, uint16_t head, uint32_t len)
+{
+	if (virtq_push_pending(&p->rxq->vq, head, len) < 0) {
+		rx_fault(p);
+		return false;
+	}
+	/* Whole frames are published in groups as the round goes: the driver
+	 * starts on the first ones while the device fills the rest. */
+	if (++p->rx_commit >= NET_PUBLISH_EVERY)
+		rx_publish(p);
+	return true;
 }
 
 static void rx_done(struct net_qpair *p, uint32_t len)
@@ -273,6 +276,8 @@ static bool rx_deliver_merged(struct net_qpair *p)
 	virtq_buf_to_iov(virtq_elem_in_iov(first), first->in_num, 0, hdr, p->hdr_len);
 	ifcvf_vq_log_write(p->rxq, first, 0, p->hdr_len);
 	p->rx_commit += f->nbufs;
+	if (p->rx_commit >= NET_PUBLISH_EVERY)
+		rx_publish(p);
 	rx_done(p, f->len);
 	return true;
 }
@@ -481,6 +486,8 @@ static unsigned int tx_run(struct net_qpair *p, struct net_qpair *peer)
 			break;
 		}
 		p->tx_pushed = true;
+		if (n % NET_PUBLISH_EVERY == 0)
+			virtq_push_commit(vq);
 	}
 	virtq_push_commit(vq);
 	return n;

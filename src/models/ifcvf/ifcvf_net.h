@@ -13,6 +13,7 @@
 
 #define NET_FRAME_MAX (65535u + 14u + 4u)	/* largest MTU + Ethernet + VLAN header */
 #define NET_BATCH 64u				/* chains per queue per engine round */
+#define NET_PUBLISH_EVERY 16u			/* used entries published in groups of */
 #define NET_DEFAULT_MTU 1500u
 #define NET_SOURCE_DEFAULT_LEN 60u
 #define NET_RX_FILTER_ENTRIES 64u
