@@ -10,9 +10,11 @@
 #            every chain both ways
 #   shadow-log  the same, logging
 # in one run, interleaved (ROUNDS rounds, each case once per round; the
-# median is reported). Each row: frames per second at the frontend, and the
-# CPU the relay threads and the engine thread took (their utime + stime over
-# the run's wall time). uvdpad is pinned to core 1, the frontend to core 0,
+# median is reported). Each row: frames per second at the frontend, the CPU
+# the relay threads and the engine thread took (their utime + stime over the
+# run's wall time), and the round trip of one frame at a time (--window 1:
+# the frontend sends the next frame when the last came back; 1 / rate) with
+# what the relay adds to it. uvdpad is pinned to core 1, the frontend to core 0,
 # so a relay shares its core with the engine as it would with a busy device.
 #
 #   bench/migration_relay.sh [-b BUILD_DIR] [--count N] [--rounds N]
@@ -86,8 +88,13 @@ measure() {
 	r1=$(ticks uvdpa-relay)
 	e1=$(ticks ifcvf-eng)
 	pps=$(echo "$out" | grep '^{"result"' | sed -n 's/.*"rx_pps":\([0-9.]*\).*/\1/p')
+	# One frame in flight: the round trip.
+	out=$(taskset -c 0 "$build/tools/uvdpa-frontend" --socket "$sock" --count 20000 --size 64 \
+		--window 1 --json -q "$@") || { echo "$name: frontend (window 1) failed" >&2; exit 1; }
+	rtt=$(echo "$out" | grep '^{"result"' | sed -n 's/.*"rx_pps":\([0-9.]*\).*/\1/p' |
+		awk '{ printf "%.2f", ($1 > 0 ? 1e6 / $1 : 0) }')
 	echo "$name $pps $(awk -v a="$r0" -v b="$r1" -v e="$e0" -v f="$e1" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
-		'BEGIN { w = (t1 - t0) / 1e9; printf "%.1f %.1f", (b - a) / hz / w * 100, (f - e) / hz / w * 100 }')" >>"$tmp/results"
+		'BEGIN { w = (t1 - t0) / 1e9; printf "%.1f %.1f", (b - a) / hz / w * 100, (f - e) / hz / w * 100 }') $rtt" >>"$tmp/results"
 }
 
 for ((r = 1; r <= rounds; r++)); do
@@ -100,18 +107,18 @@ done
 
 echo "uvdpa migration relay cost: 64 B loopback, 1 queue pair, $count frames per run, median of $rounds"
 echo "(uvdpad on core 1, uvdpa-frontend on core 0; CPU: % of one core over the run)"
-printf '%-11s %10s %9s %9s %9s\n' case Mpps "vs direct" relay-CPU engine-CPU
+printf '%-11s %10s %9s %9s %9s %9s %9s\n' case Mpps "vs direct" relay-CPU engine-CPU "RTT us" "+RTT us"
 python3 - "$tmp/results" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, pps, relay, eng = line.split()
-    rows.setdefault(name, []).append((float(pps), float(relay), float(eng)))
-base = statistics.median(p for p, _, _ in rows["direct"])
+    name, pps, relay, eng, rtt = line.split()
+    rows.setdefault(name, []).append((float(pps), float(relay), float(eng), float(rtt)))
+base = statistics.median(r[0] for r in rows["direct"])
+base_rtt = statistics.median(r[3] for r in rows["direct"])
 for name in ("direct", "hw-log", "sw-log", "shadow", "shadow-log"):
     r = rows[name]
-    pps = statistics.median(p for p, _, _ in r)
-    relay = statistics.median(x for _, x, _ in r)
-    eng = statistics.median(x for _, _, x in r)
-    print("%-11s %10.3f %8.1f%% %8.1f%% %8.1f%%" % (name, pps / 1e6, (pps / base - 1) * 100, relay, eng))
+    pps, relay, eng, rtt = (statistics.median(x[i] for x in r) for i in range(4))
+    print("%-11s %10.3f %8.1f%% %8.1f%% %8.1f%% %9.2f %+9.2f" % (name, pps / 1e6, (pps / base - 1) * 100,
+                                                            relay, eng, rtt, rtt - base_rtt))
 EOF
