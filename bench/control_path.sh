@@ -41,10 +41,6 @@ bench_setup "control path"
 bench_init uvdpa-ctl-bench
 FRONTEND=$BUILD/tools/uvdpa-frontend
 
-pct() { # pct FILE P: the P-th percentile (nearest rank) of the numbers in FILE
-	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] }'
-}
-verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v + 0 < g + 0) ? "PASS" : "MISS" }'; }
 
 # ---- 1. sessions ----
 # The two figures of each session, from the monitor's JSON lines.

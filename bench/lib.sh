@@ -9,6 +9,7 @@
 #   spawn NAME CMD...; stop PID SIGNAL; wait_until SECONDS CMD...
 #   record_cmd LABEL CMD...                     # appended to $TMP/cmds
 #   cpu_snap PID|children...; cpu_foreign SNAP0 SNAP1  # others' CPU meanwhile
+#   pct FILE P; verdict VALUE GOAL              # percentiles, PASS/MISS against a goal
 #
 # At exit every recorded process still alive gets SIGTERM, then SIGKILL;
 # bench_cleanup_extra runs when the script defines it; $TMP is removed unless
@@ -144,3 +145,12 @@ cpu_foreign() {
 		f = (y[1] - x[1] - (y[4] - x[4])) / tot * 100; if (f < 0) f = 0
 		printf "%.0f %.0f\n", f, (y[2] - x[2]) / tot * 100 }'
 }
+
+# pct FILE P: the P-th percentile (nearest rank) of the numbers in FILE, one
+# per line ("-" for none).
+pct() {
+	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] }'
+}
+
+# verdict VALUE GOAL: PASS when VALUE is a number below GOAL, else MISS.
+verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v + 0 < g + 0) ? "PASS" : "MISS" }'; }

@@ -46,10 +46,6 @@ FRONTEND=$BUILD/tools/uvdpa-frontend
 # Each session holds a socket, eventfds and memory fds on both sides.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-pct() { # pct FILE P: nearest-rank percentile
-	sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (!NR) { print "-"; exit } i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] }'
-}
-verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v + 0 < g + 0) ? "PASS" : "MISS" }'; }
 status() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 CTL=$TMP/ud.ctl
