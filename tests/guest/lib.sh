@@ -1,7 +1,7 @@
 # Shared setup for guest tests: sourced by tests/guest/test_guest_*.sh with
 # the build dir as $1. Checks prerequisites (a missing one fails the test,
 # naming the package; there is no skip), makes sure the kernel is cached,
-# builds the initramfs, and defines boot/expect/jget.
+# builds the initramfs, and defines boot/expect/jget/host_tap_up.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=${1:-}
 [ -n "$build" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -64,3 +64,31 @@ expect() { # NAME KEY VALUE
     [ "$got" = "$3" ] || fail "$1: $2 is '$got', expected '$3' (log: $work/$1.log)"
 }
 
+# host_tap_up PREFIX TAP ERRFILE: the host side of a guest on a TAP. Picks a
+# subnet PREFIX.N.0/24 that no interface or route uses (N from the pid),
+# creates TAP with PREFIX.N.1/24, IPv6 off, up. Sets net, host_ip, guest_ip
+# (PREFIX.N.2) and tap_made=1 (for the caller's cleanup); fails the test
+# otherwise.
+host_tap_up() {
+    local prefix=$1 tap=$2 errf=$3 i n re
+    re=${prefix//./\\.}
+    net=
+    for i in $(seq 0 199); do
+        n=$(( ($$ + i) % 200 + 20 ))
+        if ! ip -4 -o addr show | grep -q " $re\.$n\." &&
+           ! ip -4 route show | grep -q "^$re\.$n\."; then
+            net=$prefix.$n
+            break
+        fi
+    done
+    [ -n "$net" ] || fail "no free $prefix.N.0/24 subnet"
+    host_ip=$net.1
+    guest_ip=$net.2
+    ip tuntap add dev "$tap" mode tap 2>"$errf" ||
+        fail "cannot create TAP $tap: $(cat "$errf") (the test needs root or CAP_NET_ADMIN)"
+    tap_made=1
+    sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1" 2>/dev/null
+    ip addr add "$host_ip/24" dev "$tap" || fail "ip addr add $host_ip/24 dev $tap"
+    ip link set "$tap" up || fail "ip link set $tap up"
+    info "host: TAP $tap $host_ip/24, guest $guest_ip"
+}

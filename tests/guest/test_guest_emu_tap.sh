@@ -75,26 +75,7 @@ trap 'exit 143' TERM INT
 
 # ---- host side: TAP, daemon -----------------------------------------------------------
 # A subnet no interface uses: 10.77.N.0/24, N from the pid.
-net=
-for i in $(seq 0 199); do
-    n=$(( ($$ + i) % 200 + 20 ))
-    if ! ip -4 -o addr show | grep -q " 10\.77\.$n\." &&
-       ! ip -4 route show | grep -q "^10\.77\.$n\."; then
-        net=10.77.$n
-        break
-    fi
-done
-[ -n "$net" ] || fail "no free 10.77.N.0/24 subnet"
-host_ip=$net.1
-guest_ip=$net.2
-
-ip tuntap add dev "$tap" mode tap 2>"$tmp/tuntap.err" ||
-    fail "cannot create TAP $tap: $(cat "$tmp/tuntap.err") (the test needs root or CAP_NET_ADMIN)"
-tap_made=1
-sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1" 2>/dev/null
-ip addr add "$host_ip/24" dev "$tap" || fail "ip addr add $host_ip/24 dev $tap"
-ip link set "$tap" up || fail "ip link set $tap up"
-info "host: TAP $tap $host_ip/24, guest $guest_ip"
+host_tap_up 10.77 "$tap" "$tmp/tuntap.err"
 
 cat >"$tmp/uvdpad.conf" <<EOF
 # emulated IFCVF net VF on the host TAP, served over vhost-user

@@ -104,25 +104,7 @@ trap 'exit 143' TERM INT
 
 t0=$(date +%s)
 # ---- host: TAP in a free 10.78.N.0/24, uvdpad with the VF ------------------------------
-net=
-for i in $(seq 0 199); do
-    n=$(( ($$ + i) % 200 + 20 ))
-    if ! ip -4 -o addr show | grep -q " 10\.78\.$n\." &&
-       ! ip -4 route show | grep -q "^10\.78\.$n\."; then
-        net=10.78.$n
-        break
-    fi
-done
-[ -n "$net" ] || fail "no free 10.78.N.0/24 subnet"
-host_ip=$net.1
-guest_ip=$net.2
-ip tuntap add dev "$tap" mode tap 2>"$tmp/tuntap.err" ||
-    fail "cannot create TAP $tap: $(cat "$tmp/tuntap.err")"
-tap_made=1
-sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1" 2>/dev/null
-ip addr add "$host_ip/24" dev "$tap" || fail "ip addr add $host_ip/24 dev $tap"
-ip link set "$tap" up || fail "ip link set $tap up"
-info "host: TAP $tap $host_ip/24, guest $guest_ip"
+host_tap_up 10.78 "$tap" "$tmp/tuntap.err"
 
 cat >"$tmp/uvdpad.conf" <<EOF
 dev add name vf0 mgmtdev emu/ifcvf-net mac 52:54:00:78:00:02 port tap:$tap
