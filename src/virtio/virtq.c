@@ -209,6 +209,7 @@ int virtq_setup(struct virtq *vq, const struct virtq_config *cfg)
 
 void virtq_set_base(struct virtq *vq, uint16_t last_avail_idx, uint16_t used_idx)
 {
+	vq->unpoppable = 0;
 	vq->last_avail_idx = last_avail_idx;
 	vq->shadow_avail_idx = last_avail_idx;
 	vq->used_idx = used_idx;
@@ -413,8 +414,13 @@ static int add_buffer(struct chain_walk *w, uint64_t addr, uint32_t len, bool wr
 		uint64_t contig = 0;
 		void *p;
 
-		if (n >= elem->max_iov)
+		if (n >= elem->max_iov) {
+			/* A small element: the caller takes the chain again
+			 * with a full one; not the driver's error. */
+			if (elem->max_iov < VIRTQ_MAX_IOV)
+				return -ENOBUFS;
 			return virtq_break(w->vq, -E2BIG, VIRTQ_ERR_TOO_MANY_IOV, w->head, w->idx);
+		}
 		p = w->vq->translate(w->vq->opaque, addr + off, len - off, writable, &contig);
 		if (!p || contig == 0)
 			return virtq_break(w->vq, -EFAULT, VIRTQ_ERR_DESC_FAULT, w->head, w->idx);
@@ -536,6 +542,7 @@ static int pop_resubmit(struct virtq *vq, struct virtq_elem *elem)
 		return -EAGAIN;
 	}
 	vq->resubmit_left--;
+	vq->unpoppable = 0;
 	vq->resubmit_after = vq->inflight->desc[head].counter;
 	return walk_chain(vq, (uint16_t)head, elem);
 }
@@ -574,11 +581,34 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 
 	if (vq->inflight)
 		inflight_mark(vq, head);
+	vq->recent[vq->last_avail_idx % VIRTQ_UNPOP_MAX] = head;
 	vq->last_avail_idx++;
+	if (vq->unpoppable < VIRTQ_UNPOP_MAX)
+		vq->unpoppable++;
 	if (vq->event_idx && vq->notify_enabled)
 		write_avail_event(vq, vq->last_avail_idx);
 	if (vq->prefetch)
 		prefetch_ahead(vq);
+	return 0;
+}
+
+int virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	if (!vq->ready || n > vq->unpoppable)
+		return -EINVAL;
+	for (uint16_t i = 0; i < n; i++) {
+		vq->last_avail_idx--;
+		vq->unpoppable--;
+		if (vq->inflight) {
+			uint16_t head = vq->recent[vq->last_avail_idx % VIRTQ_UNPOP_MAX];
+
+			/* It was marked when taken, the newest mark: undone. */
+			__atomic_store_n(&vq->inflight->desc[head].inflight, 0, __ATOMIC_RELAXED);
+			vq->inflight_counter--;
+		}
+	}
+	if (n && vq->event_idx && vq->notify_enabled)
+		write_avail_event(vq, vq->last_avail_idx);
 	return 0;
 }
 
@@ -691,6 +721,7 @@ int virtq_set_inflight(struct virtq *vq, struct virtq_inflight_region *region)
 	vq->resubmit_after = 0;
 	vq->resubmit_left = n;
 	vq->last_avail_idx = vq->shadow_avail_idx = (uint16_t)(used + n);
+	vq->unpoppable = 0;
 	return n;
 }
 

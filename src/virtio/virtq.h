@@ -30,6 +30,8 @@
 /* Most iovecs one chain may produce (a descriptor crossing a region boundary
  * produces several). Chains needing more break the queue with -E2BIG. */
 #define VIRTQ_MAX_IOV 1024u
+/* Most chains virtq_unpop() gives back at once. */
+#define VIRTQ_UNPOP_MAX 64u
 
 /* Translates [addr, addr + len) in the device's view of guest memory (GPA or
  * IOVA). Returns the host pointer for addr and sets *contig to the bytes
@@ -104,6 +106,11 @@ struct virtq {
 	uint16_t shadow_avail_idx;	/* avail idx last read (validated) */
 	uint16_t used_idx;		/* used idx last published */
 	uint16_t used_pending;		/* entries written after used_idx, not published */
+	/* The heads of the last chains taken from the avail ring, for
+	 * virtq_unpop(): unpoppable of them, the newest at
+	 * recent[(last_avail_idx - 1) % VIRTQ_UNPOP_MAX]. */
+	uint16_t unpoppable;
+	uint16_t recent[VIRTQ_UNPOP_MAX];
 	uint16_t signalled_used;	/* used idx at the last notification decision */
 	bool signalled_used_valid;
 	bool notify_enabled;		/* device wants available-buffer notifications */
@@ -219,10 +226,19 @@ static inline const uint64_t *virtq_elem_in_addr(const struct virtq_elem *elem)
  * is available, -EIO when the queue was already broken, -EINVAL when elem has
  * no storage (the queue is not broken then), or the error that broke the
  * queue now (see enum virtq_error): -EINVAL for format errors, -ELOOP,
- * -EFAULT, -E2BIG. On error last_avail_idx does not move and elem is
- * undefined. With EVENT_IDX and notifications enabled, avail_event follows
- * last_avail_idx. */
+ * -EFAULT, -E2BIG. An element with room for fewer than VIRTQ_MAX_IOV iovecs
+ * that a chain does not fit gets -ENOBUFS instead of -E2BIG: the queue is
+ * not broken and the chain stays next (take it with a full element). On
+ * error last_avail_idx does not move and elem is undefined. With EVENT_IDX
+ * and notifications enabled, avail_event follows last_avail_idx. */
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
+/* Gives back the last n chains virtq_pop() took from the avail ring (not
+ * resubmitted ones), newest first, as if never taken: none of them may have
+ * been pushed. For a device that takes a burst of chains and finds it
+ * cannot use them all. 0, or -EINVAL (nothing changed) when n exceeds what
+ * can be given back (at most VIRTQ_UNPOP_MAX; none after set_base, setup
+ * or a resubmission). */
+int virtq_unpop(struct virtq *vq, uint16_t n);
 /* Walks the chain at head without touching the ring indices (the SW
  * live-migration relay uses it to log the buffers of completed chains). Same
  * validation and errors as virtq_pop; also -EINVAL, queue broken, for

@@ -14,6 +14,15 @@
 #define NET_FRAME_MAX (65535u + 14u + 4u)	/* largest MTU + Ethernet + VLAN header */
 #define NET_BATCH 64u				/* chains per queue per engine round */
 #define NET_PUBLISH_EVERY 16u			/* used entries published in groups of */
+#define NET_BURST 16u				/* chains a burst takes before filling them */
+#define NET_BURST_IOV 4u			/* iovecs per chain in a burst (more: per chain) */
+
+/* Elements for a burst of small chains (the common one-buffer RX chain). */
+struct net_burst {
+	struct virtq_elem el[NET_BURST];
+	struct iovec iov[NET_BURST][NET_BURST_IOV];
+	uint64_t addr[NET_BURST][NET_BURST_IOV];
+};
 #define NET_DEFAULT_MTU 1500u
 #define NET_SOURCE_DEFAULT_LEN 60u
 #define NET_RX_FILTER_ENTRIES 64u
@@ -84,6 +93,7 @@ struct net_qpair {
 	uint16_t rx_commit;			/* RX used entries of whole frames, pending */
 	struct net_rx_fifo fifo;
 	struct virtq_elem_buf *rx_elem, *tx_elem;
+	struct net_burst *burst;
 	uint8_t *txbuf;				/* tap and sink: TX frame copy */
 	uint8_t *txseg;				/* tap: one segment of a GSO frame */
 	uint32_t filter_gen;			/* rxf is a copy of net->rxf at this generation */
@@ -172,6 +182,9 @@ int net_port_inject(struct ifcvf_net *net, const uint8_t *frame, uint32_t len);
 /* Produces the next frame for p's RX FIFO (tap: read; source: generate).
  * false when there is none now. */
 bool net_port_produce(struct net_qpair *p);
+/* Source port: the next generated frame into p's FIFO, whether or not an RX
+ * buffer is available (the caller took one already). */
+void net_source_fill(struct net_qpair *p);
 /* Whether p's port has frames waiting for p's RX queue (arm). */
 bool net_port_rx_ready(struct net_qpair *p);
 

@@ -347,15 +347,12 @@ static bool tap_produce(struct net_qpair *p)
 
 /* ---- Source ---- */
 
-static bool source_produce(struct net_qpair *p)
+void net_source_fill(struct net_qpair *p)
 {
 	static const uint8_t src_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 	uint8_t *f = p->fifo.frame;
 	uint32_t seq = htobe32(p->source_seq);
 
-	/* Only as fast as buffers allow: never generate a frame to drop. */
-	if (!virtq_avail_count(&p->rxq->vq))
-		return false;
 	net_qpair_cfg_refresh(p);
 	memset(f, 0, p->net->source_len);
 	memcpy(f, p->rxf->mac, 6);
@@ -365,6 +362,14 @@ static bool source_produce(struct net_qpair *p)
 	memcpy(f + 14, &seq, sizeof(seq));
 	p->source_seq++;
 	p->fifo.len = p->net->source_len;
+}
+
+static bool source_produce(struct net_qpair *p)
+{
+	/* Only as fast as buffers allow: never generate a frame to drop. */
+	if (!virtq_avail_count(&p->rxq->vq))
+		return false;
+	net_source_fill(p);
 	return true;
 }
 
