@@ -545,6 +545,13 @@ static const char *queue_type(struct uvdpa_device *dev, uint32_t qidx)
 	return (qidx & 1) ? "tx" : "rx";
 }
 
+/* For the metrics endpoint: the queue_type of `dev vstats show` (NULL but
+ * for net devices). */
+const char *cmd_queue_type_name(struct uvdpa_device *dev, uint32_t qidx)
+{
+	return queue_type(dev, qidx);
+}
+
 static int cmd_dev_vstats_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
 	static const struct cmd_keyword qidx_kw[] = { { "qidx", true } };

@@ -28,10 +28,12 @@ int cmd_execute(const struct cmd_env *env, int argc, char *const argv[], bool js
 void cmd_result_free(struct cmd_result *res);
 
 /* A device's virtqueue count and type name ("network", "block"), as `dev
- * show` reports them. Control thread. */
+ * show` reports them, and a queue's type ("rx", "tx", "control_vq"; NULL
+ * but for net), as `dev vstats show` does. Control thread. */
 struct uvdpa_device;
 uint32_t cmd_device_max_vqs(struct uvdpa_device *dev);
 const char *cmd_device_type_name(struct uvdpa_device *dev);
+const char *cmd_queue_type_name(struct uvdpa_device *dev, uint32_t qidx);
 
 /* The usage text (`uvdpa help`). */
 const char *cmd_usage(void);

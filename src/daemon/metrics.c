@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/virtio_config.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@ struct metrics_server {
 	struct uvdpa_timer *timer;
 	struct metrics_daemon_info info;
 	uint64_t start_ns;
+	uint64_t scrapes;	/* GET/HEAD /metrics answered */
 };
 
 /* ---- Rendering ---- */
@@ -55,39 +57,149 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static long proc_rss_bytes(void)
+struct vq_snap {
+	struct uvdpa_vq_stats st;	/* valid 0 where unreadable */
+	const char *type;		/* "rx", "tx", "control_vq", "request" */
+};
+
+struct dev_snap {
+	struct uvdpa_device *dev;
+	struct uvdpa_bind_status bs;	/* path "" when unbound */
+	bool has_status, has_mig;
+	uint8_t status;
+	struct uvdpa_migration_state mig;
+	uint32_t nq;
+	struct vq_snap *vq;		/* nq entries */
+};
+
+/* What one scrape reads, before any of it is printed. */
+struct scrape {
+	const struct metrics_server *m;
+	struct dev_snap *devs;
+	size_t n, sessions;
+};
+
+/* ---- Daemon health: one sample each, no labels ----
+ * Add a family here: its name, type, help and a reader that returns false
+ * when the value cannot be had (the family is then left out). */
+
+static bool rd_devices(const struct scrape *s, uint64_t *v)
+{
+	*v = s->n;
+	return true;
+}
+
+static bool rd_sessions(const struct scrape *s, uint64_t *v)
+{
+	*v = s->sessions;
+	return true;
+}
+
+static bool rd_scrapes(const struct scrape *s, uint64_t *v)
+{
+	*v = s->m->scrapes;
+	return true;
+}
+
+static bool rd_requests(const struct scrape *s, uint64_t *v)
+{
+	if (!s->m->info.requests)
+		return false;
+	*v = s->m->info.requests(s->m->info.opaque);
+	return true;
+}
+
+static bool rd_events_lost(const struct scrape *s, uint64_t *v)
+{
+	*v = uvdpa_events_lost();
+	return true;
+}
+
+static bool rd_rss(const struct scrape *s, uint64_t *v)
 {
 	unsigned long size, rss;
 	FILE *f = fopen("/proc/self/statm", "re");
 	int n;
 
 	if (!f)
-		return -1;
+		return false;
 	n = fscanf(f, "%lu %lu", &size, &rss);
 	fclose(f);
-	return n == 2 ? (long)(rss * (unsigned long)sysconf(_SC_PAGESIZE)) : -1;
+	*v = (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	return n == 2;
 }
 
-struct dev_snap {
-	struct uvdpa_device *dev;
-	bool bound, connected, has_status, has_mig;
-	uint8_t status;
-	struct uvdpa_migration_state mig;
-	uint32_t nq;
-	struct uvdpa_vq_stats *vq;	/* nq entries; valid 0 where unreadable */
+static bool rd_fds(const struct scrape *s, uint64_t *v)
+{
+	int n = uvdpa_count_open_fds();
+
+	*v = n >= 0 ? (uint64_t)n : 0;
+	return n >= 0;
+}
+
+static bool rd_threads(const struct scrape *s, uint64_t *v)
+{
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+	bool ok = false;
+
+	if (!f)
+		return false;
+	while (!ok && fgets(line, sizeof(line), f))
+		ok = sscanf(line, "Threads: %" SCNu64, v) == 1;
+	fclose(f);
+	return ok;
+}
+
+static const struct daemon_metric {
+	const char *name, *type, *help;
+	bool (*read)(const struct scrape *s, uint64_t *v);
+} daemon_metrics[] = {
+	{ "uvdpa_devices", "gauge", "vDPA devices registered.", rd_devices },
+	{ "uvdpa_sessions_connected", "gauge",
+	  "Bound devices with a driver attached (vhost-user frontend, tap).", rd_sessions },
+	{ "uvdpa_metrics_scrapes_total", "counter", "Scrapes of /metrics served.", rd_scrapes },
+	{ "uvdpa_control_requests_total", "counter", "Requests served on the control socket.",
+	  rd_requests },
+	{ "uvdpa_events_lost_total", "counter", "Events dropped because the event queue was full.",
+	  rd_events_lost },
+	{ "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rd_rss },
+	{ "process_open_fds", "gauge", "Number of open file descriptors.", rd_fds },
+	{ "process_threads", "gauge", "Number of OS threads in the process.", rd_threads },
 };
+
+static void render_daemon(FILE *f, const struct scrape *s)
+{
+	uint64_t v;
+	size_t i;
+
+	family(f, "uvdpa_build_info", "gauge", "uvdpad's version; always 1.");
+	fprintf(f, "uvdpa_build_info{version=\"%s\"} 1\n", UVDPA_VERSION_STR);
+	family(f, "uvdpa_uptime_seconds", "gauge", "Seconds since uvdpad started.");
+	fprintf(f, "uvdpa_uptime_seconds %.3f\n",
+		(double)(uvdpa_now_ns() - s->m->start_ns) / 1e9);
+	for (i = 0; i < sizeof(daemon_metrics) / sizeof(daemon_metrics[0]); i++) {
+		const struct daemon_metric *d = &daemon_metrics[i];
+
+		if (!d->read(s, &v))
+			continue;
+		family(f, d->name, d->type, d->help);
+		fprintf(f, "%s %" PRIu64 "\n", d->name, v);
+	}
+}
+
+/* ---- Per device ---- */
 
 static void snap_device(struct uvdpa_device *dev, struct dev_snap *s)
 {
-	struct uvdpa_bind_status bs;
+	bool blk;
 	uint32_t q;
 
 	memset(s, 0, sizeof(*s));
 	s->dev = dev;
-	s->bound = dev->bus != NULL;
-	memset(&bs, 0, sizeof(bs));
-	if (dev->bus && dev->bus->status && dev->bus->status(dev, &bs) == 0)
-		s->connected = bs.connected;
+	if (dev->bus && dev->bus->status && dev->bus->status(dev, &s->bs) < 0)
+		memset(&s->bs, 0, sizeof(s->bs));
+	s->bs.path[sizeof(s->bs.path) - 1] = '\0';
 	if (dev->ops && dev->ops->get_status && dev->ops->get_status(dev, &s->status) == 0)
 		s->has_status = true;
 	if (dev->ops && dev->ops->get_migration && dev->ops->get_migration(dev, &s->mig) == 0)
@@ -102,14 +214,89 @@ static void snap_device(struct uvdpa_device *dev, struct dev_snap *s)
 		s->nq = 0;
 		return;
 	}
-	for (q = 0; q < s->nq; q++)
-		if (dev->ops->get_vq_stats(dev, (uint16_t)q, &s->vq[q]) < 0)
-			s->vq[q].valid = 0;
+	blk = strcmp(cmd_device_type_name(dev), "block") == 0;
+	for (q = 0; q < s->nq; q++) {
+		if (dev->ops->get_vq_stats(dev, (uint16_t)q, &s->vq[q].st) < 0)
+			s->vq[q].st.valid = 0;
+		s->vq[q].type = cmd_queue_type_name(dev, q);
+		if (!s->vq[q].type)
+			s->vq[q].type = blk ? "request" : "unknown";
+	}
 }
 
-static void render_vq(FILE *f, struct dev_snap *snaps, size_t n)
+#define for_each_dev(s, i) for ((i) = 0; (i) < (s)->n; (i)++)
+
+/* A sample's start: NAME{device="DEV"; the caller adds the rest. */
+static void dev_sample(FILE *f, const char *name, const struct dev_snap *d)
+{
+	fprintf(f, "%s{device=", name);
+	put_label(f, d->dev->name);
+}
+
+static void render_devices(FILE *f, const struct scrape *s)
+{
+	const struct dev_snap *d;
+	size_t i;
+
+	family(f, "uvdpa_device_info", "gauge",
+	       "One per device: type, management device, driver, bus and bound path; always 1.");
+	for_each_dev(s, i) {
+		d = &s->devs[i];
+		dev_sample(f, "uvdpa_device_info", d);
+		fputs(",type=", f);
+		put_label(f, cmd_device_type_name(d->dev));
+		fputs(",mgmtdev=", f);
+		put_label(f, d->dev->mgmtdev ? d->dev->mgmtdev->name : "");
+		fputs(",driver=", f);
+		put_label(f, d->dev->driver ? d->dev->driver->name : "");
+		fputs(",bus=", f);
+		put_label(f, d->dev->bus ? d->dev->bus->name : "");
+		fputs(",path=", f);
+		put_label(f, d->bs.path);
+		fputs("} 1\n", f);
+	}
+	family(f, "uvdpa_device_connected", "gauge",
+	       "1 when the device's bus has a driver attached (a vhost-user frontend, a tap).");
+	for_each_dev(s, i) {
+		dev_sample(f, "uvdpa_device_connected", &s->devs[i]);
+		fprintf(f, "} %d\n", s->devs[i].bs.connected);
+	}
+	family(f, "uvdpa_device_status", "gauge", "The device's virtio status byte.");
+	for_each_dev(s, i)
+		if (s->devs[i].has_status) {
+			dev_sample(f, "uvdpa_device_status", &s->devs[i]);
+			fprintf(f, "} %u\n", s->devs[i].status);
+		}
+	family(f, "uvdpa_device_needs_reset", "gauge",
+	       "1 when the device reports DEVICE_NEEDS_RESET (it faulted).");
+	for_each_dev(s, i)
+		if (s->devs[i].has_status) {
+			dev_sample(f, "uvdpa_device_needs_reset", &s->devs[i]);
+			fprintf(f, "} %d\n", !!(s->devs[i].status & VIRTIO_CONFIG_S_NEEDS_RESET));
+		}
+	family(f, "uvdpa_device_migration_info", "gauge",
+	       "How the device migrates (mode: none, hw, sw, shadow); always 1.");
+	for_each_dev(s, i)
+		if (s->devs[i].has_mig) {
+			dev_sample(f, "uvdpa_device_migration_info", &s->devs[i]);
+			fputs(",mode=", f);
+			put_label(f, uvdpa_migration_mode_name(s->devs[i].mig.mode));
+			fputs("} 1\n", f);
+		}
+	family(f, "uvdpa_device_logging", "gauge", "1 while dirty page logging is on.");
+	for_each_dev(s, i)
+		if (s->devs[i].has_mig) {
+			dev_sample(f, "uvdpa_device_logging", &s->devs[i]);
+			fprintf(f, "} %d\n", s->devs[i].mig.logging ? 1 : 0);
+		}
+}
+
+/* uvdpa_vq_<stat>_total per counter (uvdpa_vq_in_flight, a gauge), for the
+ * stats at least one queue keeps. */
+static void render_vq(FILE *f, const struct scrape *s)
 {
 	char name[96], help[160];
+	const struct dev_snap *d;
 	size_t i;
 	uint32_t q;
 	int st;
@@ -117,140 +304,66 @@ static void render_vq(FILE *f, struct dev_snap *snaps, size_t n)
 	for (st = 0; st < UVDPA_VQ_STAT_NUM; st++) {
 		const char *sn = uvdpa_vq_stat_name((enum uvdpa_vq_stat)st);
 		bool gauge = st == UVDPA_VQ_STAT_IN_FLIGHT, any = false;
+		uint64_t bit = 1ull << st;
 
-		for (i = 0; i < n && !any; i++)
-			for (q = 0; q < snaps[i].nq && !any; q++)
-				any = snaps[i].vq[q].valid & (1ull << st);
+		for (i = 0; i < s->n && !any; i++)
+			for (q = 0; q < s->devs[i].nq && !any; q++)
+				any = s->devs[i].vq[q].st.valid & bit;
 		if (!any || !sn)
 			continue;
 		snprintf(name, sizeof(name), "uvdpa_vq_%s%s", sn, gauge ? "" : "_total");
 		snprintf(help, sizeof(help), "Per-virtqueue %s%s (dev vstats show).", sn,
-			 gauge ? ", now" : ", since the device was created or its stats reset");
+			 gauge ? ", now" : ", since the device was created");
 		family(f, name, gauge ? "gauge" : "counter", help);
-		for (i = 0; i < n; i++)
-			for (q = 0; q < snaps[i].nq; q++) {
-				if (!(snaps[i].vq[q].valid & (1ull << st)))
+		for_each_dev(s, i) {
+			d = &s->devs[i];
+			for (q = 0; q < d->nq; q++) {
+				if (!(d->vq[q].st.valid & bit))
 					continue;
-				fprintf(f, "%s{device=", name);
-				put_label(f, snaps[i].dev->name);
-				fprintf(f, ",queue=\"%" PRIu32 "\"} %" PRIu64 "\n", q,
-					snaps[i].vq[q].value[st]);
+				dev_sample(f, name, d);
+				fprintf(f, ",queue=\"%" PRIu32 "\",type=", q);
+				put_label(f, d->vq[q].type);
+				fprintf(f, "} %" PRIu64 "\n", d->vq[q].st.value[st]);
 			}
+		}
 	}
 }
 
-char *metrics_render(const struct metrics_daemon_info *info, uint64_t start_ns, size_t *len)
+/* The exposition text (malloc'd, NUL-terminated; *len its length) or NULL. */
+static char *metrics_render(const struct metrics_server *m, size_t *len)
 {
-	struct dev_snap *snaps = NULL;
+	struct scrape s = { .m = m };
 	struct uvdpa_device *dev;
-	size_t n = 0, i, sessions = 0;
 	char *buf = NULL;
-	long v;
+	size_t i, n = 0;
 	FILE *f;
 
 	uvdpa_device_foreach(dev)
 		n++;
-	if (n) {
-		snaps = calloc(n, sizeof(*snaps));
-		if (!snaps)
-			return NULL;
-	}
-	i = 0;
+	if (n && !(s.devs = calloc(n, sizeof(*s.devs))))
+		return NULL;
 	uvdpa_device_foreach(dev) {
-		if (i == n)
+		if (s.n == n)
 			break;
-		snap_device(dev, &snaps[i]);
-		sessions += snaps[i].connected;
-		i++;
+		snap_device(dev, &s.devs[s.n]);
+		s.sessions += s.devs[s.n].bs.connected;
+		s.n++;
 	}
-	n = i;
 	f = open_memstream(&buf, len);
-	if (!f)
-		goto out;
-
-	family(f, "uvdpa_build_info", "gauge", "uvdpad's version; always 1.");
-	fprintf(f, "uvdpa_build_info{version=\"%s\"} 1\n", UVDPA_VERSION_STR);
-	family(f, "uvdpa_uptime_seconds", "gauge", "Seconds since uvdpad started.");
-	fprintf(f, "uvdpa_uptime_seconds %.3f\n", (double)(uvdpa_now_ns() - start_ns) / 1e9);
-	family(f, "uvdpa_devices", "gauge", "vDPA devices registered.");
-	fprintf(f, "uvdpa_devices %zu\n", n);
-	family(f, "uvdpa_sessions_connected", "gauge",
-	       "Bound devices with a driver attached (vhost-user frontend, tap).");
-	fprintf(f, "uvdpa_sessions_connected %zu\n", sessions);
-	family(f, "uvdpa_events_lost_total", "counter",
-	       "Events dropped because the event queue was full.");
-	fprintf(f, "uvdpa_events_lost_total %" PRIu64 "\n", uvdpa_events_lost());
-	if (info && info->requests) {
-		family(f, "uvdpa_control_requests_total", "counter",
-		       "Requests served on the control socket.");
-		fprintf(f, "uvdpa_control_requests_total %" PRIu64 "\n",
-			info->requests(info->opaque));
-	}
-	v = proc_rss_bytes();
-	if (v >= 0) {
-		family(f, "uvdpa_process_resident_memory_bytes", "gauge",
-		       "uvdpad's resident memory.");
-		fprintf(f, "uvdpa_process_resident_memory_bytes %ld\n", v);
-	}
-	v = uvdpa_count_open_fds();
-	if (v >= 0) {
-		family(f, "uvdpa_process_open_fds", "gauge", "uvdpad's open file descriptors.");
-		fprintf(f, "uvdpa_process_open_fds %ld\n", v);
-	}
-
-	if (n) {
-		family(f, "uvdpa_device_info", "gauge",
-		       "One per device: type, management device, driver, bus; always 1.");
-		for (i = 0; i < n; i++) {
-			dev = snaps[i].dev;
-			fputs("uvdpa_device_info{device=", f);
-			put_label(f, dev->name);
-			fputs(",type=", f);
-			put_label(f, cmd_device_type_name(dev));
-			fputs(",mgmtdev=", f);
-			put_label(f, dev->mgmtdev ? dev->mgmtdev->name : "");
-			fputs(",driver=", f);
-			put_label(f, dev->driver ? dev->driver->name : "");
-			fputs(",bus=", f);
-			put_label(f, dev->bus ? dev->bus->name : "");
-			fputs("} 1\n", f);
+	if (f) {
+		render_daemon(f, &s);
+		if (s.n) {
+			render_devices(f, &s);
+			render_vq(f, &s);
 		}
-		family(f, "uvdpa_device_connected", "gauge",
-		       "1 when the device's bus has a driver attached.");
-		for (i = 0; i < n; i++) {
-			fputs("uvdpa_device_connected{device=", f);
-			put_label(f, snaps[i].dev->name);
-			fprintf(f, "} %d\n", snaps[i].connected);
+		if (fclose(f) != 0) {
+			free(buf);
+			buf = NULL;
 		}
-		family(f, "uvdpa_device_status", "gauge", "The device's virtio status byte.");
-		for (i = 0; i < n; i++) {
-			if (!snaps[i].has_status)
-				continue;
-			fputs("uvdpa_device_status{device=", f);
-			put_label(f, snaps[i].dev->name);
-			fprintf(f, "} %u\n", snaps[i].status);
-		}
-		family(f, "uvdpa_device_migration_logging", "gauge",
-		       "1 while dirty logging (LOG_ALL) is on; mode: none, hw, sw, shadow.");
-		for (i = 0; i < n; i++) {
-			if (!snaps[i].has_mig)
-				continue;
-			fputs("uvdpa_device_migration_logging{device=", f);
-			put_label(f, snaps[i].dev->name);
-			fputs(",mode=", f);
-			put_label(f, uvdpa_migration_mode_name(snaps[i].mig.mode));
-			fprintf(f, "} %d\n", snaps[i].mig.logging);
-		}
-		render_vq(f, snaps, n);
 	}
-	if (fclose(f) != 0) {
-		free(buf);
-		buf = NULL;
-	}
-out:
-	for (i = 0; i < n; i++)
-		free(snaps[i].vq);
-	free(snaps);
+	for (i = 0; i < s.n; i++)
+		free(s.devs[i].vq);
+	free(s.devs);
 	return buf;
 }
 
@@ -299,7 +412,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (strcmp(url, "/metrics") != 0)
 		return queue_text(conn, MHD_HTTP_NOT_FOUND, not_found, sizeof(not_found) - 1);
-	body = metrics_render(&m->info, m->start_ns, &len);
+	m->scrapes++;	/* this one included */
+	body = metrics_render(m, &len);
 	if (!body)
 		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", 14);
 	ret = queue_text(conn, MHD_HTTP_OK, body, len);
@@ -337,48 +451,66 @@ static void on_mhd_timer(struct uvdpa_timer *t, void *opaque)
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *any, uint16_t *port,
 		      char *err, size_t errlen)
 {
+	static const char forms[] = "use IPV4:PORT, [IPV6]:PORT or :PORT (every address)";
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon, *h = addr, *hend;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	bool v6 = addr[0] == '[';
 	uint64_t p;
 
 	memset(ss, 0, sizeof(*ss));
-	if (addr[0] == '[') {
-		hend = strchr(addr, ']');
-		if (!hend || hend[1] != ':')
-			goto bad;
+	if (v6) {
 		h = addr + 1;
-		colon = hend + 1;
+		hend = strchr(h, ']');
+		colon = hend ? hend + 1 : NULL;
 	} else {
 		colon = strrchr(addr, ':');
-		if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-			goto bad;
 		hend = colon;
+		if (colon && memchr(addr, ':', (size_t)(colon - addr))) {
+			snprintf(err, errlen, "--metrics %s: an IPv6 address goes in brackets: %s",
+				 addr, forms);
+			return -EINVAL;
+		}
 	}
-	if (uvdpa_parse_u64(colon + 1, 10, 1, 65535, &p) < 0)
-		goto bad;
+	if (!colon || *colon != ':' || (v6 && hend == h)) {
+		snprintf(err, errlen, "--metrics %s: %s", addr, forms);
+		return -EINVAL;
+	}
+	if (uvdpa_parse_u64(colon + 1, 10, 1, 65535, &p) < 0) {
+		snprintf(err, errlen, "--metrics %s: the port must be a number in 1..65535", addr);
+		return -EINVAL;
+	}
 	*port = (uint16_t)p;
 	*any = hend == h;
 	if (*any)
 		return 0;
-	if ((size_t)(hend - h) >= sizeof(host))
-		goto bad;
-	memcpy(host, h, (size_t)(hend - h));
-	host[hend - h] = '\0';
-	if (addr[0] != '[' && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(*port);
-		return 0;
+	if ((size_t)(hend - h) < sizeof(host)) {
+		memcpy(host, h, (size_t)(hend - h));
+		host[hend - h] = '\0';
+		if (!v6 && inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(*port);
+			return 0;
+		}
+		if (v6 && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(*port);
+			return 0;
+		}
 	}
-	if (addr[0] == '[' && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(*port);
-		return 0;
-	}
-bad:
-	snprintf(err, errlen, "--metrics %s: use IPV4:PORT, [IPV6]:PORT or :PORT", addr);
+	snprintf(err, errlen, "--metrics %s: \"%.*s\" is not an IPv%c address (no host names): %s",
+		 addr, (int)(hend - h > 64 ? 64 : hend - h), h, v6 ? '6' : '4', forms);
 	return -EINVAL;
+}
+
+int metrics_addr_check(const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	uint16_t port;
+	bool any;
+
+	return parse_addr(addr, &ss, &any, &port, err, errlen);
 }
 
 struct metrics_server *metrics_server_new(struct uvdpa_loop *loop, const char *addr,

@@ -17,14 +17,15 @@ struct metrics_daemon_info {
 	void *opaque;
 };
 
+/* 0, or -EINVAL with err set when addr is not an ADDR metrics_server_new
+ * takes (for the command line, before anything starts). */
+int metrics_addr_check(const char *addr, char *err, size_t errlen);
+
 /* addr: "HOST:PORT", "[V6]:PORT" or ":PORT" (every address). NULL and err
  * set on failure. */
 struct metrics_server *metrics_server_new(struct uvdpa_loop *loop, const char *addr,
 					  const struct metrics_daemon_info *info, char *err,
 					  size_t errlen);
 void metrics_server_free(struct metrics_server *m);
-
-/* The exposition text (malloc'd, NUL-terminated; *len its length) or NULL. */
-char *metrics_render(const struct metrics_daemon_info *info, uint64_t start_ns, size_t *len);
 
 #endif

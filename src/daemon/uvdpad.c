@@ -102,6 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char err[256];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -144,6 +145,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->sysfs = optarg;
 			break;
 		case OPT_METRICS:
+			if (metrics_addr_check(optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "uvdpad: %s\n", err);
+				return 2;
+			}
 			o->metrics = optarg;
 			break;
 		case 'h':
