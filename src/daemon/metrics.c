@@ -33,6 +33,7 @@ struct metrics_server {
 	struct metrics_daemon_info info;
 	uint64_t start_ns;
 	uint64_t scrapes;	/* GET/HEAD /metrics answered */
+	uint64_t closed;	/* connections MHD closed */
 };
 
 /* ---- Rendering ---- */
@@ -421,14 +422,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
+static void on_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			   enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics_server *m = cls;
+
+	(void)conn;
+	(void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		m->closed++;
+}
+
 /* MHD work then its next deadline: a connection's timeout, or 0 when it
- * has work it did not finish this round. */
+ * has work it did not finish this round.
+ *
+ * At METRICS_MAX_CONNECTIONS, MHD takes the listening socket out of its
+ * epoll set, and puts it back only at the start of a later MHD_run. When
+ * the connections close in the run that frees them all, no fd of MHD's
+ * becomes readable again and no connection has a timeout: the clients in
+ * the listen backlog, and every later scrape, would wait for good. So a
+ * run that closed connections is followed by another at once. */
 static void metrics_run(struct metrics_server *m)
 {
 	MHD_UNSIGNED_LONG_LONG to;
+	uint64_t closed = m->closed;
 
 	MHD_run(m->mhd);
-	if (MHD_get_timeout(m->mhd, &to) == MHD_YES)
+	if (m->closed != closed)
+		uvdpa_timer_arm(m->timer, 0);
+	else if (MHD_get_timeout(m->mhd, &to) == MHD_YES)
 		uvdpa_timer_arm(m->timer, to > 60000 ? 60000u : (unsigned int)to);
 	else
 		uvdpa_timer_disarm(m->timer);
@@ -542,12 +564,14 @@ struct metrics_server *metrics_server_new(struct uvdpa_loop *loop, const char *a
 		m->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, m,
 					  MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
 					  MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S,
+					  MHD_OPTION_NOTIFY_CONNECTION, on_conn_notify, m,
 					  MHD_OPTION_END);
 	else
 		m->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, m,
 					  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 					  MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
 					  MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S,
+					  MHD_OPTION_NOTIFY_CONNECTION, on_conn_notify, m,
 					  MHD_OPTION_END);
 	if (!m->mhd) {
 		snprintf(err, errlen, "--metrics %s: cannot listen: %s", addr, strerror(errno));
