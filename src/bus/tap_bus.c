@@ -116,6 +116,7 @@ struct tap_pair {
 	unsigned int index;
 	int tapfd;
 	struct tap_queue rx, tx;
+	/* Set once bind added it (tap_pause reads it on relay threads). */
 	struct relay_watch *tap_watch;
 	/* An RX frame spread over several buffers (MRG_RXBUF), being
 	 * gathered: the RX callback's only. */
@@ -468,6 +469,19 @@ static void tx_reclaim(struct tap_pair *p)
 	}
 }
 
+/* Pauses or resumes the TAP's watch. false while bind has not stored it
+ * yet: the TAP's callback may run before relay_watch_add returned, and it is
+ * then called again until it can pause. */
+static bool tap_pause(struct tap_pair *p, bool paused)
+{
+	struct relay_watch *w = __atomic_load_n(&p->tap_watch, __ATOMIC_ACQUIRE);
+
+	if (!w)
+		return false;
+	relay_watch_pause(w, paused);
+	return true;
+}
+
 static void tap_cb(int fd, void *opaque)
 {
 	struct tap_pair *p = opaque;
@@ -477,7 +491,7 @@ static void tap_cb(int fd, void *opaque)
 
 	tx_reclaim(p);
 	if (virtq_drv_is_broken(&q->vq)) {
-		relay_watch_pause(p->tap_watch, true);
+		tap_pause(p, true);
 		return;
 	}
 	while (n < TAP_BATCH && q->vq.num_free) {
@@ -518,10 +532,11 @@ static void tap_cb(int fd, void *opaque)
 	 * host's stack sees back-pressure instead of loss) until the device
 	 * completes something. Paused before interrupts are enabled, so a
 	 * completion after the check resumes a paused watch. */
-	relay_watch_pause(p->tap_watch, true);
+	if (!tap_pause(p, true))
+		return;
 	if (virtq_drv_enable_interrupts(&q->vq)) {
 		virtq_drv_disable_interrupts(&q->vq);
-		relay_watch_pause(p->tap_watch, false);
+		tap_pause(p, false);
 	}
 }
 
@@ -530,7 +545,7 @@ static void tx_call_cb(int fd, void *opaque)
 	struct tap_pair *p = opaque;
 
 	uvdpa_efd_drain(fd);
-	relay_watch_pause(p->tap_watch, false);
+	tap_pause(p, false);
 }
 
 /* ---- Config: link state and MAC ---- */
@@ -810,11 +825,14 @@ static void tap_free(struct tap_bus *t)
 {
 	unsigned int i;
 
-	/* Datapath first: nothing touches the rings once the watches are gone. */
+	/* Datapath first: nothing touches the rings once the watches are gone.
+	 * The TX interrupt's watch resumes the TAP's, so it goes first: the
+	 * pool frees a deleted watch after its thread's current round, and
+	 * a TX interrupt after that would resume freed memory. */
 	for (i = 0; t->pairs && i < t->npairs; i++) {
+		relay_watch_del(t->pairs[i].tx.call_watch);
 		relay_watch_del(t->pairs[i].tap_watch);
 		relay_watch_del(t->pairs[i].rx.call_watch);
-		relay_watch_del(t->pairs[i].tx.call_watch);
 	}
 	if (t->config_watch)
 		uvdpa_watch_del(t->config_watch);
@@ -969,10 +987,18 @@ static int tap_bind(struct uvdpa_device *dev, const struct uvdpa_bind_args *args
 	for (i = 0; i < t->npairs; i++) {
 		struct tap_pair *p = &t->pairs[i];
 
-		p->rx.call_watch = relay_watch_add(p->rx.callfd, rx_cb, p);
+		struct relay_watch *w;
+
+		/* The TAP's watch before the TX interrupt's, which resumes
+		 * it (tap_pause): a device may interrupt at any time. */
+		w = relay_watch_add(p->tapfd, tap_cb, p);
+		if (!w)
+			goto fail_errno;
+		__atomic_store_n(&p->tap_watch, w, __ATOMIC_RELEASE);
 		p->tx.call_watch = relay_watch_add(p->tx.callfd, tx_call_cb, p);
-		p->tap_watch = relay_watch_add(p->tapfd, tap_cb, p);
-		if (!p->rx.call_watch || !p->tx.call_watch || !p->tap_watch)
+		p->rx.call_watch = p->tx.call_watch ?
+				   relay_watch_add(p->rx.callfd, rx_cb, p) : NULL;
+		if (!p->rx.call_watch)
 			goto fail_errno;
 		/* Whatever the device completed before the watches existed. */
 		efd_signal(p->rx.callfd);
