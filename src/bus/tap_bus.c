@@ -124,6 +124,10 @@ struct tap_pair {
 	uint16_t rx_heads[TAP_QUEUE_SIZE];
 	unsigned int rx_have, rx_want;
 	bool rx_broken_logged, tx_broken_logged;
+	/* The TAP fd failed (the interface was deleted, or its network
+	 * namespace): its watch stays paused. Set by the TAP's callback, read
+	 * by the TX interrupt's. */
+	bool tap_gone;
 };
 
 struct tap_bus {
@@ -507,9 +511,18 @@ static void tap_cb(int fd, void *opaque)
 		len = readv(fd, iov, 2);
 		if (len <= 0) {
 			virtq_drv_chain_release(&q->vq, id);
-			if (len < 0 && errno != EAGAIN && errno != EINTR)
-				LOG_WARN(TAG, "%s: read from %s: %s", t->dev->name, t->ifname,
-					 strerror(errno));
+			if (len < 0 && errno != EAGAIN && errno != EINTR) {
+				/* EBADFD: the interface was deleted under us
+				 * (ip link del, or its namespace went away). The
+				 * fd stays readable (EPOLLERR): stop watching it,
+				 * or this thread spins. */
+				LOG_WARN(TAG, "%s: read from %s: %s: the interface sends nothing "
+					 "more to the device until it is bound again",
+					 t->dev->name, t->ifname, strerror(errno));
+				__atomic_store_n(&p->tap_gone, true, __ATOMIC_RELEASE);
+				tap_pause(p, true);
+				return;
+			}
 			break;
 		}
 		if ((size_t)len > q->buf_size || (size_t)len <= t->hdr_len) {
@@ -545,7 +558,8 @@ static void tx_call_cb(int fd, void *opaque)
 	struct tap_pair *p = opaque;
 
 	uvdpa_efd_drain(fd);
-	tap_pause(p, false);
+	if (!__atomic_load_n(&p->tap_gone, __ATOMIC_ACQUIRE))
+		tap_pause(p, false);
 }
 
 /* ---- Config: link state and MAC ---- */

@@ -33,6 +33,7 @@ struct relay_watch {
 	relay_cb cb;
 	void *opaque;
 	bool dead;		/* under t->lock */
+	bool paused;		/* under t->lock: fd out of the epoll set */
 	struct relay_watch *next;	/* t->watches, t->graveyard or orphans */
 };
 
@@ -404,7 +405,7 @@ void relay_watch_del(struct relay_watch *w)
 
 	pthread_mutex_lock(&t->lock);
 	w->dead = true;
-	if (epoll_ctl(t->epfd, EPOLL_CTL_DEL, w->fd, NULL) < 0)
+	if (!w->paused && epoll_ctl(t->epfd, EPOLL_CTL_DEL, w->fd, NULL) < 0)
 		LOG_ERR(TAG, "relay thread %u: EPOLL_CTL_DEL fd %d: %s", t->index, w->fd,
 			strerror(errno));
 	for (link = &t->watches; *link && *link != w; link = &(*link)->next)
@@ -426,17 +427,27 @@ void relay_watch_del(struct relay_watch *w)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* A paused fd leaves the epoll set: an empty event mask would not do, as
+ * epoll reports EPOLLERR and EPOLLHUP whatever the mask (a TAP whose
+ * interface was deleted, a pipe whose writer closed), and the callback would
+ * run without end. */
 int relay_watch_pause(struct relay_watch *w, bool paused)
 {
-	struct epoll_event ev = { .events = paused ? 0 : EPOLLIN, .data.ptr = w };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
 	struct relay_thread *t = w->t;
 	int ret = -ENOENT;
 
 	if (!t)
 		return ret;
 	pthread_mutex_lock(&t->lock);
-	if (!w->dead)
-		ret = epoll_ctl(t->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+	if (!w->dead) {
+		ret = 0;
+		if (w->paused != paused &&
+		    epoll_ctl(t->epfd, paused ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, w->fd, &ev) < 0)
+			ret = -errno;
+		else
+			w->paused = paused;
+	}
 	pthread_mutex_unlock(&t->lock);
 	return ret;
 }

@@ -43,8 +43,10 @@ struct relay_watch *relay_watch_add(int fd, relay_cb cb, void *opaque);
  * for each other). NULL is a no-op. */
 void relay_watch_del(struct relay_watch *w);
 
-/* Stops (paused) or resumes watching fd for EPOLLIN, e.g. while the work fd
- * announces cannot be taken (a full ring). Any thread, also from a callback;
+/* Stops (paused) or resumes watching fd, e.g. while the work fd announces
+ * cannot be taken (a full ring); paused, not even EPOLLERR or EPOLLHUP runs
+ * the callback. Pausing a paused watch (or resuming a watched one) does
+ * nothing. Any thread, also from a callback;
  * a callback running now is not waited for. -ENOENT for a deleted or
  * orphaned watch, else 0 or epoll's negative errno. */
 int relay_watch_pause(struct relay_watch *w, bool paused);

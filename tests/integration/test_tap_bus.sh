@@ -25,6 +25,10 @@
 #   s5_multiqueue two VFs with 4 queue pairs and a control queue: the tap has
 #              min(4, CPUs) queues, the device took one VQ_PAIRS_SET, and
 #              an iperf3 run with 16 flows sends frames on every TX queue.
+#   s6_removed the interface of a bound VF is deleted from outside (its
+#              network namespace is deleted): uvdpad neither spins (under
+#              20 % of a CPU over 1 s) nor floods its log (one warning);
+#              unbind and a new bind recreate it.
 #   s3_refused a blk device, a bad interface name, an interface that is not
 #              a tap and a second bind are refused with a message, and
 #              leave nothing behind.
@@ -347,8 +351,32 @@ s5_multiqueue() {
 
 run_scenario s1_netns "two VFs on taps in two network namespaces: ping, iperf3, link state"
 run_scenario s2_rebind "tap -> vhost-user -> tap, unbind, dev del, SIGTERM remove the interface"
+s6_removed() {
+	cleanup_ns
+	ip netns add "$NSA"
+	start_uvdpad "$SCEN-uvdpad" "dev add name tr mgmtdev emu/ifcvf-net port loopback"
+	uv dev bind tr tap "$TAPA" || fail "dev bind tr tap"
+	ip link set "$TAPA" netns "$NSA"
+	ip netns del "$NSA"	# deletes the TAP interface with it
+	sleep 0.5
+	local t0 t1 warns
+	t0=$(awk '{ print $14 + $15 }' "/proc/$UD_PID/stat")
+	sleep 1
+	t1=$(awk '{ print $14 + $15 }' "/proc/$UD_PID/stat")
+	(((t1 - t0) * 100 / $(getconf CLK_TCK) < 20)) ||
+		fail "uvdpad used $((t1 - t0)) ticks in 1 s after its interface was deleted"
+	warns=$(grep -c "read from $TAPA" "$TMP/$SCEN-uvdpad.log" || true)
+	((warns == 1)) || fail "$warns warnings about $TAPA in the log (1 wanted)"
+	uv dev unbind tr || fail "dev unbind tr"
+	uv dev bind tr tap "$TAPA" || fail "dev bind tr tap again"
+	ip link show "$TAPA" >/dev/null 2>&1 || fail "$TAPA not recreated by the new bind"
+	info "interface deleted under uvdpad: $((t1 - t0)) ticks in 1 s, $warns warning; rebound"
+	stop_uvdpad
+}
+
 run_scenario s3_refused "binds the tap bus driver refuses"
 run_scenario s4_offloads "checksum and TSO offloads: through a pair, cut in software, on a tap port"
 run_scenario s5_multiqueue "multiqueue: a multi-queue TAP, VQ_PAIRS_SET, every queue pair carries frames"
+run_scenario s6_removed "an interface deleted from outside: no spin, no log flood, rebind"
 [[ -f $TMP/rates ]] && cat "$TMP/rates"
 lib_finish

@@ -172,6 +172,43 @@ static void test_pause_resume(void **state)
 	close(c.efd);
 }
 
+/* An fd that reports EPOLLHUP for good (a pipe whose writer closed), as a
+ * TAP whose interface was deleted reports EPOLLERR: paused, its callback
+ * stops running (epoll reports HUP and ERR whatever the event mask); resumed,
+ * it runs again; deleted while paused, no error. */
+static void test_pause_hangup(void **state)
+{
+	struct counter c;
+	struct relay_watch *w;
+	uint64_t calls;
+	int pfd[2];
+
+	(void)state;
+	counter_init(&c);
+	assert_int_equal(pipe(pfd), 0);
+	close(pfd[1]);
+	w = relay_watch_add(pfd[0], count_cb, &c);
+	assert_non_null(w);
+	for (int i = 0; i < 2000 && __atomic_load_n(&c.calls, __ATOMIC_SEQ_CST) < 10; i++)
+		sleep_us(1000);
+	assert_true(__atomic_load_n(&c.calls, __ATOMIC_SEQ_CST) >= 10);
+	assert_int_equal(relay_watch_pause(w, true), 0);
+	assert_int_equal(relay_watch_pause(w, true), 0);	/* twice: still paused */
+	sleep_us(20000);	/* a round in flight may still run */
+	calls = __atomic_load_n(&c.calls, __ATOMIC_SEQ_CST);
+	sleep_us(50000);
+	assert_int_equal(__atomic_load_n(&c.calls, __ATOMIC_SEQ_CST), calls);
+	assert_int_equal(relay_watch_pause(w, false), 0);
+	assert_int_equal(relay_watch_pause(w, false), 0);	/* twice: still watched */
+	for (int i = 0; i < 2000 && __atomic_load_n(&c.calls, __ATOMIC_SEQ_CST) < calls + 10; i++)
+		sleep_us(1000);
+	assert_true(__atomic_load_n(&c.calls, __ATOMIC_SEQ_CST) >= calls + 10);
+	assert_int_equal(relay_watch_pause(w, true), 0);
+	relay_watch_del(w);
+	close(pfd[0]);
+	close(c.efd);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct counter c;
@@ -356,6 +393,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caller_may_close_its_fd, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_pause_resume, pool_up, pool_down),
+		cmocka_unit_test_setup_teardown(test_pause_hangup, pool_up, pool_down),
 		cmocka_unit_test_setup_teardown(test_thread_count_fixed_and_balanced, pool_up,
 						pool_down),
 		cmocka_unit_test_setup_teardown(test_del_is_synchronous_under_load, pool_up,
