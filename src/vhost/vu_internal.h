@@ -138,10 +138,12 @@ struct uvdpa_vhost {
 	uint8_t rarp_mac[6];		/* ... for this guest MAC */
 
 	struct uvdpa_vhost_stats stats;
-	/* Control-path timing: when the message being handled arrived, and how
-	 * long this connection's last dev_close took (-1: none yet). */
+	/* Control-path timing: when the message being handled arrived, how
+	 * long this connection's last dev_close took (-1: none yet), and every
+	 * dev_conf and dev_close since the device was bound. */
 	uint64_t msg_ns;
 	int64_t close_us;
+	struct uvdpa_op_timing conf_timing, close_timing;
 };
 
 /* ---- vu_lifecycle.c ---- */

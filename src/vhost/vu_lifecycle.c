@@ -85,6 +85,7 @@ void vu_lc_stop(struct uvdpa_vhost *dev, const char *why)
 	if (dev->vdpa->ops->dev_close)
 		dev->vdpa->ops->dev_close(dev->vdpa);
 	dev->close_us = (int64_t)((uvdpa_now_ns() - t0) / 1000);
+	uvdpa_op_timing_add(&dev->close_timing, (uint64_t)dev->close_us);
 	LOG_INFO(VU_TAG, "%s: dev_close (%s) in %" PRId64 " us", dev->vdpa->name, why, dev->close_us);
 	dev->configured = false;
 	for (i = 0; i < UVDPA_VHOST_MAX_VRINGS; i++)
@@ -264,6 +265,7 @@ static void device_start(struct uvdpa_vhost *dev)
 	/* From the arrival of the message that made the device startable (its
 	 * reply was sent meanwhile) to the device running. */
 	conf_us = (uvdpa_now_ns() - dev->msg_ns) / 1000;
+	uvdpa_op_timing_add(&dev->conf_timing, conf_us);
 	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings, %" PRIu64 " us", dev->vdpa->name, dev->nr_vring,
 		 conf_us);
 	uvdpa_event_emit(UVDPA_EVENT_DRIVER_OK, dev->vdpa->name,

@@ -390,3 +390,12 @@ void uvdpa_vhost_get_stats(const struct uvdpa_vhost *dev, struct uvdpa_vhost_sta
 {
 	*st = dev->stats;
 }
+
+void uvdpa_vhost_get_op_timing(const struct uvdpa_vhost *dev, struct uvdpa_op_timing *dev_conf,
+			       struct uvdpa_op_timing *dev_close)
+{
+	if (dev_conf)
+		*dev_conf = dev->conf_timing;
+	if (dev_close)
+		*dev_close = dev->close_timing;
+}

@@ -249,10 +249,12 @@ static uint8_t *fe_almost_ready(struct fe *f, uint64_t proto)
 	return mem;
 }
 
-/* A whole session through the toy loop: the device starts, answers, stops. */
+/* A whole session through the toy loop: the device starts, answers, stops;
+ * the start and the stop are timed once each. */
 static void test_toy_loop_session(void **state)
 {
 	struct tdev *td = td_new(UVDPA_TYPE_NET);
+	struct uvdpa_op_timing conf, close_t;
 	struct vhost_user_msg m;
 	struct fe f;
 	uint8_t *mem;
@@ -260,6 +262,9 @@ static void test_toy_loop_session(void **state)
 	(void)state;
 	fe_open(&f, td);
 	mem = fe_almost_ready(&f, PF(REPLY_ACK));
+	uvdpa_vhost_get_op_timing(f.vu, &conf, &close_t);
+	assert_int_equal(conf.count, 0);
+	assert_int_equal(close_t.count, 0);
 	fe_state(&f, VHOST_USER_SET_VRING_ENABLE, 1, 1, true);
 	recv_one(f.sock, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_SET_VRING_ENABLE);
@@ -271,6 +276,12 @@ static void test_toy_loop_session(void **state)
 	recv_one(f.sock, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_GET_VRING_BASE);
 	assert_int_equal(m.payload.state.index, 0);
+	uvdpa_vhost_get_op_timing(f.vu, &conf, NULL);
+	uvdpa_vhost_get_op_timing(f.vu, NULL, &close_t);
+	assert_int_equal(conf.count, 1);
+	assert_int_equal(close_t.count, 1);
+	assert_int_equal(conf.last_us, conf.max_us);
+	assert_int_equal(close_t.last_us, close_t.min_us);
 	fe_close(&f);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
