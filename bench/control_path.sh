@@ -132,11 +132,11 @@ echo
 row() { # FIGURE PLACEMENT FILE GOAL_US
 	local p99
 	p99=$(pct "$3" 99)
-	printf '| %-24s | %-9s | %5s | %6s | %6s | %6s | %6s | %8s | %-4s |\n' "$1" "$2" "$(wc -l <"$3")" "$(pct "$3" 0)" \
+	printf '| %-26s | %-9s | %5s | %6s | %6s | %6s | %6s | %8s | %-4s |\n' "$1" "$2" "$(wc -l <"$3")" "$(pct "$3" 0)" \
 		"$(pct "$3" 50)" "$p99" "$(pct "$3" 100)" "${4:+< $4}" "$([[ -n $4 ]] && verdict "$p99" "$4")"
 }
-printf '| %-24s | %-9s | %5s | %6s | %6s | %6s | %6s | %8s | %-4s |\n' "figure (us)" placement n min p50 p99 max goal ""
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "--------------------------" "-----------" "-------" "--------" "--------" "--------" "--------" "----------" "------"
+printf '| %-26s | %-9s | %5s | %6s | %6s | %6s | %6s | %8s | %-4s |\n' "figure (us)" placement n min p50 p99 max goal ""
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------------" "-----------" "-------" "--------" "--------" "--------" "--------" "----------" "------"
 for tag in pinned unpinned; do row "dev_conf (uvdpad)" "$tag" "$TMP/$tag.conf_us" 1000; done
 for tag in pinned unpinned; do row "dev_close (uvdpad)" "$tag" "$TMP/$tag.close_us" 1000; done
 for tag in pinned unpinned; do row "start_ack (frontend)" "$tag" "$TMP/$tag.ack_us" ""; done
@@ -159,22 +159,14 @@ UD2=$LAST_PID
 wait_until 15 test -S "$CTL2" || { echo "uvdpad did not start" >&2; exit 1; }
 # Two batches: the first 8 devices (the threads a few devices need), then
 # the rest (the threads must not grow with them); timed together.
-batch() { # FIRST END
-	local i
-	for ((i = $1; i < $2; i++)); do
-		echo "dev add name d$i mgmtdev emu/ifcvf-net port loopback"
-		echo "dev bind d$i vhost-user $TMP/d$i.sock"
-	done >"$TMP/batch"
-	"$UVDPA" -s "$CTL2" -b "$TMP/batch" >"$TMP/batch.log" 2>&1 || { echo "batch failed:" >&2; tail "$TMP/batch.log" >&2; exit 1; }
-}
 FEW=$((DEVICES < 8 ? DEVICES : 8))
 rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$UD2/status")
 t0=$(date +%s%N)
-batch 0 "$FEW"
+add_bind_batch "$CTL2" 0 "$FEW"
 ta=$(date +%s%N)
 threads0=$(awk '/^Threads/ { print $2 }' "/proc/$UD2/status")
 tb=$(date +%s%N)
-batch "$FEW" "$DEVICES"
+add_bind_batch "$CTL2" "$FEW" "$DEVICES"
 t1=$(date +%s%N)
 t1=$((t1 - (tb - ta)))
 bound=$("$UVDPA" -s "$CTL2" -j dev show | python3 -c 'import json,sys; d=json.load(sys.stdin); d=d.get("dev", d); print(len(d))')

@@ -13,6 +13,7 @@
 #   ctl_times SOCKET N DEVICES CMD...           # control latency on one connection
 #   ctl_proc_times SOCKET N DEVICES CMD...      # ... with a uvdpa process each
 #   cpu_pct PID SECONDS                         # a process's CPU, % of one CPU
+#   add_bind_batch SOCKET FIRST END             # emulated VFs dFIRST..dEND-1, bound
 #
 # At exit every recorded process still alive gets SIGTERM, then SIGKILL;
 # bench_cleanup_extra runs when the script defines it; $TMP is removed unless
@@ -198,4 +199,15 @@ cpu_pct() {
 	sleep "$2"
 	c1=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }')
 	awk -v a="$c0" -v b="$c1" -v s="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }'
+}
+
+# add_bind_batch SOCKET FIRST END: one `uvdpa -b` batch that adds the
+# emulated VFs dFIRST .. dEND-1 (loopback) and binds each to $TMP/dI.sock.
+add_bind_batch() {
+	local i
+	for ((i = $2; i < $3; i++)); do
+		echo "dev add name d$i mgmtdev emu/ifcvf-net port loopback"
+		echo "dev bind d$i vhost-user $TMP/d$i.sock"
+	done >"$TMP/batch"
+	"$UVDPA" -s "$1" -b "$TMP/batch" >"$TMP/batch.log" 2>&1 || { echo "batch failed:" >&2; tail "$TMP/batch.log" >&2; exit 1; }
 }

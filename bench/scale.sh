@@ -58,18 +58,10 @@ UD=$LAST_PID
 wait_until 15 test -S "$CTL" || { echo "uvdpad did not start" >&2; exit 1; }
 echo "scale: $DEVICES devices, $DEVICES sessions for $SECS s, then 10 s idle (about $((SECS + 30)) s)" >&2
 # The first 8 devices, then the rest: the threads must not grow with them.
-batch() { # FIRST END
-	local i
-	for ((i = $1; i < $2; i++)); do
-		echo "dev add name d$i mgmtdev emu/ifcvf-net port loopback"
-		echo "dev bind d$i vhost-user $TMP/d$i.sock"
-	done >"$TMP/batch"
-	"$UVDPA" -s "$CTL" -b "$TMP/batch" >"$TMP/batch.log" 2>&1 || { echo "batch failed" >&2; tail "$TMP/batch.log" >&2; exit 1; }
-}
 FEW=$((DEVICES < 8 ? DEVICES : 8))
-batch 0 "$FEW"
+add_bind_batch "$CTL" 0 "$FEW"
 threads_few=$(status "$UD" Threads)
-batch "$FEW" "$DEVICES"
+add_bind_batch "$CTL" "$FEW" "$DEVICES"
 threads_idle=$(status "$UD" Threads)
 
 record_cmd "frontend (one per device)" "$FRONTEND" --socket "$TMP/dN.sock" --seconds "$SECS" --pps "$PPS" --irq \
