@@ -179,7 +179,7 @@ idle=$(cpu_pct "$UD2" 10)
 stop "$UD2" TERM
 
 echo
-echo "$DEVICES devices: dev add + dev bind (vhost-user, listening) in one uvdpa -b batch"
+echo "$DEVICES devices: dev add + dev bind (vhost-user, listening) in uvdpa -b batches of $FEW and $((DEVICES - FEW))"
 printf '| %-36s | %-30s | %-10s | %-4s |\n' figure value goal ""
 printf '|%s|%s|%s|%s|\n' "--------------------------------------" "--------------------------------" "------------" "------"
 printf '| %-36s | %-30s | %-10s | %-4s |\n' "time for $((DEVICES * 2)) commands" "$(((t1 - t0) / 1000000)) ms" "" ""

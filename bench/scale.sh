@@ -153,7 +153,7 @@ printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "-----
 line "sessions connected, devices started" "$n, $started of $DEVICES, $(((t1 - t0) / 1000000)) ms after the first start" "" ""
 line "sessions PASS (every frame back, verified)" "$pass of $DEVICES ($frames frames, $lost lost)" "all" "$( ((pass == DEVICES)) && echo PASS || echo MISS)"
 line "devices started and stopped once (dev show)" "$served of $DEVICES" "all" "$( ((served == DEVICES)) && echo PASS || echo MISS)"
-line "uvdpad threads" "$threads_few (8 dev), $threads_idle (all, idle), $threads (sessions), $threads_busy (traffic), $threads_end (end)" "fixed" \
+line "threads (8 dev, all, sessions, traffic, end)" "$threads_few, $threads_idle, $threads, $threads_busy, $threads_end" "fixed" \
 	"$([[ $threads_few == "$threads_idle" && $threads_idle == "$threads" && $threads == "$threads_busy" && $threads_busy == "$threads_end" ]] && echo PASS || echo MISS)"
 line "uvdpad RSS, all" "$((rss / 1024)) MB" "" ""
 line "  guest memory mapped (RssShmem)" "$((shm / 1024)) MB" "" ""
