@@ -263,7 +263,7 @@ static void device_start(struct uvdpa_vhost *dev)
 	}
 	dev->configured = true;
 	/* From the arrival of the message that made the device startable (its
-	 * reply was sent meanwhile) to the device running. */
+	 * reply goes out next) to the device running. */
 	conf_us = (uvdpa_now_ns() - dev->msg_ns) / 1000;
 	uvdpa_op_timing_add(&dev->conf_timing, conf_us);
 	LOG_INFO(VU_TAG, "%s: dev_conf done, %u vrings, %" PRIu64 " us", dev->vdpa->name, dev->nr_vring,
