@@ -10,6 +10,10 @@
 #   record_cmd LABEL CMD...                     # appended to $TMP/cmds
 #   cpu_snap PID|children...; cpu_foreign SNAP0 SNAP1  # others' CPU meanwhile
 #   pct FILE P; verdict VALUE GOAL              # percentiles, PASS/MISS against a goal
+#   ctl_times SOCKET N DEVICES CMD...           # control latency on one connection
+#   ctl_proc_times SOCKET N DEVICES CMD...      # ... with a uvdpa process each
+#   cpu_pct PID SECONDS                         # a process's CPU, % of one CPU
+#   add_bind_batch SOCKET FIRST END             # emulated VFs dFIRST..dEND-1, bound
 #
 # At exit every recorded process still alive gets SIGTERM, then SIGKILL;
 # bench_cleanup_extra runs when the script defines it; $TMP is removed unless
@@ -154,3 +158,56 @@ pct() {
 
 # verdict VALUE GOAL: PASS when VALUE is a number below GOAL, else MISS.
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "-" && v + 0 < g + 0) ? "PASS" : "MISS" }'; }
+
+# ctl_times SOCKET N DEVICES COMMAND...: N requests on one control connection
+# kept open (what the daemon takes to answer, without a uvdpa process per
+# command), one line of microseconds each; DEV in COMMAND becomes d0, d5,
+# d10, ... (modulo DEVICES).
+ctl_times() {
+	python3 -c '
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+n = int(sys.argv[2]); devs = int(sys.argv[3]); cmd = sys.argv[4:]
+for i in range(n):
+    argv = [a.replace("DEV", "d%d" % (i * 5 % devs)) for a in cmd]
+    t = time.perf_counter_ns()
+    s.sendall((json.dumps({"argv": argv, "json": False, "pretty": False}) + "\n").encode())
+    r = json.loads(f.readline())
+    assert r["status"] == 0, r
+    print((time.perf_counter_ns() - t) // 1000)
+' "$@"
+}
+
+# ctl_proc_times SOCKET N DEVICES COMMAND...: the same with a uvdpa process
+# per command (what a user waits for, process start included).
+ctl_proc_times() {
+	local sock=$1 n=$2 devs=$3 i a b
+	shift 3
+	for ((i = 0; i < n; i++)); do
+		a=$(date +%s%N)
+		"$UVDPA" -s "$sock" "${@//DEV/d$((i * 5 % devs))}" >/dev/null
+		b=$(date +%s%N)
+		echo $(((b - a) / 1000))
+	done
+}
+
+# cpu_pct PID SECONDS: the CPU PID takes (user + system, all threads) over
+# the next SECONDS, in % of one CPU.
+cpu_pct() {
+	local c0 c1
+	c0=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }')
+	sleep "$2"
+	c1=$(sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }')
+	awk -v a="$c0" -v b="$c1" -v s="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }'
+}
+
+# add_bind_batch SOCKET FIRST END: one `uvdpa -b` batch that adds the
+# emulated VFs dFIRST .. dEND-1 (loopback) and binds each to $TMP/dI.sock.
+add_bind_batch() {
+	local i
+	for ((i = $2; i < $3; i++)); do
+		echo "dev add name d$i mgmtdev emu/ifcvf-net port loopback"
+		echo "dev bind d$i vhost-user $TMP/d$i.sock"
+	done >"$TMP/batch"
+	"$UVDPA" -s "$1" -b "$TMP/batch" >"$TMP/batch.log" 2>&1 || { echo "batch failed:" >&2; tail "$TMP/batch.log" >&2; exit 1; }
+}

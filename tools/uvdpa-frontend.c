@@ -173,7 +173,9 @@ static void usage(FILE *f)
 		"                        write-zeroes, or all (they write at --offset)\n"
 		"  --bad-timeout MS      --blk-bad: wait for one request (default 2000)\n"
 		"output:\n"
-		"  --json                also print one JSON line with the results\n"
+		"  --json                also print one JSON line with the results (net: with\n"
+		"                        start_ack_us, the last start message sent -> its ack, and\n"
+		"                        start_first_rx_us, -> the first good frame back)\n"
 		"  -v | -q               more / less logging\n"
 		"exit status: 0 when negotiation succeeded and all traffic verified (--blk: every\n"
 		"request completed with status OK and every read verified; --blk-bad: every\n"
@@ -962,6 +964,21 @@ static void report_log_text(const struct options *o, const struct fe_dev *dev)
 		       lr->first_stale[i] ? " (set only before the write)" : "");
 }
 
+/* The last start from this side: its last message (the one that made the
+ * device startable) sent -> the backend's ack (uvdpa acks once the device
+ * runs), and -> the first good frame back (first session only: later
+ * sessions start from frames already flowing). */
+static void report_start_json(const struct fe_dev *dev, const struct fe_net_stats *st)
+{
+	if (!dev->start_sent_ns)
+		return;
+	if (dev->start_reply_ns)
+		printf(",\"start_ack_us\":%" PRIu64, (dev->start_reply_ns - dev->start_sent_ns) / 1000);
+	if (dev->sessions == 1 && st->first_rx_ns > dev->start_sent_ns)
+		printf(",\"start_first_rx_us\":%" PRIu64,
+		       (st->first_rx_ns - dev->start_sent_ns) / 1000);
+}
+
 static void report(const struct options *o, const struct fe_dev *dev, const struct fe_net *net,
 		   unsigned int base_errors, bool pass, const char *why)
 {
@@ -1041,6 +1058,7 @@ static void report(const struct options *o, const struct fe_dev *dev, const stru
 			       dev->log.base_messages, dev->log.logs, dev->log.syncs,
 			       dev->log.changes, o->logres.pages_written, o->logres.pages_logged,
 			       o->logres.pages_missing, o->logres.pages_stale);
+		report_start_json(dev, &st);
 		report_queues_json(net, dev->cfg.queue_pairs);
 		printf("}\n");
 	}

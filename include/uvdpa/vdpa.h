@@ -426,12 +426,26 @@ struct uvdpa_bind_args {
 	struct uvdpa_loop *loop;
 };
 
+/* How long a bus driver's calls of one device op took since the binding
+ * (monotonic clock, microseconds): how many, the last, the extremes, the
+ * sum, and a histogram whose bucket i (i < UVDPA_OP_TIMING_BUCKETS - 1)
+ * counts the calls of under 2^i us, the last bucket the rest. */
+#define UVDPA_OP_TIMING_BUCKETS 21
+struct uvdpa_op_timing {
+	uint64_t count, last_us, min_us, max_us, sum_us;
+	uint64_t hist[UVDPA_OP_TIMING_BUCKETS];
+};
+
 /* What a binding looks like from outside, for `dev show` / `dev config show`. */
 struct uvdpa_bind_status {
 	char path[256];			/* socket path or interface name */
 	bool connected;			/* a frontend / driver is attached */
 	bool features_ok;		/* negotiated_features is valid */
 	uint64_t negotiated_features;	/* virtio features the driver accepted */
+	/* Bus drivers that time the device's start and stop fill these (count
+	 * 0 otherwise). dev_conf: from the arrival of what made the device
+	 * startable to dev_conf returning; dev_close: the dev_close call. */
+	struct uvdpa_op_timing dev_conf, dev_close;
 };
 
 struct uvdpa_bus_driver {

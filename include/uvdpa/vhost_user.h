@@ -97,5 +97,11 @@ struct uvdpa_vhost_stats {
 	uint64_t connects, disconnects, refused, msgs, bad_msgs;
 };
 void uvdpa_vhost_get_stats(const struct uvdpa_vhost *dev, struct uvdpa_vhost_stats *st);
+/* How long starting and stopping the device took, over every session since
+ * uvdpa_vhost_new: dev_conf from the arrival of the message that made the
+ * device startable to dev_conf returning (the device runs), dev_close the
+ * call itself. Either pointer may be NULL. */
+void uvdpa_vhost_get_op_timing(const struct uvdpa_vhost *dev, struct uvdpa_op_timing *dev_conf,
+			       struct uvdpa_op_timing *dev_close);
 
 #endif

@@ -56,6 +56,7 @@ static int vhost_user_status(struct uvdpa_device *dev, struct uvdpa_bind_status 
 		return -ENOTCONN;
 	snprintf(st->path, sizeof(st->path), "%s", uvdpa_vhost_path(vu));
 	st->connected = uvdpa_vhost_connected(vu);
+	uvdpa_vhost_get_op_timing(vu, &st->dev_conf, &st->dev_close);
 	if (!st->connected)
 		return 0;
 	f = uvdpa_vhost_features(vu);

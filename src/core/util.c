@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "uvdpa/vdpa.h"
 
 #define IFNAME_MAX 15	/* IFNAMSIZ - 1, without pulling in <net/if.h> */
 
@@ -34,6 +35,43 @@ uint64_t uvdpa_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void uvdpa_op_timing_add(struct uvdpa_op_timing *t, uint64_t us)
+{
+	unsigned int b = 0;
+
+	while (b < UVDPA_OP_TIMING_BUCKETS - 1 && us >= 1ull << b)
+		b++;
+	t->hist[b]++;
+	if (!t->count || us < t->min_us)
+		t->min_us = us;
+	if (us > t->max_us)
+		t->max_us = us;
+	t->count++;
+	t->last_us = us;
+	t->sum_us += us;
+}
+
+uint64_t uvdpa_op_timing_pct_le(const struct uvdpa_op_timing *t, unsigned int pct)
+{
+	/* The rank of the percentile, 1-based, rounded up. */
+	uint64_t rank = (t->count * (pct > 100 ? 100 : pct) + 99) / 100, seen = 0;
+	unsigned int b;
+
+	if (!t->count)
+		return 0;
+	if (!rank)
+		rank = 1;
+	for (b = 0; b < UVDPA_OP_TIMING_BUCKETS - 1; b++) {
+		seen += t->hist[b];
+		if (seen >= rank) {
+			uint64_t top = (1ull << b) - 1;
+
+			return top < t->max_us ? top : t->max_us;
+		}
+	}
+	return t->max_us;
 }
 
 int uvdpa_hex_digit(int c)

@@ -15,6 +15,13 @@ int uvdpa_hex_digit(int c);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t uvdpa_now_ns(void);
+struct uvdpa_op_timing;
+/* Records one call of us microseconds in t (struct uvdpa_op_timing, vdpa.h). */
+void uvdpa_op_timing_add(struct uvdpa_op_timing *t, uint64_t us);
+/* At most how long the pct-th percentile call took: the top of the
+ * histogram bucket that holds it, and never more than the longest call
+ * (0 for no calls). */
+uint64_t uvdpa_op_timing_pct_le(const struct uvdpa_op_timing *t, unsigned int pct);
 
 /* The process's open file descriptors (not counting the one this opens to
  * count them), or -1 when /proc/self/fd cannot be read. */

@@ -342,6 +342,36 @@ static const struct cmd_entry mgmtdev_cmds[] = {
 
 /* ---- dev show ---- */
 
+/* How long the bus driver's calls of dev_conf / dev_close took, when it
+ * times them and they ran: PREFIX_count, _last_us, _min_us, _max_us, and
+ * _p50_le_us / _p99_le_us, at most how long the median / 99th percentile
+ * call took (the top of its power-of-two histogram bucket). */
+static int op_timing_json(json_t *obj, const char *prefix, const struct uvdpa_op_timing *t)
+{
+	const struct {
+		const char *suffix;
+		uint64_t v;
+	} fields[] = {
+		{ "count", t->count },
+		{ "last_us", t->last_us },
+		{ "min_us", t->min_us },
+		{ "max_us", t->max_us },
+		{ "p50_le_us", uvdpa_op_timing_pct_le(t, 50) },
+		{ "p99_le_us", uvdpa_op_timing_pct_le(t, 99) },
+	};
+	char key[64];
+	size_t i;
+	int ret = 0;
+
+	if (!t->count)
+		return 0;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		snprintf(key, sizeof(key), "%s_%s", prefix, fields[i].suffix);
+		ret |= set_int(obj, key, fields[i].v);
+	}
+	return ret;
+}
+
 static json_t *dev_json(void *device)
 {
 	struct uvdpa_device *dev = device;
@@ -385,6 +415,8 @@ static json_t *dev_json(void *device)
 		if (sret == 0) {
 			ret |= set_str(obj, "path", st.path);
 			ret |= json_object_set_new(obj, "connected", json_boolean(st.connected));
+			ret |= op_timing_json(obj, "dev_conf", &st.dev_conf);
+			ret |= op_timing_json(obj, "dev_close", &st.dev_close);
 		}
 	}
 	if (ret) {
@@ -396,7 +428,9 @@ static json_t *dev_json(void *device)
 
 static int cmd_dev_show(struct cmd_ctx *c, int argc, char *const argv[])
 {
-	return show_one_or_all(c, &devices, "dev show", "dev", dev_json, NULL, argc, argv);
+	static const char *const line_keys[] = { "dev_conf_count", "dev_close_count", NULL };
+
+	return show_one_or_all(c, &devices, "dev show", "dev", dev_json, line_keys, argc, argv);
 }
 
 /* ---- dev config show ---- */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "frontend/fe_wire.h"
 #include "frontend/frontend.h"
 #include "core/log.h"
@@ -167,6 +168,8 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 	}
 	LOG_DEBUG(TAG, "-> %s size %zu fds %d%s", vhost_user_request_name(request), len, nfds,
 		  ack ? " need_reply" : "");
+	dev->req_sent_ns = uvdpa_now_ns();
+	dev->req_reply_ns = 0;
 	ret = fe_conn_send(&dev->conn, &hdr, payload, len, fds, nfds);
 	if (ret < 0) {
 		LOG_ERR(TAG, "sending %s failed: %s", vhost_user_request_name(request), strerror(-ret));
@@ -181,6 +184,7 @@ int fe_dev_request(struct fe_dev *dev, uint32_t request, const void *payload, si
 			ret == -ECONNRESET ? "backend closed the connection" : strerror(-ret));
 		return ret;
 	}
+	dev->req_reply_ns = uvdpa_now_ns();
 	if (r->nfds) {
 		LOG_WARN(TAG, "reply to %s carried %d unexpected fds", vhost_user_request_name(request),
 			 r->nfds);
@@ -620,6 +624,8 @@ int fe_dev_negotiate(struct fe_dev *dev)
 		if (r < 0)
 			return r;
 	}
+	dev->start_sent_ns = dev->req_sent_ns;
+	dev->start_reply_ns = dev->req_reply_ns;
 	dev->running = true;
 	dev->sessions++;
 	LOG_INFO(TAG, "session %u up: %u %s of %u entries, %u memory regions", dev->sessions,

@@ -314,6 +314,8 @@ static void account_seq(struct fe_net *net, struct net_queue *src, uint64_t seq)
 /* A good frame arrived on q's RX ring. */
 static void rx_good(struct fe_net *net, struct net_queue *q, uint32_t flen)
 {
+	if (!net->st.rx_pkts)
+		net->st.first_rx_ns = uvdpa_now_ns();
 	net->st.rx_pkts++;
 	net->st.rx_bytes += flen;
 	q->st.rx_pkts++;

@@ -299,6 +299,11 @@ struct fe_dev {
 	unsigned int net_hdr_len;		/* 10 or 12 */
 	bool running;				/* negotiated, rings started */
 	unsigned int sessions;			/* successful negotiations */
+	/* The last request: when it was sent, and when its reply or ack came
+	 * (0: none); and for the last start, those of its last message (the
+	 * one that made the device startable: DRIVER_OK, or the last ring's). */
+	uint64_t req_sent_ns, req_reply_ns;
+	uint64_t start_sent_ns, start_reply_ns;
 	unsigned int backend_disconnects;	/* sessions the backend ended */
 	struct fe_log log;			/* live migration (fe_log.c) */
 };
@@ -615,6 +620,7 @@ struct fe_net_stats {
 	uint64_t ring_errors;		/* device returned impossible used entries */
 	uint64_t kicks, calls;		/* calls: call-eventfd signals counted */
 	uint64_t tx_ns, rx_ns;		/* first TX to last TX / last RX */
+	uint64_t first_rx_ns;		/* when the first good frame arrived (0: none) */
 	unsigned int reconnects;
 };
 

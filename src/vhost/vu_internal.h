@@ -138,10 +138,12 @@ struct uvdpa_vhost {
 	uint8_t rarp_mac[6];		/* ... for this guest MAC */
 
 	struct uvdpa_vhost_stats stats;
-	/* Control-path timing: when the message being handled arrived, and how
-	 * long this connection's last dev_close took (-1: none yet). */
+	/* Control-path timing: when the message being handled arrived, how
+	 * long this connection's last dev_close took (-1: none yet), and every
+	 * dev_conf and dev_close since the device was bound. */
 	uint64_t msg_ns;
 	int64_t close_us;
+	struct uvdpa_op_timing conf_timing, close_timing;
 };
 
 /* ---- vu_lifecycle.c ---- */
@@ -162,8 +164,11 @@ int vu_lc_set_features(struct uvdpa_vhost *dev, uint64_t features);
 int vu_lc_log_replaced(struct uvdpa_vhost *dev);
 /* SET_STATUS. */
 void vu_lc_set_status(struct uvdpa_vhost *dev, uint8_t status);
-/* After the reply: dev_conf, set_vring_state, migration_done. */
+/* After the reply: set_vring_state of a running device, migration_done. */
 void vu_lc_after_reply(struct uvdpa_vhost *dev);
+/* The message handled made the device startable: dev_conf, before the
+ * reply (backend requests stay queued until after it). */
+void vu_lc_start(struct uvdpa_vhost *dev);
 uint64_t vu_lc_offered_features(struct uvdpa_vhost *dev);
 uint64_t vu_lc_offered_protocol_features(struct uvdpa_vhost *dev);
 

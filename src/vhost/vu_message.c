@@ -567,8 +567,14 @@ int vu_dev_handle_msg(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struc
 	if (header_ok(dev, msg))
 		ret = run_handler(dev, &r, need_reply);
 	vu_msg_close_fds(msg);	/* whatever the handler did not keep */
-	if (ret == 0)
+	if (ret == 0) {
+		/* A device the message made startable runs before the frontend
+		 * hears the reply: a frontend that waits for it (SET_STATUS
+		 * DRIVER_OK with REPLY_ACK) then finds it running, and does not
+		 * take the CPU the start needs. */
+		vu_lc_start(dev);
 		return 0;
+	}
 	dev->stats.bad_msgs++;
 	/* Tell a frontend that waits for an answer, then drop the connection. */
 	memset(reply, 0, sizeof(*reply));

@@ -22,10 +22,11 @@ struct uvdpa_vhost *vu_dev_new_detached(struct uvdpa_device *vdpa);
  * fd not kept is closed) and fills the reply: one must be sent when
  * reply->hdr.flags has VHOST_USER_REPLY_FLAG (reply->fds stay the session's).
  * Returns 0, or a negative errno when the connection must be failed: send
- * the reply, then vu_dev_reset_session() (as on disconnect). On 0,
+ * the reply, then vu_dev_reset_session() (as on disconnect). On 0, a device
+ * the message made startable was started (dev_conf), and
  * vu_dev_after_reply() must follow the reply. */
 int vu_dev_handle_msg(struct uvdpa_vhost *dev, struct vhost_user_msg *msg, struct vhost_user_msg *reply);
-/* What follows the reply: starts the device or rings that became ready,
+/* What follows the reply: starts or stops rings of a running device,
  * reports migration done, then sends the backend-channel messages the
  * device asked for meanwhile. */
 void vu_dev_after_reply(struct uvdpa_vhost *dev);

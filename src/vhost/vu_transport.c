@@ -130,8 +130,9 @@ static bool dispatch_rx(struct uvdpa_vhost *dev)
 	dev->rx_len = 0;
 
 	ret = vu_dev_handle_msg(dev, &msg, &reply);
-	/* The reply first: device starts that follow may ask the frontend for
-	 * things it serves only once it has the reply. */
+	/* The reply, then what must follow it: host-notifier requests the
+	 * start queued (the frontend serves them once it has the reply), ring
+	 * state changes of a running device. */
 	if (reply.hdr.flags & VHOST_USER_REPLY_FLAG) {
 		int sret = vu_send_msg(dev->conn_fd, &reply, reply.fds, reply.nfds);
 
@@ -388,4 +389,13 @@ struct uvdpa_device *uvdpa_vhost_vdpa(const struct uvdpa_vhost *dev)
 void uvdpa_vhost_get_stats(const struct uvdpa_vhost *dev, struct uvdpa_vhost_stats *st)
 {
 	*st = dev->stats;
+}
+
+void uvdpa_vhost_get_op_timing(const struct uvdpa_vhost *dev, struct uvdpa_op_timing *dev_conf,
+			       struct uvdpa_op_timing *dev_close)
+{
+	if (dev_conf)
+		*dev_conf = dev->conf_timing;
+	if (dev_close)
+		*dev_close = dev->close_timing;
 }

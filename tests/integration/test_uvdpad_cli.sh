@@ -23,7 +23,8 @@
 #   9 sigterm     SIGTERM: frontends see the close, the control and vhost-user
 #                 socket files are removed, exit status 0
 #  10 emu         uvdpad --demo: demo0 (emulated IFCVF net, loopback) carries
-#                 uvdpa-frontend's traffic; vstats count it; dev set link;
+#                 uvdpa-frontend's traffic; vstats count it; dev show times
+#                 dev_conf and dev_close, the frontend its start; dev set link;
 #                 dev add/del of more emulated VFs; SIGTERM with live devices
 #
 # uvdpa-frontend and python3 are required: without them the script fails
@@ -530,8 +531,17 @@ else
 	expect_ok "emu: demo0" -j dev show demo0 || s10_ok=0
 	pyjson "emu: demo0" 'd["dev"]["demo0"]["mgmtdev"] == "emu/ifcvf-net" and d["dev"]["demo0"]["bound"] == "vhost-user" and d["dev"]["demo0"]["max_vqs"] == 2' || s10_ok=0
 	rc=0
-	timeout 60 "$FRONTEND" --socket "$DEMO" --count 3000 >"$TMP/fe3.log" 2>&1 || rc=$?
+	timeout 60 "$FRONTEND" --socket "$DEMO" --count 3000 --json >"$TMP/fe3.log" 2>&1 || rc=$?
 	((rc == 0)) || { fail "emu: traffic through demo0: $(tail -3 "$TMP/fe3.log")"; s10_ok=0; }
+	# The frontend times its start (last start message -> ack, -> first
+	# frame back); dev show has uvdpad's timing of dev_conf and dev_close.
+	grep '^{"result"' "$TMP/fe3.log" >"$TMP/out" || true
+	pyjson "emu: frontend start figures" 'isinstance(d["start_ack_us"], int) and isinstance(d["start_first_rx_us"], int)' || s10_ok=0
+	expect_ok "emu: timing" -j dev show demo0 || s10_ok=0
+	pyjson "emu: dev_conf and dev_close timed" 'all(d["dev"]["demo0"]["%s_%s" % (op, k)] >= 0 for op in ("dev_conf", "dev_close") for k in ("last_us", "min_us", "max_us", "p50_le_us", "p99_le_us")) and d["dev"]["demo0"]["dev_conf_count"] == 1 and d["dev"]["demo0"]["dev_close_count"] == 1' || s10_ok=0
+	expect_ok "emu: timing text" dev show demo0 || s10_ok=0
+	grep -Eq "^  dev_conf_count 1 dev_conf_last_us [0-9]+ " "$TMP/out" && grep -Eq "^  dev_close_count 1 " "$TMP/out" ||
+		{ fail "emu: timing lines not in dev show: $(cat "$TMP/out")"; s10_ok=0; }
 	expect_ok "emu: vstats" -j dev vstats show demo0 qidx 1 || s10_ok=0
 	pyjson "emu: tx counted" 'd["vstats"]["demo0"]["queue_type"] == "tx" and d["vstats"]["demo0"]["packets"] == 3000' || s10_ok=0
 	expect_ok "emu: link down" dev set name demo0 link down || s10_ok=0

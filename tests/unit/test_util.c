@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/util.h"
+#include "uvdpa/vdpa.h"
 
 /* Sentinel: a failed parse must leave *out alone. */
 #define UNTOUCHED 0x5a5a5a5a5a5a5a5aull
@@ -233,6 +234,40 @@ static void test_parse_size(void **state)
 	assert_int_equal(v, UNTOUCHED);
 }
 
+/* The op timing histogram: bucket i holds the calls of under 2^i us; the
+ * percentiles are the top of their bucket, never above the longest call. */
+static void test_op_timing(void **state)
+{
+	struct uvdpa_op_timing t;
+	unsigned int i;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 99), 0);
+	uvdpa_op_timing_add(&t, 0);
+	assert_int_equal(t.hist[0], 1);
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 50), 0);
+	for (i = 0; i < 98; i++)
+		uvdpa_op_timing_add(&t, 40);	/* 32..63: bucket 6 */
+	uvdpa_op_timing_add(&t, 1000);		/* 512..1023: bucket 10 */
+	uvdpa_op_timing_add(&t, 1ull << 40);	/* beyond the last bound */
+	assert_int_equal(t.count, 101);
+	assert_int_equal(t.hist[6], 98);
+	assert_int_equal(t.hist[10], 1);
+	assert_int_equal(t.hist[UVDPA_OP_TIMING_BUCKETS - 1], 1);
+	assert_int_equal(t.min_us, 0);
+	assert_int_equal(t.max_us, 1ull << 40);
+	assert_int_equal(t.last_us, 1ull << 40);
+	assert_int_equal(t.sum_us, 98 * 40 + 1000 + (1ull << 40));
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 0), 0);
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 50), 63);
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 99), 1023);	/* rank 100 of 101: 1000 us */
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 100), 1ull << 40);
+	memset(&t, 0, sizeof(t));
+	uvdpa_op_timing_add(&t, 40);
+	assert_int_equal(uvdpa_op_timing_pct_le(&t, 99), 40);	/* capped at max */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_ifname),
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_join_cut),
+		cmocka_unit_test(test_op_timing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -249,10 +249,12 @@ static uint8_t *fe_almost_ready(struct fe *f, uint64_t proto)
 	return mem;
 }
 
-/* A whole session through the toy loop: the device starts, answers, stops. */
+/* A whole session through the toy loop: the device starts, answers, stops;
+ * the start and the stop are timed once each. */
 static void test_toy_loop_session(void **state)
 {
 	struct tdev *td = td_new(UVDPA_TYPE_NET);
+	struct uvdpa_op_timing conf, close_t;
 	struct vhost_user_msg m;
 	struct fe f;
 	uint8_t *mem;
@@ -260,6 +262,9 @@ static void test_toy_loop_session(void **state)
 	(void)state;
 	fe_open(&f, td);
 	mem = fe_almost_ready(&f, PF(REPLY_ACK));
+	uvdpa_vhost_get_op_timing(f.vu, &conf, &close_t);
+	assert_int_equal(conf.count, 0);
+	assert_int_equal(close_t.count, 0);
 	fe_state(&f, VHOST_USER_SET_VRING_ENABLE, 1, 1, true);
 	recv_one(f.sock, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_SET_VRING_ENABLE);
@@ -271,27 +276,36 @@ static void test_toy_loop_session(void **state)
 	recv_one(f.sock, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_GET_VRING_BASE);
 	assert_int_equal(m.payload.state.index, 0);
+	uvdpa_vhost_get_op_timing(f.vu, &conf, NULL);
+	uvdpa_vhost_get_op_timing(f.vu, NULL, &close_t);
+	assert_int_equal(conf.count, 1);
+	assert_int_equal(close_t.count, 1);
+	assert_int_equal(conf.last_us, conf.max_us);
+	assert_int_equal(close_t.last_us, close_t.min_us);
 	fe_close(&f);
 	munmap(mem, GUEST_SIZE);
 	td_free(td);
 }
 
-/* The reply to the message that makes the device ready is on the socket
- * before dev_conf runs: the device sees it from dev_conf, at whose start the
- * frontend can already read the reply. */
+/* dev_conf runs before the reply to the message that makes the device
+ * ready is on the socket (a frontend waiting for that reply finds the
+ * device running), and what the starting device asks of the frontend (a
+ * host notifier) is queued until the reply was sent. */
 static struct fe *order_fe;
-static bool reply_before_conf;
+static int order_backend_fd;
+static bool reply_before_conf, notifier_before_reply;
 static const struct uvdpa_device_ops *fake_ops;
 
 static int conf_checks_reply(struct uvdpa_device *d, struct uvdpa_session *s)
 {
 	reply_before_conf = readable(order_fe->sock);
-	/* Asynchronous: queued behind the reply, sent after this op. */
+	/* Asynchronous: queued behind the reply, sent after it. */
 	assert_int_equal(uvdpa_session_host_notifier_ctrl(s, 0, true), 0);
+	notifier_before_reply = readable(order_backend_fd);
 	return fake_ops->dev_conf(d, s);
 }
 
-static void test_reply_before_dev_conf(void **state)
+static void test_dev_conf_before_reply(void **state)
 {
 	const uint64_t proto = PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(BACKEND_SEND_FD) |
 			       PF(HOST_NOTIFIER);
@@ -308,17 +322,19 @@ static void test_reply_before_dev_conf(void **state)
 	td->vdpa->ops = &ops;
 	td_set_notify(td, memfd_sized("uvt-notify", 0x10000), 0, 4096);
 	order_fe = &f;
-	reply_before_conf = false;
+	reply_before_conf = notifier_before_reply = true;
 	fe_open(&f, td);
 	mem = fe_almost_ready(&f, proto);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	msg_init(&m, VHOST_USER_SET_BACKEND_REQ_FD, 0);
 	msg_add_fd(&m, sv[0]);
 	fe_request(&f, &m);
+	order_backend_fd = sv[1];
 
 	fe_state(&f, VHOST_USER_SET_VRING_ENABLE, 1, 1, true);
 	assert_int_equal(td_count(td, "dev_conf"), 1);
-	assert_true(reply_before_conf);
+	assert_false(reply_before_conf);
+	assert_false(notifier_before_reply);
 	recv_one(f.sock, &m);
 	assert_int_equal(m.hdr.request, VHOST_USER_SET_VRING_ENABLE);
 	/* The host notifier came on the backend channel after the reply. */
@@ -338,7 +354,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_toy_loop_session),
-		cmocka_unit_test(test_reply_before_dev_conf),
+		cmocka_unit_test(test_dev_conf_before_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
