@@ -136,6 +136,78 @@ static void test_publish_whole_frames_only(void **state)
 	drv_close(d);
 }
 
+/* A stream of TX chains, some of six buffers, toward a receiver that runs
+ * out of buffers: the chains it cannot take yet wait in the TX ring (at
+ * most one frame in its FIFO), and every frame arrives once, in order. */
+static void test_tx_backpressure_stream(void **state)
+{
+	struct ifcvf_model_config c = net_cfg("loopback");
+	struct drv *d = drv_open(&c);
+	const unsigned int total = 40, hdr = 12;
+	unsigned int i, rxd = 0, given = 0;
+	uint32_t id = 0, len = 0;
+
+	drv_start(d, BASE_FEATURES, 2);
+	for (i = 0; i < total; i++) {
+		uint32_t flen = 60 + i * 7, all = hdr + flen;
+		uint64_t iova[6];
+		uint32_t l[6];
+		bool w[6] = { false };
+		unsigned int n = i % 5 == 2 ? 6 : 1, k;
+
+		make_tx(d, BUF_IOVA(64 + i), hdr, flen, (uint8_t)i);
+		for (k = 0; k < n; k++) {
+			/* n pieces: the last one takes what is left. */
+			iova[k] = BUF_IOVA(64 + i) + k * (all / n);
+			l[k] = k + 1 < n ? all / n : all - k * (all / n);
+		}
+		drv_add_chain(d, 1, n, iova, l, w);
+	}
+	drv_kick(d, 1);
+	/* Five RX buffers: five frames come out, the rest wait in the TX ring. */
+	for (; given < 5; given++)
+		drv_add_buf(d, 0, BUF_IOVA(given), 2048, true);
+	drv_kick(d, 0);
+	for (; rxd < 5; rxd++) {
+		assert_true(drv_get_used(d, 0, &id, &len));
+		assert_int_equal(id, rxd);
+		assert_int_equal(len, hdr + 60 + rxd * 7);
+		assert_true(check_frame((uint8_t *)gpa(d, BUF_IOVA(rxd)) + hdr, 60 + rxd * 7,
+					(uint8_t)rxd));
+	}
+	usleep(20000);
+	assert_int_equal(__atomic_load_n(&d->vq[0].used->idx, __ATOMIC_ACQUIRE), 5);
+	/* At most one more frame has left the ring, into the receive FIFO. */
+	assert_in_range(__atomic_load_n(&d->vq[1].used->idx, __ATOMIC_ACQUIRE), 5, 6);
+	/* The rest, three buffers at a time. */
+	while (rxd < total) {
+		unsigned int upto = given + 3 < total ? given + 3 : total;
+
+		for (; given < upto; given++)
+			drv_add_buf(d, 0, BUF_IOVA(given), 2048, true);
+		drv_kick(d, 0);
+		for (; rxd < given; rxd++) {
+			assert_true(drv_get_used(d, 0, &id, &len));
+			assert_int_equal(id, rxd);
+			assert_int_equal(len, hdr + 60 + rxd * 7);
+			assert_true(check_frame((uint8_t *)gpa(d, BUF_IOVA(rxd)) + hdr, 60 + rxd * 7,
+						(uint8_t)rxd));
+		}
+	}
+	for (i = 0; i < TIMEOUT_MS && __atomic_load_n(&d->vq[1].used->idx, __ATOMIC_ACQUIRE) != total; i++)
+		usleep(1000);
+	assert_int_equal(d->vq[1].used->idx, total);
+	for (i = 0; i < total; i++) {
+		assert_true(drv_get_used(d, 1, &id, &len));
+		assert_int_equal(len, 0);
+	}
+	assert_int_equal(stat_of(d, 0, UVDPA_VQ_STAT_PACKETS), total);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_PACKETS), total);
+	assert_int_equal(stat_of(d, 1, UVDPA_VQ_STAT_ERRORS), 0);
+	assert_false(status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	drv_close(d);
+}
+
 /* A 0.95 driver behind vhost-user: no VERSION_1, no MRG_RXBUF: 10-byte header. */
 static void test_loopback_legacy_header(void **state)
 {
@@ -926,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_loopback),
 		cmocka_unit_test(test_loopback_backpressure_mrg),
 		cmocka_unit_test(test_publish_whole_frames_only),
+		cmocka_unit_test(test_tx_backpressure_stream),
 		cmocka_unit_test(test_loopback_legacy_header),
 		cmocka_unit_test(test_ring_state),
 		cmocka_unit_test(test_dma_fault),
