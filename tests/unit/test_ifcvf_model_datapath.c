@@ -447,6 +447,84 @@ static void test_dirty_log_stop_is_synchronous(void **state)
 	drv_close(d);
 }
 
+/* Works each of whose runs takes 20 ms while busy: a round over ten of them
+ * takes 200 ms. */
+struct paced_work {
+	struct ifcvf_work work;
+	int busy, in_run, runs;
+};
+
+static unsigned int paced_work_run(struct ifcvf_work *w, bool polling)
+{
+	struct paced_work *s = w->ctx;
+
+	(void)polling;
+	if (!__atomic_load_n(&s->busy, __ATOMIC_SEQ_CST))
+		return 0;
+	__atomic_store_n(&s->in_run, 1, __ATOMIC_SEQ_CST);
+	usleep(20 * 1000);
+	__atomic_add_fetch(&s->runs, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->in_run, 0, __ATOMIC_SEQ_CST);
+	return 1;
+}
+
+static const struct ifcvf_work_ops paced_work_ops = { .run = paced_work_run };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A control thread waits for the work the engine runs, not for the whole
+ * round (a device starting among thousands of queues); a work detached
+ * meanwhile is never run again and the round goes on with the others. */
+static void test_control_between_works(void **state)
+{
+	struct paced_work s[10];
+	uint64_t t0, waited;
+	int i, runs0, runs5;
+
+	assert_int_equal(ifcvf_engine_pool_threads(), 1);
+	memset(s, 0, sizeof(s));
+	for (i = 0; i < 10; i++) {
+		s[i].work.ops = &paced_work_ops;
+		s[i].work.ctx = &s[i];
+		assert_int_equal(ifcvf_work_attach(&s[i].work), 0);
+	}
+	/* The engine runs the list from its head, the work attached last. */
+	for (i = 0; i < 10; i++)
+		__atomic_store_n(&s[i].busy, 1, __ATOMIC_SEQ_CST);
+	ifcvf_work_kick(&s[9].work);
+	for (i = 0; i < TIMEOUT_MS && !__atomic_load_n(&s[9].in_run, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	assert_int_equal(__atomic_load_n(&s[9].in_run, __ATOMIC_SEQ_CST), 1);
+	t0 = mono_ms();
+	ifcvf_work_lock(&s[0].work);
+	waited = mono_ms() - t0;
+	ifcvf_work_unlock(&s[0].work);
+	/* One run (20 ms) and scheduling, where the rest of the round is 180. */
+	assert_in_range(waited, 0, 100);
+
+	/* Detached mid-round: never run after, and the others go on. */
+	for (i = 0; i < TIMEOUT_MS && !__atomic_load_n(&s[8].in_run, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	ifcvf_work_detach(&s[5].work);
+	runs5 = __atomic_load_n(&s[5].runs, __ATOMIC_SEQ_CST);
+	runs0 = __atomic_load_n(&s[0].runs, __ATOMIC_SEQ_CST);
+	for (i = 0; i < TIMEOUT_MS && __atomic_load_n(&s[0].runs, __ATOMIC_SEQ_CST) < runs0 + 2; i++)
+		usleep(1000);
+	assert_true(__atomic_load_n(&s[0].runs, __ATOMIC_SEQ_CST) >= runs0 + 2);
+	assert_int_equal(__atomic_load_n(&s[5].runs, __ATOMIC_SEQ_CST), runs5);
+	for (i = 0; i < 10; i++) {
+		__atomic_store_n(&s[i].busy, 0, __ATOMIC_SEQ_CST);
+		if (i != 5)
+			ifcvf_work_detach(&s[i].work);
+	}
+}
+
 /* Two functions wired together: TX of one is RX of the other. */
 static void test_pair(void **state)
 {
@@ -1004,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_dma_fault),
 		cmocka_unit_test(test_dirty_log),
 		cmocka_unit_test(test_dirty_log_stop_is_synchronous),
+		cmocka_unit_test(test_control_between_works),
 		cmocka_unit_test(test_pair),
 		cmocka_unit_test(test_sink_source),
 		cmocka_unit_test(test_link_and_mac),

@@ -56,6 +56,7 @@ struct ifcvf_work {
 	int pending;			/* atomic: kicked since the engine last ran it */
 	struct ifcvf_fd_watch *watch;	/* engine lock */
 	struct ifcvf_work *next;	/* engine lock: the engine's list */
+	uint64_t round;			/* engine lock: the engine round that last ran it */
 };
 
 /* Places w on the least loaded engine (starting the pool with its defaults
@@ -63,7 +64,8 @@ struct ifcvf_work {
 int ifcvf_work_attach(struct ifcvf_work *w);
 /* After return the engine never touches w again. */
 void ifcvf_work_detach(struct ifcvf_work *w);
-/* Excludes w's engine thread (control thread); may wait one engine round. */
+/* Excludes w's engine thread (control thread); waits for the work the
+ * engine runs (the engine lets control threads in between works). */
 void ifcvf_work_lock(struct ifcvf_work *w);
 void ifcvf_work_unlock(struct ifcvf_work *w);
 /* Makes w runnable and wakes its engine if it sleeps. Any thread, no lock. */
