@@ -409,6 +409,14 @@ void emu_dma_prefetch(struct uvdpa_pci_dev *pdev, uint64_t iova, bool write)
 		prefetch_for_write(p);
 	else
 		__builtin_prefetch(p, 0);
+	/* The next line too: a net header ends a line as often as not, and a
+	 * small frame then starts the next one. */
+	if (iova - m->iova + 64 < m->size) {
+		if (write)
+			prefetch_for_write(p + 64);
+		else
+			__builtin_prefetch(p + 64, 0);
+	}
 }
 
 uint64_t emu_dma_faults(struct uvdpa_pci_dev *pdev)
