@@ -123,6 +123,9 @@ struct tap_pair {
 	struct iovec rx_iov[TAP_QUEUE_SIZE];
 	uint16_t rx_heads[TAP_QUEUE_SIZE];
 	unsigned int rx_have, rx_want;
+	/* Buffers still to come of a frame that was dropped halfway: they
+	 * are returned unread, not taken for the start of the next frame. */
+	unsigned int rx_skip;
 	bool rx_broken_logged, tx_broken_logged;
 	/* The TAP fd failed (the interface was deleted, or its network
 	 * namespace): its watch stays paused. Set by the TAP's callback, read
@@ -383,15 +386,52 @@ static void rx_frame_done(struct tap_pair *p)
 	rx_release_gathered(p);
 }
 
+/* How many buffers the frame starting in buffer head spans: num_buffers of
+ * its header with MRG_RXBUF, else 1. */
+static uint16_t rx_frame_bufs(struct tap_pair *p, uint16_t head)
+{
+	const struct virtio_net_hdr_v1 *h = (const void *)buf_of(&p->rx, head);
+
+	return has(p->t, VIRTIO_NET_F_MRG_RXBUF) ? le16toh(h->num_buffers) : 1;
+}
+
+/* A used RX buffer whose length is not believed (longer than the buffer):
+ * the frame it belongs to is dropped whole. Mid-frame, the buffers gathered
+ * so far go back and the ones still to come of that frame are skipped; as
+ * a frame's first, its header still says how many follow (nothing else of
+ * it is read). */
+static void rx_bad_buffer(struct tap_pair *p, uint16_t head)
+{
+	struct tap_bus *t = p->t;
+	uint16_t nb;
+
+	count(&t->rx_dropped);
+	if (p->rx_skip) {
+		p->rx_skip--;
+	} else if (p->rx_have) {
+		p->rx_skip = p->rx_want - p->rx_have - 1;
+		rx_release_gathered(p);
+	} else {
+		nb = rx_frame_bufs(p, head);
+		p->rx_skip = nb >= 1 && nb <= t->qsize ? nb - 1u : 0;
+	}
+	virtq_drv_chain_release(&p->rx.vq, head);
+}
+
 /* One used RX buffer: the first of a frame carries the header, whose
  * num_buffers (MRG_RXBUF) says how many buffers the frame spans. */
 static void rx_take(struct tap_pair *p, uint16_t head, uint32_t len)
 {
 	struct tap_bus *t = p->t;
 
+	if (p->rx_skip) {
+		/* The rest of a frame dropped halfway (counted then). */
+		p->rx_skip--;
+		virtq_drv_chain_release(&p->rx.vq, head);
+		return;
+	}
 	if (p->rx_have == 0) {
-		const struct virtio_net_hdr_v1 *h = (const void *)buf_of(&p->rx, head);
-		uint16_t nb = has(t, VIRTIO_NET_F_MRG_RXBUF) ? le16toh(h->num_buffers) : 1;
+		uint16_t nb = rx_frame_bufs(p, head);
 
 		if (len < t->hdr_len || nb == 0 || nb > t->qsize) {
 			count(&t->rx_dropped);
@@ -430,8 +470,7 @@ static void rx_cb(int fd, void *opaque)
 				return;
 			}
 			if (r == -EMSGSIZE) {	/* longer than the buffer: not believed */
-				count(&p->t->rx_dropped);
-				virtq_drv_chain_release(&q->vq, head);
+				rx_bad_buffer(p, head);
 			} else {
 				rx_take(p, head, len);
 			}
@@ -498,6 +537,11 @@ static void tap_cb(int fd, void *opaque)
 		tap_pause(p, true);
 		return;
 	}
+	/* Interrupts are asked for only while the ring is full (below); the
+	 * one that resumed this watch has done its job. Without EVENT_IDX
+	 * they would otherwise stay on, one per completed frame. */
+	if (q->vq.interrupts)
+		virtq_drv_disable_interrupts(&q->vq);
 	while (n < TAP_BATCH && q->vq.num_free) {
 		uint8_t overflow;
 		uint16_t id;
